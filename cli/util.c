@@ -1,0 +1,1 @@
+/* smime: see cli/main.c. */

@@ -1,0 +1,2 @@
+/* cert: see include/smime/. */
+#include <smime/smime.h>

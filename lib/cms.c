@@ -1,0 +1,2 @@
+/* cms: see include/smime/. */
+#include <smime/smime.h>

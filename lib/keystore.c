@@ -1,0 +1,2 @@
+/* keystore: see include/smime/. */
+#include <smime/smime.h>

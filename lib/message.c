@@ -1,0 +1,2 @@
+/* message: see include/smime/. */
+#include <smime/smime.h>

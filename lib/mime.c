@@ -1,0 +1,2 @@
+/* mime: see include/smime/. */
+#include <smime/smime.h>

@@ -1,0 +1,2 @@
+/* pkcs12: see include/smime/. */
+#include <smime/smime.h>

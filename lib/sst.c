@@ -1,0 +1,2 @@
+/* sst: see include/smime/. */
+#include <smime/smime.h>
