@@ -1,0 +1,2 @@
+/* bag: see include/smime/cert.h. */
+#include <smime/smime.h>
