@@ -1,2 +1,721 @@
-/* message: see include/smime/. */
-#include <smime/smime.h>
+/*
+ * Writing S/MIME messages: sign (RFC 8551 3.5), encrypt (3.3, RFC 5083),
+ * sign then encrypt, and certs-only (3.6).  The message is parsed with
+ * GMime, its MIME entity canonicalised (3.1), and every CMS step done by
+ * OpenSSL.  Nothing reaches the output until the whole result is ready.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pkcs7.h>
+#include <openssl/provider.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
+
+#include "internal.h"
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void
+init_once_fn(void)
+{
+	g_mime_init();
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_ADD_ALL_CIPHERS |
+	    OPENSSL_INIT_ADD_ALL_DIGESTS, NULL);
+	/*
+	 * Old mail and old PKCS#12 files use RC2 and friends, which OpenSSL 3
+	 * keeps in the legacy provider.  Reading them is allowed; writing with
+	 * them is refused by policy in smime_msg_encrypt.
+	 */
+	OSSL_PROVIDER_try_load(NULL, "default", 1);
+	OSSL_PROVIDER_try_load(NULL, "legacy", 1);
+}
+
+void
+smime_init(void)
+{
+	pthread_once(&init_once, init_once_fn);
+}
+
+/* RFC 8551 3.5.3.1: micalg names. */
+static const char *
+micalg_name(const EVP_MD *md)
+{
+	switch (EVP_MD_get_type(md)) {
+	case NID_sha256: return "sha-256";
+	case NID_sha384: return "sha-384";
+	case NID_sha512: return "sha-512";
+	case NID_sha1: return "sha-1";
+	default: return "unknown";
+	}
+}
+
+static const EVP_MD *
+digest_by_name(const char *name)
+{
+	if (name == NULL || strcmp(name, "sha256") == 0 || strcmp(name, "sha-256") == 0)
+		return EVP_sha256();
+	if (strcmp(name, "sha384") == 0 || strcmp(name, "sha-384") == 0)
+		return EVP_sha384();
+	if (strcmp(name, "sha512") == 0 || strcmp(name, "sha-512") == 0)
+		return EVP_sha512();
+	return NULL;
+}
+
+/*
+ * RFC 8551 2.5.3: SMIMEEncryptionKeyPreference ::= CHOICE {
+ *   issuerAndSerialNumber [0] IssuerAndSerialNumber, ... }
+ * with implicit tags, so [0] replaces the SEQUENCE tag.
+ */
+static int
+add_encryption_key_preference(CMS_SignerInfo *si, X509 *enc, struct smime_error *err)
+{
+	unsigned char *name = NULL, *serial = NULL, *der = NULL;
+	int nlen, slen, rc = 0;
+	size_t body, hdr, i;
+	ASN1_OBJECT *oid = NULL;
+
+	nlen = i2d_X509_NAME(X509_get_issuer_name(enc), &name);
+	slen = i2d_ASN1_INTEGER(X509_get_serialNumber(enc), &serial);
+	if (nlen <= 0 || slen <= 0) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "SMIMEEncryptionKeyPreference");
+		goto out;
+	}
+	body = (size_t)nlen + (size_t)slen;
+	der = OPENSSL_malloc(body + 6);
+	if (der == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	der[0] = 0xa0;
+	if (body < 0x80) {
+		der[1] = (unsigned char)body;
+		hdr = 2;
+	} else if (body < 0x100) {
+		der[1] = 0x81;
+		der[2] = (unsigned char)body;
+		hdr = 3;
+	} else {
+		der[1] = 0x82;
+		der[2] = (unsigned char)(body >> 8);
+		der[3] = (unsigned char)body;
+		hdr = 4;
+	}
+	memcpy(der + hdr, name, (size_t)nlen);
+	memcpy(der + hdr + (size_t)nlen, serial, (size_t)slen);
+	i = hdr + body;
+	oid = OBJ_txt2obj("1.2.840.113549.1.9.16.2.11", 1);
+	if (oid == NULL || !CMS_signed_add1_attr_by_OBJ(si, oid, V_ASN1_SEQUENCE, der, (int)i))
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "SMIMEEncryptionKeyPreference");
+out:
+	ASN1_OBJECT_free(oid);
+	OPENSSL_free(name);
+	OPENSSL_free(serial);
+	OPENSSL_free(der);
+	return rc;
+}
+
+/* The chain of cert up to (not including) a self-signed root, from the keystore. */
+static STACK_OF(X509) *
+signer_chain(struct smime_keystore *ks, X509 *cert)
+{
+	X509_STORE *store = NULL;
+	STACK_OF(X509) *untrusted = NULL, *chain = NULL, *out = sk_X509_new_null();
+	X509_STORE_CTX *ctx = NULL;
+	struct smime_error err;
+
+	if (out == NULL)
+		return NULL;
+	if (smime_keystore_trust(ks, &store, &untrusted, &err) != 0)
+		return out;
+	ctx = X509_STORE_CTX_new();
+	if (ctx != NULL && X509_STORE_CTX_init(ctx, store, cert, untrusted)) {
+		(void)X509_verify_cert(ctx);
+		chain = X509_STORE_CTX_get0_chain(ctx);
+		for (int i = 1; chain != NULL && i < sk_X509_num(chain); i++) {
+			X509 *c = sk_X509_value(chain, i);
+			if (X509_check_issued(c, c) == X509_V_OK)
+				continue;
+			X509_up_ref(c);
+			sk_X509_push(out, c);
+		}
+	}
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	sk_X509_pop_free(untrusted, X509_free);
+	return out;
+}
+
+/* An own identity for role and address; returns its certificate and key. */
+static int
+load_identity(struct smime_keystore *ks, int role, const char *fp_wanted,
+    const char *address, time_t now, X509 **cert_r, EVP_PKEY **key_r,
+    struct smime_error *err)
+{
+	char fp[65];
+	int rc;
+
+	if (fp_wanted != NULL) {
+		const struct smime_entry *e = smime_keystore_lookup(ks, fp_wanted);
+		if (e == NULL || !e->has_key)
+			return smime_error_set(err, SMIME_E_NOTFOUND,
+			    "no identity with fingerprint %s in the keystore", fp_wanted);
+		memcpy(fp, e->fingerprint, sizeof(fp));
+	} else if ((rc = smime_keystore_identity(ks, role, address, now, fp, err)) != 0) {
+		return rc;
+	}
+	if ((rc = smime_keystore_cert(ks, fp, cert_r, err)) != 0)
+		return rc;
+	if (key_r != NULL && (rc = smime_keystore_key(ks, fp, key_r, err)) != 0) {
+		X509_free(*cert_r);
+		*cert_r = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * Sign entity[n] and append the resulting MIME entity (multipart/signed or
+ * application/pkcs7-mime signed-data, with its Content-Type header) to out.
+ */
+static int
+sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const char *from,
+    const unsigned char *entity, size_t n, struct buf *out, struct smime_error *err)
+{
+	const EVP_MD *md = digest_by_name(o->digest);
+	X509 *cert = NULL, *enc = NULL;
+	EVP_PKEY *key = NULL;
+	STACK_OF(X509) *chain = NULL;
+	STACK_OF(X509_ALGOR) *caps = NULL;
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si;
+	BIO *content = NULL;
+	unsigned char *der = NULL;
+	int derlen, rc = 0, keytype;
+	unsigned flags;
+	char boundary[40], hdr[512];
+	time_t now = o->now ? o->now : time(NULL);
+
+	if (md == NULL)
+		return smime_error_set(err, SMIME_E_USAGE,
+		    "unknown digest '%s': use sha256, sha384 or sha512", o->digest);
+	if ((rc = load_identity(ks, SMIME_ROLE_SIGN, o->signer, from, now, &cert, &key, err)) != 0) {
+		if (rc == SMIME_E_NOTFOUND && o->signer == NULL)
+			smime_error_set(err, SMIME_E_NOTFOUND,
+			    "no valid signing certificate with its key for %s in the keystore",
+			    from ? from : "any address");
+		goto out;
+	}
+	if (!smime_cert_email_protection(cert)) {
+		rc = smime_error_set(err, SMIME_E_POLICY,
+		    "the signing certificate does not allow email protection (extended key usage)");
+		goto out;
+	}
+	keytype = EVP_PKEY_get_base_id(key);
+	if (keytype == EVP_PKEY_ED25519)
+		md = EVP_sha512(); /* RFC 8419 3.1: Ed25519 with SHA-512 */
+	if (o->pss && keytype != EVP_PKEY_RSA) {
+		rc = smime_error_set(err, SMIME_E_USAGE, "RSASSA-PSS needs an RSA signing key");
+		goto out;
+	}
+
+	/* RFC 8551 2.5.3: name the encryption certificate when it is another one. */
+	{
+		char efp[65], sfp[65];
+		struct smime_error e2;
+		if (smime_keystore_identity(ks, SMIME_ROLE_ENCRYPT, from, now, efp, &e2) == 0) {
+			smime_cert_fingerprint(cert, sfp);
+			if (strcmp(efp, sfp) != 0 && smime_keystore_cert(ks, efp, &enc, &e2) != 0)
+				enc = NULL;
+		}
+	}
+
+	chain = signer_chain(ks, cert);
+	flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP | (o->opaque ? 0 : CMS_DETACHED);
+	cms = CMS_sign(NULL, NULL, NULL, NULL, flags);
+	if (cms == NULL) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "CMS_sign");
+		goto out;
+	}
+	si = CMS_add1_signer(cms, cert, key, md, flags | (o->pss ? CMS_KEY_PARAM : 0));
+	if (si == NULL) {
+		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "cannot add the signer");
+		goto out;
+	}
+	if (o->pss) {
+		EVP_PKEY_CTX *pctx = CMS_SignerInfo_get0_pkey_ctx(si);
+		if (pctx == NULL || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0) {
+			rc = smime_error_ssl(err, SMIME_E_CRYPTO, "RSASSA-PSS");
+			goto out;
+		}
+	}
+	caps = cms_our_capabilities();
+	if (caps == NULL || !CMS_add_smimecap(si, caps)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "SMIMECapabilities");
+		goto out;
+	}
+	if (enc != NULL && (rc = add_encryption_key_preference(si, enc, err)) != 0)
+		goto out;
+	for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++)
+		if (!CMS_add1_cert(cms, sk_X509_value(chain, i))) {
+			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "CMS_add1_cert");
+			goto out;
+		}
+	content = BIO_new_mem_buf(entity, (int)n);
+	if (content == NULL || !CMS_final(cms, content, NULL, flags & ~CMS_PARTIAL)) {
+		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "signing failed");
+		goto out;
+	}
+	derlen = i2d_CMS_ContentInfo(cms, &der);
+	if (derlen <= 0) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot encode the signature");
+		goto out;
+	}
+
+	if (o->opaque) {
+		if ((rc = buf_adds(out, "Content-Type: application/pkcs7-mime; smime-type=signed-data;\r\n"
+		    "\tname=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\n"
+		    "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n", err)) != 0 ||
+		    (rc = mime_base64(der, (size_t)derlen, out, err)) != 0)
+			goto out;
+	} else {
+		mime_boundary(boundary);
+		snprintf(hdr, sizeof(hdr), "Content-Type: multipart/signed;\r\n"
+		    "\tprotocol=\"application/pkcs7-signature\"; micalg=%s;\r\n"
+		    "\tboundary=\"%s\"\r\n\r\n"
+		    "This is a cryptographically signed message in MIME format.\r\n\r\n"
+		    "--%s\r\n", micalg_name(md), boundary, boundary);
+		if ((rc = buf_adds(out, hdr, err)) != 0 || (rc = buf_add(out, entity, n, err)) != 0)
+			goto out;
+		snprintf(hdr, sizeof(hdr), "\r\n--%s\r\n"
+		    "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
+		    "Content-Transfer-Encoding: base64\r\n"
+		    "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
+		    "Content-Description: S/MIME Cryptographic Signature\r\n\r\n", boundary);
+		if ((rc = buf_adds(out, hdr, err)) != 0 ||
+		    (rc = mime_base64(der, (size_t)derlen, out, err)) != 0)
+			goto out;
+		snprintf(hdr, sizeof(hdr), "\r\n--%s--\r\n", boundary);
+		rc = buf_adds(out, hdr, err);
+	}
+out:
+	OPENSSL_free(der);
+	BIO_free(content);
+	CMS_ContentInfo_free(cms);
+	sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
+	sk_X509_pop_free(chain, X509_free);
+	X509_free(cert);
+	X509_free(enc);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+/* The single From address of msg, or NULL (caller frees). */
+static char *
+single_from(GMimeMessage *msg)
+{
+	size_t n;
+	char **v = mime_from_addresses(msg, &n);
+	char *a = NULL;
+
+	if (n >= 1) {
+		a = v[0];
+		v[0] = NULL;
+	}
+	strv_free(v, n);
+	return a;
+}
+
+/* Parse in, and return the outer headers and the canonical entity. */
+static int
+read_message(BIO *in, struct buf *data, GMimeMessage **msg_r, struct buf *headers,
+    struct buf *entity, struct smime_error *err)
+{
+	int rc;
+
+	smime_init();
+	if ((rc = read_all(in, data, err)) != 0 ||
+	    (rc = mime_parse(data->data, data->len, msg_r, err)) != 0)
+		return rc;
+	if ((rc = mime_outer_headers(*msg_r, headers, err)) != 0 ||
+	    (rc = mime_entity(g_mime_message_get_mime_part(*msg_r), true, entity, err)) != 0)
+		return rc;
+	return 0;
+}
+
+int
+smime_msg_sign(struct smime_keystore *ks, const struct smime_sign_opts *o, BIO *in,
+    BIO *out, struct smime_error *err)
+{
+	struct buf data, headers, entity, result;
+	GMimeMessage *msg = NULL;
+	char *from = NULL;
+	int rc;
+
+	buf_init(&data, SMIME_MSG_MAX_SIZE);
+	buf_init(&headers, SMIME_MSG_MAX_SIZE);
+	buf_init(&entity, SMIME_MSG_MAX_SIZE);
+	buf_init(&result, SMIME_MSG_MAX_SIZE);
+	if ((rc = read_message(in, &data, &msg, &headers, &entity, err)) != 0)
+		goto out;
+	from = single_from(msg);
+	if ((rc = buf_add(&result, headers.data, headers.len, err)) != 0 ||
+	    (rc = buf_adds(&result, "MIME-Version: 1.0\r\n", err)) != 0 ||
+	    (rc = sign_entity(ks, o, from, entity.data, entity.len, &result, err)) != 0)
+		goto out;
+	rc = write_all(out, result.data, result.len, err);
+out:
+	free(from);
+	if (msg != NULL)
+		g_object_unref(msg);
+	buf_free(&data);
+	buf_free(&headers);
+	buf_free(&entity);
+	buf_free(&result);
+	return rc;
+}
+
+void
+smime_encrypt_result_free(struct smime_encrypt_result *r)
+{
+	if (r == NULL)
+		return;
+	strv_free(r->recipients, r->n_recipients);
+	strv_free(r->dropped, r->n_dropped);
+	free(r->cipher);
+	free(r);
+}
+
+static int
+strv_push(char ***v, size_t *n, const char *s)
+{
+	char **nv;
+
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*v)[i], s) == 0)
+			return 0;
+	nv = realloc(*v, (*n + 1) * sizeof(char *));
+	if (nv == NULL)
+		return -1;
+	*v = nv;
+	if (((*v)[*n] = strdup(s)) == NULL)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+/* Choose the content cipher: explicit, else the strongest every recipient reads. */
+static int
+choose_cipher(const struct smime_encrypt_opts *o, const struct smime_entry **entries,
+    size_t n, const EVP_CIPHER **cipher_r, struct smime_error *err)
+{
+	bool gcm = true, aes256 = true;
+
+	if (o->cipher != NULL) {
+		const EVP_CIPHER *c = cms_cipher_by_name(o->cipher);
+		if (c == NULL || strcmp(o->cipher, "aes-192-cbc") == 0)
+			return smime_error_set(err, SMIME_E_USAGE,
+			    "unknown cipher '%s': use aes-256-gcm, aes-128-gcm, aes-256-cbc or aes-128-cbc",
+			    o->cipher);
+		if (EVP_CIPHER_get_nid(c) == NID_des_ede3_cbc && !o->allow_weak)
+			return smime_error_set(err, SMIME_E_POLICY,
+			    "des-ede3-cbc is weaker than AES-128: refused without --allow-weak");
+		*cipher_r = c;
+		return 0;
+	}
+	/*
+	 * RFC 8551 2.7.1: use what every recipient announced.  A recipient
+	 * without announced capabilities is assumed to read AES-GCM (RFC 8551
+	 * 2.7 makes AES-128 GCM a MUST for receiving agents).
+	 */
+	for (size_t i = 0; i < n; i++) {
+		const struct smime_entry *e = entries[i];
+		if (e == NULL || e->caps == NULL)
+			continue;
+		if (!cms_caps_has(e->caps, e->caps_len, NID_aes_256_gcm) &&
+		    !cms_caps_has(e->caps, e->caps_len, NID_aes_128_gcm))
+			gcm = false;
+		if (!cms_caps_has(e->caps, e->caps_len, NID_aes_256_gcm) &&
+		    !cms_caps_has(e->caps, e->caps_len, NID_aes_256_cbc))
+			aes256 = false;
+	}
+	if (gcm)
+		*cipher_r = EVP_aes_256_gcm();
+	else
+		*cipher_r = aes256 ? EVP_aes_256_cbc() : EVP_aes_128_cbc();
+	return 0;
+}
+
+/* Encrypt entity[n] to certs and append the application/pkcs7-mime entity to out. */
+static int
+encrypt_entity(STACK_OF(X509) *certs, const EVP_CIPHER *cipher, bool oaep,
+    const unsigned char *entity, size_t n, struct buf *out, struct smime_error *err)
+{
+	CMS_ContentInfo *cms = NULL;
+	BIO *content = NULL;
+	unsigned char *der = NULL;
+	int derlen, rc = 0;
+	bool aead = EVP_CIPHER_get_mode(cipher) == EVP_CIPH_GCM_MODE;
+
+	cms = CMS_encrypt(NULL, NULL, cipher, CMS_PARTIAL | CMS_BINARY);
+	if (cms == NULL) {
+		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "CMS_encrypt");
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *c = sk_X509_value(certs, i);
+		EVP_PKEY *pk = X509_get0_pubkey(c);
+		int type = pk ? EVP_PKEY_get_base_id(pk) : NID_undef;
+		CMS_RecipientInfo *ri = CMS_add1_recipient_cert(cms, c, CMS_KEY_PARAM);
+		EVP_PKEY_CTX *pctx = ri ? CMS_RecipientInfo_get0_pkey_ctx(ri) : NULL;
+
+		if (ri == NULL || pctx == NULL) {
+			rc = smime_error_ssl(err, SMIME_E_CRYPTO,
+			    "cannot encrypt to recipient %d (unsupported key type?)", i + 1);
+			goto out;
+		}
+		if (type == EVP_PKEY_RSA && oaep) {
+			/* RFC 8551 2.3 and RFC 3560: RSAES-OAEP with SHA-256 and MGF1-SHA-256. */
+			if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+			    EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) <= 0 ||
+			    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) <= 0) {
+				rc = smime_error_ssl(err, SMIME_E_CRYPTO, "RSAES-OAEP");
+				goto out;
+			}
+		} else if (type == EVP_PKEY_EC) {
+			/* RFC 5753 / RFC 8551 2.3: ECDH with the X9.63 KDF over SHA-256. */
+			if (EVP_PKEY_CTX_set_ecdh_kdf_type(pctx, EVP_PKEY_ECDH_KDF_X9_63) <= 0 ||
+			    EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) <= 0) {
+				rc = smime_error_ssl(err, SMIME_E_CRYPTO, "ECDH key agreement");
+				goto out;
+			}
+		}
+	}
+	content = BIO_new_mem_buf(entity, (int)n);
+	if (content == NULL || !CMS_final(cms, content, NULL, CMS_BINARY)) {
+		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "encryption failed");
+		goto out;
+	}
+	derlen = i2d_CMS_ContentInfo(cms, &der);
+	if (derlen <= 0) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot encode the encrypted message");
+		goto out;
+	}
+	if ((rc = buf_adds(out, aead ?
+	    "Content-Type: application/pkcs7-mime; smime-type=authEnveloped-data;\r\n" :
+	    "Content-Type: application/pkcs7-mime; smime-type=enveloped-data;\r\n", err)) != 0 ||
+	    (rc = buf_adds(out, "\tname=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\n"
+	    "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n"
+	    "Content-Description: S/MIME Encrypted Message\r\n\r\n", err)) != 0 ||
+	    (rc = mime_base64(der, (size_t)derlen, out, err)) != 0)
+		goto out;
+out:
+	OPENSSL_free(der);
+	BIO_free(content);
+	CMS_ContentInfo_free(cms);
+	return rc;
+}
+
+int
+smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
+    BIO *in, BIO *out, struct smime_encrypt_result **result_r, struct smime_error *err)
+{
+	struct buf data, headers, entity, signed_entity, result;
+	GMimeMessage *msg = NULL;
+	char *from = NULL, **addrs = NULL, **missing = NULL;
+	size_t n_addrs = 0, n_missing = 0;
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	const struct smime_entry **entries = NULL;
+	size_t n_entries = 0;
+	struct smime_encrypt_result *res = calloc(1, sizeof(*res));
+	const EVP_CIPHER *cipher = NULL;
+	time_t now = o->now ? o->now : time(NULL);
+	int rc;
+
+	if (result_r != NULL)
+		*result_r = NULL;
+	buf_init(&data, SMIME_MSG_MAX_SIZE);
+	buf_init(&headers, SMIME_MSG_MAX_SIZE);
+	buf_init(&entity, SMIME_MSG_MAX_SIZE);
+	buf_init(&signed_entity, SMIME_MSG_MAX_SIZE);
+	buf_init(&result, SMIME_MSG_MAX_SIZE);
+	if (certs == NULL || res == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if ((rc = read_message(in, &data, &msg, &headers, &entity, err)) != 0)
+		goto out;
+	from = single_from(msg);
+
+	/* Recipients: --to, then To and Cc, then the sender. */
+	for (size_t i = 0; i < o->n_to; i++) {
+		char *low = g_ascii_strdown(o->to[i], -1);
+		int r = strv_push(&addrs, &n_addrs, low);
+		g_free(low);
+		if (r != 0) {
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
+	{
+		size_t n;
+		char **v = mime_recipient_addresses(msg, &n);
+		for (size_t i = 0; i < n; i++)
+			if (strv_push(&addrs, &n_addrs, v[i]) != 0) {
+				strv_free(v, n);
+				rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+				goto out;
+			}
+		strv_free(v, n);
+	}
+	if (n_addrs > SMIME_MSG_MAX_RECIPIENTS) {
+		rc = smime_error_set(err, SMIME_E_USAGE, "more than %d recipients",
+		    SMIME_MSG_MAX_RECIPIENTS);
+		goto out;
+	}
+	entries = calloc(n_addrs + 1, sizeof(*entries));
+	if (entries == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n_addrs; i++) {
+		const struct smime_entry *e;
+		X509 *c;
+		struct smime_error e2;
+		if (smime_keystore_recipient(ks, addrs[i], now, &e, &c, &e2) != 0) {
+			if (strv_push(&missing, &n_missing, addrs[i]) != 0)
+				goto oom;
+			continue;
+		}
+		sk_X509_push(certs, c);
+		entries[n_entries++] = e;
+		if (strv_push(&res->recipients, &res->n_recipients, addrs[i]) != 0)
+			goto oom;
+	}
+	if (!o->no_self) {
+		char fp[65];
+		struct smime_error e2;
+		X509 *c;
+		if (smime_keystore_identity(ks, SMIME_ROLE_ENCRYPT, from, now, fp, &e2) == 0 &&
+		    smime_keystore_cert(ks, fp, &c, &e2) == 0) {
+			bool dup = false;
+			for (int i = 0; i < sk_X509_num(certs); i++)
+				if (X509_cmp(sk_X509_value(certs, i), c) == 0)
+					dup = true;
+			if (dup)
+				X509_free(c);
+			else
+				sk_X509_push(certs, c);
+			if (from != NULL && strv_push(&res->recipients, &res->n_recipients, from) != 0)
+				goto oom;
+		} else {
+			char label[300];
+			snprintf(label, sizeof(label), "%s (yourself; --no-self leaves you out)",
+			    from ? from : "the sender");
+			if (strv_push(&missing, &n_missing, label) != 0)
+				goto oom;
+		}
+	}
+	if (n_missing > 0) {
+		if (o->missing == NULL ||
+		    !o->missing(o->missing_arg, (const char *const *)missing, n_missing)) {
+			char list[SMIME_ERROR_MAX];
+			size_t used = 0;
+			list[0] = '\0';
+			for (size_t i = 0; i < n_missing && used < sizeof(list) - 4; i++)
+				used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+				    i ? ", " : "", missing[i]);
+			rc = smime_error_set(err, SMIME_E_NOTFOUND,
+			    "no usable encryption certificate for: %s", list);
+			goto out;
+		}
+		for (size_t i = 0; i < n_missing; i++)
+			if (strv_push(&res->dropped, &res->n_dropped, missing[i]) != 0)
+				goto oom;
+	}
+	if (sk_X509_num(certs) == 0) {
+		rc = smime_error_set(err, SMIME_E_NOTFOUND,
+		    "no recipients: name them with --to or in the To and Cc headers");
+		goto out;
+	}
+	if ((rc = choose_cipher(o, entries, n_entries, &cipher, err)) != 0)
+		goto out;
+	if ((res->cipher = strdup(cms_cipher_name(cipher))) == NULL)
+		goto oom;
+
+	if (o->sign) {
+		if ((rc = sign_entity(ks, &o->sign_opts, from, entity.data, entity.len,
+		    &signed_entity, err)) != 0)
+			goto out;
+	}
+	if ((rc = buf_add(&result, headers.data, headers.len, err)) != 0 ||
+	    (rc = buf_adds(&result, "MIME-Version: 1.0\r\n", err)) != 0)
+		goto out;
+	if (o->sign)
+		rc = encrypt_entity(certs, cipher, o->oaep, signed_entity.data, signed_entity.len,
+		    &result, err);
+	else
+		rc = encrypt_entity(certs, cipher, o->oaep, entity.data, entity.len, &result, err);
+	if (rc != 0)
+		goto out;
+	if ((rc = write_all(out, result.data, result.len, err)) != 0)
+		goto out;
+	if (result_r != NULL) {
+		*result_r = res;
+		res = NULL;
+	}
+	goto out;
+oom:
+	rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+out:
+	smime_encrypt_result_free(res);
+	free(entries);
+	sk_X509_pop_free(certs, X509_free);
+	strv_free(addrs, n_addrs);
+	strv_free(missing, n_missing);
+	free(from);
+	if (msg != NULL)
+		g_object_unref(msg);
+	buf_free(&data);
+	buf_free(&headers);
+	buf_free(&entity);
+	buf_free(&signed_entity);
+	buf_free(&result);
+	return rc;
+}
+
+int
+smime_msg_certs_only(STACK_OF(X509) *certs, BIO *out, struct smime_error *err)
+{
+	CMS_ContentInfo *cms;
+	unsigned char *der = NULL;
+	struct buf b;
+	int derlen, rc;
+
+	smime_init();
+	/* RFC 8551 3.6: a SignedData with no content and no signers. */
+	cms = CMS_sign(NULL, NULL, certs, NULL, CMS_PARTIAL | CMS_DETACHED | CMS_BINARY);
+	if (cms == NULL || !CMS_final(cms, NULL, NULL, CMS_DETACHED | CMS_BINARY)) {
+		CMS_ContentInfo_free(cms);
+		return smime_error_ssl(err, SMIME_E_INTERNAL, "cannot build a certs-only message");
+	}
+	derlen = i2d_CMS_ContentInfo(cms, &der);
+	CMS_ContentInfo_free(cms);
+	if (derlen <= 0)
+		return smime_error_ssl(err, SMIME_E_INTERNAL, "cannot encode a certs-only message");
+	buf_init(&b, SMIME_MSG_MAX_SIZE);
+	if ((rc = buf_adds(&b, "MIME-Version: 1.0\r\n"
+	    "Content-Type: application/pkcs7-mime; smime-type=certs-only; name=\"smime.p7c\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n"
+	    "Content-Disposition: attachment; filename=\"smime.p7c\"\r\n\r\n", err)) == 0 &&
+	    (rc = mime_base64(der, (size_t)derlen, &b, err)) == 0)
+		rc = write_all(out, b.data, b.len, err);
+	OPENSSL_free(der);
+	buf_free(&b);
+	return rc;
+}

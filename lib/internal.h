@@ -1,0 +1,99 @@
+/*
+ * Internal interfaces shared by the modules of libsmime.  Nothing here is
+ * part of the public API.
+ */
+#ifndef SMIME_INTERNAL_H
+#define SMIME_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <gmime/gmime.h>
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+
+#include <smime/smime.h>
+
+/* A growable byte buffer with a hard maximum. */
+struct buf {
+	unsigned char *data;
+	size_t len, cap, max;
+};
+
+void buf_init(struct buf *b, size_t max);
+/* Frees the storage after cleansing it. */
+void buf_free(struct buf *b);
+SMIME_MUST_CHECK int buf_add(struct buf *b, const void *p, size_t n, struct smime_error *err);
+SMIME_MUST_CHECK int buf_adds(struct buf *b, const char *s, struct smime_error *err);
+/* Hand over the storage: *data_r owns it, b is reset. */
+void buf_take(struct buf *b, unsigned char **data_r, size_t *len_r);
+
+/* Read all of in into b, failing with SMIME_E_INPUT beyond b->max. */
+SMIME_MUST_CHECK int read_all(BIO *in, struct buf *b, struct smime_error *err);
+/* Write all of p[n] to out. */
+SMIME_MUST_CHECK int write_all(BIO *out, const void *p, size_t n, struct smime_error *err);
+
+/* --- mime.c: the MIME layer over GMime --- */
+
+/* Parse a whole message held in data[len] (which must outlive msg). */
+SMIME_MUST_CHECK int mime_parse(const unsigned char *data, size_t len,
+    GMimeMessage **msg_r, struct smime_error *err);
+
+/*
+ * The message's own headers other than Content-* and MIME-Version, in their
+ * original form with CRLF line ends, appended to out.
+ */
+SMIME_MUST_CHECK int mime_outer_headers(GMimeMessage *msg, struct buf *out,
+    struct smime_error *err);
+
+/*
+ * The MIME entity obj (its Content-* headers and body) as it must be
+ * signed or encrypted: with canonicalise, 8-bit and binary parts are moved
+ * to a 7-bit transfer encoding; line ends are CRLF.
+ */
+SMIME_MUST_CHECK int mime_entity(GMimeObject *obj, bool canonicalise, struct buf *out,
+    struct smime_error *err);
+
+/*
+ * The exact bytes of the first part of a parsed multipart/signed, taken
+ * from data[len] (the bytes msg was parsed from), with line ends made CRLF.
+ */
+SMIME_MUST_CHECK int mime_signed_content(const unsigned char *data, size_t len,
+    GMimeMultipart *mp, struct buf *out, struct smime_error *err);
+
+/* The decoded content of a leaf part. */
+SMIME_MUST_CHECK int mime_part_content(GMimePart *part, size_t max, struct buf *out,
+    struct smime_error *err);
+
+/* Lower-case "type/subtype" of obj; caller frees with g_free. */
+char *mime_type_of(GMimeObject *obj);
+
+/* The addresses of the From header (mailboxes only), lower case. */
+char **mime_from_addresses(GMimeMessage *msg, size_t *n_r);
+/* The addresses of To and Cc, lower case, unique. */
+char **mime_recipient_addresses(GMimeMessage *msg, size_t *n_r);
+void strv_free(char **v, size_t n);
+
+/* Append base64 of p[n] in lines of 76 characters with CRLF. */
+SMIME_MUST_CHECK int mime_base64(const unsigned char *p, size_t n, struct buf *out,
+    struct smime_error *err);
+
+/* A fresh random MIME boundary into out[40]. */
+void mime_boundary(char out[40]);
+
+/* --- cms.c: CMS steps, all done by OpenSSL --- */
+
+/* Name of the content-encryption cipher ("aes-256-gcm"), or NULL. */
+const char *cms_cipher_name(const EVP_CIPHER *c);
+const EVP_CIPHER *cms_cipher_by_name(const char *name);
+
+/* DER of our SMIMECapabilities, strongest first (RFC 8551 2.5.2). */
+STACK_OF(X509_ALGOR) *cms_our_capabilities(void);
+
+/* The content-encryption cipher of an (Auth)EnvelopedData DER, or NID_undef. */
+int cms_content_cipher_nid(const unsigned char *der, size_t n);
+
+/* Does a DER SMIMECapabilities list contain the cipher nid? */
+bool cms_caps_has(const unsigned char *der, size_t len, int nid);
+
+#endif
