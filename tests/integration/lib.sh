@@ -1,0 +1,133 @@
+# Shared helpers for the integration tests: TAP output, exit-code checks and
+# a throw-away PKI made with the openssl command line.
+#
+# Each test script sources this file, calls the checks, and ends with `done_testing`.
+set -u
+
+SMIME=${SMIME:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/smime}
+SRC=${SMIME_SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SHARED=${SMIME_SHARED:-$SRC/../shared}
+T=$(mktemp -d /tmp/smime-it.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+export SMIME_PASSPHRASE=test-passphrase
+unset SMIME_HOME SMIME_P12_PASSWORD
+_n=0
+_failed=0
+
+# ok NAME / not_ok NAME [DETAIL]
+ok() { _n=$((_n + 1)); echo "ok $_n - $1"; }
+not_ok() {
+	_n=$((_n + 1)); _failed=$((_failed + 1)); echo "not ok $_n - $1"
+	[ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/#   /' | head -n 40
+	return 0
+}
+skip() { _n=$((_n + 1)); echo "ok $_n - $1 # SKIP $2"; }
+
+# expect CODE NAME CMD...: run CMD, pass when its exit status is CODE.
+expect() {
+	local want=$1 name=$2 rc
+	shift 2
+	"$@" >"$T/.out" 2>"$T/.err"
+	rc=$?
+	if [ "$rc" -eq "$want" ]; then
+		ok "$name"
+	else
+		not_ok "$name (exit $rc, wanted $want)" "$(cat "$T/.err")"
+	fi
+}
+
+# same NAME FILE1 FILE2: byte-identical files.
+same() {
+	if cmp -s "$2" "$3"; then ok "$1"; else not_ok "$1" "$(diff <(od -c "$2" | head -20) <(od -c "$3" | head -20))"; fi
+}
+
+# contains NAME FILE PATTERN (grep -E)
+contains() {
+	if grep -qE -- "$3" "$2"; then ok "$1"; else not_ok "$1" "no /$3/ in: $(head -c 2000 "$2")"; fi
+}
+lacks() {
+	if grep -qE -- "$3" "$2"; then not_ok "$1" "found /$3/ in: $(grep -E -- "$3" "$2" | head -5)"; else ok "$1"; fi
+}
+
+done_testing() {
+	echo "1..$_n"
+	[ "$_failed" -eq 0 ]
+}
+
+# The entity (headers from Content-* on, and body) of a message, with CRLF.
+entity_of() { # FILE -> stdout: from the first Content- header line on
+	awk 'BEGIN{h=1} h && /^\r?$/ {h=0} h && tolower($0) ~ /^content-/ {p=1} h && !/^[ \t]/ && tolower($0) !~ /^content-/ {p=0} !h || p {print}' "$1"
+}
+
+# mkca DIR: a root CA (EC P-256) in DIR/ca.{key,crt}.
+mkca() {
+	local d=$1
+	mkdir -p "$d"
+	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$d/ca.key" -out "$d/ca.crt" -days 3650 -subj "/O=smimed tests/CN=Test Root CA" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+		-addext "subjectKeyIdentifier=hash" 2>/dev/null
+}
+
+# mkuser DIR NAME EMAIL KEYTYPE USAGE [DAYS_FROM DAYS_TO]
+#   KEYTYPE: rsa2048 rsa3072 p256 p384 ed25519
+#   USAGE: sign | encrypt | dual
+# Writes DIR/NAME.{key,crt,p12} (p12 password "pw").
+mkuser() {
+	local d=$1 name=$2 email=$3 kt=$4 use=$5 from=${6:-0} to=${7:-365} ku alg
+	case $kt in
+	rsa2048) alg=(-newkey rsa:2048) ;;
+	rsa3072) alg=(-newkey rsa:3072) ;;
+	p256) alg=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
+	p384) alg=(-newkey ec -pkeyopt ec_paramgen_curve:P-384) ;;
+	ed25519) alg=(-newkey ed25519) ;;
+	esac
+	case $use in
+	sign) ku="digitalSignature,nonRepudiation" ;;
+	encrypt) case $kt in p*) ku="keyAgreement" ;; *) ku="keyEncipherment" ;; esac ;;
+	dual) case $kt in p*) ku="digitalSignature,keyAgreement" ;; *) ku="digitalSignature,keyEncipherment" ;; esac ;;
+	esac
+	openssl req -new "${alg[@]}" -nodes -keyout "$d/$name.key" -out "$d/$name.csr" \
+		-subj "/O=smimed tests/CN=$name" 2>/dev/null
+	cat >"$d/$name.ext" <<EXT
+basicConstraints=CA:FALSE
+keyUsage=critical,$ku
+extendedKeyUsage=emailProtection
+subjectAltName=email:$email
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+EXT
+	local start end
+	start=$(date -u -d "@$(( $(date +%s) + from * 86400 - 3600 ))" +%Y%m%d%H%M%SZ)
+	end=$(date -u -d "@$(( $(date +%s) + to * 86400 ))" +%Y%m%d%H%M%SZ)
+	mkdir -p "$d/db"
+	[ -f "$d/db/index" ] || : >"$d/db/index"
+	cat >"$d/ca.cnf" <<CNF
+[ca]
+default_ca = test
+[test]
+database = $d/db/index
+new_certs_dir = $d/db
+serial = $d/db/serial
+rand_serial = yes
+default_md = sha256
+policy = any
+unique_subject = no
+copy_extensions = none
+[any]
+commonName = supplied
+organizationName = optional
+CNF
+	openssl ca -batch -config "$d/ca.cnf" -cert "$d/ca.crt" -keyfile "$d/ca.key" -notext \
+		-startdate "$start" -enddate "$end" -extfile "$d/$name.ext" \
+		-in "$d/$name.csr" -out "$d/$name.crt" >/dev/null 2>"$d/$name.err" ||
+		{ cat "$d/$name.err" >&2; return 1; }
+	openssl pkcs12 -export -inkey "$d/$name.key" -in "$d/$name.crt" -certfile "$d/ca.crt" \
+		-passout pass:pw -out "$d/$name.p12" 2>/dev/null
+}
+
+# A plain test message from FROM to TO (CRLF line ends).
+mkmsg() { # FILE FROM TO [BODY]
+	printf 'From: %s\r\nTo: %s\r\nSubject: test message\r\nDate: %s\r\nMessage-ID: <%s@test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n%s\r\n' \
+		"$2" "$3" "$(date -R)" "$RANDOM$RANDOM" "${4:-Hello from the smimed tests.}" >"$1"
+}
