@@ -190,8 +190,8 @@ p12_add_cert(struct p12_found *f, const PKCS12_SAFEBAG *bag, struct smime_error 
 {
 	const ASN1_TYPE *id;
 	X509 *x = NULL;
-	char *name = NULL;
-	int rc;
+	unsigned char *name = NULL;
+	int name_len, rc;
 
 	/* RFC 7292 4.2.3: certBag with certId x509Certificate; other
 	 * certificate types (sdsiCertificate) are skipped. */
@@ -204,9 +204,13 @@ p12_add_cert(struct p12_found *f, const PKCS12_SAFEBAG *bag, struct smime_error 
 		return smime_error_ssl(err, SMIME_E_INPUT,
 		    "PKCS#12: certificate %d is not an X.509 certificate",
 		    sk_X509_num(f->certs) + 1);
-	/* RFC 7292 4.2: friendlyName is kept as the certificate's alias. */
-	if ((name = PKCS12_get_friendlyname((PKCS12_SAFEBAG *)bag)) != NULL &&
-	    !X509_alias_set1(x, (unsigned char *)name, -1)) {
+	/* RFC 7292 4.2: "friendlyName ... BMPString", kept as the
+	 * certificate's alias in UTF-8.  ASN1_STRING_to_UTF8 rather than
+	 * PKCS12_get_friendlyname, which fails on characters above U+07FF. */
+	id = PKCS12_SAFEBAG_get0_attr(bag, NID_friendlyName);
+	if (id != NULL && id->type == V_ASN1_BMPSTRING &&
+	    (name_len = ASN1_STRING_to_UTF8(&name, id->value.bmpstring)) > 0 &&
+	    !X509_alias_set1(x, name, name_len)) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "PKCS#12: out of memory");
 		goto out;
 	}
