@@ -1,5 +1,6 @@
 /* Small CMS helpers: cipher names and SMIMECapabilities (RFC 8551 2.5.2). */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/objects.h>
@@ -172,4 +173,156 @@ cms_content_cipher_nid(const unsigned char *der, size_t n)
 	nid = OBJ_obj2nid(obj);
 	ASN1_OBJECT_free(obj);
 	return nid;
+}
+
+/* DER SET OF ordering (X.690 11.6): by encoding, shorter first on a tie. */
+static int
+der_cmp(const void *a, const void *b)
+{
+	const struct { unsigned char *p; int n; } *x = a, *y = b;
+	int m = x->n < y->n ? x->n : y->n;
+	int c = memcmp(x->p, y->p, (size_t)m);
+
+	return c != 0 ? c : x->n - y->n;
+}
+
+/*
+ * The DER of the signed attributes with the SET OF tag, as RFC 5652 5.4
+ * says they are signed: "a separate encoding of the signedAttrs field is
+ * performed for message digest calculation.  The IMPLICIT [0] tag in the
+ * signedAttrs is not used for the DER encoding, rather an EXPLICIT SET OF
+ * tag is used."  sort is true when signing (DER order) and false when
+ * verifying (the order received).
+ */
+static unsigned char *
+signed_attrs_der(CMS_SignerInfo *si, bool sort, size_t *len_r)
+{
+	struct { unsigned char *p; int n; } enc[64];
+	int count = CMS_signed_get_attr_count(si), i;
+	size_t body = 0, hdr, off;
+	unsigned char *out = NULL;
+
+	if (count <= 0 || count > 64)
+		return NULL;
+	for (i = 0; i < count; i++) {
+		enc[i].p = NULL;
+		enc[i].n = i2d_X509_ATTRIBUTE(CMS_signed_get_attr(si, i), &enc[i].p);
+		if (enc[i].n <= 0)
+			goto out;
+		body += (size_t)enc[i].n;
+	}
+	if (sort)
+		qsort(enc, (size_t)count, sizeof(enc[0]), der_cmp);
+	hdr = body < 0x80 ? 2 : body < 0x100 ? 3 : body < 0x10000 ? 4 : 0;
+	if (hdr == 0 || (out = OPENSSL_malloc(hdr + body)) == NULL)
+		goto out;
+	out[0] = 0x31;
+	if (hdr == 2) {
+		out[1] = (unsigned char)body;
+	} else if (hdr == 3) {
+		out[1] = 0x81;
+		out[2] = (unsigned char)body;
+	} else {
+		out[1] = 0x82;
+		out[2] = (unsigned char)(body >> 8);
+		out[3] = (unsigned char)body;
+	}
+	off = hdr;
+	for (i = 0; i < count; i++) {
+		memcpy(out + off, enc[i].p, (size_t)enc[i].n);
+		off += (size_t)enc[i].n;
+	}
+	*len_r = off;
+out:
+	for (int k = 0; k < count && k < 64; k++)
+		if (k < i || sort)
+			OPENSSL_free(enc[k].p);
+	return out;
+}
+
+int
+cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key,
+    const unsigned char *content, size_t n, bool opaque, struct smime_error *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], sig[128], *attrs = NULL;
+	unsigned int mdlen = 0;
+	size_t alen = 0, siglen = sizeof(sig);
+	EVP_MD_CTX *mctx = NULL;
+	ASN1_TIME *now = NULL;
+	int rc = 0;
+
+	/* RFC 8419 3.3: id-Ed25519 with absent parameters. */
+	{
+		X509_ALGOR *sigalg = NULL;
+		CMS_SignerInfo_get0_algs(si, NULL, NULL, NULL, &sigalg);
+		if (sigalg == NULL ||
+		    !X509_ALGOR_set0(sigalg, OBJ_nid2obj(NID_ED25519), V_ASN1_UNDEF, NULL)) {
+			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "Ed25519 signature algorithm");
+			goto out;
+		}
+	}
+	/* RFC 8419 3.1: with signed attributes, the message digest is SHA-512. */
+	/* RFC 5652 11.1: the content-type attribute MUST be present with signed attributes. */
+	if (!EVP_Digest(content, n, md, &mdlen, EVP_sha512(), NULL) ||
+	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_contentType, V_ASN1_OBJECT,
+	    (void *)CMS_get0_eContentType(cms), -1) ||
+	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest, V_ASN1_OCTET_STRING,
+	    md, (int)mdlen) ||
+	    (now = X509_gmtime_adj(NULL, 0)) == NULL ||
+	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_signingTime, now->type, now, -1)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "Ed25519 signed attributes");
+		goto out;
+	}
+	if ((attrs = signed_attrs_der(si, true, &alen)) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot encode the signed attributes");
+		goto out;
+	}
+	/* RFC 8419 3.1: PureEdDSA over the DER of the signed attributes. */
+	if ((mctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(mctx, NULL, NULL, NULL, key) != 1 ||
+	    EVP_DigestSign(mctx, sig, &siglen, attrs, alen) != 1 ||
+	    !ASN1_STRING_set(CMS_SignerInfo_get0_signature(si), sig, (int)siglen)) {
+		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "Ed25519 signing failed");
+		goto out;
+	}
+	if (opaque) {
+		ASN1_OCTET_STRING **pos;
+		if (!CMS_set_detached(cms, 0) || (pos = CMS_get0_content(cms)) == NULL) {
+			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot embed the content");
+			goto out;
+		}
+		if (*pos == NULL && (*pos = ASN1_OCTET_STRING_new()) == NULL) {
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			goto out;
+		}
+		if (!ASN1_OCTET_STRING_set(*pos, content, (int)n)) {
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
+out:
+	EVP_MD_CTX_free(mctx);
+	ASN1_TIME_free(now);
+	OPENSSL_free(attrs);
+	return rc;
+}
+
+int
+cms_eddsa_verify(CMS_SignerInfo *si, EVP_PKEY *pub)
+{
+	unsigned char *attrs;
+	size_t alen = 0;
+	EVP_MD_CTX *mctx;
+	int ok = 0;
+
+	if ((attrs = signed_attrs_der(si, false, &alen)) == NULL)
+		return 0;
+	if ((mctx = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, pub) == 1) {
+		ASN1_OCTET_STRING *sig = CMS_SignerInfo_get0_signature(si);
+		ok = EVP_DigestVerify(mctx, sig->data, (size_t)sig->length, attrs, alen) == 1;
+	}
+	EVP_MD_CTX_free(mctx);
+	OPENSSL_free(attrs);
+	return ok;
 }

@@ -96,4 +96,15 @@ int cms_content_cipher_nid(const unsigned char *der, size_t n);
 /* Does a DER SMIMECapabilities list contain the cipher nid? */
 bool cms_caps_has(const unsigned char *der, size_t len, int nid);
 
+/*
+ * Ed25519 (RFC 8419) for SignedData, which OpenSSL 3.0's CMS_final and
+ * CMS_SignerInfo_verify cannot do: sign or verify the DER of the signed
+ * attributes with PureEdDSA.  cms_eddsa_sign adds the messageDigest
+ * (SHA-512 of content) and signingTime attributes and, when opaque, embeds
+ * the content.  cms_eddsa_verify returns 1 when the signature is good.
+ */
+SMIME_MUST_CHECK int cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key,
+    const unsigned char *content, size_t n, bool opaque, struct smime_error *err);
+int cms_eddsa_verify(CMS_SignerInfo *si, EVP_PKEY *pub);
+
 #endif

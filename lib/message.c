@@ -266,10 +266,15 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "CMS_add1_cert");
 			goto out;
 		}
-	content = BIO_new_mem_buf(entity, (int)n);
-	if (content == NULL || !CMS_final(cms, content, NULL, flags & ~CMS_PARTIAL)) {
-		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "signing failed");
-		goto out;
+	if (keytype == EVP_PKEY_ED25519) {
+		if ((rc = cms_eddsa_sign(cms, si, key, entity, n, o->opaque, err)) != 0)
+			goto out;
+	} else {
+		content = BIO_new_mem_buf(entity, (int)n);
+		if (content == NULL || !CMS_final(cms, content, NULL, flags & ~CMS_PARTIAL)) {
+			rc = smime_error_ssl(err, SMIME_E_CRYPTO, "signing failed");
+			goto out;
+		}
 	}
 	derlen = i2d_CMS_ContentInfo(cms, &der);
 	if (derlen <= 0) {
@@ -488,9 +493,12 @@ encrypt_entity(STACK_OF(X509) *certs, const EVP_CIPHER *cipher, bool oaep,
 				goto out;
 			}
 		} else if (type == EVP_PKEY_EC) {
-			/* RFC 5753 / RFC 8551 2.3: ECDH with the X9.63 KDF over SHA-256. */
-			if (EVP_PKEY_CTX_set_ecdh_kdf_type(pctx, EVP_PKEY_ECDH_KDF_X9_63) <= 0 ||
-			    EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) <= 0) {
+			/*
+			 * RFC 5753 / RFC 8551 2.3: dhSinglePass-stdDH-sha256kdf-scheme.
+			 * Only the KDF digest is set: OpenSSL 3.0 picks the X9.63 KDF
+			 * itself and fails when the type is set beforehand.
+			 */
+			if (EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) <= 0) {
 				rc = smime_error_ssl(err, SMIME_E_CRYPTO, "ECDH key agreement");
 				goto out;
 			}
@@ -692,30 +700,42 @@ out:
 int
 smime_msg_certs_only(STACK_OF(X509) *certs, BIO *out, struct smime_error *err)
 {
-	CMS_ContentInfo *cms;
+	PKCS7 *p7 = NULL;
 	unsigned char *der = NULL;
 	struct buf b;
 	int derlen, rc;
 
 	smime_init();
-	/* RFC 8551 3.6: a SignedData with no content and no signers. */
-	cms = CMS_sign(NULL, NULL, certs, NULL, CMS_PARTIAL | CMS_DETACHED | CMS_BINARY);
-	if (cms == NULL || !CMS_final(cms, NULL, NULL, CMS_DETACHED | CMS_BINARY)) {
-		CMS_ContentInfo_free(cms);
-		return smime_error_ssl(err, SMIME_E_INTERNAL, "cannot build a certs-only message");
-	}
-	derlen = i2d_CMS_ContentInfo(cms, &der);
-	CMS_ContentInfo_free(cms);
-	if (derlen <= 0)
-		return smime_error_ssl(err, SMIME_E_INTERNAL, "cannot encode a certs-only message");
 	buf_init(&b, SMIME_MSG_MAX_SIZE);
+	/*
+	 * RFC 8551 3.6: "The certs-only message is a SignedData ... with no
+	 * content and no signers" (a degenerate SignedData, RFC 5652 5.2).
+	 */
+	if ((p7 = PKCS7_new()) == NULL || !PKCS7_set_type(p7, NID_pkcs7_signed) ||
+	    !PKCS7_content_new(p7, NID_pkcs7_data)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot build a certs-only message");
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_num(certs); i++)
+		if (!PKCS7_add_certificate(p7, sk_X509_value(certs, i))) {
+			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot build a certs-only message");
+			goto out;
+		}
+	PKCS7_set_detached(p7, 1);
+	derlen = i2d_PKCS7(p7, &der);
+	if (derlen <= 0) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot encode a certs-only message");
+		goto out;
+	}
 	if ((rc = buf_adds(&b, "MIME-Version: 1.0\r\n"
 	    "Content-Type: application/pkcs7-mime; smime-type=certs-only; name=\"smime.p7c\"\r\n"
 	    "Content-Transfer-Encoding: base64\r\n"
 	    "Content-Disposition: attachment; filename=\"smime.p7c\"\r\n\r\n", err)) == 0 &&
 	    (rc = mime_base64(der, (size_t)derlen, &b, err)) == 0)
 		rc = write_all(out, b.data, b.len, err);
+out:
 	OPENSSL_free(der);
+	PKCS7_free(p7);
 	buf_free(&b);
 	return rc;
 }

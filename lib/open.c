@@ -404,7 +404,16 @@ verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 			buf_free(&eb);
 			sk_OPENSSL_STRING_pop_free(em, str_free);
 		}
-		if (CMS_signed_get_attr_count(si) >= 0 && CMS_SignerInfo_verify(si) <= 0) {
+		EVP_PKEY *spk = X509_get0_pubkey(signer);
+		bool eddsa = spk != NULL && EVP_PKEY_get_base_id(spk) == EVP_PKEY_ED25519;
+		if (eddsa && CMS_signed_get_attr_count(si) <= 0) {
+			s->status = SMIME_E_BADSIG;
+			s->reason = strdup("RFC 8419 3.1: an Ed25519 signer without signed attributes "
+			    "is not supported");
+			continue;
+		}
+		if (CMS_signed_get_attr_count(si) >= 0 &&
+		    (eddsa ? cms_eddsa_verify(si, spk) : CMS_SignerInfo_verify(si)) <= 0) {
 			s->status = SMIME_E_BADSIG;
 			s->reason = strdup("the signature does not verify (wrong key or altered "
 			    "signed attributes)");
