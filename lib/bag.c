@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include <openssl/asn1.h>
+#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -475,6 +476,83 @@ out:
 	return rc;
 }
 
+/* The certificates of a CMS SignedData that PKCS#7 cannot read. */
+static int
+bag_load_cms(struct smime_bag *bag, const unsigned char *data, size_t object_len,
+    size_t len, struct smime_error *err)
+{
+	const unsigned char *p = data;
+	CMS_ContentInfo *cms;
+	STACK_OF(X509) *certs = NULL;
+	int i, rc;
+
+	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)object_len)) == NULL)
+		return smime_error_ssl(err, SMIME_E_INPUT,
+		    "DER: not a PKCS#7 or CMS ContentInfo");
+	if (!bag_only_space(p, len - (size_t)(p - data))) {
+		rc = smime_error_set(err, SMIME_E_INPUT,
+		    "DER: bytes after the CMS ContentInfo");
+		goto out;
+	}
+	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
+		rc = smime_error_set(err, SMIME_E_INPUT,
+		    "DER: CMS content type %s holds no certificates",
+		    OBJ_nid2sn(OBJ_obj2nid(CMS_get0_type(cms))));
+		goto out;
+	}
+	if ((certs = CMS_get1_certs(cms)) == NULL || sk_X509_num(certs) == 0) {
+		rc = smime_error_set(err, SMIME_E_INPUT,
+		    "DER: CMS SignedData holds no certificates");
+		goto out;
+	}
+	if (sk_X509_num(certs) > SMIME_CERT_MAX_ITEMS) {
+		rc = smime_error_set(err, SMIME_E_INPUT,
+		    "DER: more than %d certificates", SMIME_CERT_MAX_ITEMS);
+		goto out;
+	}
+	for (i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+
+		if (!X509_up_ref(x)) {
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			goto out;
+		}
+		if ((rc = bag_add_cert(bag, x, err)) != 0)
+			goto out;
+	}
+	rc = SMIME_OK;
+out:
+	sk_X509_pop_free(certs, X509_free);
+	CMS_ContentInfo_free(cms);
+	ERR_clear_error();
+	return rc;
+}
+
+/* An unencrypted DER private key: PKCS#8 PrivateKeyInfo (RFC 5958). */
+static int
+bag_load_der_key(struct smime_bag *bag, const unsigned char *data,
+    size_t object_len, size_t len, long version, struct smime_error *err)
+{
+	const unsigned char *p = data;
+	PKCS8_PRIV_KEY_INFO *p8;
+	EVP_PKEY *key = NULL;
+
+	if (version != 0 && version != 1)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "DER: a SEQUENCE starting with INTEGER %ld is neither PKCS#12 "
+		    "(version 3) nor a PKCS#8 private key (version 0 or 1)", version);
+	if ((p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)object_len)) == NULL)
+		return smime_error_ssl(err, SMIME_E_INPUT,
+		    "DER: not a PKCS#8 PrivateKeyInfo (nor PKCS#12)");
+	if (bag_only_space(p, len - (size_t)(p - data)))
+		key = EVP_PKCS82PKEY(p8);
+	PKCS8_PRIV_KEY_INFO_free(p8); /* cleanses the key bytes */
+	if (key == NULL)
+		return smime_error_ssl(err, SMIME_E_INPUT,
+		    "DER: PKCS#8 PrivateKeyInfo is not a usable private key");
+	return bag_add_key(bag, key, err);
+}
+
 /*
  * A DER or BER object: told apart by the first element inside the outer
  * SEQUENCE.  RFC 5280 4.1: Certificate ::= SEQUENCE { tbsCertificate
@@ -490,8 +568,10 @@ bag_load_der(struct smime_bag *bag, const unsigned char *data, size_t len,
 	long outer_len, inner_len;
 	size_t object_len;
 	int tag, xclass, ret, rc;
+	ASN1_INTEGER *version;
 	PKCS7 *p7;
 	X509 *x;
+	long v;
 
 	ret = ASN1_get_object(&p, &outer_len, &tag, &xclass, (long)len);
 	if ((ret & 0x80) != 0 || tag != V_ASN1_SEQUENCE ||
@@ -507,7 +587,7 @@ bag_load_der(struct smime_bag *bag, const unsigned char *data, size_t len,
 	if (!bag_only_space(data + object_len, len - object_len))
 		return smime_error_set(err, SMIME_E_INPUT,
 		    "DER: %zu bytes after the outer SEQUENCE", len - object_len);
-	q = p;
+	q = p; /* the first inner element */
 	ret = ASN1_get_object(&q, &inner_len, &tag, &xclass,
 	    (long)(object_len - (size_t)(p - data)));
 	if ((ret & 0x80) != 0 || xclass != V_ASN1_UNIVERSAL) {
@@ -516,10 +596,11 @@ bag_load_der(struct smime_bag *bag, const unsigned char *data, size_t len,
 		    "DER: the first element inside the outer SEQUENCE is malformed");
 	}
 
-	p = data;
+	/* p: the first inner element; each case below decodes from data. */
 	switch (tag) {
 	case V_ASN1_SEQUENCE:
 		*format_r = SMIME_FORMAT_DER;
+		p = data;
 		if ((x = d2i_X509(NULL, &p, (long)object_len)) == NULL) {
 			return smime_error_ssl(err, SMIME_E_INPUT,
 			    "DER: not an X.509 certificate");
@@ -532,9 +613,13 @@ bag_load_der(struct smime_bag *bag, const unsigned char *data, size_t len,
 		return bag_add_cert(bag, x, err);
 	case V_ASN1_OBJECT:
 		*format_r = SMIME_FORMAT_PKCS7;
-		if ((p7 = d2i_PKCS7(NULL, &p, (long)object_len)) == NULL)
-			return smime_error_ssl(err, SMIME_E_INPUT,
-			    "DER: not a PKCS#7 ContentInfo");
+		p = data;
+		if ((p7 = d2i_PKCS7(NULL, &p, (long)object_len)) == NULL) {
+			/* CMS-only SignedData (RFC 5652 5.3: sid as
+			 * subjectKeyIdentifier, version 3) is beyond PKCS#7. */
+			ERR_clear_error();
+			return bag_load_cms(bag, data, object_len, len, err);
+		}
 		if (!bag_only_space(p, len - (size_t)(p - data))) {
 			PKCS7_free(p7);
 			return smime_error_set(err, SMIME_E_INPUT,
@@ -544,8 +629,20 @@ bag_load_der(struct smime_bag *bag, const unsigned char *data, size_t len,
 		PKCS7_free(p7);
 		return rc;
 	case V_ASN1_INTEGER:
-		*format_r = SMIME_FORMAT_PKCS12;
-		return smime_pkcs12_read(bag, data, object_len, password, err);
+		/* RFC 7292 4: "version INTEGER {v3(3)}"; RFC 5958 2:
+		 * OneAsymmetricKey starts with version v1(0) or v2(1). */
+		if ((version = d2i_ASN1_INTEGER(NULL, &p,
+		    (long)(object_len - (size_t)(p - data)))) == NULL)
+			return smime_error_ssl(err, SMIME_E_INPUT,
+			    "DER: the first INTEGER is malformed");
+		v = ASN1_INTEGER_get(version);
+		ASN1_INTEGER_free(version);
+		if (v == 3) {
+			*format_r = SMIME_FORMAT_PKCS12;
+			return smime_pkcs12_read(bag, data, object_len, password, err);
+		}
+		*format_r = SMIME_FORMAT_DER;
+		return bag_load_der_key(bag, data, object_len, len, v, err);
 	default:
 		return smime_error_set(err, SMIME_E_INPUT,
 		    "DER: a SEQUENCE that starts with tag %d is not a certificate, "
