@@ -807,8 +807,12 @@ out:
 		entry_free(e);
 		return line_error(err, ln, bad);
 	}
-	if ((rc = entry_append(ks, e, err)) != 0)
-		return line_error(err, ln, err != NULL ? err->message : "cannot add");
+	if ((rc = entry_append(ks, e, err)) != 0) {
+		char why[SMIME_ERROR_MAX];
+
+		snprintf(why, sizeof(why), "%s", err != NULL ? err->message : "cannot add");
+		return line_error(err, ln, why);
+	}
 	return 0;
 }
 
