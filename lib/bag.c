@@ -266,7 +266,8 @@ bag_pem_key(struct smime_bag *bag, const char *name, const char *header,
 	char what[64];
 	int type, rc;
 
-	snprintf(what, sizeof(what), "PEM block %d (%s)", block, name);
+	snprintf(what, sizeof(what), "PEM block %d (%s)", block,
+	    name != NULL ? name : "?");
 	if (strcmp(name, PEM_STRING_PKCS8) == 0) {
 		/* RFC 5958 3: EncryptedPrivateKeyInfo */
 		if ((sig = d2i_X509_SIG(NULL, &p, len)) == NULL || p != data + len) {
@@ -367,7 +368,8 @@ bag_pem_block(struct smime_bag *bag, const char *name, const char *header,
 	int rc;
 
 	*used_r = true;
-	snprintf(where, sizeof(where), "PEM block %d (%s)", block, name);
+	snprintf(where, sizeof(where), "PEM block %d (%s)", block,
+	    name != NULL ? name : "?");
 	if (strcmp(name, PEM_STRING_X509) == 0 ||
 	    strcmp(name, PEM_STRING_X509_OLD) == 0) {
 		if ((x = d2i_X509(NULL, &p, len)) == NULL || p != data + len) {

@@ -35,6 +35,11 @@
 #define P12_MAX_SAFES		64
 
 static CRYPTO_ONCE p12_providers_once = CRYPTO_ONCE_STATIC_INIT;
+/*
+ * Held for the life of the process.  p12_legacy is read (for messages),
+ * so the stores are kept and leak checkers see the providers as reachable.
+ */
+static OSSL_PROVIDER *p12_default, *p12_legacy;
 
 /*
  * RC2-40 and the other PKCS#12 legacy ciphers live in OpenSSL 3's legacy
@@ -45,9 +50,17 @@ static CRYPTO_ONCE p12_providers_once = CRYPTO_ONCE_STATIC_INIT;
 static void
 p12_load_providers_once(void)
 {
-	(void)OSSL_PROVIDER_try_load(NULL, "default", 1);
-	(void)OSSL_PROVIDER_try_load(NULL, "legacy", 1);
+	p12_default = OSSL_PROVIDER_try_load(NULL, "default", 1);
+	p12_legacy = OSSL_PROVIDER_try_load(NULL, "legacy", 1);
 	ERR_clear_error();
+}
+
+/* A hint for messages about bags that cannot be decrypted. */
+static const char *
+p12_legacy_hint(void)
+{
+	return p12_legacy == NULL ?
+	    " (OpenSSL's legacy provider, needed for RC2, is not available)" : "";
 }
 
 /* What one pass over the safes found, before it is handed to the bag. */
@@ -115,8 +128,9 @@ bool pkcs12_load_providers(void);
 bool
 pkcs12_load_providers(void)
 {
+	/* Without the default provider nothing of PKCS#12 works. */
 	return CRYPTO_THREAD_run_once(&p12_providers_once,
-	    p12_load_providers_once) == 1;
+	    p12_load_providers_once) == 1 && p12_default != NULL;
 }
 
 int
@@ -275,7 +289,8 @@ p12_walk(struct p12_found *f, const STACK_OF(PKCS12_SAFEBAG) *bags, int depth,
 			p8 = PKCS12_decrypt_skey_ex(bag, pw, pwlen, NULL, NULL);
 			if (p8 == NULL)
 				return smime_error_ssl(err, SMIME_E_CRYPTO,
-				    "PKCS#12: key %zu cannot be decrypted", f->n_keys + 1);
+				    "PKCS#12: key %zu cannot be decrypted%s", f->n_keys + 1,
+				    p12_legacy_hint());
 			key = EVP_PKCS82PKEY(p8);
 			PKCS8_PRIV_KEY_INFO_free(p8); /* cleanses the key bytes */
 			if (key == NULL)
@@ -352,7 +367,8 @@ p12_unpack(PKCS12 *p12, const char *pw, struct p12_found *f, struct smime_error 
 			bags = PKCS12_unpack_p7encdata(p7, pw, pwlen);
 			if (bags == NULL) {
 				rc = smime_error_ssl(err, SMIME_E_CRYPTO,
-				    "PKCS#12: safe %d cannot be decrypted", i + 1);
+				    "PKCS#12: safe %d cannot be decrypted%s", i + 1,
+				    p12_legacy_hint());
 				goto out;
 			}
 			break;

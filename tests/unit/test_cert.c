@@ -67,7 +67,8 @@ take(BIO *bio)
 	long n = BIO_get_mem_data(bio, &d);
 
 	in.data = malloc(n + 1);
-	memcpy(in.data, d, n);
+	if (n > 0)
+		memcpy(in.data, d, n);
 	in.len = n;
 	BIO_free(bio);
 	return in;
