@@ -72,20 +72,26 @@ bag_add_key(struct smime_bag *bag, EVP_PKEY *key, struct smime_error *err)
 	EVP_PKEY **keys;
 	int *key_cert;
 	size_t n = bag->n_keys + 1;
+	int rc;
 
-	if ((keys = OPENSSL_realloc(bag->keys, n * sizeof(*keys))) == NULL)
-		goto oom;
+	if ((keys = OPENSSL_realloc(bag->keys, n * sizeof(*keys))) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
 	bag->keys = keys;
-	if ((key_cert = OPENSSL_realloc(bag->key_cert, n * sizeof(*key_cert))) == NULL)
-		goto oom;
+	if ((key_cert = OPENSSL_realloc(bag->key_cert, n * sizeof(*key_cert))) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
 	bag->key_cert = key_cert;
 	bag->keys[bag->n_keys] = key;
 	bag->key_cert[bag->n_keys] = -1;
 	bag->n_keys = n;
-	return SMIME_OK;
-oom:
+	key = NULL;
+	rc = SMIME_OK;
+out:
 	EVP_PKEY_free(key);
-	return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	return rc;
 }
 
 /* Append cert (owned by the bag from now on, even on failure). */

@@ -152,7 +152,7 @@ pkcs12_check_pbe(const char *what, const X509_ALGOR *alg, struct smime_error *er
 		PBKDF2PARAM *kdf = NULL;
 
 		if (pbe2 == NULL)
-			goto done;
+			goto out;
 		if (OBJ_obj2nid(pbe2->keyfunc->algorithm) != NID_id_pbkdf2) {
 			rc = smime_error_set(err, SMIME_E_INPUT,
 			    "%s: PBES2 key derivation is not PBKDF2", what);
@@ -171,7 +171,7 @@ pkcs12_check_pbe(const char *what, const X509_ALGOR *alg, struct smime_error *er
 			rc = p12_check_iterations(what, pbe->iter, err);
 		PBEPARAM_free(pbe);
 	}
-done:
+out:
 	ERR_clear_error();
 	return rc;
 }
