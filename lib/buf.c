@@ -86,7 +86,8 @@ read_all(BIO *in, struct buf *b, struct smime_error *err)
 	for (;;) {
 		n = BIO_read(in, chunk, sizeof(chunk));
 		if (n <= 0) {
-			if (BIO_should_retry(in))
+			/* An empty memory BIO says "retry" for ever: that is its end. */
+			if (BIO_should_retry(in) && BIO_method_type(in) != BIO_TYPE_MEM)
 				continue;
 			break;
 		}

@@ -7,7 +7,7 @@
 
 #include <smime/error.h>
 
-static int
+static int SMIME_PRINTF(4, 0)
 error_vset(struct smime_error *err, enum smime_code code, bool ssl,
     const char *fmt, va_list ap)
 {

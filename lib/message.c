@@ -18,6 +18,8 @@
 #include "internal.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+/* Held for the life of the process (and so never reported as leaked). */
+static OSSL_PROVIDER *volatile provider_default, *volatile provider_legacy;
 
 static void
 init_once_fn(void)
@@ -30,8 +32,8 @@ init_once_fn(void)
 	 * keeps in the legacy provider.  Reading them is allowed; writing with
 	 * them is refused by policy in smime_msg_encrypt.
 	 */
-	OSSL_PROVIDER_try_load(NULL, "default", 1);
-	OSSL_PROVIDER_try_load(NULL, "legacy", 1);
+	provider_default = OSSL_PROVIDER_try_load(NULL, "default", 1);
+	provider_legacy = OSSL_PROVIDER_try_load(NULL, "legacy", 1);
 }
 
 void
