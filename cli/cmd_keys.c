@@ -6,12 +6,19 @@
 #include <time.h>
 
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "cli.h"
 
 #define IMPORT_MAX_FILE (64u * 1024 * 1024)
 
 enum { O_TRUST = 0x300, O_PASSWORD_FILE, O_LEGACY, O_CERTS_ONLY, O_ALL };
+
+static void
+str_free(char *s)
+{
+	OPENSSL_free(s);
+}
 
 static const char *
 entry_kind(enum smime_entry_kind k)
@@ -139,6 +146,11 @@ cmd_import(int argc, char **argv)
 	int c, rc = EXIT_OK, worst = SMIME_OK;
 	time_t now = time(NULL);
 	size_t imported = 0;
+	struct smime_bag *bag = NULL;
+	struct range {
+		int first, end, rc;
+		char *error;
+	} *ranges = NULL;
 
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (c) {
@@ -155,7 +167,8 @@ cmd_import(int argc, char **argv)
 			    "encrypt or sign.  CA certificates help build chains; with --trust they\n"
 			    "become trust anchors.  The PKCS#12 password comes from --password-file\n"
 			    "or SMIME_P12_PASSWORD (not the keystore passphrase), else a prompt.\n"
-			    "All files are imported in one atomic step.\n");
+			    "Every usable certificate of every file is saved in one atomic step; a file\n"
+			    "that cannot be read is reported and the others are still imported.\n");
 			json_decref(jfiles);
 			return EXIT_OK;
 		default:
@@ -180,32 +193,56 @@ cmd_import(int argc, char **argv)
 			goto out;
 		}
 	}
+	/*
+	 * One bag for every file of the call, so that a key and its
+	 * certificate given as two files are tied together; each file's
+	 * certificates are then reported as that file's.
+	 */
+	bag = smime_bag_new();
+	ranges = calloc((size_t)(argc - optind), sizeof(*ranges));
+	if (bag == NULL || ranges == NULL) {
+		rc = EXIT_IO;
+		goto out;
+	}
+	for (int f = optind; f < argc; f++) {
+		int frc, before = sk_X509_num(bag->certs);
+		frc = load_file(argv[f], bag, &password, &asked, &err);
+		ranges[f - optind].first = before;
+		ranges[f - optind].end = sk_X509_num(bag->certs);
+		ranges[f - optind].rc = frc;
+		if (frc != 0)
+			ranges[f - optind].error = strdup(err.message);
+	}
 	for (int f = optind; f < argc; f++) {
 		const char *path = argv[f];
-		struct smime_bag *bag = smime_bag_new();
+		struct range *rg = &ranges[f - optind];
 		json_t *jcerts = json_array();
-		int frc;
+		int file_imported = 0, file_refused = 0;
 
-		if (bag == NULL) {
-			rc = EXIT_IO;
-			goto out;
-		}
-		frc = load_file(path, bag, &password, &asked, &err);
-		if (frc != 0) {
+		if (rg->rc != 0) {
 			if (!g.json)
-				fprintf(stderr, "smime import: %s: %s\n", path, err.message);
+				fprintf(stderr, "smime import: %s: %s\n", path, rg->error);
 			json_array_append_new(jfiles, json_pack("{s:s,s:s,s:s}", "file", path, "status",
-			    smime_code_name(frc), "error", err.message));
+			    smime_code_name(rg->rc), "error", rg->error ? rg->error : ""));
 			if (worst == SMIME_OK)
-				worst = frc;
-			smime_bag_free(bag);
+				worst = rg->rc;
 			json_decref(jcerts);
 			continue;
 		}
-		for (int i = 0; i < sk_X509_num(bag->certs); i++) {
+		for (int i = rg->first; i < rg->end; i++) {
 			X509 *cert = sk_X509_value(bag->certs, i);
 			EVP_PKEY *key = NULL;
 			int roles = smime_cert_roles(cert);
+			bool self_signed = X509_check_issued(cert, cert) == X509_V_OK;
+			/*
+			 * A self-signed certificate is a root unless its key usage says
+			 * it is an end entity (a self-signed S/MIME certificate).
+			 */
+			uint32_t ku = X509_get_key_usage(cert);
+			bool ca = (roles & SMIME_ROLE_CA) != 0 || (self_signed &&
+			    (ku == UINT32_MAX || (ku & KU_KEY_CERT_SIGN) != 0));
+			bool usable = (roles & (SMIME_ROLE_SIGN | SMIME_ROLE_ENCRYPT)) &&
+			    smime_cert_email_protection(cert);
 			enum smime_entry_kind kind;
 			const char *note = NULL;
 			char fp[65], *subject;
@@ -216,29 +253,41 @@ cmd_import(int argc, char **argv)
 					key = bag->keys[k];
 			smime_cert_fingerprint(cert, fp);
 			subject = smime_cert_subject(cert);
-			if (roles & SMIME_ROLE_CA) {
-				kind = trust ? SMIME_ENTRY_ANCHOR : SMIME_ENTRY_CA;
-			} else if (key != NULL) {
+			/*
+			 * RFC 5280 6.1.1 (d): a trust anchor is a name and a key; a
+			 * self-signed root without basicConstraints (X.509 v1) is one too
+			 * when the user says --trust.
+			 */
+			if (trust && (ca || self_signed) && key == NULL)
+				kind = SMIME_ENTRY_ANCHOR;
+			else if (ca && key == NULL)
+				kind = SMIME_ENTRY_CA;
+			else if (key != NULL)
 				kind = SMIME_ENTRY_IDENTITY;
-			} else {
+			else
 				kind = SMIME_ENTRY_CONTACT;
+			if (kind == SMIME_ENTRY_CONTACT && usable) {
+				STACK_OF(OPENSSL_STRING) *em = smime_cert_emails(cert);
+				usable = em != NULL && sk_OPENSSL_STRING_num(em) > 0;
+				sk_OPENSSL_STRING_pop_free(em, str_free);
 			}
-			if (!(roles & SMIME_ROLE_CA) &&
-			    (!(roles & (SMIME_ROLE_SIGN | SMIME_ROLE_ENCRYPT)) ||
-			    !smime_cert_email_protection(cert))) {
-				smime_error_set(&err, SMIME_E_POLICY, "%s: %s: not usable for S/MIME: "
-				    "its key usage or extended key usage excludes email protection",
-				    path, subject ? subject : fp);
-				if (!g.json)
-					fprintf(stderr, "smime import: %s\n", err.message);
+			if (kind == SMIME_ENTRY_CONTACT && !usable) {
+				/* RFC 8550 4.4.2 and 4.4.4: not an S/MIME certificate: skipped. */
+				if (!g.json && !g.quiet)
+					fprintf(stderr, "skipped  %s -- not usable for S/MIME: no email address, "
+					    "or its key usage or extended key usage excludes email protection\n",
+					    subject ? subject : fp);
 				json_array_append_new(jcerts, json_pack("{s:s,s:s?,s:s,s:s}",
-				    "fingerprint", fp, "subject", subject, "status", "refused",
-				    "reason", err.message));
-				if (worst == SMIME_OK)
-					worst = SMIME_E_POLICY;
+				    "fingerprint", fp, "subject", subject, "status", "skipped",
+				    "reason", "not usable for S/MIME: no email address, or key usage or "
+				    "extended key usage excludes email protection"));
+				file_refused++;
 				OPENSSL_free(subject);
 				continue;
 			}
+			if (kind == SMIME_ENTRY_IDENTITY && !usable)
+				note = "not usable for S/MIME (key usage or extended key usage excludes "
+				    "email protection): kept, never chosen";
 			if (smime_keystore_add(ks, cert, key, kind, &added, &err) != 0) {
 				if (!g.json)
 					fprintf(stderr, "smime import: %s: %s\n", path, err.message);
@@ -247,7 +296,8 @@ cmd_import(int argc, char **argv)
 				OPENSSL_free(subject);
 				continue;
 			}
-			if (!smime_cert_valid_at(cert, now))
+			file_imported++;
+			if (note == NULL && !smime_cert_valid_at(cert, now))
 				note = key != NULL && (roles & SMIME_ROLE_ENCRYPT) ?
 				    "expired: kept in the encryption history, never used to encrypt or sign" :
 				    "expired";
@@ -263,14 +313,20 @@ cmd_import(int argc, char **argv)
 			    "status", added ? "imported" : "present", "note", note));
 			OPENSSL_free(subject);
 		}
-		for (size_t k = 0; k < bag->n_keys; k++)
-			if (bag->key_cert[k] < 0 && !g.json)
-				fprintf(stderr, "smime import: %s: a private key without its certificate "
-				    "was skipped\n", path);
-		json_array_append_new(jfiles, json_pack("{s:s,s:s,s:o}", "file", path, "status", "ok",
-		    "certificates", jcerts));
-		smime_bag_free(bag);
+		/* A file of which nothing could be used is refused by policy. */
+		if (file_imported == 0 && file_refused > 0) {
+			if (!g.json)
+				fprintf(stderr, "smime import: %s: no certificate in it is usable for S/MIME\n",
+				    path);
+			if (worst == SMIME_OK)
+				worst = SMIME_E_POLICY;
+		}
+		json_array_append_new(jfiles, json_pack("{s:s,s:s,s:o}", "file", path, "status",
+		    file_imported > 0 || file_refused == 0 ? "ok" : "refused", "certificates", jcerts));
 	}
+	for (size_t k = 0; k < bag->n_keys; k++)
+		if (bag->key_cert[k] < 0 && !g.json)
+			fprintf(stderr, "smime import: a private key without its certificate was skipped\n");
 	if (smime_keystore_commit(ks, &err) != 0) {
 		rc = fail("import", &err);
 		goto out;
@@ -279,6 +335,10 @@ cmd_import(int argc, char **argv)
 		json_out(json_pack("{s:O,s:i}", "files", jfiles, "imported", (int)imported));
 	rc = exit_code(worst);
 out:
+	for (int f = 0; ranges != NULL && f < argc - optind; f++)
+		free(ranges[f].error);
+	free(ranges);
+	smime_bag_free(bag);
 	json_decref(jfiles);
 	secret_free(password);
 	smime_keystore_free(ks);
@@ -446,9 +506,16 @@ cmd_export(int argc, char **argv)
 				rc = err.code ? err.code : SMIME_E_USAGE;
 			}
 		}
-		if (rc == 0)
+		if (rc == 0) {
+			/* The name mail clients show: the first identity's address. */
+			char name[256] = "S/MIME";
+			STACK_OF(OPENSSL_STRING) *em = n > 0 ? smime_cert_emails(key_certs[0]) : NULL;
+			if (em != NULL && sk_OPENSSL_STRING_num(em) > 0)
+				snprintf(name, sizeof(name), "%s", sk_OPENSSL_STRING_value(em, 0));
+			sk_OPENSSL_STRING_pop_free(em, str_free);
 			rc = smime_pkcs12_write(out.bio, keys, key_certs, n, extra, password,
-			    legacy ? SMIME_P12_LEGACY : SMIME_P12_AES, "smime", &err);
+			    legacy ? SMIME_P12_LEGACY : SMIME_P12_AES, name, &err);
+		}
 	}
 	{
 		struct smime_error e2;

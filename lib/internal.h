@@ -70,6 +70,11 @@ char *mime_type_of(GMimeObject *obj);
 
 /* The addresses of the From header (mailboxes only), lower case. */
 char **mime_from_addresses(GMimeMessage *msg, size_t *n_r);
+/*
+ * A From display name that looks like an email address (display-name
+ * spoofing: "boss@example.com <mallory@example.net>"), or NULL.  Caller frees.
+ */
+char *mime_from_spoofed_name(GMimeMessage *msg);
 /* The addresses of To and Cc, lower case, unique. */
 char **mime_recipient_addresses(GMimeMessage *msg, size_t *n_r);
 void strv_free(char **v, size_t n);

@@ -220,6 +220,14 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 	keytype = EVP_PKEY_get_base_id(key);
 	if (keytype == EVP_PKEY_ED25519)
 		md = EVP_sha512(); /* RFC 8419 3.1: Ed25519 with SHA-512 */
+	else if (o->digest == NULL && keytype == EVP_PKEY_EC) {
+		/*
+		 * RFC 5753 7.2 / RFC 5480 4: a digest as strong as the curve (peers
+		 * such as gpgsm refuse SHA-256 with a P-384 key).
+		 */
+		int bits = EVP_PKEY_get_bits(key);
+		md = bits > 384 ? EVP_sha512() : bits > 256 ? EVP_sha384() : EVP_sha256();
+	}
 	if (o->pss && keytype != EVP_PKEY_RSA) {
 		rc = smime_error_set(err, SMIME_E_USAGE, "RSASSA-PSS needs an RSA signing key");
 		goto out;

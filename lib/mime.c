@@ -130,10 +130,11 @@ mime_entity(GMimeObject *obj, bool canonicalise, struct buf *out, struct smime_e
 		g_mime_object_encode(obj, GMIME_ENCODING_CONSTRAINT_7BIT);
 	/*
 	 * RFC 2045 5.2: an entity without Content-Type is text/plain in
-	 * US-ASCII; say so explicitly so that the receiver need not guess.
+	 * US-ASCII; when signing or encrypting, say so explicitly so that the
+	 * receiver need not guess.
 	 */
 	hl = g_mime_object_get_header_list(obj);
-	if (g_mime_header_list_get_count(hl) == 0 && GMIME_IS_PART(obj))
+	if (canonicalise && g_mime_header_list_get_count(hl) == 0 && GMIME_IS_PART(obj))
 		g_mime_object_set_header(obj, "Content-Type", "text/plain; charset=us-ascii", NULL);
 	if (g_mime_object_write_to_stream(obj, opts, mem) < 0)
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot serialise a MIME entity");
@@ -144,41 +145,65 @@ mime_entity(GMimeObject *obj, bool canonicalise, struct buf *out, struct smime_e
 	return rc;
 }
 
+/*
+ * Offset just past the line "--boundary" (a delimiter line) found at or after
+ * from, or 0 when there is none.  RFC 2046 5.1.1: the delimiter starts a line
+ * and may be followed by linear white space before the line end.
+ */
+static size_t
+after_delimiter(const unsigned char *data, size_t len, size_t from, const char *boundary)
+{
+	size_t blen = strlen(boundary), i, j;
+
+	for (i = from; i + 2 + blen <= len; i++) {
+		if (i > 0 && data[i - 1] != '\n')
+			continue;
+		if (data[i] != '-' || data[i + 1] != '-' || memcmp(data + i + 2, boundary, blen) != 0)
+			continue;
+		j = i + 2 + blen;
+		while (j < len && (data[j] == ' ' || data[j] == '\t'))
+			j++;
+		if (j < len && data[j] == '\r')
+			j++;
+		if (j < len && data[j] == '\n')
+			return j + 1;
+	}
+	return 0;
+}
+
 int
 mime_signed_content(const unsigned char *data, size_t len, GMimeMultipart *mp,
     struct buf *out, struct smime_error *err)
 {
 	const char *boundary = g_mime_multipart_get_boundary(mp);
-	GMimeObject *first;
-	GMimeHeaderList *hl;
-	gint64 start;
-	size_t blen, i, end;
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(mp));
+	gint64 hdr;
+	size_t start, blen, i, end;
 
 	if (boundary == NULL || g_mime_multipart_get_count(mp) < 1)
 		return smime_error_set(err, SMIME_E_INPUT,
 		    "RFC 1847 2.1: multipart/signed without a boundary or a first part");
-	first = g_mime_multipart_get_part(mp, 0);
-	hl = g_mime_object_get_header_list(first);
-	if (g_mime_header_list_get_count(hl) == 0)
-		return mime_entity(first, false, out, err);
-	start = g_mime_header_get_offset(g_mime_header_list_get_header_at(hl, 0));
-	if (start <= 0 || (size_t)start >= len || data[start - 1] != '\n')
-		return mime_entity(first, false, out, err);
-
+	hdr = g_mime_header_list_get_count(hl) > 0 ?
+	    g_mime_header_get_offset(g_mime_header_list_get_header_at(hl, 0)) : -1;
+	if (hdr < 0 || (size_t)hdr >= len)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "cannot locate the signed part of a multipart/signed in the message");
+	/* The signed part runs from after the first delimiter line ... */
+	start = after_delimiter(data, len, (size_t)hdr, boundary);
+	if (start == 0)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "RFC 2046 5.1.1: multipart/signed without its first boundary delimiter");
 	/*
-	 * RFC 2046 5.1.1: the CRLF before a boundary delimiter belongs to the
-	 * delimiter, not to the part.  The first part ends at the first line
-	 * that starts with "--" and the boundary.
+	 * ... to the CRLF before the next one, which belongs to the delimiter
+	 * (RFC 2046 5.1.1).
 	 */
 	blen = strlen(boundary);
 	end = len;
-	for (i = (size_t)start; i + 2 + blen <= len; i++) {
-		if (data[i] != '\n' || i + 3 + blen > len)
-			continue;
-		if (data[i + 1] == '-' && data[i + 2] == '-' &&
+	for (i = start; i + 3 + blen <= len; i++) {
+		if (data[i] == '\n' && data[i + 1] == '-' && data[i + 2] == '-' &&
 		    memcmp(data + i + 3, boundary, blen) == 0) {
 			end = i;
-			if (end > (size_t)start && data[end - 1] == '\r')
+			if (end > start && data[end - 1] == '\r')
 				end--;
 			break;
 		}
@@ -186,7 +211,8 @@ mime_signed_content(const unsigned char *data, size_t len, GMimeMultipart *mp,
 	if (end == len)
 		return smime_error_set(err, SMIME_E_INPUT,
 		    "RFC 1847 2.1: the signed part of multipart/signed is not closed by its boundary");
-	return add_crlf(out, (const char *)data + start, end - (size_t)start, false, err);
+	/* RFC 8551 3.1.1: the signed content is verified in canonical (CRLF) form. */
+	return add_crlf(out, (const char *)data + start, end - start, false, err);
 }
 
 int
@@ -347,4 +373,32 @@ mime_boundary(char out[40])
 		memset(r, 0x5a, sizeof(r));
 	snprintf(out, 40, "=_smime_%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
 	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]);
+}
+
+char *
+mime_from_spoofed_name(GMimeMessage *msg)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(msg));
+	int i, count = g_mime_header_list_get_count(hl);
+	char *found = NULL;
+
+	for (i = 0; i < count && found == NULL; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		if (g_ascii_strcasecmp(g_mime_header_get_name(h), "From") != 0)
+			continue;
+		InternetAddressList *l = internet_address_list_parse(NULL, g_mime_header_get_value(h));
+		for (int k = 0; l != NULL && k < internet_address_list_length(l) && found == NULL; k++) {
+			InternetAddress *ia = internet_address_list_get_address(l, k);
+			const char *name = internet_address_get_name(ia);
+			const char *addr = INTERNET_ADDRESS_IS_MAILBOX(ia) ?
+			    internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia)) : NULL;
+			/* A display name that is itself an address other than the real one. */
+			if (name != NULL && strchr(name, '@') != NULL &&
+			    (addr == NULL || g_ascii_strcasecmp(name, addr) != 0))
+				found = strdup(name);
+		}
+		if (l != NULL)
+			g_object_unref(l);
+	}
+	return found;
 }

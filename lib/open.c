@@ -206,7 +206,8 @@ struct run {
 	char **from;            /* From addresses of the outermost message */
 	size_t n_from;
 	time_t date;            /* its Date header, 0 when absent */
-	bool signed_seen;       /* a valid signature covers the root */
+	bool from_checked;      /* the outermost signature was compared with From */
+	char *spoofed_name;     /* an address-like From display name, or NULL */
 	bool encrypted_inside_signed;
 	int parts;              /* MIME parts walked, bounded */
 };
@@ -405,7 +406,15 @@ verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 			sk_OPENSSL_STRING_pop_free(em, str_free);
 		}
 		EVP_PKEY *spk = X509_get0_pubkey(signer);
-		bool eddsa = spk != NULL && EVP_PKEY_get_base_id(spk) == EVP_PKEY_ED25519;
+		bool eddsa;
+		ERR_clear_error();
+		if (spk == NULL) {
+			s->status = SMIME_E_BADSIG;
+			s->reason = strdup("the signer's public key cannot be decoded (for DSA: "
+			    "parameters inherited from the issuer, RFC 3279 2.3.2, are not supported)");
+			continue;
+		}
+		eddsa = spk != NULL && EVP_PKEY_get_base_id(spk) == EVP_PKEY_ED25519;
 		if (eddsa && CMS_signed_get_attr_count(si) <= 0) {
 			s->status = SMIME_E_BADSIG;
 			s->reason = strdup("RFC 8419 3.1: an Ed25519 signer without signed attributes "
@@ -422,7 +431,10 @@ verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 		}
 		if (CMS_SignerInfo_verify_content(si, chain) <= 0) {
 			s->status = SMIME_E_BADSIG;
-			s->reason = strdup("the content digest does not match: the message was "
+			s->reason = strdup(CMS_signed_get_attr_count(si) < 0 ?
+			    "the signature over the content does not verify: the message was altered "
+			    "after signing, or the key does not match" :
+			    "the content digest does not match: the message was "
 			    "altered after signing, or the signature belongs to other content");
 			ERR_clear_error();
 			continue;
@@ -531,6 +543,13 @@ decrypt_cms(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 		l->cipher = lower_dup(cms_cipher_name(EVP_get_cipherbynid(cnid)));
 	}
 	l->integrity = l->kind == SMIME_LAYER_AUTH_ENVELOPED ? "aead" : "none";
+	if (cnid == NID_undef || EVP_get_cipherbynid(cnid) == NULL) {
+		char oid[80] = "an unrecognised algorithm";
+		if (cnid != NID_undef)
+			snprintf(oid, sizeof(oid), "%s", OBJ_nid2ln(cnid));
+		return smime_error_set(err, SMIME_E_POLICY, "the message is encrypted with %s, "
+		    "which this client does not support", oid);
+	}
 	if (nri == 0)
 		return smime_error_set(err, SMIME_E_INPUT,
 		    "RFC 5652 6.1: the encrypted message has no RecipientInfo");
@@ -775,6 +794,25 @@ done_signed:
 	g_free(type);
 }
 
+/* Is address one of the comma-separated addresses in emails? */
+static bool
+smime_emails_contain(const char *emails, const char *address)
+{
+	size_t al = strlen(address);
+	const char *p = emails;
+
+	while (*p != '\0') {
+		const char *c = strchr(p, ',');
+		size_t el = c ? (size_t)(c - p) : strlen(p);
+		if (el == al && strncmp(p, address, al) == 0)
+			return true;
+		p += el;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
 /* Compare the From address(es) with the signers of layer l. */
 static void
 check_from(struct run *run, struct smime_layer *l)
@@ -792,20 +830,8 @@ check_from(struct run *run, struct smime_layer *l)
 				strcat(signers, "; ");
 			strcat(signers, em[0] ? em : "(no address)");
 		}
-		if (run->n_from == 1) {
-			/* emails is a comma-separated list; match whole entries. */
-			const char *p = em;
-			size_t fl = strlen(run->from[0]);
-			while (*p != '\0') {
-				const char *c = strchr(p, ',');
-				size_t el = c ? (size_t)(c - p) : strlen(p);
-				if (el == fl && strncmp(p, run->from[0], fl) == 0)
-					match = true;
-				p += el;
-				if (*p == ',')
-					p++;
-			}
-		}
+		if (run->n_from == 1 && smime_emails_contain(em, run->from[0]))
+			match = true;
 	}
 	if (match)
 		return;
@@ -843,6 +869,38 @@ check_date(struct run *run, struct smime_layer *l)
 			warn(run->r, "the signing time %s is far from the Date header %s",
 			    fmt_time(st, a), fmt_time(run->date, b));
 	}
+}
+
+/*
+ * RFC 8550 3 and RFC 8551 3.5: the From header is compared with the signer
+ * of the outermost signature, the one that covers what the From header
+ * introduces; inner signatures (nested signing) are reported, not compared.
+ */
+static void
+check_sender(struct run *run, struct smime_layer *l)
+{
+	if (run->from_checked) {
+		/*
+		 * A clear-signed part inside another signature is displayed by
+		 * mail clients with its own signature state: when its signer is
+		 * not the sender, the reader sees someone else's signature.
+		 */
+		if (l->kind == SMIME_LAYER_SIGNED && l->status == 0 && run->n_from == 1) {
+			for (size_t i = 0; i < l->n_signers; i++)
+				if (l->signers[i].emails != NULL &&
+				    !smime_emails_contain(l->signers[i].emails, run->from[0]))
+					warn(run->r, "an inner clear-signed part is signed by %s, who is not "
+					    "the sender %s", l->signers[i].emails[0] ? l->signers[i].emails :
+					    "(no address)", run->from[0]);
+		}
+		return;
+	}
+	run->from_checked = true;
+	check_from(run, l);
+	check_date(run, l);
+	if (l->status == 0 && run->spoofed_name != NULL)
+		warn(run->r, "the From display name \"%s\" looks like an address but is not the "
+		    "sender's address %s", run->spoofed_name, run->r->from ? run->r->from : "");
 }
 
 /* New message bytes: the outermost headers, then the inner entity. */
@@ -893,6 +951,7 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 				g_date_time_unref(dt);
 			}
 			run->from = mime_from_addresses(msg, &run->n_from);
+			run->spoofed_name = mime_from_spoofed_name(msg);
 			if (run->n_from >= 1)
 				run->r->from = strdup(run->from[0]);
 			if ((rc = mime_outer_headers(msg, headers, err)) != 0)
@@ -928,10 +987,30 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 				verify_signed(run, l, cms, &content, &sink);
 				buf_free(&sink);
 			}
-			check_from(run, l);
-			check_date(run, l);
+			check_sender(run, l);
 			if ((rc = rewrap(headers, &content, &next, err)) != 0)
 				goto next_layer;
+			if (l->status != 0) {
+				/*
+				 * The outer signature failed: still report the signatures
+				 * inside (a forwarded signed message), for the reader.
+				 */
+				GMimeMessage *inner = NULL;
+				struct smime_error e2;
+				if (mime_parse(next.data, next.len, &inner, &e2) == 0) {
+					GMimeObject *ir = g_mime_message_get_mime_part(inner);
+					char *it = mime_type_of(ir);
+					const char *st = g_mime_object_get_content_type_parameter(ir, "smime-type");
+					if (is_pkcs7_mime(it) && st != NULL && strstr(st, "nveloped") != NULL)
+						warn(run->r, "the failed signature was around encrypted content, "
+						    "which was not decrypted");
+					g_free(it);
+					scan_parts(run, next.data, next.len, ir, "", 0);
+					g_object_unref(inner);
+				}
+				/* Only an explicit --unverified-output goes on inside. */
+				stop = !run->vo->unverified_output;
+			}
 		} else if (GMIME_IS_PART(root) && (is_pkcs7_mime(type) ||
 		    (strcmp(type, "application/octet-stream") == 0 &&
 		    g_mime_part_get_filename(GMIME_PART(root)) != NULL &&
@@ -983,8 +1062,7 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 			}
 			if (k == SMIME_LAYER_OPAQUE_SIGNED) {
 				verify_signed(run, l, cms, NULL, &content);
-				check_from(run, l);
-				check_date(run, l);
+				check_sender(run, l);
 				if ((rc = rewrap(headers, &content, &next, err)) != 0)
 					goto next_layer;
 			} else {
@@ -1008,6 +1086,8 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 			stop = true;
 		}
 next_layer:
+		if (rc != 0 && l != NULL)
+			fail_layer(l, rc, "%s", err->message);
 		g_free(type);
 		CMS_ContentInfo_free(cms);
 		g_object_unref(msg);
@@ -1080,17 +1160,37 @@ verdict(struct run *run, struct smime_error *err)
 		return smime_error_set(err, SMIME_E_INPUT, "the message is not encrypted");
 	}
 	if (run->mode == MODE_OPEN) {
-		for (size_t i = 0; i < r->n_layers; i++)
-			if (r->layers[i].part[0] != '\0' && r->layers[i].status != 0 &&
-			    (r->layers[i].kind == SMIME_LAYER_ENVELOPED ||
-			    r->layers[i].kind == SMIME_LAYER_AUTH_ENVELOPED) && r->n_layers == 1) {
-				r->status = SMIME_E_POLICY;
-				return smime_error_set(err, SMIME_E_POLICY, "%s", r->layers[i].reason);
+		bool any_root = false, partial = false;
+		const char *hidden = NULL;
+		for (size_t i = 0; i < r->n_layers; i++) {
+			struct smime_layer *l = &r->layers[i];
+			if (l->part[0] == '\0') {
+				any_root = true;
+				continue;
 			}
-		if (r->n_layers == 0) {
-			r->status = SMIME_E_INPUT;
-			return smime_error_set(err, SMIME_E_INPUT,
-			    "the message is neither signed nor encrypted");
+			if ((l->kind == SMIME_LAYER_ENVELOPED || l->kind == SMIME_LAYER_AUTH_ENVELOPED) &&
+			    hidden == NULL)
+				hidden = l->reason;
+			if ((l->kind == SMIME_LAYER_SIGNED || l->kind == SMIME_LAYER_OPAQUE_SIGNED) &&
+			    l->status == 0)
+				partial = true;
+		}
+		if (!any_root) {
+			/* Nothing at the root: a hidden ciphertext is refused outright. */
+			if (hidden != NULL) {
+				r->status = SMIME_E_POLICY;
+				return smime_error_set(err, SMIME_E_POLICY, "%s", hidden);
+			}
+			if (r->n_layers == 0) {
+				r->status = SMIME_E_INPUT;
+				return smime_error_set(err, SMIME_E_INPUT,
+				    "the message is neither signed nor encrypted");
+			}
+			if (!partial) {
+				r->status = SMIME_E_BADSIG;
+				return smime_error_set(err, SMIME_E_BADSIG, "the message is not signed at "
+				    "its root, and no part of it carries a valid signature");
+			}
 		}
 	}
 	return 0;
@@ -1145,6 +1245,7 @@ process(struct smime_keystore *ks, const struct smime_verify_opts *vo, enum mode
 	}
 out:
 	strv_free(run.from, run.n_from);
+	free(run.spoofed_name);
 	buf_free(&cur);
 	buf_free(&headers);
 	if (report_r != NULL)
