@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <glib.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -449,9 +450,20 @@ cmd_export(int argc, char **argv)
 		X509 *cert;
 		for (int a = optind; a < argc; a++) {
 			size_t al = strlen(argv[a]);
-			if ((al >= 8 && strncmp(e->fingerprint, argv[a], al) == 0) ||
-			    (strchr(argv[a], '@') && e->emails && strstr(e->emails, argv[a])))
+			if (al >= 8 && strncmp(e->fingerprint, argv[a], al) == 0)
 				want = true;
+			if (strchr(argv[a], '@') != NULL && e->emails != NULL) {
+				/* Whole addresses only: bob@ must not select jimbob@. */
+				const char *p = e->emails;
+				while (*p != '\0') {
+					size_t el = strcspn(p, ",");
+					if (el == al && g_ascii_strncasecmp(p, argv[a], al) == 0)
+						want = true;
+					p += el;
+					if (*p == ',')
+						p++;
+				}
+			}
 		}
 		if (!want)
 			continue;

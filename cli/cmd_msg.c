@@ -20,7 +20,8 @@ help_sign(FILE *f)
 	    "      --opaque        opaque signed-data instead of multipart/signed\n"
 	    "      --digest NAME   sha256 (default), sha384 or sha512\n"
 	    "      --pss           RSASSA-PSS for an RSA key (default PKCS#1 v1.5)\n"
-	    "      --signer FP     the identity to sign with (fingerprint or its prefix)\n");
+	    "      --signer FP     the identity to sign with (its fingerprint, or a prefix\n"
+	    "                      of at least 8 hex digits)\n");
 }
 
 static void
@@ -39,7 +40,8 @@ help_encrypt(FILE *f)
 	    "  --oaep           RSAES-OAEP (SHA-256) key transport for RSA recipients\n"
 	    "  --no-self        do not encrypt to your own certificate\n"
 	    "  --drop-missing   leave out recipients without a certificate and go on\n"
-	    "  --sign           sign first (sign then encrypt), with the sign options\n\n"
+	    "  --sign           sign first (sign then encrypt), with the sign options\n"
+	    "                   --opaque, --digest, --pss and --signer FINGERPRINT\n\n"
 	    "Recipients without a usable certificate are all named; on a terminal you are\n"
 	    "asked whether to leave them out, otherwise the command fails with status 4.\n");
 }
@@ -297,6 +299,9 @@ read_command(int argc, char **argv, const char *cmd)
 	}
 	if (optind < argc)
 		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (decrypt && (vo.allow_from_mismatch || vo.no_harvest || vo.unverified_output))
+		return usage_error(cmd, "--allow-from-mismatch, --no-harvest and --unverified-output "
+		    "belong to verify and open");
 	if ((rc = open_keystore(cmd, false, &ks)) != EXIT_OK)
 		return rc;
 	if ((in = open_input(in_path, &err)) == NULL || output_open(&out, out_path, &err) != 0) {
@@ -369,7 +374,7 @@ cmd_inspect(int argc, char **argv)
 		switch (c) {
 		case 'i': in_path = optarg; break;
 		case 'h':
-			printf("usage: smime inspect [-i FILE] [--json]\n\n"
+			printf("usage: smime inspect [-i FILE | FILE] [--json]\n\n"
 			    "Show the MIME tree of a message and the CMS structure of each S/MIME\n"
 			    "part (content type, signers, recipients, algorithms), without any key.\n");
 			return EXIT_OK;

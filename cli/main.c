@@ -30,14 +30,15 @@ help(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nglobal options (accepted before or after the command):\n"
-	    "  --home DIR              keystore folder (else $SMIME_HOME, else $XDG_DATA_HOME/smime)\n"
+	    "  --home DIR              keystore folder (else $SMIME_HOME, else\n"
+	    "                          $XDG_DATA_HOME/smime, else ~/.local/share/smime)\n"
 	    "  --passphrase-file FILE  keystore passphrase (else $SMIME_PASSPHRASE, else a prompt)\n"
 	    "  --json                  machine-readable report on standard output or error\n"
 	    "  -q, --quiet             no report on standard error\n"
 	    "  -h, --help              this help; 'smime COMMAND --help' for a command\n"
 	    "  --version               the version\n\n"
-	    "exit status: 0 success; 1 signature or certificate invalid, or an integrity check\n"
-	    "failed; 2 usage; 3 malformed input; 4 no key or certificate; 5 refused by policy;\n"
+	    "exit status: 0 success; 1 signature or certificate invalid, an integrity check\n"
+	    "failed, or a wrong password or passphrase; 2 usage; 3 malformed input; 4 no key or certificate; 5 refused by policy;\n"
 	    "6 valid signature with a warning; 7 input/output or internal error.\n"
 	    "Messages are read from -i FILE or standard input and written to -o FILE or\n"
 	    "standard output.  See smime(1) and smime-COMMAND(1).\n");

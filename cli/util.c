@@ -206,7 +206,8 @@ open_keystore(const char *cmd, bool create, struct smime_keystore **ks_r)
 	} else if (getenv("SMIME_PASSPHRASE") != NULL) {
 		smime_keystore_set_passphrase(*ks_r, getenv("SMIME_PASSPHRASE"));
 	} else {
-		confirm = create;
+		/* A new keystore's passphrase is asked twice; an existing one's once. */
+		confirm = create && smime_keystore_count(*ks_r) == 0;
 		smime_keystore_set_passphrase_cb(*ks_r, passphrase_cb, &confirm);
 	}
 	return EXIT_OK;
@@ -250,6 +251,12 @@ output_open(struct output *o, const char *path, struct smime_error *err)
 	if (path == NULL || strcmp(path, "-") == 0) {
 		o->bio = BIO_new_fp(stdout, BIO_NOCLOSE);
 		return o->bio ? 0 : smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	}
+	/* A device or a pipe (/dev/null, a FIFO) is written directly. */
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		o->bio = BIO_new_file(path, "wb");
+		return o->bio ? 0 : smime_error_set(err, SMIME_E_IO, "%s: %s", path, strerror(errno));
 	}
 	/* Written beside the target and renamed on success: never a partial file. */
 	size_t n = strlen(path) + 16;

@@ -1231,17 +1231,11 @@ process(struct smime_keystore *ks, const struct smime_verify_opts *vo, enum mode
 	    mode != MODE_DECRYPT)))
 		if (write_all(out, cur.data, cur.len, err) != 0)
 			rc = SMIME_E_IO;
-	{
-		bool changed = false;
-		for (size_t i = 0; i < run.r->n_layers; i++)
-			for (size_t j = 0; j < run.r->layers[i].n_signers; j++)
-				if (run.r->layers[i].signers[j].chain_ok)
-					changed = true;
-		if (changed) {
-			struct smime_error e2;
-			if (smime_keystore_commit(ks, &e2) != 0)
-				warn(run.r, "could not save harvested certificates: %s", e2.message);
-		}
+	/* Harvested certificates (a no-op when nothing was harvested). */
+	if (!run.vo->no_harvest) {
+		struct smime_error e2;
+		if (smime_keystore_commit(ks, &e2) != 0)
+			warn(run.r, "could not save harvested certificates: %s", e2.message);
 	}
 out:
 	strv_free(run.from, run.n_from);

@@ -44,7 +44,7 @@ struct smime_encrypt_opts {
 	bool allow_weak;         /* permit des-ede3-cbc */
 	bool oaep;               /* RSAES-OAEP key transport for RSA recipients */
 	bool no_self;            /* do not add the sender's own encryption certificate */
-	const char *const *to;   /* addresses added to the message's To and Cc */
+	const char *const *to;   /* more recipients, besides the message's To and Cc (Bcc is never read) */
 	size_t n_to;
 	/*
 	 * Called with every recipient that has no usable encryption
@@ -146,7 +146,9 @@ SMIME_MUST_CHECK int smime_msg_decrypt(struct smime_keystore *ks, BIO *in, BIO *
  * Verify the signature of a message.  out (may be NULL) receives the signed
  * message with the signature layer removed, only when valid (or with
  * unverified_output).  Returns 0 when every signer is valid, SMIME_E_BADSIG
- * (or SMIME_E_INPUT for malformed input) otherwise; warnings do not fail.
+ * when a signature or certificate is invalid or the message is not signed
+ * (an encrypted message included: use open), SMIME_E_INPUT for malformed
+ * input, SMIME_E_IO or SMIME_E_INTERNAL otherwise; warnings do not fail.
  */
 SMIME_MUST_CHECK int smime_msg_verify(struct smime_keystore *ks,
     const struct smime_verify_opts *o, BIO *in, BIO *out,
