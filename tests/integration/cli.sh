@@ -143,4 +143,34 @@ expect 0 "import a .p12 attached to an .eml" "$SMIME" --home "$T/ks-eml" import 
 expect 0 "list after .eml import" "$SMIME" --home "$T/ks-eml" list
 contains "the identity came from the attachment" "$T/.out" "^identity .*alice@example.org"
 
+# --- attachments survive byte for byte -------------------------------------
+head -c 70000 /dev/urandom >"$T/blob.bin"
+python3 - "$T/blob.bin" "$T/att.eml" <<'PY'
+import sys, base64
+blob = open(sys.argv[1], "rb").read()
+b64 = base64.encodebytes(blob).replace(b"\n", b"\r\n")
+msg = (b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: attachment\r\n"
+       b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=AA\r\n\r\n"
+       b"--AA\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+       b"Gr\xc3\xbc\xc3\x9fe, see the attachment.\r\n"
+       b"--AA\r\nContent-Type: application/octet-stream; name=blob.bin\r\n"
+       b"Content-Disposition: attachment; filename=blob.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+       + b64 + b"--AA--\r\n")
+open(sys.argv[2], "wb").write(msg)
+PY
+expect 0 "sign then encrypt a message with a binary attachment" "$SMIME" --home "$KA" encrypt --sign -i "$T/att.eml" -o "$T/att.enc"
+expect 0 "open it" "$SMIME" --home "$KB" open -i "$T/att.enc" -o "$T/att.out"
+python3 - "$T/att.out" "$T/blob.bin" >"$T/att.check" 2>&1 <<'PY'
+import sys, email
+from email import policy
+m = email.message_from_bytes(open(sys.argv[1], "rb").read(), policy=policy.default)
+blob = open(sys.argv[2], "rb").read()
+parts = {p.get_filename(): p for p in m.walk() if p.get_filename()}
+text = [p for p in m.walk() if p.get_content_type() == "text/plain"][0]
+print("attachment-equal" if parts["blob.bin"].get_payload(decode=True) == blob else "attachment-differs")
+print("text-equal" if text.get_content().startswith("Gr\u00fc\u00dfe, see") else "text-differs")
+PY
+contains "the attachment is byte-identical after sign, encrypt and open" "$T/att.check" "^attachment-equal"
+contains "the 8-bit text part is intact (moved to a 7-bit encoding)" "$T/att.check" "^text-equal"
+
 done_testing
