@@ -12,7 +12,7 @@ packages=(
 	libnss3-tools
 	libjansson-dev
 	gpgsm gnupg
-	time
+	time bsdutils
 )
 
 missing=()

@@ -102,6 +102,16 @@ expect 4 "recipients without a certificate: 4" "$SMIME" --home "$KA" encrypt -i 
 contains "every missing recipient is named" "$T/.err" "carol@example.org"
 contains "every missing recipient is named (2)" "$T/.err" "dan@example.org"
 [ -e "$T/e.eml" ] && not_ok "no output when recipients are missing" || ok "no output when recipients are missing"
+# On a terminal the user is asked, as Outlook does (script(1) gives a pty).
+if command -v script >/dev/null; then
+	(sleep 1; echo y) | script -qec "'$SMIME' --home '$KA' encrypt -i '$T/m2.eml' -o '$T/tty-y.eml'" /dev/null >"$T/tty.out" 2>&1
+	contains "on a terminal: asked whether to remove them" "$T/tty.out" "Remove them and encrypt to the others"
+	[ -s "$T/tty-y.eml" ] && ok "on a terminal: answering y encrypts to the others" || not_ok "on a terminal: answering y encrypts to the others" "$(cat "$T/tty.out")"
+	(sleep 1; echo n) | script -qec "'$SMIME' --home '$KA' encrypt -i '$T/m2.eml' -o '$T/tty-n.eml'" /dev/null >"$T/tty.out" 2>&1
+	[ -e "$T/tty-n.eml" ] && not_ok "on a terminal: answering n writes nothing" || ok "on a terminal: answering n writes nothing"
+else
+	skip "on a terminal: asked whether to remove them" "script(1) is not installed"
+fi
 expect 0 "--drop-missing goes on" "$SMIME" --home "$KA" encrypt --drop-missing -i "$T/m2.eml" -o "$T/e.eml"
 expect 0 "bob decrypts" "$SMIME" --home "$KB" decrypt -i "$T/e.eml"
 expect 5 "des-ede3-cbc without --allow-weak: policy (5)" "$SMIME" --home "$KA" encrypt --cipher des-ede3-cbc --to bob@example.org -i "$T/m.eml"
