@@ -18,49 +18,7 @@ if [ ! -d "$C" ]; then
 	exit 0
 fi
 
-# --- helpers ----------------------------------------------------------------
-rc=0
-# run NAME CMD...: run under timeout 20; output in $T/.out, report in $T/.err,
-# exit status in $rc; asserts no crash and no hang.
-run() {
-	local name=$1
-	shift
-	timeout 20 "$@" >"$T/.out" 2>"$T/.err"
-	rc=$?
-	if [ "$rc" -eq 124 ]; then
-		not_ok "$name: no hang" "timed out after 20 s"
-	elif [ "$rc" -ge 128 ]; then
-		not_ok "$name: no crash (exit $rc, signal $((rc - 128)))" "$(tail -5 "$T/.err")"
-	else
-		ok "$name: no crash, no hang"
-	fi
-}
-detail() { printf 'exit %s; stderr: %s' "$rc" "$(grep -v '^    ' "$T/.err" | head -c 1500)"; }
-# PASS: exit 0.
-is_pass() { [ "$rc" -eq 0 ] && ok "$1: exit 0" || not_ok "$1: exit 0 (got $rc)" "$(detail)"; }
-# FAIL: non-zero, never 0 nor 6.
-is_fail() {
-	if [ "$rc" -ne 0 ] && [ "$rc" -ne 6 ] && [ "$rc" -lt 124 ]; then ok "$1: refused (exit $rc)"; else not_ok "$1: refused, never 0 nor 6 (got $rc)" "$(detail)"; fi
-}
-# WARN PATTERN: exit 6 or 1 (never 0) and the warning text in the report.
-is_warn() {
-	if [ "$rc" -eq 6 ] || [ "$rc" -eq 1 ]; then ok "$1: warned or refused (exit $rc)"; else not_ok "$1: exit 6 or 1, never 0 (got $rc)" "$(detail)"; fi
-	if grep -qiE -- "$2" "$T/.err"; then ok "$1: the report says /$2/"; else not_ok "$1: the report says /$2/" "$(detail)"; fi
-}
-# in_out NAME TEXT: a line of the output is exactly TEXT (CR ignored).
-in_out() {
-	if tr -d '\r' <"$T/.out" | grep -qxF -- "$2"; then ok "$1: output has '$2'"; else not_ok "$1: output has '$2'" "output: $(head -c 600 "$T/.out")"; fi
-}
-in_err() { if grep -qiE -- "$2" "$T/.err"; then ok "$1: report says /$2/"; else not_ok "$1: report says /$2/" "$(detail)"; fi; }
-# counts NAME HOME CERTS KEYS: the keystore lists CERTS certificates, KEYS of them with a key.
-counts() {
-	local c k
-	timeout 20 "$SMIME" --home "$2" --json list >"$T/.list" 2>/dev/null
-	c=$(grep -c '"fingerprint"' "$T/.list")
-	k=$(grep -c '"key": true' "$T/.list")
-	if [ "$c" -eq "$3" ] && [ "$k" -eq "$4" ]; then ok "$1: $3 certificate(s), $4 key(s) in the keystore"; else
-		not_ok "$1: $3 certificate(s), $4 key(s) in the keystore (got $c, $k)" "$(cat "$T/.list" | head -c 1500)"; fi
-}
+# --- helpers (the shared ones are in lib.sh) ---------------------------------
 # import_p12 NAME FILE PASSWORD CERTS KEYS: into a fresh keystore.
 n_ks=0
 import_p12() {
