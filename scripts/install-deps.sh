@@ -12,7 +12,7 @@ packages=(
 	libnss3-tools
 	libjansson-dev
 	gpgsm gnupg
-	time bsdutils
+	time bsdutils python3
 )
 
 missing=()
