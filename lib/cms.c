@@ -326,3 +326,19 @@ cms_eddsa_verify(CMS_SignerInfo *si, EVP_PKEY *pub)
 	OPENSSL_free(attrs);
 	return ok;
 }
+
+int
+cms_content_cipher_nid_alg(const unsigned char *der, size_t n)
+{
+	const unsigned char *p = der;
+	X509_ALGOR *alg;
+	const ASN1_OBJECT *obj;
+	int nid;
+
+	if (der == NULL || n == 0 || n > 4096 || (alg = d2i_X509_ALGOR(NULL, &p, (long)n)) == NULL)
+		return NID_undef;
+	X509_ALGOR_get0(&obj, NULL, NULL, alg);
+	nid = OBJ_obj2nid(obj);
+	X509_ALGOR_free(alg);
+	return nid;
+}

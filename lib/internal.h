@@ -61,6 +61,10 @@ SMIME_MUST_CHECK int mime_entity(GMimeObject *obj, bool canonicalise, struct buf
 SMIME_MUST_CHECK int mime_signed_content(const unsigned char *data, size_t len,
     GMimeMultipart *mp, struct buf *out, struct smime_error *err);
 
+/* Parse a message from a stream; part contents stay on the stream when it is seekable. */
+SMIME_MUST_CHECK int mime_parse_stream(GMimeStream *stream, GMimeMessage **msg_r,
+    struct smime_error *err);
+
 /* The decoded content of a leaf part. */
 SMIME_MUST_CHECK int mime_part_content(GMimePart *part, size_t max, struct buf *out,
     struct smime_error *err);
@@ -86,6 +90,28 @@ SMIME_MUST_CHECK int mime_base64(const unsigned char *p, size_t n, struct buf *o
 /* A fresh random MIME boundary into out[40]. */
 void mime_boundary(char out[40]);
 
+/* --- stream.c: message sources, GMime streams as BIOs, spool files --- */
+
+/* An unlinked 0600 temporary file in $TMPDIR (or /tmp), open for reading and writing. */
+SMIME_MUST_CHECK int spool_create(int *fd_r, struct smime_error *err);
+
+/*
+ * A GMime stream over the whole message read from in: the file itself when
+ * in is a file or fd BIO on a regular file, the memory of a memory BIO, else
+ * an unlinked spool file that in is copied to (bounded by
+ * SMIME_MSG_MAX_SIZE).  GMime then keeps part contents on that stream.
+ */
+SMIME_MUST_CHECK int source_open(BIO *in, GMimeStream **stream_r, struct smime_error *err);
+
+/* The whole stream into b (from its start). */
+SMIME_MUST_CHECK int source_read_all(GMimeStream *s, struct buf *b, struct smime_error *err);
+
+/* A read-only BIO over a GMime stream (it takes a reference). */
+BIO *bio_from_gmime(GMimeStream *s);
+
+/* A stream of the decoded (base64, quoted-printable) content of a leaf part. */
+GMimeStream *part_decoded_stream(GMimePart *part);
+
 /* --- cms.c: CMS steps, all done by OpenSSL --- */
 
 /* Name of the content-encryption cipher ("aes-256-gcm"), or NULL. */
@@ -94,6 +120,9 @@ const EVP_CIPHER *cms_cipher_by_name(const char *name);
 
 /* DER of our SMIMECapabilities, strongest first (RFC 8551 2.5.2). */
 STACK_OF(X509_ALGOR) *cms_our_capabilities(void);
+
+/* The algorithm of a DER AlgorithmIdentifier, or NID_undef. */
+int cms_content_cipher_nid_alg(const unsigned char *der, size_t n);
 
 /* The content-encryption cipher of an (Auth)EnvelopedData DER, or NID_undef. */
 int cms_content_cipher_nid(const unsigned char *der, size_t n);
@@ -111,5 +140,23 @@ bool cms_caps_has(const unsigned char *der, size_t len, int nid);
 SMIME_MUST_CHECK int cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key,
     const unsigned char *content, size_t n, bool opaque, struct smime_error *err);
 int cms_eddsa_verify(CMS_SignerInfo *si, EVP_PKEY *pub);
+
+/* --- decrypt.c: decryption as a stream --- */
+
+/*
+ * The own key and certificate for one of the RecipientInfos of cms, found
+ * through the keystore index; every recipient identifier is recorded in l.
+ * SMIME_E_NOTFOUND names them all when none matches.
+ */
+SMIME_MUST_CHECK int cms_recipient_key(struct smime_keystore *ks, CMS_ContentInfo *cms,
+    struct smime_layer *l, X509 **cert_r, EVP_PKEY **key_r, struct smime_error *err);
+
+/*
+ * Decrypt the encrypted leaf part (the message root) as a stream and write
+ * headers then the plaintext entity to out; for AuthEnvelopedData nothing is
+ * written before the tag verified.  l receives the layer report.
+ */
+SMIME_MUST_CHECK int stream_decrypt(struct smime_keystore *ks, GMimePart *part,
+    const struct buf *headers, BIO *out, struct smime_layer *l, struct smime_error *err);
 
 #endif

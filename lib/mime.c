@@ -48,6 +48,30 @@ mime_parse(const unsigned char *data, size_t len, GMimeMessage **msg_r,
 	return 0;
 }
 
+int
+mime_parse_stream(GMimeStream *stream, GMimeMessage **msg_r, struct smime_error *err)
+{
+	GMimeParser *parser;
+	GMimeMessage *msg;
+
+	*msg_r = NULL;
+	g_mime_stream_reset(stream);
+	parser = g_mime_parser_new_with_stream(stream);
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	/* Part contents stay on the (seekable) stream: never copied into memory. */
+	g_mime_parser_set_persist_stream(parser, TRUE);
+	msg = g_mime_parser_construct_message(parser, NULL);
+	g_object_unref(parser);
+	if (msg == NULL || g_mime_message_get_mime_part(msg) == NULL) {
+		if (msg != NULL)
+			g_object_unref(msg);
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "not an RFC 5322 message: no header section could be read");
+	}
+	*msg_r = msg;
+	return 0;
+}
+
 /* Append s to out with every line end made CRLF; ensure a final CRLF. */
 static int
 add_crlf(struct buf *out, const char *s, size_t n, bool final_newline,

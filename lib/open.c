@@ -477,47 +477,6 @@ out:
 	X509_STORE_free(store);
 }
 
-/* A printable recipient identifier. */
-static char *
-recipient_id(const X509_NAME *issuer, const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *ski)
-{
-	char buf[1024];
-
-	if (ski != NULL) {
-		size_t used = (size_t)snprintf(buf, sizeof(buf), "subjectKeyIdentifier=");
-		for (int i = 0; i < ski->length && used + 3 < sizeof(buf); i++)
-			used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%02x", ski->data[i]);
-		return strdup(buf);
-	}
-	if (issuer != NULL && serial != NULL) {
-		char *name = X509_NAME_oneline(issuer, NULL, 0);
-		BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
-		char *hex = bn ? BN_bn2hex(bn) : NULL;
-		snprintf(buf, sizeof(buf), "issuer=%s serial=%s", name ? name : "?", hex ? hex : "?");
-		OPENSSL_free(name);
-		OPENSSL_free(hex);
-		BN_free(bn);
-		return strdup(buf);
-	}
-	return strdup("unknown recipient identifier");
-}
-
-static void
-add_recipient(struct smime_layer *l, char *id)
-{
-	char **nv;
-
-	if (id == NULL)
-		return;
-	nv = realloc(l->recipients, (l->n_recipients + 1) * sizeof(char *));
-	if (nv == NULL) {
-		free(id);
-		return;
-	}
-	l->recipients = nv;
-	l->recipients[l->n_recipients++] = id;
-}
-
 /*
  * Decrypt an EnvelopedData or AuthEnvelopedData: the key is chosen by the
  * RecipientInfo's identifier through the keystore index, never by trying
@@ -528,13 +487,10 @@ static int
 decrypt_cms(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
     const struct buf *der, struct buf *plain, struct smime_error *err)
 {
-	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
 	BIO *out = NULL;
-	int nri = ris ? sk_CMS_RecipientInfo_num(ris) : 0, rc = 0, cnid;
-	bool keyerr = false;
-	struct smime_error lookup_err;
+	int rc = 0, cnid;
 
 	cnid = cms_content_cipher_nid(der->data, der->len);
 	l->cipher = lower_dup(cnid != NID_undef ? OBJ_nid2sn(cnid) : "unknown");
@@ -550,69 +506,8 @@ decrypt_cms(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 		return smime_error_set(err, SMIME_E_POLICY, "the message is encrypted with %s, "
 		    "which this client does not support", oid);
 	}
-	if (nri == 0)
-		return smime_error_set(err, SMIME_E_INPUT,
-		    "RFC 5652 6.1: the encrypted message has no RecipientInfo");
-	if (nri > SMIME_MSG_MAX_RECIPIENTS)
-		return smime_error_set(err, SMIME_E_INPUT, "%d recipients exceed the limit of %d",
-		    nri, SMIME_MSG_MAX_RECIPIENTS);
-	smime_error_clear(&lookup_err);
-	for (int i = 0; i < nri; i++) {
-		CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
-		int type = CMS_RecipientInfo_type(ri);
-
-		if (type == CMS_RECIPINFO_TRANS) {
-			ASN1_OCTET_STRING *ski = NULL;
-			X509_NAME *issuer = NULL;
-			ASN1_INTEGER *serial = NULL;
-			if (!CMS_RecipientInfo_ktri_get0_signer_id(ri, &ski, &issuer, &serial))
-				continue;
-			add_recipient(l, recipient_id(issuer, serial, ski));
-			if (cert == NULL) {
-				int r = smime_keystore_find_key(run->ks, ski ? NULL : issuer,
-				    ski ? NULL : serial, ski, &cert, &key, &lookup_err);
-				if (r != 0 && r != SMIME_E_NOTFOUND)
-					keyerr = true;
-			}
-		} else if (type == CMS_RECIPINFO_AGREE) {
-			STACK_OF(CMS_RecipientEncryptedKey) *reks =
-			    CMS_RecipientInfo_kari_get0_reks(ri);
-			for (int j = 0; reks != NULL && j < sk_CMS_RecipientEncryptedKey_num(reks) &&
-			    j < SMIME_MSG_MAX_RECIPIENTS; j++) {
-				CMS_RecipientEncryptedKey *rek = sk_CMS_RecipientEncryptedKey_value(reks, j);
-				ASN1_OCTET_STRING *ski = NULL;
-				X509_NAME *issuer = NULL;
-				ASN1_INTEGER *serial = NULL;
-				if (!CMS_RecipientEncryptedKey_get0_id(rek, &ski, NULL, NULL, &issuer, &serial))
-					continue;
-				add_recipient(l, recipient_id(issuer, serial, ski));
-				if (cert == NULL) {
-					int r = smime_keystore_find_key(run->ks, ski ? NULL : issuer,
-					    ski ? NULL : serial, ski, &cert, &key, &lookup_err);
-					if (r != 0 && r != SMIME_E_NOTFOUND)
-						keyerr = true;
-				}
-			}
-		} else {
-			add_recipient(l, strdup("a recipient of a type this client does not use "
-			    "(password or key-encryption key)"));
-		}
-	}
-	if (cert == NULL) {
-		if (keyerr) {
-			rc = smime_error_set(err, lookup_err.code, "%s", lookup_err.message);
-			goto out;
-		}
-		char list[SMIME_ERROR_MAX];
-		size_t used = 0;
-		list[0] = '\0';
-		for (size_t i = 0; i < l->n_recipients && used + 8 < sizeof(list); i++)
-			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
-			    i ? "; " : "", l->recipients[i]);
-		rc = smime_error_set(err, SMIME_E_NOTFOUND,
-		    "no key in the keystore for this message; it was encrypted to: %s", list);
+	if ((rc = cms_recipient_key(run->ks, cms, l, &cert, &key, err)) != 0)
 		goto out;
-	}
 	smime_cert_fingerprint(cert, l->key);
 	out = BIO_new(BIO_s_mem());
 	if (out == NULL || !CMS_decrypt_set1_pkey_and_peer(cms, key, cert, NULL) ||
