@@ -23,10 +23,12 @@
  *
  * Concurrent writers: every index carries a random generation in its
  * header.  Commit takes the lock and compares the generation on disk with
- * the one this handle read; when another process committed in between,
- * commit fails with SMIME_E_IO and changes nothing, and the caller opens
- * the keystore again and repeats its change.  Readers need no lock, as the
- * index is replaced by rename.
+ * the one this handle read; when another process committed in between, it
+ * reads that index again and applies this handle's changes (kept as a list
+ * of operations: add, harvest, remove) on top, still under the lock, so
+ * that no change is lost.  Readers need no lock, as the index is replaced
+ * by rename; a reader holding an old index may find the files of an entry
+ * removed since, which gives SMIME_E_IO naming the file.
  *
  * Index format (every field validated on read; anything else is damage):
  *   smime-keystore-index TAB 1 TAB <generation: 16 hex>
@@ -113,9 +115,14 @@ struct smime_keystore {
 	bool dirty;
 	char (*removed)[65];       /* fingerprints whose files go after commit */
 	size_t n_removed;
+	struct ks_op *ops;         /* changes since the last commit, for merge() */
+	size_t n_ops;
 	int iterations;
 	enum keystore_crash crash;
 };
+
+struct ks_op;
+static void ops_clear(struct smime_keystore *ks);
 
 /* --- small helpers --- */
 
@@ -1075,6 +1082,7 @@ smime_keystore_free(struct smime_keystore *ks)
 	if (ks == NULL)
 		return;
 	entries_clear(ks);
+	ops_clear(ks);
 	pass_clear(ks);
 	free(ks->removed);
 	free(ks->dir);
@@ -1526,17 +1534,223 @@ unremove(struct smime_keystore *ks, const char *fp)
 	}
 }
 
+/*
+ * Every change is applied to the entries at once and also kept as an
+ * operation, so that commit can apply it again on top of an index that
+ * another process committed in the meantime.
+ */
+enum ks_op_type { OP_ADD, OP_HARVEST, OP_REMOVE };
+
+struct ks_op {
+	enum ks_op_type type;
+	X509 *cert;                  /* ADD, HARVEST */
+	enum smime_entry_kind kind;  /* ADD */
+	unsigned char *p8;           /* ADD: the encrypted key, or NULL */
+	size_t p8_len;
+	unsigned char *caps;         /* HARVEST: or NULL */
+	size_t caps_len;
+	time_t caps_time;
+	char fp[65];                 /* REMOVE */
+};
+
+static void
+op_clear(struct ks_op *op)
+{
+	X509_free(op->cert);
+	if (op->p8 != NULL) {
+		OPENSSL_cleanse(op->p8, op->p8_len);
+		free(op->p8);
+	}
+	free(op->caps);
+	memset(op, 0, sizeof(*op));
+}
+
+static void
+ops_clear(struct smime_keystore *ks)
+{
+	size_t i;
+
+	for (i = 0; i < ks->n_ops; i++)
+		op_clear(&ks->ops[i]);
+	free(ks->ops);
+	ks->ops = NULL;
+	ks->n_ops = 0;
+}
+
+/* Append a copy of op (the certificate gets a new reference). */
+static int
+op_log(struct smime_keystore *ks, const struct ks_op *op, struct smime_error *err)
+{
+	struct ks_op *n, copy = *op;
+
+	copy.cert = NULL;
+	copy.p8 = copy.caps = NULL;
+	if (op->p8 != NULL && (copy.p8 = malloc(op->p8_len)) == NULL)
+		goto oom;
+	if (op->caps != NULL && (copy.caps = malloc(op->caps_len)) == NULL)
+		goto oom;
+	if ((n = realloc(ks->ops, (ks->n_ops + 1) * sizeof(*n))) == NULL)
+		goto oom;
+	ks->ops = n;
+	if (op->p8 != NULL)
+		memcpy(copy.p8, op->p8, op->p8_len);
+	if (op->caps != NULL)
+		memcpy(copy.caps, op->caps, op->caps_len);
+	if (op->cert != NULL) {
+		X509_up_ref(op->cert);
+		copy.cert = op->cert;
+	}
+	ks->ops[ks->n_ops++] = copy;
+	return 0;
+oom:
+	op_clear(&copy);
+	return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+}
+
+static int
+cert_fp(X509 *cert, unsigned char fp[32], char hex[65], struct smime_error *err)
+{
+	size_t n;
+
+	smime_cert_fingerprint(cert, hex);
+	if (strlen(hex) != 64 || !hex_decode(hex, 64, fp, 32, &n))
+		return smime_error_ssl(err, SMIME_E_INPUT, "cannot fingerprint the certificate");
+	return 0;
+}
+
+/* Copy of p[n] (malloc), or NULL when p is NULL; *fail_r on OOM. */
+static unsigned char *
+dup_bytes(const unsigned char *p, size_t n, bool *fail_r)
+{
+	unsigned char *c;
+
+	if (p == NULL)
+		return NULL;
+	if ((c = malloc(n)) == NULL)
+		*fail_r = true;
+	else
+		memcpy(c, p, n);
+	return c;
+}
+
+/* Apply an ADD to the entries; *changed_r says whether anything changed. */
+static int
+apply_add(struct smime_keystore *ks, const struct ks_op *op, bool *changed_r,
+    struct smime_error *err)
+{
+	struct ks_entry *e = NULL, *old;
+	enum smime_entry_kind kind = op->kind;
+	unsigned char fp[32], *p8;
+	char hex[65];
+	bool fail = false, attach;
+	int rc;
+
+	*changed_r = false;
+	if ((rc = cert_fp(op->cert, fp, hex, err)) != 0)
+		return rc;
+	old = find_fp(ks, fp);
+	/* An identity is an entry with its key (RFC 8551 has no keyless identity). */
+	if (kind == SMIME_ENTRY_IDENTITY && op->p8 == NULL && (old == NULL || !old->pub.has_key))
+		return smime_error_set(err, SMIME_E_USAGE, "an identity needs its private key");
+	attach = op->p8 != NULL && (old == NULL || !old->pub.has_key);
+	if (attach && kind_rank(kind) < kind_rank(SMIME_ENTRY_IDENTITY))
+		kind = SMIME_ENTRY_IDENTITY;
+	if (old != NULL) {
+		if (attach) {
+			if ((p8 = dup_bytes(op->p8, op->p8_len, &fail)) == NULL || fail)
+				return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			old->p8 = p8;
+			old->p8_len = op->p8_len;
+			old->pub.has_key = true;
+			*changed_r = true;
+		}
+		if (kind_rank(kind) > kind_rank(old->pub.kind)) {
+			old->pub.kind = kind;
+			*changed_r = true;
+		}
+		return *changed_r ? tab_rebuild(ks, err) : 0;
+	}
+	if ((rc = entry_from_cert(op->cert, &e, err)) != 0)
+		return rc;
+	if (attach) {
+		if ((e->p8 = dup_bytes(op->p8, op->p8_len, &fail)) == NULL || fail) {
+			entry_free(e);
+			return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		}
+		e->p8_len = op->p8_len;
+		e->pub.has_key = true;
+	}
+	e->pub.kind = kind;
+	if ((rc = entry_append(ks, e, err)) != 0)
+		return rc;
+	unremove(ks, hex);
+	*changed_r = true;
+	return 0;
+}
+
+static int
+apply_harvest(struct smime_keystore *ks, const struct ks_op *op, bool *changed_r,
+    struct smime_error *err)
+{
+	struct ks_entry *e;
+	unsigned char fp[32], *copy;
+	char hex[65];
+	bool fail = false;
+	int rc;
+
+	*changed_r = false;
+	if ((rc = cert_fp(op->cert, fp, hex, err)) != 0)
+		return rc;
+	if ((e = find_fp(ks, fp)) == NULL) {
+		if ((rc = entry_from_cert(op->cert, &e, err)) != 0)
+			return rc;
+		e->pub.kind = SMIME_ENTRY_CONTACT;  /* never an anchor */
+		if ((rc = entry_append(ks, e, err)) != 0)
+			return rc;
+		unremove(ks, hex);
+		*changed_r = true;
+	}
+	/* Newer capabilities replace older ones. */
+	if (op->caps != NULL && (e->pub.caps == NULL || op->caps_time > e->pub.caps_time)) {
+		if ((copy = dup_bytes(op->caps, op->caps_len, &fail)) == NULL || fail)
+			return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		free(e->pub.caps);
+		e->pub.caps = copy;
+		e->pub.caps_len = op->caps_len;
+		e->pub.caps_time = op->caps_time;
+		*changed_r = true;
+	}
+	return 0;
+}
+
+/* Remove entry i; its files go after the next commit. */
+static int
+apply_remove(struct smime_keystore *ks, size_t i, struct smime_error *err)
+{
+	char (*nr)[65];
+
+	if ((nr = realloc(ks->removed, (ks->n_removed + 1) * sizeof(*nr))) == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	ks->removed = nr;
+	memcpy(ks->removed[ks->n_removed++], ks->e[i]->pub.fingerprint, 65);
+	entry_free(ks->e[i]);
+	memmove(&ks->e[i], &ks->e[i + 1], (ks->n - i - 1) * sizeof(ks->e[0]));
+	ks->n--;
+	return tab_rebuild(ks, err);
+}
+
 int
 smime_keystore_add(struct smime_keystore *ks, X509 *cert, EVP_PKEY *key,
     enum smime_entry_kind kind, bool *added_r, struct smime_error *err)
 {
-	struct ks_entry *e = NULL, *old;
-	unsigned char fp[32], *p8 = NULL;
+	struct ks_op op;
+	struct ks_entry *old;
+	unsigned char fp[32];
 	char hex[65];
-	size_t p8_len = 0, n;
 	bool changed = false;
 	int rc;
 
+	memset(&op, 0, sizeof(op));
 	if (added_r != NULL)
 		*added_r = false;
 	if (ks == NULL || cert == NULL || kind_rank(kind) < 0)
@@ -1546,61 +1760,30 @@ smime_keystore_add(struct smime_keystore *ks, X509 *cert, EVP_PKEY *key,
 		return smime_error_set(err, SMIME_E_USAGE,
 		    "the private key does not belong to the certificate");
 	}
-	smime_cert_fingerprint(cert, hex);
-	if (strlen(hex) != 64 || !hex_decode(hex, 64, fp, 32, &n))
-		return smime_error_ssl(err, SMIME_E_INPUT, "cannot fingerprint the certificate");
+	if ((rc = cert_fp(cert, fp, hex, err)) != 0)
+		return rc;
 	old = find_fp(ks, fp);
-	if (old == NULL && key == NULL && kind == SMIME_ENTRY_IDENTITY)
+	if (key == NULL && kind == SMIME_ENTRY_IDENTITY && (old == NULL || !old->pub.has_key))
 		return smime_error_set(err, SMIME_E_USAGE, "an identity needs its private key");
+	op.type = OP_ADD;
+	op.cert = cert;
+	op.kind = kind;
 	/* Encrypt first, so that nothing changes when the passphrase is missing. */
 	if (key != NULL && (old == NULL || !old->pub.has_key) &&
-	    (rc = key_encrypt(ks, key, &p8, &p8_len, err)) != 0)
-		return rc;
-	if (old != NULL) {
-		if (p8 != NULL) {
-			old->pub.has_key = true;
-			old->p8 = p8;
-			old->p8_len = p8_len;
-			p8 = NULL;
-			if (kind_rank(kind) < kind_rank(SMIME_ENTRY_IDENTITY))
-				kind = SMIME_ENTRY_IDENTITY;
-			changed = true;
-		}
-		if (kind_rank(kind) > kind_rank(old->pub.kind)) {
-			old->pub.kind = kind;
-			changed = true;
-		}
-		if (changed && (rc = tab_rebuild(ks, err)) != 0)
-			goto out;
-	} else {
-		if ((rc = entry_from_cert(cert, &e, err)) != 0)
-			goto out;
-		if (p8 != NULL) {
-			e->pub.has_key = true;
-			e->p8 = p8;
-			e->p8_len = p8_len;
-			p8 = NULL;
-			if (kind_rank(kind) < kind_rank(SMIME_ENTRY_IDENTITY))
-				kind = SMIME_ENTRY_IDENTITY;
-		}
-		e->pub.kind = kind;
-		rc = entry_append(ks, e, err);
-		e = NULL;
-		if (rc != 0)
-			goto out;
-		unremove(ks, hex);
-		changed = true;
-	}
-	if (changed)
+	    (rc = key_encrypt(ks, key, &op.p8, &op.p8_len, err)) != 0)
+		goto out;
+	if ((rc = apply_add(ks, &op, &changed, err)) != 0)
+		goto out;
+	if (changed) {
 		ks->dirty = true;
+		if ((rc = op_log(ks, &op, err)) != 0)
+			goto out;
+	}
 	if (added_r != NULL)
 		*added_r = changed;
 out:
-	if (p8 != NULL) {
-		OPENSSL_cleanse(p8, p8_len);
-		free(p8);
-	}
-	entry_free(e);
+	op.cert = NULL;  /* the caller's reference */
+	op_clear(&op);
 	return rc;
 }
 
@@ -1608,10 +1791,8 @@ int
 smime_keystore_harvest(struct smime_keystore *ks, X509 *cert, const unsigned char *caps,
     size_t caps_len, time_t signing_time, struct smime_error *err)
 {
-	struct ks_entry *e = NULL;
-	unsigned char fp[32], *copy = NULL;
-	char hex[65];
-	size_t n;
+	struct ks_op op;
+	bool changed = false;
 	int rc;
 
 	if (ks == NULL || cert == NULL)
@@ -1623,58 +1804,106 @@ smime_keystore_harvest(struct smime_keystore *ks, X509 *cert, const unsigned cha
 		return smime_error_set(err, SMIME_E_INPUT,
 		    "RFC 8551 2.5.2: SMIMECapabilities do not decode or exceed %d octets",
 		    KEYSTORE_CAPS_MAX);
-	smime_cert_fingerprint(cert, hex);
-	if (strlen(hex) != 64 || !hex_decode(hex, 64, fp, 32, &n))
-		return smime_error_ssl(err, SMIME_E_INPUT, "cannot fingerprint the certificate");
-	if (caps != NULL) {
-		if ((copy = malloc(caps_len)) == NULL)
-			return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-		memcpy(copy, caps, caps_len);
-	}
-	if ((e = find_fp(ks, fp)) == NULL) {
-		if ((rc = entry_from_cert(cert, &e, err)) != 0)
-			goto out;
-		e->pub.kind = SMIME_ENTRY_CONTACT;  /* never an anchor */
-		if ((rc = entry_append(ks, e, err)) != 0) {
-			e = NULL;
-			goto out;
-		}
-		unremove(ks, hex);
-		ks->dirty = true;
-	}
-	if (copy != NULL && (e->pub.caps == NULL || signing_time > e->pub.caps_time)) {
-		free(e->pub.caps);
-		e->pub.caps = copy;
-		e->pub.caps_len = caps_len;
-		e->pub.caps_time = signing_time;
-		copy = NULL;
-		ks->dirty = true;
-	}
-	rc = 0;
-out:
-	free(copy);
-	return rc;
+	memset(&op, 0, sizeof(op));
+	op.type = OP_HARVEST;
+	op.cert = cert;
+	op.caps = (unsigned char *)caps;  /* borrowed; op_log copies */
+	op.caps_len = caps != NULL ? caps_len : 0;
+	op.caps_time = signing_time;
+	if ((rc = apply_harvest(ks, &op, &changed, err)) != 0)
+		return rc;
+	if (!changed)
+		return 0;
+	ks->dirty = true;
+	return op_log(ks, &op, err);
 }
 
 int
 smime_keystore_remove(struct smime_keystore *ks, const char *fingerprint,
     struct smime_error *err)
 {
-	char (*nr)[65];
+	struct ks_op op;
 	size_t i = lookup_index(ks, fingerprint);
+	int rc;
 
 	if (i == SIZE_MAX)
 		return smime_error_set(err, SMIME_E_NOTFOUND, "no keystore entry %.64s",
 		    fingerprint != NULL ? fingerprint : "(none)");
-	if ((nr = realloc(ks->removed, (ks->n_removed + 1) * sizeof(*nr))) == NULL)
-		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-	ks->removed = nr;
-	memcpy(ks->removed[ks->n_removed++], ks->e[i]->pub.fingerprint, 65);
-	entry_free(ks->e[i]);
-	memmove(&ks->e[i], &ks->e[i + 1], (ks->n - i - 1) * sizeof(ks->e[0]));
-	ks->n--;
+	memset(&op, 0, sizeof(op));
+	op.type = OP_REMOVE;
+	memcpy(op.fp, ks->e[i]->pub.fingerprint, 65);
+	if ((rc = apply_remove(ks, i, err)) != 0)
+		return rc;
 	ks->dirty = true;
-	return tab_rebuild(ks, err);
+	return op_log(ks, &op, err);
+}
+
+/*
+ * Another process committed since we read the index: read it again and
+ * apply our operations on top, so that neither change is lost.  Called
+ * with the lock held.  On failure ks is unchanged.
+ */
+static int
+merge(struct smime_keystore *ks, struct smime_error *err)
+{
+	struct smime_keystore *fresh;
+	char path[KS_PATH_MAX];
+	unsigned char *data = NULL;
+	size_t len = 0, i, idx;
+	bool changed;
+	int rc, w;
+
+	if ((fresh = ks_alloc()) == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	fresh->dir = ks->dir;  /* borrowed */
+	if ((rc = tab_rebuild(fresh, err)) != 0 ||
+	    (rc = ks_path(ks, path, "index", NULL, NULL, err)) != 0)
+		goto out;
+	rc = file_read(path, KEYSTORE_INDEX_MAX, &data, &len, err);
+	if (rc == SMIME_E_NOTFOUND)
+		rc = 0;
+	else if (rc != 0 || (rc = keystore_index_parse(fresh, data, len, err)) != 0)
+		goto out;
+	for (i = 0; i < ks->n_ops && rc == 0; i++) {
+		const struct ks_op *op = &ks->ops[i];
+
+		switch (op->type) {
+		case OP_ADD:
+			rc = apply_add(fresh, op, &changed, err);
+			break;
+		case OP_HARVEST:
+			rc = apply_harvest(fresh, op, &changed, err);
+			break;
+		case OP_REMOVE:
+			/* Already gone when the other process removed it too. */
+			if ((idx = lookup_index(fresh, op->fp)) != SIZE_MAX)
+				rc = apply_remove(fresh, idx, err);
+			break;
+		}
+	}
+	if (rc != 0)
+		goto out;
+	/* Take over the merged entries. */
+	entries_clear(ks);
+	ks->e = fresh->e;
+	ks->n = fresh->n;
+	ks->cap = fresh->cap;
+	for (w = 0; w < T_COUNT; w++)
+		ks->tab[w] = fresh->tab[w];
+	memcpy(ks->gen, fresh->gen, sizeof(ks->gen));
+	free(ks->removed);
+	ks->removed = fresh->removed;
+	ks->n_removed = fresh->n_removed;
+	fresh->e = NULL;
+	fresh->n = fresh->cap = 0;
+	memset(fresh->tab, 0, sizeof(fresh->tab));
+	fresh->removed = NULL;
+	fresh->n_removed = 0;
+out:
+	free(data);
+	fresh->dir = NULL;
+	smime_keystore_free(fresh);
+	return rc;
 }
 
 /* The generation in the header of the index on disk now; "" when there is none. */
@@ -1790,9 +2019,9 @@ smime_keystore_commit(struct smime_keystore *ks, struct smime_error *err)
 	if ((rc = disk_generation(ks, gen, err)) != 0)
 		goto out;
 	if (strcmp(gen, ks->gen) != 0) {
-		rc = smime_error_set(err, SMIME_E_IO, "the keystore at %s was changed by another "
-		    "process since it was opened; open it again and repeat the change", ks->dir);
-		goto out;
+		if ((rc = merge(ks, err)) != 0)
+			goto out;
+		memcpy(old_gen, ks->gen, sizeof(old_gen));
 	}
 	if ((rc = commit_files(ks, err)) != 0)
 		goto out;
@@ -1844,6 +2073,7 @@ smime_keystore_commit(struct smime_keystore *ks, struct smime_error *err)
 			unlink(path);
 	}
 	ks->n_removed = 0;
+	ops_clear(ks);
 	ks->dirty = false;
 out:
 	if (rc != 0)

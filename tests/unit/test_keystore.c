@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1049,33 +1050,101 @@ test_ks_crash(void **state)
 static void
 test_ks_concurrent_writers(void **state)
 {
+	static const unsigned char caps_old[] = { 0x30, 0x0b, 0x30, 0x09, 0x06, 0x07, 0x60,
+	    0x86, 0x48, 0x01, 0x65, 0x03, 0x04 };
+	static const unsigned char caps_new[] = { 0x30, 0x0d, 0x30, 0x0b, 0x06, 0x09, 0x60,
+	    0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a };
 	char *dir = tu_tmpdir();
-	struct smime_keystore *a, *b;
+	struct smime_keystore *a, *b, *c;
 	struct smime_error err;
-	EVP_PKEY *k2 = tu_key("p256");
+	EVP_PKEY *k2 = tu_key("p256"), *k3 = tu_key("p256"), *key = NULL;
 	X509 *c1 = tu_cert(c_ca, k_ca, k_p256, "One", "one@x.org", SMIME_ROLE_SIGN, -1, 30);
 	X509 *c2 = tu_cert(c_ca, k_ca, k2, "Two", "two@x.org", SMIME_ROLE_SIGN, -1, 30);
+	X509 *c3 = tu_cert(c_ca, k_ca, k3, "Three", "three@x.org", SMIME_ROLE_ENCRYPT, -1, 30);
+	const struct smime_entry *e;
 
 	(void)state;
+	/* An entry both will know, which b removes. */
+	a = ks_open(dir);
+	ks_add(a, c_ca, NULL, SMIME_ENTRY_ANCHOR);
+	ks_commit(a);
+	smime_keystore_free(a);
+
 	a = ks_open(dir);
 	b = ks_open(dir);
 	ks_add(a, c1, NULL, SMIME_ENTRY_CONTACT);
-	ks_add(b, c2, NULL, SMIME_ENTRY_CONTACT);
+	assert_int_equal(smime_keystore_harvest(a, c3, caps_new, sizeof(caps_new), 2000, &err), 0);
+	ks_add(b, c2, k2, SMIME_ENTRY_IDENTITY);
+	assert_int_equal(smime_keystore_harvest(b, c3, caps_old, sizeof(caps_old), 1000, &err), 0);
+	assert_int_equal(smime_keystore_remove(b, fp_of(c_ca), &err), 0);
 	ks_commit(a);
-	assert_int_equal(smime_keystore_commit(b, &err), SMIME_E_IO);
-	assert_non_null(strstr(err.message, "changed by another process"));
-	smime_keystore_free(b);
-	b = ks_open(dir);
-	assert_int_equal(smime_keystore_count(b), 1);
-	ks_add(b, c2, NULL, SMIME_ENTRY_CONTACT);
+	/* b is stale: its commit reads a's index again and applies its own changes on top. */
 	ks_commit(b);
+	assert_int_equal(smime_keystore_count(b), 3);
 	/* Nothing staged: commit is a no-op even when stale. */
 	assert_int_equal(smime_keystore_commit(a, &err), 0);
 	smime_keystore_free(a);
 	smime_keystore_free(b);
+
+	c = ks_open(dir);
+	assert_int_equal(smime_keystore_count(c), 3);
+	assert_non_null(smime_keystore_lookup(c, fp_of(c1)));
+	assert_null(smime_keystore_lookup(c, fp_of(c_ca)));
+	e = smime_keystore_lookup(c, fp_of(c2));
+	assert_non_null(e);
+	assert_int_equal(e->kind, SMIME_ENTRY_IDENTITY);
+	assert_int_equal(smime_keystore_key(c, fp_of(c2), &key, &err), 0);
+	assert_int_equal(EVP_PKEY_eq(key, k2), 1);
+	EVP_PKEY_free(key);
+	/* The newer capabilities win whichever process committed last. */
+	e = smime_keystore_lookup(c, fp_of(c3));
+	assert_int_equal(e->caps_len, sizeof(caps_new));
+	assert_memory_equal(e->caps, caps_new, sizeof(caps_new));
+	assert_int_equal(e->caps_time, 2000);
+	smime_keystore_free(c);
+
+	/* Processes committing at once: the lock serialises them, none is lost. */
+	{
+		enum { WRITERS = 8 };
+		X509 *certs[WRITERS];
+		EVP_PKEY *kw = tu_key("p256");
+		pid_t pids[WRITERS];
+		int i, status;
+
+		for (i = 0; i < WRITERS; i++)
+			certs[i] = tu_cert(c_ca, k_ca, kw, "Writer", "w@x.org", SMIME_ROLE_SIGN,
+			    -1 - i, 30);
+		for (i = 0; i < WRITERS; i++) {
+			pids[i] = fork();
+			assert_true(pids[i] >= 0);
+			if (pids[i] == 0) {
+				struct smime_keystore *w = NULL;
+				int ok = smime_keystore_open(dir, 0, &w, &err) == 0 &&
+				    smime_keystore_add(w, certs[i], NULL, SMIME_ENTRY_CONTACT, NULL,
+				    &err) == 0 && smime_keystore_commit(w, &err) == 0;
+
+				smime_keystore_free(w);
+				_exit(ok ? 0 : 1);
+			}
+		}
+		for (i = 0; i < WRITERS; i++) {
+			assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+			assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		}
+		c = ks_open(dir);
+		assert_int_equal(smime_keystore_count(c), 3 + WRITERS);
+		for (i = 0; i < WRITERS; i++) {
+			assert_non_null(smime_keystore_lookup(c, fp_of(certs[i])));
+			X509_free(certs[i]);
+		}
+		smime_keystore_free(c);
+		EVP_PKEY_free(kw);
+	}
 	X509_free(c1);
 	X509_free(c2);
+	X509_free(c3);
 	EVP_PKEY_free(k2);
+	EVP_PKEY_free(k3);
 	tu_rmrf(dir);
 }
 
@@ -1255,6 +1324,11 @@ test_ks_add_kinds(void **state)
 		assert_int_equal(smime_keystore_add(ks, NULL, NULL, SMIME_ENTRY_CONTACT, NULL, &err),
 		    SMIME_E_USAGE);
 		assert_int_equal(smime_keystore_count(ks), 0);
+		/* A contact cannot become an identity without its key. */
+		ks_add(ks, c, NULL, SMIME_ENTRY_CONTACT);
+		assert_int_equal(smime_keystore_add(ks, c, NULL, SMIME_ENTRY_IDENTITY, NULL, &err),
+		    SMIME_E_USAGE);
+		assert_int_equal(smime_keystore_lookup(ks, fp_of(c))->kind, SMIME_ENTRY_CONTACT);
 		smime_keystore_free(ks);
 		tu_rmrf(dir);
 	}
