@@ -241,15 +241,15 @@ out:
 }
 
 int
-cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key,
-    const unsigned char *content, size_t n, bool opaque, struct smime_error *err)
+cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key, BIO *content,
+    struct smime_error *err)
 {
-	unsigned char md[EVP_MAX_MD_SIZE], sig[128], *attrs = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE], sig[128], *attrs = NULL, chunk[16384];
 	unsigned int mdlen = 0;
 	size_t alen = 0, siglen = sizeof(sig);
-	EVP_MD_CTX *mctx = NULL;
+	EVP_MD_CTX *mctx = NULL, *dctx = NULL;
 	ASN1_TIME *now = NULL;
-	int rc = 0;
+	int rc = 0, n;
 
 	/* RFC 8419 3.3: id-Ed25519 with absent parameters. */
 	{
@@ -261,9 +261,18 @@ cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key,
 			goto out;
 		}
 	}
-	/* RFC 8419 3.1: with signed attributes, the message digest is SHA-512. */
+	/* RFC 8419 3.1: with signed attributes, the message digest is SHA-512, streamed. */
+	if ((dctx = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(dctx, EVP_sha512(), NULL)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "SHA-512");
+		goto out;
+	}
+	while ((n = BIO_read(content, chunk, sizeof(chunk))) > 0)
+		if (!EVP_DigestUpdate(dctx, chunk, (size_t)n)) {
+			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "SHA-512");
+			goto out;
+		}
 	/* RFC 5652 11.1: the content-type attribute MUST be present with signed attributes. */
-	if (!EVP_Digest(content, n, md, &mdlen, EVP_sha512(), NULL) ||
+	if (!EVP_DigestFinal_ex(dctx, md, &mdlen) ||
 	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_contentType, V_ASN1_OBJECT,
 	    (void *)CMS_get0_eContentType(cms), -1) ||
 	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest, V_ASN1_OCTET_STRING,
@@ -285,23 +294,10 @@ cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key,
 		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "Ed25519 signing failed");
 		goto out;
 	}
-	if (opaque) {
-		ASN1_OCTET_STRING **pos;
-		if (!CMS_set_detached(cms, 0) || (pos = CMS_get0_content(cms)) == NULL) {
-			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot embed the content");
-			goto out;
-		}
-		if (*pos == NULL && (*pos = ASN1_OCTET_STRING_new()) == NULL) {
-			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-			goto out;
-		}
-		if (!ASN1_OCTET_STRING_set(*pos, content, (int)n)) {
-			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-			goto out;
-		}
-	}
 out:
+	OPENSSL_cleanse(chunk, sizeof(chunk));
 	EVP_MD_CTX_free(mctx);
+	EVP_MD_CTX_free(dctx);
 	ASN1_TIME_free(now);
 	OPENSSL_free(attrs);
 	return rc;
@@ -341,4 +337,116 @@ cms_content_cipher_nid_alg(const unsigned char *der, size_t n)
 	nid = OBJ_obj2nid(obj);
 	X509_ALGOR_free(alg);
 	return nid;
+}
+
+/* One TLV of der[0..end): its header length and total length. */
+static bool
+tlv_span(const unsigned char *p, const unsigned char *end, size_t *hdr_r, size_t *total_r)
+{
+	const unsigned char *q = p;
+	long len;
+	int tag, cls, r;
+
+	if (p >= end)
+		return false;
+	r = ASN1_get_object(&q, &len, &tag, &cls, end - p);
+	if ((r & 0x80) || r == 0x21)
+		return false;
+	*hdr_r = (size_t)(q - p);
+	*total_r = *hdr_r + (size_t)len;
+	return *total_r <= (size_t)(end - p);
+}
+
+#define ATTACH_CHUNK 65536
+
+int
+cms_write_attached(BIO *out, const unsigned char *der, size_t n, BIO *content,
+    struct smime_error *err)
+{
+	static const unsigned char eoc[2] = { 0, 0 };
+	const unsigned char *p = der, *end = der + n, *sd, *sd_end, *eci;
+	size_t hdr, total, ver_len, dig_len, eci_len, oid_len, rest_len;
+	unsigned char *chunk = NULL;
+	int rc = 0, got;
+
+	/* ContentInfo { contentType, [0] { SignedData } } with definite lengths (our DER). */
+	if (!tlv_span(p, end, &hdr, &total))
+		goto bad;
+	p += hdr;
+	const unsigned char *oid = p;
+	if (!tlv_span(p, end, &hdr, &oid_len))
+		goto bad;
+	p += oid_len;
+	if (!tlv_span(p, end, &hdr, &total))
+		goto bad;
+	p += hdr;
+	if (!tlv_span(p, end, &hdr, &total))
+		goto bad;
+	sd = p + hdr;
+	sd_end = p + total;
+	/* SignedData { version, digestAlgorithms, encapContentInfo, [0] certs, [1] crls, signerInfos } */
+	p = sd;
+	if (!tlv_span(p, sd_end, &hdr, &ver_len))
+		goto bad;
+	if (!tlv_span(p + ver_len, sd_end, &hdr, &dig_len))
+		goto bad;
+	eci = p + ver_len + dig_len;
+	if (!tlv_span(eci, sd_end, &hdr, &eci_len))
+		goto bad;
+	size_t ect_len, ect_hdr;
+	if (!tlv_span(eci + hdr, eci + eci_len, &ect_hdr, &ect_len))
+		goto bad;
+	rest_len = (size_t)(sd_end - (eci + eci_len));
+
+	/*
+	 * RFC 5652 5.2 with indefinite lengths (BER, X.690 8.1.3.6), so that the
+	 * content is written as it is read: eContent is a constructed OCTET
+	 * STRING of chunks (X.690 8.7.3.2).
+	 */
+	{
+		static const unsigned char open_ci[] = { 0x30, 0x80 };
+		static const unsigned char open_exp[] = { 0xa0, 0x80 };
+		static const unsigned char open_sd[] = { 0x30, 0x80 };
+		static const unsigned char open_eci[] = { 0x30, 0x80 };
+		static const unsigned char open_ec[] = { 0xa0, 0x80, 0x24, 0x80 };
+		if ((rc = write_all(out, open_ci, 2, err)) != 0 ||
+		    (rc = write_all(out, oid, oid_len, err)) != 0 ||
+		    (rc = write_all(out, open_exp, 2, err)) != 0 ||
+		    (rc = write_all(out, open_sd, 2, err)) != 0 ||
+		    (rc = write_all(out, sd, ver_len + dig_len, err)) != 0 ||
+		    (rc = write_all(out, open_eci, 2, err)) != 0 ||
+		    (rc = write_all(out, eci + hdr, ect_len, err)) != 0 ||
+		    (rc = write_all(out, open_ec, 4, err)) != 0)
+			goto out;
+	}
+	if ((chunk = malloc(ATTACH_CHUNK + 8)) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	while ((got = BIO_read(content, chunk + 8, ATTACH_CHUNK)) > 0) {
+		/* 04 83 xx xx xx: one primitive chunk of at most 64 KiB. */
+		unsigned char h[5] = { 0x04, 0x83, (unsigned char)(got >> 16),
+		    (unsigned char)(got >> 8), (unsigned char)got };
+		if ((rc = write_all(out, h, 5, err)) != 0 ||
+		    (rc = write_all(out, chunk + 8, (size_t)got, err)) != 0)
+			goto out;
+	}
+	/* end of the OCTET STRING, of [0], of encapContentInfo */
+	for (int i = 0; i < 3; i++)
+		if ((rc = write_all(out, eoc, 2, err)) != 0)
+			goto out;
+	if ((rc = write_all(out, eci + eci_len, rest_len, err)) != 0)
+		goto out;
+	/* end of SignedData, of [0], of ContentInfo */
+	for (int i = 0; i < 3; i++)
+		if ((rc = write_all(out, eoc, 2, err)) != 0)
+			goto out;
+out:
+	if (chunk != NULL) {
+		OPENSSL_cleanse(chunk, ATTACH_CHUNK + 8);
+		free(chunk);
+	}
+	return rc;
+bad:
+	return smime_error_set(err, SMIME_E_INTERNAL, "cannot re-encode the SignedData");
 }

@@ -112,6 +112,23 @@ BIO *bio_from_gmime(GMimeStream *s);
 /* A stream of the decoded (base64, quoted-printable) content of a leaf part. */
 GMimeStream *part_decoded_stream(GMimePart *part);
 
+/*
+ * A write-only filter BIO: base64 in lines of 76 characters ending in CRLF
+ * (RFC 2045 6.8) to the next BIO; BIO_flush writes the last line.
+ */
+BIO *bio_base64_crlf(void);
+
+/* Copy in to out until in ends. */
+SMIME_MUST_CHECK int copy_bio(BIO *in, BIO *out, struct smime_error *err);
+
+/*
+ * As mime_entity, into an unlinked 0600 spool file, read from the source
+ * stream as it goes (memory does not grow with the entity).  The file is
+ * rewound; the caller closes *fd_r.
+ */
+SMIME_MUST_CHECK int mime_entity_spool(GMimeObject *obj, bool canonicalise, int *fd_r,
+    struct smime_error *err);
+
 /* --- cms.c: CMS steps, all done by OpenSSL --- */
 
 /* Name of the content-encryption cipher ("aes-256-gcm"), or NULL. */
@@ -138,8 +155,16 @@ bool cms_caps_has(const unsigned char *der, size_t len, int nid);
  * the content.  cms_eddsa_verify returns 1 when the signature is good.
  */
 SMIME_MUST_CHECK int cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key,
-    const unsigned char *content, size_t n, bool opaque, struct smime_error *err);
+    BIO *content, struct smime_error *err);
 int cms_eddsa_verify(CMS_SignerInfo *si, EVP_PKEY *pub);
+
+/*
+ * Write the detached SignedData der[n] as an opaque one: the same
+ * structure in indefinite-length BER with content read from the BIO as the
+ * eContent, in chunks.  Memory does not grow with the content.
+ */
+SMIME_MUST_CHECK int cms_write_attached(BIO *out, const unsigned char *der, size_t n,
+    BIO *content, struct smime_error *err);
 
 /* --- decrypt.c: decryption as a stream --- */
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pkcs7.h>
@@ -181,12 +182,15 @@ load_identity(struct smime_keystore *ks, int role, const char *fp_wanted,
 }
 
 /*
- * Sign entity[n] and append the resulting MIME entity (multipart/signed or
- * application/pkcs7-mime signed-data, with its Content-Type header) to out.
+ * Sign the canonical entity (a seekable BIO) and write prefix, then the
+ * signed MIME entity (multipart/signed, or application/pkcs7-mime
+ * signed-data, with its Content-Type header) to out.  Everything that can
+ * fail for a reason other than I/O is checked before the first byte is
+ * written.  The entity is read as a stream: memory does not grow with it.
  */
 static int
 sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const char *from,
-    const unsigned char *entity, size_t n, struct buf *out, struct smime_error *err)
+    BIO *entity, const struct buf *prefix, BIO *out, struct smime_error *err)
 {
 	const EVP_MD *md = digest_by_name(o->digest);
 	X509 *cert = NULL, *enc = NULL;
@@ -195,12 +199,13 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 	STACK_OF(X509_ALGOR) *caps = NULL;
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
-	BIO *content = NULL;
+	BIO *b64 = NULL;
 	unsigned char *der = NULL;
 	int derlen, rc = 0, keytype;
 	unsigned flags;
 	char boundary[40], hdr[512];
 	time_t now = o->now ? o->now : time(NULL);
+	bool eddsa;
 
 	if (md == NULL)
 		return smime_error_set(err, SMIME_E_USAGE,
@@ -218,7 +223,8 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 		goto out;
 	}
 	keytype = EVP_PKEY_get_base_id(key);
-	if (keytype == EVP_PKEY_ED25519)
+	eddsa = keytype == EVP_PKEY_ED25519;
+	if (eddsa)
 		md = EVP_sha512(); /* RFC 8419 3.1: Ed25519 with SHA-512 */
 	else if (o->digest == NULL && keytype == EVP_PKEY_EC) {
 		/*
@@ -245,7 +251,12 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 	}
 
 	chain = signer_chain(ks, cert);
-	flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP | (o->opaque ? 0 : CMS_DETACHED);
+	/*
+	 * Always signed detached, the digest streaming over the entity; an
+	 * opaque message is then written around the same SignedData with the
+	 * entity as its eContent (cms_write_attached).
+	 */
+	flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP | CMS_DETACHED;
 	cms = CMS_sign(NULL, NULL, NULL, NULL, flags);
 	if (cms == NULL) {
 		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "CMS_sign");
@@ -276,15 +287,17 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "CMS_add1_cert");
 			goto out;
 		}
-	if (keytype == EVP_PKEY_ED25519) {
-		if ((rc = cms_eddsa_sign(cms, si, key, entity, n, o->opaque, err)) != 0)
+
+	if (eddsa) {
+		if ((rc = cms_eddsa_sign(cms, si, key, entity, err)) != 0)
 			goto out;
-	} else {
-		content = BIO_new_mem_buf(entity, (int)n);
-		if (content == NULL || !CMS_final(cms, content, NULL, flags & ~CMS_PARTIAL)) {
-			rc = smime_error_ssl(err, SMIME_E_CRYPTO, "signing failed");
-			goto out;
-		}
+	} else if (!CMS_final(cms, entity, NULL, flags & ~CMS_PARTIAL)) {
+		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "signing failed");
+		goto out;
+	}
+	if (BIO_seek(entity, 0) != 0) {
+		rc = smime_error_set(err, SMIME_E_IO, "cannot rewind the entity");
+		goto out;
 	}
 	derlen = i2d_CMS_ContentInfo(cms, &der);
 	if (derlen <= 0) {
@@ -292,12 +305,26 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 		goto out;
 	}
 
+	if (prefix != NULL && (rc = write_all(out, prefix->data, prefix->len, err)) != 0)
+		goto out;
 	if (o->opaque) {
-		if ((rc = buf_adds(out, "Content-Type: application/pkcs7-mime; smime-type=signed-data;\r\n"
+		static const char opaque_hdr[] =
+		    "Content-Type: application/pkcs7-mime; smime-type=signed-data;\r\n"
 		    "\tname=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\n"
-		    "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n", err)) != 0 ||
-		    (rc = mime_base64(der, (size_t)derlen, out, err)) != 0)
+		    "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n";
+		if ((rc = write_all(out, opaque_hdr, sizeof(opaque_hdr) - 1, err)) != 0)
 			goto out;
+		if ((b64 = bio_base64_crlf()) == NULL) {
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			goto out;
+		}
+		BIO_push(b64, out);
+		if ((rc = cms_write_attached(b64, der, (size_t)derlen, entity, err)) != 0)
+			goto out;
+		if (BIO_flush(b64) <= 0) {
+			rc = smime_error_set(err, SMIME_E_IO, "cannot write the output");
+			goto out;
+		}
 	} else {
 		mime_boundary(boundary);
 		snprintf(hdr, sizeof(hdr), "Content-Type: multipart/signed;\r\n"
@@ -305,22 +332,35 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 		    "\tboundary=\"%s\"\r\n\r\n"
 		    "This is a cryptographically signed message in MIME format.\r\n\r\n"
 		    "--%s\r\n", micalg_name(md), boundary, boundary);
-		if ((rc = buf_adds(out, hdr, err)) != 0 || (rc = buf_add(out, entity, n, err)) != 0)
+		if ((rc = write_all(out, hdr, strlen(hdr), err)) != 0 ||
+		    (rc = copy_bio(entity, out, err)) != 0)
 			goto out;
 		snprintf(hdr, sizeof(hdr), "\r\n--%s\r\n"
 		    "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
 		    "Content-Transfer-Encoding: base64\r\n"
 		    "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
 		    "Content-Description: S/MIME Cryptographic Signature\r\n\r\n", boundary);
-		if ((rc = buf_adds(out, hdr, err)) != 0 ||
-		    (rc = mime_base64(der, (size_t)derlen, out, err)) != 0)
+		if ((rc = write_all(out, hdr, strlen(hdr), err)) != 0) 
 			goto out;
+		if ((b64 = bio_base64_crlf()) == NULL) {
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			goto out;
+		}
+		BIO_push(b64, out);
+		if ((rc = write_all(b64, der, (size_t)derlen, err)) != 0 || BIO_flush(b64) <= 0) {
+			if (rc == 0)
+				rc = smime_error_set(err, SMIME_E_IO, "cannot write the output");
+			goto out;
+		}
 		snprintf(hdr, sizeof(hdr), "\r\n--%s--\r\n", boundary);
-		rc = buf_adds(out, hdr, err);
+		rc = write_all(out, hdr, strlen(hdr), err);
 	}
 out:
+	if (b64 != NULL) {
+		BIO_pop(b64);
+		BIO_free(b64);
+	}
 	OPENSSL_free(der);
-	BIO_free(content);
 	CMS_ContentInfo_free(cms);
 	sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
 	sk_X509_pop_free(chain, X509_free);
@@ -346,20 +386,28 @@ single_from(GMimeMessage *msg)
 	return a;
 }
 
-/* Parse in, and return the outer headers and the canonical entity. */
+/*
+ * Parse in (from a seekable stream: part contents are not copied into
+ * memory) and return the outer headers and the canonical entity, spooled
+ * to an unlinked 0600 file and opened as a seekable BIO.
+ */
 static int
-read_message(BIO *in, struct buf *data, GMimeMessage **msg_r, struct buf *headers,
-    struct buf *entity, struct smime_error *err)
+read_message(BIO *in, GMimeStream **src_r, GMimeMessage **msg_r, struct buf *headers,
+    BIO **entity_r, struct smime_error *err)
 {
-	int rc;
+	int rc, fd;
 
 	smime_init();
-	if ((rc = read_all(in, data, err)) != 0 ||
-	    (rc = mime_parse(data->data, data->len, msg_r, err)) != 0)
+	if ((rc = source_open(in, src_r, err)) != 0 ||
+	    (rc = mime_parse_stream(*src_r, msg_r, err)) != 0 ||
+	    (rc = mime_outer_headers(*msg_r, headers, err)) != 0 ||
+	    (rc = buf_adds(headers, "MIME-Version: 1.0\r\n", err)) != 0 ||
+	    (rc = mime_entity_spool(g_mime_message_get_mime_part(*msg_r), true, &fd, err)) != 0)
 		return rc;
-	if ((rc = mime_outer_headers(*msg_r, headers, err)) != 0 ||
-	    (rc = mime_entity(g_mime_message_get_mime_part(*msg_r), true, entity, err)) != 0)
-		return rc;
+	if ((*entity_r = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {
+		close(fd);
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	}
 	return 0;
 }
 
@@ -367,31 +415,28 @@ int
 smime_msg_sign(struct smime_keystore *ks, const struct smime_sign_opts *o, BIO *in,
     BIO *out, struct smime_error *err)
 {
-	struct buf data, headers, entity, result;
+	struct buf headers;
+	GMimeStream *src = NULL;
 	GMimeMessage *msg = NULL;
+	BIO *entity = NULL;
 	char *from = NULL;
 	int rc;
 
-	buf_init(&data, SMIME_MSG_MAX_SIZE);
 	buf_init(&headers, SMIME_MSG_MAX_SIZE);
-	buf_init(&entity, SMIME_MSG_MAX_SIZE);
-	buf_init(&result, SMIME_MSG_MAX_SIZE);
-	if ((rc = read_message(in, &data, &msg, &headers, &entity, err)) != 0)
+	if ((rc = read_message(in, &src, &msg, &headers, &entity, err)) != 0)
 		goto out;
 	from = single_from(msg);
-	if ((rc = buf_add(&result, headers.data, headers.len, err)) != 0 ||
-	    (rc = buf_adds(&result, "MIME-Version: 1.0\r\n", err)) != 0 ||
-	    (rc = sign_entity(ks, o, from, entity.data, entity.len, &result, err)) != 0)
-		goto out;
-	rc = write_all(out, result.data, result.len, err);
+	rc = sign_entity(ks, o, from, entity, &headers, out, err);
+	if (rc == 0 && BIO_flush(out) <= 0)
+		rc = smime_error_set(err, SMIME_E_IO, "cannot write the output");
 out:
 	free(from);
+	BIO_free(entity);
 	if (msg != NULL)
 		g_object_unref(msg);
-	buf_free(&data);
+	if (src != NULL)
+		g_object_unref(src);
 	buf_free(&headers);
-	buf_free(&entity);
-	buf_free(&result);
 	return rc;
 }
 
@@ -466,18 +511,22 @@ choose_cipher(const struct smime_encrypt_opts *o, const struct smime_entry **ent
 	return 0;
 }
 
-/* Encrypt entity[n] to certs and append the application/pkcs7-mime entity to out. */
+/*
+ * Encrypt the entity (a BIO read as a stream) to certs, and write prefix,
+ * then the application/pkcs7-mime entity, to out: the CMS is written as
+ * indefinite-length BER while the content is read (RFC 5652 6.1).
+ */
 static int
-encrypt_entity(STACK_OF(X509) *certs, const EVP_CIPHER *cipher, bool oaep,
-    const unsigned char *entity, size_t n, struct buf *out, struct smime_error *err)
+encrypt_entity(STACK_OF(X509) *certs, const EVP_CIPHER *cipher, bool oaep, BIO *entity,
+    const struct buf *prefix, BIO *out, struct smime_error *err)
 {
 	CMS_ContentInfo *cms = NULL;
-	BIO *content = NULL;
-	unsigned char *der = NULL;
-	int derlen, rc = 0;
+	BIO *b64 = NULL;
+	int rc = 0;
 	bool aead = EVP_CIPHER_get_mode(cipher) == EVP_CIPH_GCM_MODE;
+	unsigned flags = CMS_PARTIAL | CMS_BINARY | CMS_STREAM;
 
-	cms = CMS_encrypt(NULL, NULL, cipher, CMS_PARTIAL | CMS_BINARY);
+	cms = CMS_encrypt(NULL, NULL, cipher, flags);
 	if (cms == NULL) {
 		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "CMS_encrypt");
 		goto out;
@@ -514,27 +563,35 @@ encrypt_entity(STACK_OF(X509) *certs, const EVP_CIPHER *cipher, bool oaep,
 			}
 		}
 	}
-	content = BIO_new_mem_buf(entity, (int)n);
-	if (content == NULL || !CMS_final(cms, content, NULL, CMS_BINARY)) {
+	if ((b64 = bio_base64_crlf()) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	const char *ct = aead ?
+	    "Content-Type: application/pkcs7-mime; smime-type=authEnveloped-data;\r\n" :
+	    "Content-Type: application/pkcs7-mime; smime-type=enveloped-data;\r\n";
+	if ((prefix != NULL && (rc = write_all(out, prefix->data, prefix->len, err)) != 0) ||
+	    (rc = write_all(out, ct, strlen(ct), err)) != 0)
+		goto out;
+	{
+		static const char rest[] = "\tname=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\n"
+		    "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n"
+		    "Content-Description: S/MIME Encrypted Message\r\n\r\n";
+		if ((rc = write_all(out, rest, sizeof(rest) - 1, err)) != 0)
+			goto out;
+	}
+	BIO_push(b64, out);
+	if (!i2d_CMS_bio_stream(b64, cms, entity, CMS_STREAM | CMS_BINARY)) {
 		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "encryption failed");
 		goto out;
 	}
-	derlen = i2d_CMS_ContentInfo(cms, &der);
-	if (derlen <= 0) {
-		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot encode the encrypted message");
-		goto out;
-	}
-	if ((rc = buf_adds(out, aead ?
-	    "Content-Type: application/pkcs7-mime; smime-type=authEnveloped-data;\r\n" :
-	    "Content-Type: application/pkcs7-mime; smime-type=enveloped-data;\r\n", err)) != 0 ||
-	    (rc = buf_adds(out, "\tname=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\n"
-	    "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n"
-	    "Content-Description: S/MIME Encrypted Message\r\n\r\n", err)) != 0 ||
-	    (rc = mime_base64(der, (size_t)derlen, out, err)) != 0)
-		goto out;
+	if (BIO_flush(b64) <= 0)
+		rc = smime_error_set(err, SMIME_E_IO, "cannot write the output");
 out:
-	OPENSSL_free(der);
-	BIO_free(content);
+	if (b64 != NULL) {
+		BIO_pop(b64);
+		BIO_free(b64);
+	}
 	CMS_ContentInfo_free(cms);
 	return rc;
 }
@@ -543,8 +600,11 @@ int
 smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
     BIO *in, BIO *out, struct smime_encrypt_result **result_r, struct smime_error *err)
 {
-	struct buf data, headers, entity, signed_entity, result;
+	struct buf headers;
+	GMimeStream *src = NULL;
 	GMimeMessage *msg = NULL;
+	BIO *entity = NULL, *signed_entity = NULL;
+	int sfd = -1;
 	char *from = NULL, **addrs = NULL, **missing = NULL;
 	size_t n_addrs = 0, n_missing = 0;
 	STACK_OF(X509) *certs = sk_X509_new_null();
@@ -557,16 +617,12 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 
 	if (result_r != NULL)
 		*result_r = NULL;
-	buf_init(&data, SMIME_MSG_MAX_SIZE);
 	buf_init(&headers, SMIME_MSG_MAX_SIZE);
-	buf_init(&entity, SMIME_MSG_MAX_SIZE);
-	buf_init(&signed_entity, SMIME_MSG_MAX_SIZE);
-	buf_init(&result, SMIME_MSG_MAX_SIZE);
 	if (certs == NULL || res == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	if ((rc = read_message(in, &data, &msg, &headers, &entity, err)) != 0)
+	if ((rc = read_message(in, &src, &msg, &headers, &entity, err)) != 0)
 		goto out;
 	from = single_from(msg);
 
@@ -667,22 +723,27 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 		goto oom;
 
 	if (o->sign) {
-		if ((rc = sign_entity(ks, &o->sign_opts, from, entity.data, entity.len,
-		    &signed_entity, err)) != 0)
+		/* Sign first, into a spool; then encrypt what was signed. */
+		if ((rc = spool_create(&sfd, err)) != 0)
 			goto out;
+		if ((signed_entity = BIO_new_fd(sfd, BIO_CLOSE)) == NULL) {
+			close(sfd);
+			goto oom;
+		}
+		if ((rc = sign_entity(ks, &o->sign_opts, from, entity, NULL, signed_entity, err)) != 0)
+			goto out;
+		if (BIO_flush(signed_entity) <= 0 || BIO_seek(signed_entity, 0) != 0) {
+			rc = smime_error_set(err, SMIME_E_IO, "cannot rewind the signed entity");
+			goto out;
+		}
 	}
-	if ((rc = buf_add(&result, headers.data, headers.len, err)) != 0 ||
-	    (rc = buf_adds(&result, "MIME-Version: 1.0\r\n", err)) != 0)
+	if ((rc = encrypt_entity(certs, cipher, o->oaep, o->sign ? signed_entity : entity,
+	    &headers, out, err)) != 0)
 		goto out;
-	if (o->sign)
-		rc = encrypt_entity(certs, cipher, o->oaep, signed_entity.data, signed_entity.len,
-		    &result, err);
-	else
-		rc = encrypt_entity(certs, cipher, o->oaep, entity.data, entity.len, &result, err);
-	if (rc != 0)
+	if (BIO_flush(out) <= 0) {
+		rc = smime_error_set(err, SMIME_E_IO, "cannot write the output");
 		goto out;
-	if ((rc = write_all(out, result.data, result.len, err)) != 0)
-		goto out;
+	}
 	if (result_r != NULL) {
 		*result_r = res;
 		res = NULL;
@@ -697,13 +758,13 @@ out:
 	strv_free(addrs, n_addrs);
 	strv_free(missing, n_missing);
 	free(from);
+	BIO_free(entity);
+	BIO_free(signed_entity);
 	if (msg != NULL)
 		g_object_unref(msg);
-	buf_free(&data);
+	if (src != NULL)
+		g_object_unref(src);
 	buf_free(&headers);
-	buf_free(&entity);
-	buf_free(&signed_entity);
-	buf_free(&result);
 	return rc;
 }
 

@@ -227,3 +227,185 @@ part_decoded_stream(GMimePart *part)
 	}
 	return filtered;
 }
+
+/* --- a write-only BIO: base64 in 76-character lines ending in CRLF -------- */
+
+#define B64_OUT 65536
+
+struct b64 {
+	unsigned char in[57];
+	size_t n;
+	unsigned char out[B64_OUT];  /* whole lines, written in large blocks */
+	size_t used;
+};
+
+static int
+b64_drain(struct b64 *s, BIO *next)
+{
+	size_t off = 0;
+
+	while (off < s->used) {
+		int w = BIO_write(next, s->out + off, (int)(s->used - off));
+		if (w <= 0)
+			return -1;
+		off += (size_t)w;
+	}
+	s->used = 0;
+	return 0;
+}
+
+static int
+b64_emit(struct b64 *s, BIO *next)
+{
+	int k;
+
+	if (s->used + 80 > sizeof(s->out) && b64_drain(s, next) != 0)
+		return -1;
+	k = EVP_EncodeBlock(s->out + s->used, s->in, (int)s->n);
+	s->out[s->used + (size_t)k] = '\r';
+	s->out[s->used + (size_t)k + 1] = '\n';
+	s->used += (size_t)k + 2;
+	s->n = 0;
+	return 0;
+}
+
+static int
+b64_write(BIO *b, const char *buf, int len)
+{
+	struct b64 *s = BIO_get_data(b);
+	BIO *next = BIO_next(b);
+	int done = 0;
+
+	if (s == NULL || next == NULL || len < 0)
+		return -1;
+	while (done < len) {
+		size_t take = sizeof(s->in) - s->n;
+		if (take > (size_t)(len - done))
+			take = (size_t)(len - done);
+		memcpy(s->in + s->n, buf + done, take);
+		s->n += take;
+		done += (int)take;
+		if (s->n == sizeof(s->in) && b64_emit(s, next) != 0)
+			return -1;
+	}
+	return len;
+}
+
+static long
+b64_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct b64 *s = BIO_get_data(b);
+	BIO *next = BIO_next(b);
+
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		if (s != NULL && next != NULL) {
+			if ((s->n > 0 && b64_emit(s, next) != 0) || b64_drain(s, next) != 0)
+				return 0;
+		}
+		return next ? BIO_ctrl(next, cmd, num, ptr) : 1;
+	case BIO_CTRL_WPENDING:
+	case BIO_CTRL_PENDING:
+		return 0;
+	default:
+		return next ? BIO_ctrl(next, cmd, num, ptr) : 0;
+	}
+}
+
+static int
+b64_create(BIO *b)
+{
+	struct b64 *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return 0;
+	BIO_set_data(b, s);
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static int
+b64_destroy(BIO *b)
+{
+	free(BIO_get_data(b));
+	BIO_set_data(b, NULL);
+	return 1;
+}
+
+static BIO_METHOD *b64_method;
+static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
+
+static void
+b64_method_init(void)
+{
+	b64_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_FILTER, "base64 crlf");
+	if (b64_method == NULL)
+		return;
+	BIO_meth_set_write(b64_method, b64_write);
+	BIO_meth_set_ctrl(b64_method, b64_ctrl);
+	BIO_meth_set_create(b64_method, b64_create);
+	BIO_meth_set_destroy(b64_method, b64_destroy);
+}
+
+BIO *
+bio_base64_crlf(void)
+{
+	pthread_once(&b64_once, b64_method_init);
+	return b64_method ? BIO_new(b64_method) : NULL;
+}
+
+int
+copy_bio(BIO *in, BIO *out, struct smime_error *err)
+{
+	unsigned char *chunk = malloc(SPOOL_CHUNK);
+	int n, rc = 0;
+
+	if (chunk == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	while ((n = BIO_read(in, chunk, SPOOL_CHUNK)) > 0)
+		if ((rc = write_all(out, chunk, (size_t)n, err)) != 0)
+			break;
+	OPENSSL_cleanse(chunk, SPOOL_CHUNK);
+	free(chunk);
+	return rc;
+}
+
+int
+mime_entity_spool(GMimeObject *obj, bool canonicalise, int *fd_r, struct smime_error *err)
+{
+	GMimeFormatOptions *opts;
+	GMimeStream *fs, *filtered;
+	GMimeFilter *crlf;
+	GMimeHeaderList *hl;
+	int fd, rc;
+
+	if ((rc = spool_create(&fd, err)) != 0)
+		return rc;
+	if (canonicalise)
+		g_mime_object_encode(obj, GMIME_ENCODING_CONSTRAINT_7BIT);
+	hl = g_mime_object_get_header_list(obj);
+	if (canonicalise && g_mime_header_list_get_count(hl) == 0 && GMIME_IS_PART(obj))
+		g_mime_object_set_header(obj, "Content-Type", "text/plain; charset=us-ascii", NULL);
+	opts = g_mime_format_options_new();
+	g_mime_format_options_set_newline_format(opts, GMIME_NEWLINE_FORMAT_DOS);
+	fs = g_mime_stream_fs_new(dup(fd));
+	filtered = g_mime_stream_filter_new(fs);
+	/* RFC 8551 3.1.1: canonical line ends, CRLF, also inside the parts. */
+	crlf = g_mime_filter_unix2dos_new(FALSE);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), crlf);
+	g_object_unref(crlf);
+	if (g_mime_object_write_to_stream(obj, opts, filtered) < 0 ||
+	    g_mime_stream_flush(filtered) != 0)
+		rc = smime_error_set(err, SMIME_E_IO, "cannot write the MIME entity to the spool file");
+	g_object_unref(filtered);
+	g_object_unref(fs);
+	g_mime_format_options_free(opts);
+	if (rc == 0 && lseek(fd, 0, SEEK_SET) != 0)
+		rc = smime_error_set(err, SMIME_E_IO, "cannot rewind the spool file");
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	*fd_r = fd;
+	return 0;
+}
