@@ -129,6 +129,23 @@ SMIME_MUST_CHECK int copy_bio(BIO *in, BIO *out, struct smime_error *err);
 SMIME_MUST_CHECK int mime_entity_spool(GMimeObject *obj, bool canonicalise, int *fd_r,
     struct smime_error *err);
 
+/*
+ * The byte range of the first part of a parsed multipart/signed in the
+ * stream it was parsed from (RFC 1847 2.1, RFC 2046 5.1.1), found by a
+ * bounded search from the multipart's own header offset.
+ */
+SMIME_MUST_CHECK int stream_signed_range(GMimeStream *s, GMimeMultipart *mp, gint64 *start_r,
+    gint64 *end_r, struct smime_error *err);
+
+/* s read with every bare LF made CRLF (RFC 8551 3.1.1); the filter holds a reference. */
+GMimeStream *stream_crlf(GMimeStream *s);
+
+/* The next layer's message: headers (copied) followed by content (referenced). */
+GMimeStream *stream_layer(const struct buf *headers, GMimeStream *content);
+
+/* All of s, from its start, to out with CRLF line ends. */
+SMIME_MUST_CHECK int stream_copy_crlf(GMimeStream *s, BIO *out, struct smime_error *err);
+
 /* --- cms.c: CMS steps, all done by OpenSSL --- */
 
 /* Name of the content-encryption cipher ("aes-256-gcm"), or NULL. */

@@ -288,6 +288,38 @@ caps_der(CMS_SignerInfo *si, size_t *len_r)
 	return d;
 }
 
+static bool
+is_pkcs7_mime(const char *type)
+{
+	return strcmp(type, "application/pkcs7-mime") == 0 ||
+	    strcmp(type, "application/x-pkcs7-mime") == 0;
+}
+
+static bool
+is_pkcs7_signature(const char *type)
+{
+	return strcmp(type, "application/pkcs7-signature") == 0 ||
+	    strcmp(type, "application/x-pkcs7-signature") == 0;
+}
+
+/* Decode the DER of a pkcs7 part into a CMS structure. */
+static int
+part_cms(GMimePart *part, struct buf *der, CMS_ContentInfo **cms_r, struct smime_error *err)
+{
+	const unsigned char *p;
+	int rc;
+
+	*cms_r = NULL;
+	if ((rc = mime_part_content(part, SMIME_MSG_MAX_SIZE, der, err)) != 0)
+		return rc;
+	p = der->data;
+	if (der->len == 0 || der->len > LONG_MAX ||
+	    (*cms_r = d2i_CMS_ContentInfo(NULL, &p, (long)der->len)) == NULL)
+		return smime_error_ssl(err, SMIME_E_INPUT, "the S/MIME part does not hold "
+		    "valid CMS (RFC 5652)");
+	return 0;
+}
+
 /*
  * Verify a SignedData.  detached is the content of a multipart/signed
  * (NULL for opaque signed-data, whose content is inside).  The content is
@@ -296,7 +328,7 @@ caps_der(CMS_SignerInfo *si, size_t *len_r)
  */
 static void
 verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
-    const struct buf *detached, struct buf *content_out)
+    BIO *detached, struct buf *content_out)
 {
 	STACK_OF(CMS_SignerInfo) *sis;
 	STACK_OF(X509) *certs = NULL, *untrusted = NULL;
@@ -354,15 +386,15 @@ verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 	(void)CMS_set1_signers_certs(cms, untrusted, 0);
 	ERR_clear_error();
 
-	if (detached != NULL)
-		dcont = BIO_new_mem_buf(detached->data, (int)detached->len);
+	/* The content streams through the digests (detached: from the message itself). */
+	dcont = detached;
 	chain = CMS_dataInit(cms, dcont);
 	if (chain == NULL) {
 		fail_layer(l, SMIME_E_INPUT, "cannot read the signed content");
 		goto out;
 	}
 	while ((n = BIO_read(chain, chunk, sizeof(chunk))) > 0) {
-		if (buf_add(content_out, chunk, (size_t)n, &err) != 0) {
+		if (content_out != NULL && buf_add(content_out, chunk, (size_t)n, &err) != 0) {
 			fail_layer(l, err.code, "%s", err.message);
 			goto out;
 		}
@@ -471,10 +503,55 @@ out:
 			b = next;
 		}
 	}
-	BIO_free(dcont);
 	sk_X509_pop_free(certs, X509_free);
 	sk_X509_pop_free(untrusted, X509_free);
 	X509_STORE_free(store);
+}
+
+/*
+ * Verify the multipart/signed mp of the message stream s: the signed part
+ * is digested straight from s, in canonical form.
+ */
+static int
+verify_multipart(struct run *run, struct smime_layer *l, GMimeStream *s, GMimeMultipart *mp,
+    gint64 *start_r, gint64 *end_r, struct smime_error *err)
+{
+	struct buf der;
+	CMS_ContentInfo *cms = NULL;
+	GMimeStream *sub = NULL, *canon = NULL;
+	BIO *dcont = NULL;
+	char *ptype;
+	int rc;
+
+	ptype = g_mime_multipart_get_count(mp) == 2 ?
+	    mime_type_of(g_mime_multipart_get_part(mp, 1)) : NULL;
+	if (ptype == NULL || !is_pkcs7_signature(ptype) ||
+	    !GMIME_IS_PART(g_mime_multipart_get_part(mp, 1))) {
+		g_free(ptype);
+		return smime_error_set(err, SMIME_E_INPUT, "RFC 8551 3.5.3: multipart/signed "
+		    "must hold the content and one application/pkcs7-signature part");
+	}
+	g_free(ptype);
+	buf_init(&der, SMIME_MSG_MAX_SIZE);
+	if ((rc = stream_signed_range(s, mp, start_r, end_r, err)) != 0 ||
+	    (rc = part_cms(GMIME_PART(g_mime_multipart_get_part(mp, 1)), &der, &cms, err)) != 0)
+		goto out;
+	sub = g_mime_stream_substream(s, *start_r, *end_r);
+	canon = stream_crlf(sub);
+	if ((dcont = bio_from_gmime(canon)) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	verify_signed(run, l, cms, dcont, NULL);
+out:
+	BIO_free(dcont);
+	if (canon != NULL)
+		g_object_unref(canon);
+	if (sub != NULL)
+		g_object_unref(sub);
+	CMS_ContentInfo_free(cms);
+	buf_free(&der);
+	return rc;
 }
 
 /*
@@ -539,38 +616,6 @@ out:
 	return rc;
 }
 
-static bool
-is_pkcs7_mime(const char *type)
-{
-	return strcmp(type, "application/pkcs7-mime") == 0 ||
-	    strcmp(type, "application/x-pkcs7-mime") == 0;
-}
-
-static bool
-is_pkcs7_signature(const char *type)
-{
-	return strcmp(type, "application/pkcs7-signature") == 0 ||
-	    strcmp(type, "application/x-pkcs7-signature") == 0;
-}
-
-/* Decode the DER of a pkcs7 part into a CMS structure. */
-static int
-part_cms(GMimePart *part, struct buf *der, CMS_ContentInfo **cms_r, struct smime_error *err)
-{
-	const unsigned char *p;
-	int rc;
-
-	*cms_r = NULL;
-	if ((rc = mime_part_content(part, SMIME_MSG_MAX_SIZE, der, err)) != 0)
-		return rc;
-	p = der->data;
-	if (der->len == 0 || der->len > LONG_MAX ||
-	    (*cms_r = d2i_CMS_ContentInfo(NULL, &p, (long)der->len)) == NULL)
-		return smime_error_ssl(err, SMIME_E_INPUT, "the S/MIME part does not hold "
-		    "valid CMS (RFC 5652)");
-	return 0;
-}
-
 static enum smime_layer_kind
 cms_kind(CMS_ContentInfo *cms)
 {
@@ -606,8 +651,7 @@ child_path(const char *path, int i, char out[128])
  * decrypted).
  */
 static void
-scan_parts(struct run *run, const unsigned char *data, size_t len, GMimeObject *obj,
-    const char *path, int depth)
+scan_parts(struct run *run, GMimeStream *stream, GMimeObject *obj, const char *path, int depth)
 {
 	char *type;
 
@@ -617,33 +661,18 @@ scan_parts(struct run *run, const unsigned char *data, size_t len, GMimeObject *
 	if (GMIME_IS_MULTIPART_SIGNED(obj) && path[0] != '\0') {
 		struct smime_layer *l = layer_add(run->r, SMIME_LAYER_SIGNED, path);
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);
-		struct buf content, der, sink;
-		CMS_ContentInfo *cms = NULL;
 		struct smime_error err;
-		buf_init(&content, SMIME_MSG_MAX_SIZE);
-		buf_init(&der, SMIME_MSG_MAX_SIZE);
-		buf_init(&sink, SMIME_MSG_MAX_SIZE);
+		gint64 start, end;
 		if (l == NULL)
 			goto done_signed;
-		if (g_mime_multipart_get_count(mp) != 2 ||
-		    !GMIME_IS_PART(g_mime_multipart_get_part(mp, 1))) {
-			fail_layer(l, SMIME_E_INPUT, "RFC 1847 2.1: multipart/signed must have two parts");
-		} else if (mime_signed_content(data, len, mp, &content, &err) != 0 ||
-		    part_cms(GMIME_PART(g_mime_multipart_get_part(mp, 1)), &der, &cms, &err) != 0) {
+		if (verify_multipart(run, l, stream, mp, &start, &end, &err) != 0)
 			fail_layer(l, err.code, "%s", err.message);
-		} else {
-			verify_signed(run, l, cms, &content, &sink);
-		}
 		if (l->status == 0)
 			warn(run->r, "only part %s is signed: the rest of what the reader sees "
 			    "is not covered by any signature", path);
 		else
 			warn(run->r, "part %s carries a signature that does not verify", path);
 done_signed:
-		CMS_ContentInfo_free(cms);
-		buf_free(&content);
-		buf_free(&der);
-		buf_free(&sink);
 		/* Do not descend: the signed part was reported as a whole. */
 	} else if (GMIME_IS_MULTIPART(obj)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);
@@ -651,14 +680,14 @@ done_signed:
 		for (int i = 0; i < n; i++) {
 			char cp[128];
 			child_path(path, i, cp);
-			scan_parts(run, data, len, g_mime_multipart_get_part(mp, i), cp, depth + 1);
+			scan_parts(run, stream, g_mime_multipart_get_part(mp, i), cp, depth + 1);
 		}
 	} else if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
 		if (inner != NULL && g_mime_message_get_mime_part(inner) != NULL) {
 			char cp[128];
 			child_path(path, 0, cp);
-			scan_parts(run, data, len, g_mime_message_get_mime_part(inner), cp, depth + 1);
+			scan_parts(run, stream, g_mime_message_get_mime_part(inner), cp, depth + 1);
 		}
 	} else if (GMIME_IS_PART(obj) && is_pkcs7_mime(type) && path[0] != '\0') {
 		struct buf der;
@@ -798,26 +827,24 @@ check_sender(struct run *run, struct smime_layer *l)
 		    "sender's address %s", run->spoofed_name, run->r->from ? run->r->from : "");
 }
 
-/* New message bytes: the outermost headers, then the inner entity. */
-static int
-rewrap(const struct buf *headers, const struct buf *entity, struct buf *out,
-    struct smime_error *err)
+/* The next layer: the outermost headers (with MIME-Version), then the inner entity. */
+static GMimeStream *
+layer_from_buf(const struct buf *headers, const struct buf *entity)
 {
-	int rc;
+	GMimeStream *content = g_mime_stream_mem_new_with_buffer((const char *)entity->data,
+	    entity->len);
+	GMimeStream *next = stream_layer(headers, content);
 
-	if ((rc = buf_add(out, headers->data, headers->len, err)) != 0)
-		return rc;
-	/*
-	 * An entity that carries its own MIME-Version (a whole message wrapped
-	 * by Outlook, say) keeps it; otherwise say MIME-Version once.
-	 */
-	if ((rc = buf_adds(out, "MIME-Version: 1.0\r\n", err)) != 0)
-		return rc;
-	return buf_add(out, entity->data, entity->len, err);
+	g_object_unref(content);
+	return next;
 }
 
+/*
+ * Open layer after layer: *cur is the current message as a seekable stream
+ * and is replaced by the next layer's (headers followed by the entity).
+ */
 static int
-run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_error *err)
+run_layers(struct run *run, GMimeStream **cur, struct buf *headers, struct smime_error *err)
 {
 	int rc = 0;
 
@@ -825,7 +852,8 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 		GMimeMessage *msg = NULL;
 		GMimeObject *root;
 		char *type = NULL;
-		struct buf next, content, der;
+		struct buf content, der;
+		GMimeStream *next = NULL;
 		CMS_ContentInfo *cms = NULL;
 		struct smime_layer *l = NULL;
 		bool stop = false;
@@ -833,9 +861,8 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 		if (depth >= SMIME_MSG_MAX_DEPTH)
 			return smime_error_set(err, SMIME_E_INPUT,
 			    "more than %d S/MIME layers: refused", SMIME_MSG_MAX_DEPTH);
-		if ((rc = mime_parse(cur->data, cur->len, &msg, err)) != 0)
+		if ((rc = mime_parse_stream(*cur, &msg, err)) != 0)
 			return rc;
-		buf_init(&next, SMIME_MSG_MAX_SIZE);
 		buf_init(&content, SMIME_MSG_MAX_SIZE);
 		buf_init(&der, SMIME_MSG_MAX_SIZE);
 		if (depth == 0) {
@@ -849,7 +876,8 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 			run->spoofed_name = mime_from_spoofed_name(msg);
 			if (run->n_from >= 1)
 				run->r->from = strdup(run->from[0]);
-			if ((rc = mime_outer_headers(msg, headers, err)) != 0)
+			if ((rc = mime_outer_headers(msg, headers, err)) != 0 ||
+			    (rc = buf_adds(headers, "MIME-Version: 1.0\r\n", err)) != 0)
 				goto next_layer;
 		}
 		root = g_mime_message_get_mime_part(msg);
@@ -862,29 +890,15 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 				rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 				goto next_layer;
 			}
-			char *ptype = g_mime_multipart_get_count(mp) == 2 ?
-			    mime_type_of(g_mime_multipart_get_part(mp, 1)) : NULL;
-			if (ptype == NULL || !is_pkcs7_signature(ptype) ||
-			    !GMIME_IS_PART(g_mime_multipart_get_part(mp, 1))) {
-				g_free(ptype);
-				rc = smime_error_set(err, SMIME_E_INPUT, "RFC 8551 3.5.3: multipart/signed "
-				    "must hold the content and one application/pkcs7-signature part");
+			gint64 start, end;
+			if ((rc = verify_multipart(run, l, *cur, mp, &start, &end, err)) != 0)
 				goto next_layer;
-			}
-			g_free(ptype);
-			if ((rc = mime_signed_content(cur->data, cur->len, mp, &content, err)) != 0 ||
-			    (rc = part_cms(GMIME_PART(g_mime_multipart_get_part(mp, 1)), &der, &cms,
-			    err)) != 0)
-				goto next_layer;
-			{
-				struct buf sink;
-				buf_init(&sink, SMIME_MSG_MAX_SIZE);
-				verify_signed(run, l, cms, &content, &sink);
-				buf_free(&sink);
-			}
 			check_sender(run, l);
-			if ((rc = rewrap(headers, &content, &next, err)) != 0)
-				goto next_layer;
+			{
+				GMimeStream *sub = g_mime_stream_substream(*cur, start, end);
+				next = stream_layer(headers, sub);
+				g_object_unref(sub);
+			}
 			if (l->status != 0) {
 				/*
 				 * The outer signature failed: still report the signatures
@@ -892,7 +906,7 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 				 */
 				GMimeMessage *inner = NULL;
 				struct smime_error e2;
-				if (mime_parse(next.data, next.len, &inner, &e2) == 0) {
+				if (mime_parse_stream(next, &inner, &e2) == 0) {
 					GMimeObject *ir = g_mime_message_get_mime_part(inner);
 					char *it = mime_type_of(ir);
 					const char *st = g_mime_object_get_content_type_parameter(ir, "smime-type");
@@ -900,7 +914,7 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 						warn(run->r, "the failed signature was around encrypted content, "
 						    "which was not decrypted");
 					g_free(it);
-					scan_parts(run, next.data, next.len, ir, "", 0);
+					scan_parts(run, next, ir, "", 0);
 					g_object_unref(inner);
 				}
 				/* Only an explicit --unverified-output goes on inside. */
@@ -958,8 +972,7 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 			if (k == SMIME_LAYER_OPAQUE_SIGNED) {
 				verify_signed(run, l, cms, NULL, &content);
 				check_sender(run, l);
-				if ((rc = rewrap(headers, &content, &next, err)) != 0)
-					goto next_layer;
+				next = layer_from_buf(headers, &content);
 			} else {
 				if (run->r->n_layers > 1) {
 					struct smime_layer *outer = &run->r->layers[run->r->n_layers - 2];
@@ -971,13 +984,12 @@ run_layers(struct run *run, struct buf *cur, struct buf *headers, struct smime_e
 					fail_layer(l, rc, "%s", err->message);
 					goto next_layer;
 				}
-				if ((rc = rewrap(headers, &content, &next, err)) != 0)
-					goto next_layer;
+				next = layer_from_buf(headers, &content);
 			}
 		} else {
 			/* The root is not S/MIME: look below it, and stop. */
 			if (run->r->n_layers == 0)
-				scan_parts(run, cur->data, cur->len, root, "", 0);
+				scan_parts(run, *cur, root, "", 0);
 			stop = true;
 		}
 next_layer:
@@ -988,15 +1000,16 @@ next_layer:
 		g_object_unref(msg);
 		buf_free(&content);
 		buf_free(&der);
-		if (rc == 0 && !stop && next.len > 0) {
-			buf_free(cur);
+		if (rc == 0 && !stop && next != NULL) {
+			g_object_unref(*cur);
 			*cur = next;
 			if (run->mode == MODE_DECRYPT && l != NULL &&
 			    (l->kind == SMIME_LAYER_ENVELOPED || l->kind == SMIME_LAYER_AUTH_ENVELOPED))
 				return 0;
 			continue;
 		}
-		buf_free(&next);
+		if (next != NULL)
+			g_object_unref(next);
 		return rc;
 	}
 }
@@ -1097,7 +1110,8 @@ process(struct smime_keystore *ks, const struct smime_verify_opts *vo, enum mode
 {
 	struct smime_verify_opts defaults = { 0 };
 	struct run run = { 0 };
-	struct buf cur, headers;
+	struct buf headers;
+	GMimeStream *cur = NULL;
 	int rc;
 
 	smime_init();
@@ -1107,13 +1121,12 @@ process(struct smime_keystore *ks, const struct smime_verify_opts *vo, enum mode
 	run.vo = vo ? vo : &defaults;
 	run.mode = mode;
 	run.r = smime_report_new();
-	buf_init(&cur, SMIME_MSG_MAX_SIZE);
 	buf_init(&headers, SMIME_MSG_MAX_SIZE);
 	if (run.r == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	if ((rc = read_all(in, &cur, err)) != 0)
+	if ((rc = source_open(in, &cur, err)) != 0)
 		goto out;
 	if ((rc = run_layers(&run, &cur, &headers, err)) != 0) {
 		if (run.r->status == 0)
@@ -1124,7 +1137,7 @@ process(struct smime_keystore *ks, const struct smime_verify_opts *vo, enum mode
 	/* A failed signature releases nothing unless asked; nor does a failed decryption. */
 	if (out != NULL && (rc == 0 || (run.vo->unverified_output && rc == SMIME_E_BADSIG &&
 	    mode != MODE_DECRYPT)))
-		if (write_all(out, cur.data, cur.len, err) != 0)
+		if (stream_copy_crlf(cur, out, err) != 0 || BIO_flush(out) <= 0)
 			rc = SMIME_E_IO;
 	/* Harvested certificates (a no-op when nothing was harvested). */
 	if (!run.vo->no_harvest) {
@@ -1135,7 +1148,8 @@ process(struct smime_keystore *ks, const struct smime_verify_opts *vo, enum mode
 out:
 	strv_free(run.from, run.n_from);
 	free(run.spoofed_name);
-	buf_free(&cur);
+	if (cur != NULL)
+		g_object_unref(cur);
 	buf_free(&headers);
 	if (report_r != NULL)
 		*report_r = run.r;

@@ -409,3 +409,163 @@ mime_entity_spool(GMimeObject *obj, bool canonicalise, int *fd_r, struct smime_e
 	*fd_r = fd;
 	return 0;
 }
+
+/*
+ * The first offset p >= from in s where a line starts with "--" boundary
+ * (p is at a line start: p == 0 or s[p - 1] == '\n'), or -1.  *after_r is set
+ * past that delimiter line (RFC 2046 5.1.1: optional white space, then the
+ * line end).  Read in bounded chunks: memory does not grow with s.
+ */
+static gint64
+find_delimiter(GMimeStream *s, gint64 from, const char *boundary, gint64 *after_r)
+{
+	size_t blen = strlen(boundary), keep = blen + 2, have = 0, i;
+	size_t cap = SPOOL_CHUNK + keep + 1;
+	unsigned char *buf = malloc(cap);
+	gint64 base, result = -1;
+	bool at_line_start;
+	ssize_t n;
+
+	if (buf == NULL)
+		return -1;
+	/* Whether from is at a line start: look at the byte before it. */
+	at_line_start = from == 0;
+	if (from > 0) {
+		char c;
+		if (g_mime_stream_seek(s, from - 1, GMIME_STREAM_SEEK_SET) < 0 ||
+		    g_mime_stream_read(s, &c, 1) != 1)
+			goto out;
+		at_line_start = c == '\n';
+	} else if (g_mime_stream_seek(s, 0, GMIME_STREAM_SEEK_SET) < 0) {
+		goto out;
+	}
+	base = from;
+	for (;;) {
+		n = g_mime_stream_read(s, (char *)buf + have, cap - 1 - have);
+		if (n < 0)
+			goto out;
+		have += (size_t)n;
+		for (i = 0; i + 2 + blen <= have; i++) {
+			bool line_start = i == 0 ? at_line_start : buf[i - 1] == '\n';
+			if (!line_start || buf[i] != '-' || buf[i + 1] != '-' ||
+			    memcmp(buf + i + 2, boundary, blen) != 0)
+				continue;
+			result = base + (gint64)i;
+			/* past the delimiter line: white space, CR, LF */
+			gint64 pos = result + 2 + (gint64)blen;
+			char c;
+			if (g_mime_stream_seek(s, pos, GMIME_STREAM_SEEK_SET) < 0)
+				goto out;
+			while (g_mime_stream_read(s, &c, 1) == 1) {
+				pos++;
+				if (c == '\n')
+					break;
+				if (c != ' ' && c != '\t' && c != '\r') {
+					pos--;
+					break;
+				}
+			}
+			*after_r = pos;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		/* keep the tail that may hold the start of a delimiter */
+		if (have > keep) {
+			at_line_start = buf[have - keep - 1] == '\n';
+			memmove(buf, buf + have - keep, keep);
+			base += (gint64)(have - keep);
+			have = keep;
+		}
+	}
+out:
+	free(buf);
+	return result;
+}
+
+int
+stream_signed_range(GMimeStream *s, GMimeMultipart *mp, gint64 *start_r, gint64 *end_r,
+    struct smime_error *err)
+{
+	const char *boundary = g_mime_multipart_get_boundary(mp);
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(mp));
+	gint64 hdr, first, next, after, end;
+	char c[2];
+
+	if (boundary == NULL || g_mime_multipart_get_count(mp) < 1)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "RFC 1847 2.1: multipart/signed without a boundary or a first part");
+	hdr = g_mime_header_list_get_count(hl) > 0 ?
+	    g_mime_header_get_offset(g_mime_header_list_get_header_at(hl, 0)) : -1;
+	if (hdr < 0)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "cannot locate the signed part of a multipart/signed in the message");
+	/* The signed part runs from after the first delimiter line ... */
+	first = find_delimiter(s, hdr, boundary, &after);
+	if (first < 0)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "RFC 2046 5.1.1: multipart/signed without its first boundary delimiter");
+	*start_r = after;
+	/* ... to the line end before the next one, which belongs to the delimiter. */
+	next = find_delimiter(s, after, boundary, &end);
+	if (next < 0)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "RFC 1847 2.1: the signed part of multipart/signed is not closed by its boundary");
+	end = next;
+	if (end > after) {
+		end--;                                  /* the LF */
+		if (end > after && g_mime_stream_seek(s, end - 1, GMIME_STREAM_SEEK_SET) >= 0 &&
+		    g_mime_stream_read(s, c, 1) == 1 && c[0] == '\r')
+			end--;
+	}
+	*end_r = end;
+	return 0;
+}
+
+GMimeStream *
+stream_crlf(GMimeStream *s)
+{
+	GMimeStream *f = g_mime_stream_filter_new(s);
+	GMimeFilter *crlf = g_mime_filter_unix2dos_new(FALSE);
+
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), crlf);
+	g_object_unref(crlf);
+	return f;
+}
+
+GMimeStream *
+stream_layer(const struct buf *headers, GMimeStream *content)
+{
+	GMimeStream *cat = g_mime_stream_cat_new();
+	GMimeStream *h = g_mime_stream_mem_new_with_buffer((const char *)headers->data, headers->len);
+
+	g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), h);
+	g_object_unref(h);
+	g_mime_stream_reset(content);
+	g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), content);
+	return cat;
+}
+
+int
+stream_copy_crlf(GMimeStream *s, BIO *out, struct smime_error *err)
+{
+	GMimeStream *f;
+	char *chunk;
+	ssize_t n;
+	int rc = 0;
+
+	if (g_mime_stream_reset(s) != 0)
+		return smime_error_set(err, SMIME_E_IO, "cannot rewind the message");
+	if ((chunk = malloc(SPOOL_CHUNK)) == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	f = stream_crlf(s);
+	while ((n = g_mime_stream_read(f, chunk, SPOOL_CHUNK)) > 0)
+		if ((rc = write_all(out, chunk, (size_t)n, err)) != 0)
+			break;
+	if (n < 0 && rc == 0)
+		rc = smime_error_set(err, SMIME_E_IO, "cannot read the message");
+	g_object_unref(f);
+	OPENSSL_cleanse(chunk, SPOOL_CHUNK);
+	free(chunk);
+	return rc;
+}
