@@ -651,34 +651,36 @@ parse_subject(const struct field *f, char **r)
 	char *s;
 	size_t i, n = 0;
 	unsigned char c;
+	bool ok = false;
 
 	if ((s = malloc(f->len + 1)) == NULL)
 		return false;
 	for (i = 0; i < f->len; i++) {
 		c = (unsigned char)f->p[i];
 		if (c < 0x20 || c == 0x7f)
-			goto bad;
+			goto out;
 		if (c == '\\') {
 			if (++i == f->len)
-				goto bad;
+				goto out;
 			switch (f->p[i]) {
 			case '\\': c = '\\'; break;
 			case 't': c = '\t'; break;
 			case 'n': c = '\n'; break;
 			case 'r': c = '\r'; break;
-			default: goto bad;
+			default: goto out;
 			}
 		}
 		if (n >= KEYSTORE_SUBJECT_MAX)
-			goto bad;
+			goto out;
 		s[n++] = (char)c;
 	}
 	s[n] = '\0';
 	*r = s;
-	return true;
-bad:
+	s = NULL;
+	ok = true;
+out:
 	free(s);
-	return false;
+	return ok;
 }
 
 /* DER SMIMECapabilities (RFC 8551 2.5.2): a SEQUENCE OF AlgorithmIdentifier. */
