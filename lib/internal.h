@@ -54,13 +54,6 @@ SMIME_MUST_CHECK int mime_outer_headers(GMimeMessage *msg, struct buf *out,
 SMIME_MUST_CHECK int mime_entity(GMimeObject *obj, bool canonicalise, struct buf *out,
     struct smime_error *err);
 
-/*
- * The exact bytes of the first part of a parsed multipart/signed, taken
- * from data[len] (the bytes msg was parsed from), with line ends made CRLF.
- */
-SMIME_MUST_CHECK int mime_signed_content(const unsigned char *data, size_t len,
-    GMimeMultipart *mp, struct buf *out, struct smime_error *err);
-
 /* Parse a message from a stream; part contents stay on the stream when it is seekable. */
 SMIME_MUST_CHECK int mime_parse_stream(GMimeStream *stream, GMimeMessage **msg_r,
     struct smime_error *err);
@@ -199,6 +192,22 @@ SMIME_MUST_CHECK int cms_recipient_key(struct smime_keystore *ks, CMS_ContentInf
  * written before the tag verified.  l receives the layer report.
  */
 SMIME_MUST_CHECK int stream_decrypt(struct smime_keystore *ks, GMimePart *part,
-    const struct buf *headers, BIO *out, struct smime_layer *l, struct smime_error *err);
+    const struct buf *headers, BIO *sink, struct smime_layer *l, struct smime_error *err);
+
+/* --- signed.c: opaque SignedData as a stream --- */
+
+struct signed_stream;
+
+/*
+ * Open the opaque signed-data leaf part: *cms_r is a detached SignedData
+ * (certificates and SignerInfos) for verification, and the stream's
+ * content BIO yields the eContent, to be read through CMS_dataInit.
+ */
+SMIME_MUST_CHECK int signed_stream_open(GMimePart *part, CMS_ContentInfo **cms_r,
+    struct signed_stream **ss_r, struct smime_error *err);
+BIO *signed_stream_content(struct signed_stream *ss);
+/* The reader's error after the content was read (truncation), or 0. */
+int signed_stream_error(struct signed_stream *ss, struct smime_error *err);
+void signed_stream_free(struct signed_stream *ss);
 
 #endif

@@ -120,8 +120,9 @@ bool smime_cert_email_protection(X509 *cert);
 /*
  * The email addresses of a certificate: subjectAltName rfc822Name first,
  * then the subject's emailAddress attributes; lower-cased, unique.  Returns
- * a stack the caller frees with sk_OPENSSL_STRING_pop_free(s, OPENSSL_free);
- * an empty stack when there are none, NULL when out of memory.
+ * a stack the caller frees with sk_OPENSSL_STRING_pop_free and a function
+ * that calls OPENSSL_free (a macro, so it needs that small wrapper); an
+ * empty stack when there are none, NULL when out of memory.
  */
 STACK_OF(OPENSSL_STRING) *smime_cert_emails(X509 *cert);
 
