@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Bounded memory: every message operation's peak resident memory stays
+# under a fixed bound while the message grows from 1 MiB to 16 MiB, and the
+# streamed results are byte-identical with OpenSSL's on the same input, in
+# both directions.  (The speed and the 512 MiB figures are the benchmark's:
+# bench/run.sh; this test only guards the bound.)
+. "$(dirname "$0")/lib.sh"
+
+BOUND_KB=$((24 * 1024))   # fixed, whatever the size
+GROWTH_KB=$((4 * 1024))   # 1 MiB -> 16 MiB may not add more than this
+
+P=$T/pki
+mkca "$P"
+mkuser "$P" alice alice@example.org rsa2048 dual
+mkuser "$P" bob bob@example.org rsa2048 dual
+KA=$T/ks-a
+KB=$T/ks-b
+"$SMIME" --home "$KA" import --trust --password-file <(echo pw) "$P/alice.p12" "$P/bob.crt" >/dev/null 2>&1
+"$SMIME" --home "$KB" import --trust --password-file <(echo pw) "$P/bob.p12" "$P/alice.crt" >/dev/null 2>&1
+
+# mkbig FILE MIB: a message with a text part and a MIB MiB binary attachment.
+mkbig() {
+	python3 - "$1" "$2" "$(date -R)" <<'PY'
+import sys, os, base64
+mib = int(sys.argv[2])
+date = sys.argv[3].encode()
+with open(sys.argv[1], "wb") as f:
+    f.write(b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: large\r\n"
+            b"Date: " + date + b"\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=LL\r\n\r\n--LL\r\n"
+            b"Content-Type: text/plain\r\n\r\nThe attachment.\r\n--LL\r\n"
+            b"Content-Type: application/octet-stream; name=blob.bin\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n")
+    for _ in range(mib):
+        f.write(base64.encodebytes(os.urandom(1 << 20)).replace(b"\n", b"\r\n"))
+    f.write(b"--LL--\r\n")
+PY
+}
+mkbig "$T/m1.eml" 1
+mkbig "$T/m16.eml" 16
+
+# peak NAME OUT CMD...: run CMD, put its peak RSS (KiB) in $peak, pass when exit 0.
+peak() {
+	local name=$1
+	shift
+	/usr/bin/time -f '%M' -o "$T/.rss" "$@" >"$T/.out" 2>"$T/.err"
+	local rc=$?
+	peak=$(tail -n 1 "$T/.rss")
+	[ "$rc" -eq 0 ] || { not_ok "$name: exit 0 (got $rc)" "$(cat "$T/.err")"; peak=0; return 1; }
+	return 0
+}
+
+# bounded OP-NAME CMD-TEMPLATE: CMD-TEMPLATE with {in} and {out}, at 1 and 16 MiB.
+bounded() {
+	local name=$1 tmpl=$2 p1 p16 cmd
+	for n in 1 16; do
+		cmd=${tmpl//\{in\}/$T/in$n.eml}
+		cmd=${cmd//\{out\}/$T/out$n.eml}
+		peak "$name at $n MiB" bash -c "$cmd" || return
+		[ "$n" = 1 ] && p1=$peak || p16=$peak
+	done
+	if [ "$p16" -lt "$BOUND_KB" ] && [ $((p16 - p1)) -lt "$GROWTH_KB" ]; then
+		ok "$name: peak RSS ${p1} KiB at 1 MiB, ${p16} KiB at 16 MiB (bound ${BOUND_KB} KiB)"
+	else
+		not_ok "$name: peak RSS ${p1} KiB at 1 MiB, ${p16} KiB at 16 MiB (bound ${BOUND_KB} KiB, growth < ${GROWTH_KB} KiB)"
+	fi
+}
+
+for n in 1 16; do cp "$T/m$n.eml" "$T/in$n.eml"; done
+bounded "sign (clear)" "'$SMIME' --home '$KA' sign -i {in} -o {out}"
+for n in 1 16; do cp "$T/out$n.eml" "$T/clear$n.eml"; done
+bounded "sign (opaque)" "'$SMIME' --home '$KA' sign --opaque -i {in} -o {out}"
+for n in 1 16; do cp "$T/out$n.eml" "$T/opaque$n.eml"; done
+bounded "encrypt (AES-256-GCM)" "'$SMIME' --home '$KA' encrypt -q --to bob@example.org -i {in} -o {out}"
+for n in 1 16; do cp "$T/out$n.eml" "$T/gcm$n.eml"; done
+bounded "encrypt (AES-256-CBC)" "'$SMIME' --home '$KA' encrypt -q --cipher aes-256-cbc --to bob@example.org -i {in} -o {out}"
+for n in 1 16; do cp "$T/out$n.eml" "$T/cbc$n.eml"; done
+bounded "encrypt --sign" "'$SMIME' --home '$KA' encrypt -q --sign --to bob@example.org -i {in} -o {out}"
+for n in 1 16; do cp "$T/out$n.eml" "$T/se$n.eml"; done
+for n in 1 16; do cp "$T/clear$n.eml" "$T/in$n.eml"; done
+bounded "verify (clear-signed)" "'$SMIME' --home '$KB' -q verify -i {in} -o {out}"
+bounded "verify (clear-signed) from a pipe" "cat {in} | '$SMIME' --home '$KB' -q verify -o {out}"
+
+# The streamed output is what OpenSSL makes of the same input, both ways.
+entity() { entity_of "$1" | tr -d '\r'; }
+openssl cms -verify -in "$T/clear16.eml" -CAfile "$P/ca.crt" -out "$T/o.ent" 2>/dev/null
+entity "$T/m16.eml" >"$T/m16.ent"
+tr -d '\r' <"$T/o.ent" | cmp -s - "$T/m16.ent" && ok "16 MiB clear-signed: openssl verifies the very entity" ||
+	not_ok "16 MiB clear-signed: openssl verifies the very entity"
+openssl cms -verify -in "$T/opaque16.eml" -CAfile "$P/ca.crt" -out "$T/o.ent" 2>/dev/null
+tr -d '\r' <"$T/o.ent" | cmp -s - "$T/m16.ent" && ok "16 MiB opaque-signed: openssl verifies the very entity" ||
+	not_ok "16 MiB opaque-signed: openssl verifies the very entity"
+for c in gcm cbc; do
+	openssl cms -decrypt -in "$T/${c}16.eml" -inkey "$P/bob.key" -recip "$P/bob.crt" -out "$T/o.ent" 2>/dev/null
+	tr -d '\r' <"$T/o.ent" | cmp -s - "$T/m16.ent" && ok "16 MiB $c: openssl decrypts the very entity" ||
+		not_ok "16 MiB $c: openssl decrypts the very entity"
+done
+entity_of "$T/m16.eml" >"$T/m16.crlf"
+openssl cms -sign -binary -in "$T/m16.crlf" -signer "$P/alice.crt" -inkey "$P/alice.key" \
+	-from alice@example.org -to bob@example.org -out "$T/os16.eml" 2>/dev/null
+"$SMIME" --home "$KB" -q verify -i "$T/os16.eml" -o "$T/v.eml" 2>"$T/.err" &&
+	entity "$T/v.eml" | cmp -s - "$T/m16.ent" && ok "openssl clear-signs 16 MiB: smime verifies, byte-identical" ||
+	not_ok "openssl clear-signs 16 MiB: smime verifies, byte-identical" "$(cat "$T/.err")"
+
+done_testing
