@@ -674,6 +674,7 @@ scan_parts(struct run *run, GMimeStream *stream, GMimeObject *obj, const char *p
 			warn(run->r, "part %s carries a signature that does not verify", path);
 done_signed:
 		/* Do not descend: the signed part was reported as a whole. */
+		;
 	} else if (GMIME_IS_MULTIPART(obj)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);
 		int n = g_mime_multipart_get_count(mp);
