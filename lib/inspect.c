@@ -194,28 +194,28 @@ walk(struct walk *w, GMimeObject *obj, const char *path, int depth)
 	g_free(type);
 }
 
+/* Parse from a seekable stream: part contents are not copied into memory. */
 static int
-parse_input(BIO *in, struct buf *data, GMimeMessage **msg_r, struct smime_error *err)
+parse_input(BIO *in, GMimeStream **src_r, GMimeMessage **msg_r, struct smime_error *err)
 {
 	int rc;
 
 	smime_init();
-	if ((rc = read_all(in, data, err)) != 0)
+	if ((rc = source_open(in, src_r, err)) != 0)
 		return rc;
-	return mime_parse(data->data, data->len, msg_r, err);
+	return mime_parse_stream(*src_r, msg_r, err);
 }
 
 int
 smime_msg_inspect(BIO *in, struct smime_inspection **inspection_r, struct smime_error *err)
 {
-	struct buf data;
+	GMimeStream *src = NULL;
 	GMimeMessage *msg = NULL;
 	struct walk w = { 0 };
 	int rc;
 
 	*inspection_r = NULL;
-	buf_init(&data, SMIME_MSG_MAX_SIZE);
-	if ((rc = parse_input(in, &data, &msg, err)) != 0)
+	if ((rc = parse_input(in, &src, &msg, err)) != 0)
 		goto out;
 	w.ins = calloc(1, sizeof(*w.ins));
 	w.err = err;
@@ -228,20 +228,20 @@ smime_msg_inspect(BIO *in, struct smime_inspection **inspection_r, struct smime_
 out:
 	if (msg != NULL)
 		g_object_unref(msg);
-	buf_free(&data);
+	if (src != NULL)
+		g_object_unref(src);
 	return rc;
 }
 
 int
 smime_msg_extract(BIO *in, const char *password, struct smime_bag *bag, struct smime_error *err)
 {
-	struct buf data;
+	GMimeStream *src = NULL;
 	GMimeMessage *msg = NULL;
 	struct walk w = { 0 };
 	int rc;
 
-	buf_init(&data, SMIME_MSG_MAX_SIZE);
-	if ((rc = parse_input(in, &data, &msg, err)) != 0)
+	if ((rc = parse_input(in, &src, &msg, err)) != 0)
 		goto out;
 	w.bag = bag;
 	w.password = password;
@@ -254,6 +254,7 @@ smime_msg_extract(BIO *in, const char *password, struct smime_bag *bag, struct s
 out:
 	if (msg != NULL)
 		g_object_unref(msg);
-	buf_free(&data);
+	if (src != NULL)
+		g_object_unref(src);
 	return rc;
 }
