@@ -3,7 +3,7 @@
 #   make test   install what is missing, build, and run every test
 BUILD ?= build
 
-.PHONY: all deps build run test test-unit test-integration test-fuzz test-san clean
+.PHONY: all deps build run test test-unit test-integration test-fuzz test-san clean bench
 
 all: build
 
@@ -21,6 +21,9 @@ run: build
 
 test: build
 	@bash scripts/run-tests.sh
+
+bench: build
+	@bash bench/run.sh
 
 clean:
 	rm -rf build build-san build-fuzz
