@@ -835,6 +835,24 @@ ber_leave(struct ber_reader *r, struct smime_error *err)
 }
 
 int
+ber_finish(struct ber_reader *r, struct smime_error *err)
+{
+	struct ber_tlv t;
+	int rc;
+
+	while (r->depth > 0)
+		if ((rc = ber_leave(r, err)) != 0)
+			return rc;
+	rc = ber_next(r, &t, err);
+	if (rc == SMIME_E_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	return fail(r, err, SMIME_E_INPUT, "X.690 8.1.1: data after the end of the structure "
+	    "(offset %" PRIu64 ")", t.offset);
+}
+
+int
 ber_skip(struct ber_reader *r, const struct ber_tlv *t, struct smime_error *err)
 {
 	int rc;

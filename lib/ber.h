@@ -72,6 +72,12 @@ SMIME_MUST_CHECK int ber_enter(struct ber_reader *r, const struct ber_tlv *t,
  */
 SMIME_MUST_CHECK int ber_leave(struct ber_reader *r, struct smime_error *err);
 
+/*
+ * Step out of every open container (as ber_leave) and require the end of
+ * the input: nothing may follow the outermost element.
+ */
+SMIME_MUST_CHECK int ber_finish(struct ber_reader *r, struct smime_error *err);
+
 /* Skip the element t just read by ber_next (its contents, at any depth). */
 SMIME_MUST_CHECK int ber_skip(struct ber_reader *r, const struct ber_tlv *t,
     struct smime_error *err);

@@ -450,3 +450,28 @@ out:
 bad:
 	return smime_error_set(err, SMIME_E_INTERNAL, "cannot re-encode the SignedData");
 }
+
+/* Append to out: tag, the definite length of in, and in (X.690 8.1.3). */
+int
+der_wrap(struct buf *out, unsigned char tag, const struct buf *in, struct smime_error *err)
+{
+	unsigned char h[10];
+	size_t n = 0, len = in->len;
+	int rc;
+
+	h[n++] = tag;
+	if (len < 0x80) {
+		h[n++] = (unsigned char)len;
+	} else {
+		unsigned char l[8];
+		size_t k = 0;
+		for (size_t v = len; v > 0; v >>= 8)
+			l[k++] = (unsigned char)(v & 0xff);
+		h[n++] = (unsigned char)(0x80 | k);
+		while (k > 0)
+			h[n++] = l[--k];
+	}
+	if ((rc = buf_add(out, h, n, err)) != 0)
+		return rc;
+	return buf_add(out, in->data, in->len, err);
+}

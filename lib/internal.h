@@ -150,6 +150,9 @@ STACK_OF(X509_ALGOR) *cms_our_capabilities(void);
 
 /* The algorithm of a DER AlgorithmIdentifier, or NID_undef. */
 int cms_content_cipher_nid_alg(const unsigned char *der, size_t n);
+/* Append tag, definite length and in to out (DER, X.690 8.1.3). */
+SMIME_MUST_CHECK int der_wrap(struct buf *out, unsigned char tag, const struct buf *in,
+    struct smime_error *err);
 
 /* The content-encryption cipher of an (Auth)EnvelopedData DER, or NID_undef. */
 int cms_content_cipher_nid(const unsigned char *der, size_t n);
@@ -188,8 +191,10 @@ SMIME_MUST_CHECK int cms_recipient_key(struct smime_keystore *ks, CMS_ContentInf
 
 /*
  * Decrypt the encrypted leaf part (the message root) as a stream and write
- * headers then the plaintext entity to out; for AuthEnvelopedData nothing is
- * written before the tag verified.  l receives the layer report.
+ * headers then the plaintext entity to sink, an unlinked spool that the
+ * caller releases only when this returns 0 (for AuthEnvelopedData, after the
+ * tag verified; the whole structure is checked to its end).  l receives the
+ * layer report.
  */
 SMIME_MUST_CHECK int stream_decrypt(struct smime_keystore *ks, GMimePart *part,
     const struct buf *headers, BIO *sink, struct smime_layer *l, struct smime_error *err);
@@ -209,5 +214,13 @@ BIO *signed_stream_content(struct signed_stream *ss);
 /* The reader's error after the content was read (truncation), or 0. */
 int signed_stream_error(struct signed_stream *ss, struct smime_error *err);
 void signed_stream_free(struct signed_stream *ss);
+
+/*
+ * The kind of the CMS in an application/pkcs7-mime part, read from its
+ * first bytes (not from the smime-type parameter, which is only a hint):
+ * enveloped, authenticated-enveloped, opaque signed, or certs-only.
+ */
+SMIME_MUST_CHECK int cms_part_kind(GMimePart *part, enum smime_layer_kind *kind_r,
+    struct smime_error *err);
 
 #endif

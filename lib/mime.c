@@ -172,24 +172,32 @@ mime_entity(GMimeObject *obj, bool canonicalise, struct buf *out, struct smime_e
 int
 mime_part_content(GMimePart *part, size_t max, struct buf *out, struct smime_error *err)
 {
-	GMimeDataWrapper *w = g_mime_part_get_content(part);
-	GByteArray *arr;
-	GMimeStream *mem;
-	int rc;
+	GMimeStream *s = part_decoded_stream(part);
+	unsigned char chunk[16384];
+	size_t total = 0;
+	int rc = 0;
 
-	if (w == NULL)
+	if (s == NULL)
 		return smime_error_set(err, SMIME_E_INPUT, "a MIME part has no content");
-	arr = g_byte_array_new();
-	mem = g_mime_stream_mem_new_with_byte_array(arr);
-	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), TRUE);
-	if (g_mime_data_wrapper_write_to_stream(w, mem) < 0)
-		rc = smime_error_set(err, SMIME_E_INPUT, "cannot decode a MIME part");
-	else if (arr->len > max)
-		rc = smime_error_set(err, SMIME_E_INPUT,
-		    "a MIME part exceeds the limit of %zu bytes", max);
-	else
-		rc = buf_add(out, arr->data, arr->len, err);
-	g_object_unref(mem);
+	for (;;) {
+		ssize_t n = g_mime_stream_read(s, (char *)chunk, sizeof(chunk));
+		if (n < 0) {
+			rc = smime_error_set(err, SMIME_E_INPUT, "cannot decode a MIME part");
+			break;
+		}
+		if (n == 0)
+			break;
+		/* Bounded as it is read: nothing beyond max is ever held. */
+		if ((size_t)n > max - total) {
+			rc = smime_error_set(err, SMIME_E_INPUT,
+			    "a MIME part exceeds the limit of %zu bytes", max);
+			break;
+		}
+		total += (size_t)n;
+		if ((rc = buf_add(out, chunk, (size_t)n, err)) != 0)
+			break;
+	}
+	g_object_unref(s);
 	return rc;
 }
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -302,7 +303,13 @@ is_pkcs7_signature(const char *type)
 	    strcmp(type, "application/x-pkcs7-signature") == 0;
 }
 
-/* Decode the DER of a pkcs7 part into a CMS structure. */
+/*
+ * A signature part or a certs-only message: certificates and SignerInfos,
+ * never content, so it is read whole up to this size.
+ */
+#define CMS_PART_MAX (16u * 1024 * 1024)
+
+/* Decode the DER of a small pkcs7 part (see CMS_PART_MAX) into a CMS structure. */
 static int
 part_cms(GMimePart *part, struct buf *der, CMS_ContentInfo **cms_r, struct smime_error *err)
 {
@@ -310,7 +317,7 @@ part_cms(GMimePart *part, struct buf *der, CMS_ContentInfo **cms_r, struct smime
 	int rc;
 
 	*cms_r = NULL;
-	if ((rc = mime_part_content(part, SMIME_MSG_MAX_SIZE, der, err)) != 0)
+	if ((rc = mime_part_content(part, CMS_PART_MAX, der, err)) != 0)
 		return rc;
 	p = der->data;
 	if (der->len == 0 || der->len > LONG_MAX ||
@@ -328,7 +335,7 @@ part_cms(GMimePart *part, struct buf *der, CMS_ContentInfo **cms_r, struct smime
  */
 static void
 verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
-    BIO *detached, struct buf *content_out)
+    BIO *detached, BIO *content_out)
 {
 	STACK_OF(CMS_SignerInfo) *sis;
 	STACK_OF(X509) *certs = NULL, *untrusted = NULL;
@@ -394,7 +401,7 @@ verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 		goto out;
 	}
 	while ((n = BIO_read(chain, chunk, sizeof(chunk))) > 0) {
-		if (content_out != NULL && buf_add(content_out, chunk, (size_t)n, &err) != 0) {
+		if (content_out != NULL && write_all(content_out, chunk, (size_t)n, &err) != 0) {
 			fail_layer(l, err.code, "%s", err.message);
 			goto out;
 		}
@@ -554,87 +561,6 @@ out:
 	return rc;
 }
 
-/*
- * Decrypt an EnvelopedData or AuthEnvelopedData: the key is chosen by the
- * RecipientInfo's identifier through the keystore index, never by trying
- * keys.  The plaintext lands in plain only once OpenSSL has finished (for
- * AES-GCM, after the tag verified).
- */
-static int
-decrypt_cms(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
-    const struct buf *der, struct buf *plain, struct smime_error *err)
-{
-	X509 *cert = NULL;
-	EVP_PKEY *key = NULL;
-	BIO *out = NULL;
-	int rc = 0, cnid;
-
-	cnid = cms_content_cipher_nid(der->data, der->len);
-	l->cipher = lower_dup(cnid != NID_undef ? OBJ_nid2sn(cnid) : "unknown");
-	if (cnid != NID_undef && cms_cipher_name(EVP_get_cipherbynid(cnid)) != NULL) {
-		free(l->cipher);
-		l->cipher = lower_dup(cms_cipher_name(EVP_get_cipherbynid(cnid)));
-	}
-	l->integrity = l->kind == SMIME_LAYER_AUTH_ENVELOPED ? "aead" : "none";
-	if (cnid == NID_undef || EVP_get_cipherbynid(cnid) == NULL) {
-		char oid[80] = "an unrecognised algorithm";
-		if (cnid != NID_undef)
-			snprintf(oid, sizeof(oid), "%s", OBJ_nid2ln(cnid));
-		return smime_error_set(err, SMIME_E_POLICY, "the message is encrypted with %s, "
-		    "which this client does not support", oid);
-	}
-	if ((rc = cms_recipient_key(run->ks, cms, l, &cert, &key, err)) != 0)
-		goto out;
-	smime_cert_fingerprint(cert, l->key);
-	out = BIO_new(BIO_s_mem());
-	if (out == NULL || !CMS_decrypt_set1_pkey_and_peer(cms, key, cert, NULL) ||
-	    !CMS_decrypt(cms, NULL, NULL, NULL, out, CMS_BINARY)) {
-		rc = smime_error_ssl(err, SMIME_E_CRYPTO, l->kind == SMIME_LAYER_AUTH_ENVELOPED ?
-		    "decryption failed (the authentication tag did not verify: the message was "
-		    "altered, or the key is wrong)" : "decryption failed");
-		goto out;
-	}
-	{
-		char *p;
-		long n = BIO_get_mem_data(out, &p);
-		struct smime_error e2;
-		if (n > 0 && buf_add(plain, p, (size_t)n, &e2) != 0) {
-			rc = smime_error_set(err, e2.code, "%s", e2.message);
-			goto out;
-		}
-	}
-out:
-	if (out != NULL) {
-		BUF_MEM *bm;
-		BIO_get_mem_ptr(out, &bm);
-		if (bm != NULL && bm->data != NULL)
-			OPENSSL_cleanse(bm->data, bm->max);
-	}
-	BIO_free(out);
-	X509_free(cert);
-	EVP_PKEY_free(key);
-	return rc;
-}
-
-static enum smime_layer_kind
-cms_kind(CMS_ContentInfo *cms)
-{
-	switch (OBJ_obj2nid(CMS_get0_type(cms))) {
-	case NID_pkcs7_signed: {
-		STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
-		if ((sis == NULL || sk_CMS_SignerInfo_num(sis) == 0) && CMS_is_detached(cms))
-			return SMIME_LAYER_CERTS_ONLY;
-		return SMIME_LAYER_OPAQUE_SIGNED;
-	}
-	case NID_pkcs7_enveloped:
-		return SMIME_LAYER_ENVELOPED;
-	case NID_id_smime_ct_authEnvelopedData:
-		return SMIME_LAYER_AUTH_ENVELOPED;
-	default:
-		return 0;
-	}
-}
-
 /* Path of child i (0-based) under path. */
 static void
 child_path(const char *path, int i, char out[128])
@@ -691,13 +617,10 @@ done_signed:
 			scan_parts(run, stream, g_mime_message_get_mime_part(inner), cp, depth + 1);
 		}
 	} else if (GMIME_IS_PART(obj) && is_pkcs7_mime(type) && path[0] != '\0') {
-		struct buf der;
-		CMS_ContentInfo *cms = NULL;
+		enum smime_layer_kind k;
 		struct smime_error err;
-		buf_init(&der, SMIME_MSG_MAX_SIZE);
-		if (part_cms(GMIME_PART(obj), &der, &cms, &err) == 0) {
-			enum smime_layer_kind k = cms_kind(cms);
-			struct smime_layer *l = layer_add(run->r, k ? k : SMIME_LAYER_ENVELOPED, path);
+		if (cms_part_kind(GMIME_PART(obj), &k, &err) == 0) {
+			struct smime_layer *l = layer_add(run->r, k, path);
 			if (l != NULL && (k == SMIME_LAYER_ENVELOPED || k == SMIME_LAYER_AUTH_ENVELOPED)) {
 				fail_layer(l, SMIME_E_POLICY, "encrypted part %s is not the message "
 				    "root: not decrypted (it may be someone else's ciphertext "
@@ -705,16 +628,21 @@ done_signed:
 				warn(run->r, "encrypted part %s is not the message root and was not "
 				    "decrypted", path);
 			} else if (l != NULL && k == SMIME_LAYER_OPAQUE_SIGNED) {
-				struct buf sink;
-				buf_init(&sink, SMIME_MSG_MAX_SIZE);
-				verify_signed(run, l, cms, NULL, &sink);
-				buf_free(&sink);
+				struct signed_stream *ss = NULL;
+				CMS_ContentInfo *cms = NULL;
+				if (signed_stream_open(GMIME_PART(obj), &cms, &ss, &err) != 0) {
+					fail_layer(l, err.code, "%s", err.message);
+				} else {
+					verify_signed(run, l, cms, signed_stream_content(ss), NULL);
+					if (l->status == 0 && signed_stream_error(ss, &err) != 0)
+						fail_layer(l, SMIME_E_INPUT, "%s", err.message);
+				}
+				CMS_ContentInfo_free(cms);
+				signed_stream_free(ss);
 				warn(run->r, "only part %s is signed: the rest of what the reader sees "
 				    "is not covered by any signature", path);
 			}
 		}
-		CMS_ContentInfo_free(cms);
-		buf_free(&der);
 	}
 	g_free(type);
 }
@@ -828,18 +756,6 @@ check_sender(struct run *run, struct smime_layer *l)
 		    "sender's address %s", run->spoofed_name, run->r->from ? run->r->from : "");
 }
 
-/* The next layer: the outermost headers (with MIME-Version), then the inner entity. */
-static GMimeStream *
-layer_from_buf(const struct buf *headers, const struct buf *entity)
-{
-	GMimeStream *content = g_mime_stream_mem_new_with_buffer((const char *)entity->data,
-	    entity->len);
-	GMimeStream *next = stream_layer(headers, content);
-
-	g_object_unref(content);
-	return next;
-}
-
 /*
  * Open layer after layer: *cur is the current message as a seekable stream
  * and is replaced by the next layer's (headers followed by the entity).
@@ -926,14 +842,8 @@ run_layers(struct run *run, GMimeStream **cur, struct buf *headers, struct smime
 		    g_mime_part_get_filename(GMIME_PART(root)) != NULL &&
 		    g_str_has_suffix(g_mime_part_get_filename(GMIME_PART(root)), ".p7m")))) {
 			enum smime_layer_kind k;
-			if ((rc = part_cms(GMIME_PART(root), &der, &cms, err)) != 0)
+			if ((rc = cms_part_kind(GMIME_PART(root), &k, err)) != 0)
 				goto next_layer;
-			k = cms_kind(cms);
-			if (k == 0) {
-				rc = smime_error_set(err, SMIME_E_INPUT, "the S/MIME part holds a CMS "
-				    "content type that S/MIME does not use");
-				goto next_layer;
-			}
 			if ((k == SMIME_LAYER_ENVELOPED || k == SMIME_LAYER_AUTH_ENVELOPED) &&
 			    run->mode == MODE_VERIFY) {
 				stop = true;
@@ -958,7 +868,10 @@ run_layers(struct run *run, GMimeStream **cur, struct buf *headers, struct smime
 				goto next_layer;
 			}
 			if (k == SMIME_LAYER_CERTS_ONLY) {
-				STACK_OF(X509) *certs = CMS_get1_certs(cms);
+				STACK_OF(X509) *certs = NULL;
+				if ((rc = part_cms(GMIME_PART(root), &der, &cms, err)) != 0)
+					goto next_layer;
+				certs = CMS_get1_certs(cms);
 				for (int i = 0; certs != NULL && i < sk_X509_num(certs) &&
 				    !run->vo->no_harvest; i++) {
 					struct smime_error e2;
@@ -970,10 +883,26 @@ run_layers(struct run *run, GMimeStream **cur, struct buf *headers, struct smime
 				stop = true;
 				goto next_layer;
 			}
+			/* The layer's content goes to an unlinked spool: the next layer's stream. */
+			int sfd;
+			BIO *sink;
+			if ((rc = spool_create(&sfd, err)) != 0)
+				goto next_layer;
+			if ((sink = BIO_new_fd(sfd, BIO_NOCLOSE)) == NULL) {
+				close(sfd);
+				rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+				goto next_layer;
+			}
 			if (k == SMIME_LAYER_OPAQUE_SIGNED) {
-				verify_signed(run, l, cms, NULL, &content);
-				check_sender(run, l);
-				next = layer_from_buf(headers, &content);
+				struct signed_stream *ss = NULL;
+				rc = write_all(sink, headers->data, headers->len, err);
+				if (rc == 0 && (rc = signed_stream_open(GMIME_PART(root), &cms, &ss, err)) == 0) {
+					verify_signed(run, l, cms, signed_stream_content(ss), sink);
+					if (l->status == 0 && signed_stream_error(ss, err) != 0)
+						fail_layer(l, SMIME_E_INPUT, "%s", err->message);
+					signed_stream_free(ss);
+					check_sender(run, l);
+				}
 			} else {
 				if (run->r->n_layers > 1) {
 					struct smime_layer *outer = &run->r->layers[run->r->n_layers - 2];
@@ -981,12 +910,19 @@ run_layers(struct run *run, GMimeStream **cur, struct buf *headers, struct smime
 					    outer->kind == SMIME_LAYER_OPAQUE_SIGNED)
 						run->encrypted_inside_signed = true;
 				}
-				if ((rc = decrypt_cms(run, l, cms, &der, &content, err)) != 0) {
+				rc = stream_decrypt(run->ks, GMIME_PART(root), headers, sink, l, err);
+				if (rc != 0)
 					fail_layer(l, rc, "%s", err->message);
-					goto next_layer;
-				}
-				next = layer_from_buf(headers, &content);
 			}
+			if (rc == 0 && BIO_flush(sink) <= 0)
+				rc = smime_error_set(err, SMIME_E_IO, "cannot write the spool file");
+			BIO_free(sink);
+			if (rc != 0) {
+				close(sfd);
+				goto next_layer;
+			}
+			lseek(sfd, 0, SEEK_SET);
+			next = g_mime_stream_fs_new(sfd);
 		} else {
 			/* The root is not S/MIME: look below it, and stop. */
 			if (run->r->n_layers == 0)

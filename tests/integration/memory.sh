@@ -81,6 +81,54 @@ for n in 1 16; do cp "$T/clear$n.eml" "$T/in$n.eml"; done
 bounded "verify (clear-signed)" "'$SMIME' --home '$KB' -q verify -i {in} -o {out}"
 bounded "verify (clear-signed) from a pipe" "cat {in} | '$SMIME' --home '$KB' -q verify -o {out}"
 
+for n in 1 16; do cp "$T/opaque$n.eml" "$T/in$n.eml"; done
+bounded "verify (opaque signed-data)" "'$SMIME' --home '$KB' -q verify -i {in} -o {out}"
+for n in 1 16; do cp "$T/gcm$n.eml" "$T/in$n.eml"; done
+bounded "decrypt (AES-256-GCM)" "'$SMIME' --home '$KB' -q decrypt -i {in} -o {out}"
+bounded "decrypt (AES-256-GCM) from a pipe to a pipe" "cat {in} | '$SMIME' --home '$KB' -q decrypt | cat > {out}"
+for n in 1 16; do cp "$T/cbc$n.eml" "$T/in$n.eml"; done
+bounded "decrypt (AES-256-CBC)" "'$SMIME' --home '$KB' -q decrypt -i {in} -o {out}"
+for n in 1 16; do cp "$T/se$n.eml" "$T/in$n.eml"; done
+bounded "open (signed, then encrypted)" "'$SMIME' --home '$KB' -q open -i {in} -o {out}"
+
+# Nothing is released from what is not authentic: no output file, a non-zero exit.
+python3 - "$T/gcm16.eml" "$T/gcm-bad.eml" "$T/gcm-eoc.eml" <<'PY'
+import sys, base64, re
+raw = open(sys.argv[1], "rb").read()
+head, body = raw.split(b"\r\n\r\n", 1)
+der = bytearray(base64.b64decode(re.sub(rb"\s+", b"", body)))
+def write(path, der):
+    open(path, "wb").write(head + b"\r\n\r\n" + base64.encodebytes(bytes(der)).replace(b"\n", b"\r\n"))
+mac = der.rfind(b"\x04\x10", len(der) - 64)   # the 16-byte MessageAuthenticationCode
+assert mac > 0
+der[mac + 2 + 7] ^= 1
+write(sys.argv[2], der)
+der[mac + 2 + 7] ^= 1
+der[-3] ^= 1   # the end-of-contents after the mac
+write(sys.argv[3], der)
+PY
+expect 1 "a tampered AES-GCM tag: exit 1" "$SMIME" --home "$KB" -q decrypt -i "$T/gcm-bad.eml" -o "$T/bad.out"
+[ -e "$T/bad.out" ] && not_ok "a tampered AES-GCM tag: no output file" || ok "a tampered AES-GCM tag: no output file"
+"$SMIME" --home "$KB" -q decrypt -i "$T/gcm-bad.eml" >"$T/bad.pipe" 2>/dev/null
+[ -s "$T/bad.pipe" ] && not_ok "a tampered AES-GCM tag: nothing on a pipe" || ok "a tampered AES-GCM tag: nothing on a pipe"
+expect 3 "a malformed end after the AES-GCM tag: exit 3" "$SMIME" --home "$KB" -q decrypt -i "$T/gcm-eoc.eml" -o "$T/eoc.out"
+[ -e "$T/eoc.out" ] && not_ok "a malformed end after the tag: no output file" || ok "a malformed end after the tag: no output file"
+head -c $(( $(stat -c %s "$T/gcm16.eml") / 2 )) "$T/gcm16.eml" >"$T/trunc.eml"
+"$SMIME" --home "$KB" -q decrypt -i "$T/trunc.eml" -o "$T/trunc.out" 2>"$T/.err"
+rc=$?
+[ $rc -ne 0 ] && [ $rc -lt 128 ] && ok "a truncated message: exit $rc" || not_ok "a truncated message: non-zero exit, no crash (got $rc)"
+[ -e "$T/trunc.out" ] && not_ok "a truncated message: no output file" || ok "a truncated message: no output file"
+python3 - "$T/opaque16.eml" "$T/opaque-bad.eml" <<'PY'
+import sys, base64, re
+raw = open(sys.argv[1], "rb").read()
+head, body = raw.split(b"\r\n\r\n", 1)
+der = bytearray(base64.b64decode(re.sub(rb"\s+", b"", body)))
+der[len(der) // 2] ^= 1   # in the content: the digest will not match
+open(sys.argv[2], "wb").write(head + b"\r\n\r\n" + base64.encodebytes(bytes(der)).replace(b"\n", b"\r\n"))
+PY
+expect 1 "opaque signed-data with a bad signature: exit 1" "$SMIME" --home "$KB" -q verify -i "$T/opaque-bad.eml" -o "$T/obad.out"
+[ -e "$T/obad.out" ] && not_ok "opaque signed-data with a bad signature: no output file" || ok "opaque signed-data with a bad signature: no output file"
+
 # The streamed output is what OpenSSL makes of the same input, both ways.
 entity() { entity_of "$1" | tr -d '\r'; }
 openssl cms -verify -in "$T/clear16.eml" -CAfile "$P/ca.crt" -out "$T/o.ent" 2>/dev/null
@@ -101,5 +149,18 @@ openssl cms -sign -binary -in "$T/m16.crlf" -signer "$P/alice.crt" -inkey "$P/al
 "$SMIME" --home "$KB" -q verify -i "$T/os16.eml" -o "$T/v.eml" 2>"$T/.err" &&
 	entity "$T/v.eml" | cmp -s - "$T/m16.ent" && ok "openssl clear-signs 16 MiB: smime verifies, byte-identical" ||
 	not_ok "openssl clear-signs 16 MiB: smime verifies, byte-identical" "$(cat "$T/.err")"
+
+entity "$T/out16.eml" | cmp -s - "$T/m16.ent" && ok "open of 16 MiB (signed, then encrypted): the very entity" ||
+	not_ok "open of 16 MiB (signed, then encrypted): the very entity"
+openssl cms -encrypt -binary -aes-256-gcm -in "$T/m16.crlf" -recip "$P/bob.crt" -from alice@example.org \
+	-to bob@example.org -out "$T/oe16.eml" 2>/dev/null
+"$SMIME" --home "$KB" -q decrypt -i "$T/oe16.eml" -o "$T/d.eml" 2>"$T/.err" &&
+	entity "$T/d.eml" | cmp -s - "$T/m16.ent" && ok "openssl encrypts 16 MiB (GCM): smime decrypts, byte-identical" ||
+	not_ok "openssl encrypts 16 MiB (GCM): smime decrypts, byte-identical" "$(cat "$T/.err")"
+openssl cms -sign -binary -nodetach -in "$T/m16.crlf" -signer "$P/alice.crt" -inkey "$P/alice.key" \
+	-from alice@example.org -to bob@example.org -out "$T/oo16.eml" 2>/dev/null
+"$SMIME" --home "$KB" -q verify -i "$T/oo16.eml" -o "$T/v.eml" 2>"$T/.err" &&
+	entity "$T/v.eml" | cmp -s - "$T/m16.ent" && ok "openssl opaque-signs 16 MiB: smime verifies, byte-identical" ||
+	not_ok "openssl opaque-signs 16 MiB: smime verifies, byte-identical" "$(cat "$T/.err")"
 
 done_testing

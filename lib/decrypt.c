@@ -1,0 +1,342 @@
+/*
+ * Decryption as a stream (RFC 5652 6, RFC 5083): the outer BER of an
+ * EnvelopedData or AuthEnvelopedData is read with lib/ber.c; OpenSSL gets a
+ * small detached structure with what it must see (RecipientInfos, the
+ * content-encryption algorithm, the authentication tag) and the ciphertext
+ * through its cipher BIO.  Memory does not grow with the message.
+ *
+ * AES-GCM: the tag comes after the content, so the structure is walked once
+ * to find it and again to decrypt.  The plaintext goes to the caller's sink
+ * (an unlinked spool file), which reaches the output only after everything
+ * verified.  AES-CBC has no tag (integrity: none).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "ber.h"
+#include "internal.h"
+
+#define DECRYPT_CHUNK 65536
+#define MAX_RECIPIENT_INFOS_DER (1024u * 1024)
+
+/* The pieces of the outer structure that OpenSSL must see. */
+struct envelope {
+	bool auth;
+	unsigned char *type_oid, *version, *originator, *ris, *ct_oid, *alg, *auth_attrs, *mac;
+	size_t type_oid_len, version_len, originator_len, ris_len, ct_oid_len, alg_len,
+	    auth_attrs_len, mac_len;
+	struct ber_tlv content;     /* the encryptedContent header */
+	bool has_content;
+};
+
+static void
+envelope_clear(struct envelope *e)
+{
+	OPENSSL_free(e->type_oid);
+	OPENSSL_free(e->version);
+	OPENSSL_free(e->originator);
+	OPENSSL_free(e->ris);
+	OPENSSL_free(e->ct_oid);
+	OPENSSL_free(e->alg);
+	OPENSSL_free(e->auth_attrs);
+	OPENSSL_free(e->mac);
+	memset(e, 0, sizeof(*e));
+}
+
+/*
+ * Walk ContentInfo -> (Auth)EnvelopedData -> EncryptedContentInfo up to the
+ * encryptedContent header.  With keep, the small pieces are kept in e.
+ * The reader is left at the start of the encryptedContent's contents.
+ */
+static int
+walk_to_content(struct ber_reader *r, struct envelope *e, bool keep, struct smime_error *err)
+{
+	struct ber_tlv t;
+	unsigned char *oid = NULL;
+	size_t oid_len = 0;
+	int rc, nid;
+
+#define WHOLE(field, max) do { \
+	if (keep) { \
+		if ((rc = ber_read_whole(r, &t, (max), &e->field, &e->field##_len, err)) != 0) \
+			return rc; \
+	} else if ((rc = ber_skip(r, &t, err)) != 0) \
+		return rc; \
+} while (0)
+
+	/* RFC 5652 3: ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content } */
+	if ((rc = ber_expect(r, BER_UNIVERSAL, 16, true, &t, "ContentInfo", err)) != 0 ||
+	    (rc = ber_enter(r, &t, err)) != 0 ||
+	    (rc = ber_expect(r, BER_UNIVERSAL, 6, false, &t, "ContentInfo.contentType", err)) != 0 ||
+	    (rc = ber_read_whole(r, &t, 64, &oid, &oid_len, err)) != 0)
+		return rc;
+	{
+		const unsigned char *p = oid;
+		ASN1_OBJECT *obj = d2i_ASN1_OBJECT(NULL, &p, (long)oid_len);
+		nid = obj ? OBJ_obj2nid(obj) : NID_undef;
+		ASN1_OBJECT_free(obj);
+	}
+	if (nid != NID_pkcs7_enveloped && nid != NID_id_smime_ct_authEnvelopedData) {
+		OPENSSL_free(oid);
+		return smime_error_set(err, SMIME_E_INPUT, "the S/MIME part holds %s, not "
+		    "EnvelopedData or AuthEnvelopedData", nid != NID_undef ? OBJ_nid2ln(nid) :
+		    "an unknown content type");
+	}
+	e->auth = nid == NID_id_smime_ct_authEnvelopedData;
+	if (keep) {
+		e->type_oid = oid;
+		e->type_oid_len = oid_len;
+	} else {
+		OPENSSL_free(oid);
+	}
+	if ((rc = ber_expect(r, BER_CONTEXT, 0, true, &t, "ContentInfo.content", err)) != 0 ||
+	    (rc = ber_enter(r, &t, err)) != 0 ||
+	    (rc = ber_expect(r, BER_UNIVERSAL, 16, true, &t, e->auth ? "AuthEnvelopedData" :
+	    "EnvelopedData", err)) != 0 ||
+	    (rc = ber_enter(r, &t, err)) != 0 ||
+	    (rc = ber_expect(r, BER_UNIVERSAL, 2, false, &t, "version", err)) != 0)
+		return rc;
+	WHOLE(version, 16);
+	/* originatorInfo [0] IMPLICIT OPTIONAL, then recipientInfos SET */
+	if ((rc = ber_next(r, &t, err)) != 0)
+		return rc == SMIME_E_NOTFOUND ? smime_error_set(err, SMIME_E_INPUT,
+		    "RFC 5652 6.1: RecipientInfos missing") : rc;
+	if (t.cls == BER_CONTEXT && t.tag == 0) {
+		WHOLE(originator, BER_MAX_WHOLE);
+		if ((rc = ber_next(r, &t, err)) != 0)
+			return rc == SMIME_E_NOTFOUND ? smime_error_set(err, SMIME_E_INPUT,
+			    "RFC 5652 6.1: RecipientInfos missing") : rc;
+	}
+	if (t.cls != BER_UNIVERSAL || t.tag != 17 || !t.constructed)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "RFC 5652 6.1: RecipientInfos (a SET) expected at offset %llu",
+		    (unsigned long long)t.offset);
+	WHOLE(ris, MAX_RECIPIENT_INFOS_DER);
+	/* EncryptedContentInfo ::= SEQUENCE { contentType, contentEncryptionAlgorithm, [0] content } */
+	if ((rc = ber_expect(r, BER_UNIVERSAL, 16, true, &t, "EncryptedContentInfo", err)) != 0 ||
+	    (rc = ber_enter(r, &t, err)) != 0 ||
+	    (rc = ber_expect(r, BER_UNIVERSAL, 6, false, &t, "EncryptedContentInfo.contentType",
+	    err)) != 0)
+		return rc;
+	WHOLE(ct_oid, 64);
+	if ((rc = ber_expect(r, BER_UNIVERSAL, 16, true, &t, "contentEncryptionAlgorithm", err)) != 0)
+		return rc;
+	WHOLE(alg, 4096);
+	rc = ber_next(r, &t, err);
+	if (rc == SMIME_E_NOTFOUND)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "the encrypted content is absent (detached EnvelopedData is not S/MIME)");
+	if (rc != 0)
+		return rc;
+	if (t.cls != BER_CONTEXT || t.tag != 0)
+		return smime_error_set(err, SMIME_E_INPUT, "RFC 5652 6.1: encryptedContent [0] "
+		    "expected at offset %llu", (unsigned long long)t.offset);
+	e->content = t;
+	e->has_content = true;
+#undef WHOLE
+	return 0;
+}
+
+/* After the content of an AuthEnvelopedData: authAttrs [1] OPTIONAL, mac. */
+static int
+walk_auth_tail(struct ber_reader *r, struct envelope *e, struct smime_error *err)
+{
+	struct ber_tlv t;
+	int rc;
+
+	if ((rc = ber_leave(r, err)) != 0)	/* EncryptedContentInfo */
+		return rc;
+	if ((rc = ber_next(r, &t, err)) != 0)
+		return rc == SMIME_E_NOTFOUND ? smime_error_set(err, SMIME_E_INPUT,
+		    "RFC 5083 2.1: AuthEnvelopedData without its mac") : rc;
+	if (t.cls == BER_CONTEXT && t.tag == 1) {
+		if ((rc = ber_read_whole(r, &t, BER_MAX_WHOLE, &e->auth_attrs, &e->auth_attrs_len,
+		    err)) != 0)
+			return rc;
+		if ((rc = ber_next(r, &t, err)) != 0)
+			return rc == SMIME_E_NOTFOUND ? smime_error_set(err, SMIME_E_INPUT,
+			    "RFC 5083 2.1: AuthEnvelopedData without its mac") : rc;
+	}
+	if (t.cls != BER_UNIVERSAL || t.tag != 4)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "RFC 5083 2.1: MessageAuthenticationCode (an OCTET STRING) expected");
+	return ber_read_whole(r, &t, 64, &e->mac, &e->mac_len, err);
+}
+
+/* The detached ContentInfo that OpenSSL decodes: everything but the content. */
+static int
+synthesise(const struct envelope *e, CMS_ContentInfo **cms_r, struct smime_error *err)
+{
+	struct buf eci, env, ci, inner;
+	const unsigned char *p;
+	int rc;
+
+	buf_init(&eci, BER_MAX_WHOLE * 2);
+	buf_init(&env, BER_MAX_WHOLE * 4);
+	buf_init(&inner, BER_MAX_WHOLE * 4);
+	buf_init(&ci, BER_MAX_WHOLE * 4);
+	if ((rc = buf_add(&inner, e->ct_oid, e->ct_oid_len, err)) != 0 ||
+	    (rc = buf_add(&inner, e->alg, e->alg_len, err)) != 0 ||
+	    (rc = der_wrap(&eci, 0x30, &inner, err)) != 0)
+		goto out;
+	inner.len = 0;
+	if ((rc = buf_add(&inner, e->version, e->version_len, err)) != 0 ||
+	    (e->originator && (rc = buf_add(&inner, e->originator, e->originator_len, err)) != 0) ||
+	    (rc = buf_add(&inner, e->ris, e->ris_len, err)) != 0 ||
+	    (rc = buf_add(&inner, eci.data, eci.len, err)) != 0 ||
+	    (e->auth_attrs && (rc = buf_add(&inner, e->auth_attrs, e->auth_attrs_len, err)) != 0) ||
+	    (e->mac && (rc = buf_add(&inner, e->mac, e->mac_len, err)) != 0) ||
+	    (rc = der_wrap(&env, 0x30, &inner, err)) != 0)
+		goto out;
+	inner.len = 0;
+	if ((rc = buf_add(&inner, e->type_oid, e->type_oid_len, err)) != 0 ||
+	    (rc = der_wrap(&inner, 0xa0, &env, err)) != 0 ||
+	    (rc = der_wrap(&ci, 0x30, &inner, err)) != 0)
+		goto out;
+	p = ci.data;
+	if ((*cms_r = d2i_CMS_ContentInfo(NULL, &p, (long)ci.len)) == NULL)
+		rc = smime_error_ssl(err, SMIME_E_INPUT, "the encrypted message's RecipientInfos or "
+		    "algorithms are not valid CMS (RFC 5652)");
+out:
+	buf_free(&eci);
+	buf_free(&env);
+	buf_free(&inner);
+	buf_free(&ci);
+	return rc;
+}
+
+/* Free a CMS_dataInit chain down to (not including) bottom. */
+static void
+free_chain(BIO *chain, BIO *bottom)
+{
+	while (chain != NULL && chain != bottom) {
+		BIO *next = BIO_pop(chain);
+		BIO_free(chain);
+		chain = next;
+	}
+}
+
+int
+stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *headers, BIO *sink,
+    struct smime_layer *l, struct smime_error *err)
+{
+	struct envelope e = { 0 };
+	GMimeStream *decoded = NULL;
+	BIO *in = NULL, *octets = NULL, *chain = NULL, *cipher;
+	struct ber_reader *r = NULL;
+	CMS_ContentInfo *cms = NULL;
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	unsigned char *chunk = NULL;
+	int rc, cnid;
+	bool ok = true;
+
+	/* First walk: the pieces OpenSSL must see, and for GCM the tag after the content. */
+	if ((decoded = part_decoded_stream(part)) == NULL || (in = bio_from_gmime(decoded)) == NULL ||
+	    (r = ber_reader_new(in, SMIME_MSG_MAX_SIZE)) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the encrypted part");
+		goto out;
+	}
+	if ((rc = walk_to_content(r, &e, true, err)) != 0)
+		goto out;
+	l->kind = e.auth ? SMIME_LAYER_AUTH_ENVELOPED : SMIME_LAYER_ENVELOPED;
+	l->integrity = e.auth ? "aead" : "none";
+	if (e.auth) {
+		if ((rc = ber_skip(r, &e.content, err)) != 0 ||
+		    (rc = walk_auth_tail(r, &e, err)) != 0 ||
+		    (rc = ber_finish(r, err)) != 0)
+			goto out;
+	}
+	if ((rc = synthesise(&e, &cms, err)) != 0)
+		goto out;
+	cnid = cms_content_cipher_nid_alg(e.alg, e.alg_len);
+	free(l->cipher);
+	l->cipher = strdup(cnid != NID_undef && cms_cipher_name(EVP_get_cipherbynid(cnid)) ?
+	    cms_cipher_name(EVP_get_cipherbynid(cnid)) : "unknown");
+	if (cnid == NID_undef || EVP_get_cipherbynid(cnid) == NULL) {
+		rc = smime_error_set(err, SMIME_E_POLICY, "the message is encrypted with %s, which "
+		    "this client does not support", cnid != NID_undef ? OBJ_nid2ln(cnid) :
+		    "an unrecognised algorithm");
+		goto out;
+	}
+	if ((rc = cms_recipient_key(ks, cms, l, &cert, &key, err)) != 0)
+		goto out;
+	if (!CMS_decrypt_set1_pkey_and_peer(cms, key, cert, NULL)) {
+		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "cannot unwrap the content-encryption key "
+		    "with the keystore's key");
+		goto out;
+	}
+
+	/* Second walk for GCM (the stream is rewound); CBC goes on from here. */
+	if (e.auth) {
+		ber_reader_free(r);
+		BIO_free(in);
+		g_object_unref(decoded);
+		r = NULL;
+		in = NULL;
+		struct envelope again = { 0 };
+		if ((decoded = part_decoded_stream(part)) == NULL ||
+		    (in = bio_from_gmime(decoded)) == NULL ||
+		    (r = ber_reader_new(in, SMIME_MSG_MAX_SIZE)) == NULL) {
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the encrypted part");
+			goto out;
+		}
+		rc = walk_to_content(r, &again, false, err);
+		e.content = again.content;
+		envelope_clear(&again);
+		if (rc != 0)
+			goto out;
+	}
+	if ((rc = write_all(sink, headers->data, headers->len, err)) != 0)
+		goto out;
+	if ((octets = ber_octets_bio(r, &e.content)) == NULL ||
+	    (chain = CMS_dataInit(cms, octets)) == NULL) {
+		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "cannot start decryption");
+		goto out;
+	}
+	if ((chunk = malloc(DECRYPT_CHUNK)) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		int n = BIO_read(chain, chunk, DECRYPT_CHUNK);
+		if (n <= 0)
+			break;
+		if ((rc = write_all(sink, chunk, (size_t)n, err)) != 0)
+			goto out;
+	}
+	/* Everything after the content must be well-formed too (unprotectedAttrs, mac). */
+	if ((rc = ber_error(r, err)) != 0 || (rc = ber_finish(r, err)) != 0)
+		goto out;
+	cipher = BIO_find_type(chain, BIO_TYPE_CIPHER);
+	ok = cipher != NULL && BIO_get_cipher_status(cipher) == 1;
+	if (!ok) {
+		rc = smime_error_ssl(err, SMIME_E_CRYPTO, e.auth ?
+		    "the authentication tag did not verify: the message was altered (nothing was "
+		    "released)" : "decryption failed (bad padding: the message was altered, or the "
+		    "key is wrong)");
+		goto out;
+	}
+out:
+	if (chunk != NULL) {
+		OPENSSL_cleanse(chunk, DECRYPT_CHUNK);
+		free(chunk);
+	}
+	free_chain(chain, octets);
+	BIO_free(octets);
+	ber_reader_free(r);
+	BIO_free(in);
+	if (decoded != NULL)
+		g_object_unref(decoded);
+	CMS_ContentInfo_free(cms);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	envelope_clear(&e);
+	ERR_clear_error();
+	return rc;
+}

@@ -1,0 +1,361 @@
+/*
+ * Opaque SignedData read as a stream (RFC 5652 5, RFC 8551 3.5.2): the
+ * certificates and SignerInfos come after the content, so the structure is
+ * walked once to collect them (skipping the content) and OpenSSL gets a
+ * detached SignedData made of them; the second walk hands the eContent to
+ * OpenSSL's digest BIOs as a stream.  Memory does not grow with the content.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "ber.h"
+#include "internal.h"
+
+struct signed_stream {
+	GMimeStream *decoded;
+	BIO *in;
+	struct ber_reader *r;
+	BIO *octets;
+};
+
+struct signed_parts {
+	unsigned char *type_oid, *version, *digests, *ect, *certs, *crls, *signers;
+	size_t type_oid_len, version_len, digests_len, ect_len, certs_len, crls_len, signers_len;
+	struct ber_tlv content;
+};
+
+static void
+parts_clear(struct signed_parts *p)
+{
+	OPENSSL_free(p->type_oid);
+	OPENSSL_free(p->version);
+	OPENSSL_free(p->digests);
+	OPENSSL_free(p->ect);
+	OPENSSL_free(p->certs);
+	OPENSSL_free(p->crls);
+	OPENSSL_free(p->signers);
+	memset(p, 0, sizeof(*p));
+}
+
+/*
+ * Walk to the eContent OCTET STRING; with keep, collect the small pieces
+ * and the certificates and SignerInfos after the content (which is skipped).
+ */
+static int
+walk_signed(struct ber_reader *r, struct signed_parts *p, bool keep, struct smime_error *err)
+{
+	struct ber_tlv t;
+	unsigned char *oid = NULL;
+	size_t oid_len = 0;
+	int rc, nid;
+
+#define WHOLE(field, max) do { \
+	if (keep) { \
+		if ((rc = ber_read_whole(r, &t, (max), &p->field, &p->field##_len, err)) != 0) \
+			return rc; \
+	} else if ((rc = ber_skip(r, &t, err)) != 0) \
+		return rc; \
+} while (0)
+
+	if ((rc = ber_expect(r, BER_UNIVERSAL, 16, true, &t, "ContentInfo", err)) != 0 ||
+	    (rc = ber_enter(r, &t, err)) != 0 ||
+	    (rc = ber_expect(r, BER_UNIVERSAL, 6, false, &t, "ContentInfo.contentType", err)) != 0 ||
+	    (rc = ber_read_whole(r, &t, 64, &oid, &oid_len, err)) != 0)
+		return rc;
+	{
+		const unsigned char *q = oid;
+		ASN1_OBJECT *obj = d2i_ASN1_OBJECT(NULL, &q, (long)oid_len);
+		nid = obj ? OBJ_obj2nid(obj) : NID_undef;
+		ASN1_OBJECT_free(obj);
+	}
+	if (nid != NID_pkcs7_signed) {
+		OPENSSL_free(oid);
+		return smime_error_set(err, SMIME_E_INPUT, "the signed-data part holds %s, not "
+		    "SignedData", nid != NID_undef ? OBJ_nid2ln(nid) : "an unknown content type");
+	}
+	if (keep) {
+		p->type_oid = oid;
+		p->type_oid_len = oid_len;
+	} else {
+		OPENSSL_free(oid);
+	}
+	/* SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo, ... } */
+	if ((rc = ber_expect(r, BER_CONTEXT, 0, true, &t, "ContentInfo.content", err)) != 0 ||
+	    (rc = ber_enter(r, &t, err)) != 0 ||
+	    (rc = ber_expect(r, BER_UNIVERSAL, 16, true, &t, "SignedData", err)) != 0 ||
+	    (rc = ber_enter(r, &t, err)) != 0 ||
+	    (rc = ber_expect(r, BER_UNIVERSAL, 2, false, &t, "SignedData.version", err)) != 0)
+		return rc;
+	WHOLE(version, 16);
+	if ((rc = ber_expect(r, BER_UNIVERSAL, 17, true, &t, "digestAlgorithms", err)) != 0)
+		return rc;
+	WHOLE(digests, 65536);
+	/* EncapsulatedContentInfo ::= SEQUENCE { eContentType, eContent [0] EXPLICIT OPTIONAL } */
+	if ((rc = ber_expect(r, BER_UNIVERSAL, 16, true, &t, "encapContentInfo", err)) != 0 ||
+	    (rc = ber_enter(r, &t, err)) != 0 ||
+	    (rc = ber_expect(r, BER_UNIVERSAL, 6, false, &t, "eContentType", err)) != 0)
+		return rc;
+	WHOLE(ect, 64);
+	rc = ber_next(r, &t, err);
+	if (rc == SMIME_E_NOTFOUND)
+		return smime_error_set(err, SMIME_E_INPUT, "opaque signed-data without content");
+	if (rc != 0)
+		return rc;
+	if (t.cls != BER_CONTEXT || t.tag != 0 || !t.constructed)
+		return smime_error_set(err, SMIME_E_INPUT, "RFC 5652 5.2: eContent [0] expected");
+	/* The OCTET STRING may be primitive or constructed (chunks). */
+	if ((rc = ber_enter(r, &t, err)) != 0)
+		return rc;
+	if ((rc = ber_next(r, &p->content, err)) != 0)
+		return rc == SMIME_E_NOTFOUND ? smime_error_set(err, SMIME_E_INPUT,
+		    "RFC 5652 5.2: eContent [0] is empty") : rc;
+	if (p->content.cls != BER_UNIVERSAL || p->content.tag != 4)
+		return smime_error_set(err, SMIME_E_INPUT, "RFC 5652 5.2: eContent must be an "
+		    "OCTET STRING (offset %llu)", (unsigned long long)p->content.offset);
+	if (!keep)
+		return 0;
+	if ((rc = ber_skip(r, &p->content, err)) != 0 ||
+	    (rc = ber_leave(r, err)) != 0 ||           /* [0] */
+	    (rc = ber_leave(r, err)) != 0)             /* encapContentInfo */
+		return rc;
+	/* certificates [0] IMPLICIT OPTIONAL, crls [1] IMPLICIT OPTIONAL, signerInfos SET */
+	for (;;) {
+		if ((rc = ber_next(r, &t, err)) != 0)
+			return rc == SMIME_E_NOTFOUND ? smime_error_set(err, SMIME_E_INPUT,
+			    "RFC 5652 5.1: SignerInfos missing") : rc;
+		if (t.cls == BER_CONTEXT && t.tag == 0 && p->certs == NULL) {
+			WHOLE(certs, BER_MAX_WHOLE);
+		} else if (t.cls == BER_CONTEXT && t.tag == 1 && p->crls == NULL) {
+			WHOLE(crls, BER_MAX_WHOLE);
+		} else if (t.cls == BER_UNIVERSAL && t.tag == 17) {
+			WHOLE(signers, BER_MAX_WHOLE);
+			return ber_finish(r, err);
+		} else {
+			return smime_error_set(err, SMIME_E_INPUT, "RFC 5652 5.1: unexpected element "
+			    "at offset %llu in SignedData", (unsigned long long)t.offset);
+		}
+	}
+#undef WHOLE
+	return 0;
+}
+
+static struct ber_reader *
+open_reader(struct signed_stream *ss, GMimePart *part)
+{
+	ber_reader_free(ss->r);
+	BIO_free(ss->in);
+	if (ss->decoded != NULL)
+		g_object_unref(ss->decoded);
+	ss->r = NULL;
+	ss->in = NULL;
+	if ((ss->decoded = part_decoded_stream(part)) == NULL ||
+	    (ss->in = bio_from_gmime(ss->decoded)) == NULL)
+		return NULL;
+	return ss->r = ber_reader_new(ss->in, SMIME_MSG_MAX_SIZE);
+}
+
+void
+signed_stream_free(struct signed_stream *ss)
+{
+	if (ss == NULL)
+		return;
+	BIO_free(ss->octets);
+	ber_reader_free(ss->r);
+	BIO_free(ss->in);
+	if (ss->decoded != NULL)
+		g_object_unref(ss->decoded);
+	free(ss);
+}
+
+int
+signed_stream_open(GMimePart *part, CMS_ContentInfo **cms_r, struct signed_stream **ss_r,
+    struct smime_error *err)
+{
+	struct signed_parts p = { 0 }, again = { 0 };
+	struct signed_stream *ss = calloc(1, sizeof(*ss));
+	struct buf ci, sd, eci, tmp;
+	const unsigned char *q;
+	int rc = 0;
+
+	*cms_r = NULL;
+	*ss_r = NULL;
+	buf_init(&ci, BER_MAX_WHOLE * 4);
+	buf_init(&sd, BER_MAX_WHOLE * 4);
+	buf_init(&eci, 1024);
+	buf_init(&tmp, BER_MAX_WHOLE * 4);
+	if (ss == NULL || open_reader(ss, part) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the signed part");
+		goto out;
+	}
+	if ((rc = walk_signed(ss->r, &p, true, err)) != 0)
+		goto out;
+	/* The detached SignedData OpenSSL decodes: no eContent. */
+	if ((rc = buf_add(&tmp, p.ect, p.ect_len, err)) != 0 ||
+	    (rc = der_wrap(&eci, 0x30, &tmp, err)) != 0)
+		goto out;
+	tmp.len = 0;
+	if ((rc = buf_add(&tmp, p.version, p.version_len, err)) != 0 ||
+	    (rc = buf_add(&tmp, p.digests, p.digests_len, err)) != 0 ||
+	    (rc = buf_add(&tmp, eci.data, eci.len, err)) != 0 ||
+	    (p.certs && (rc = buf_add(&tmp, p.certs, p.certs_len, err)) != 0) ||
+	    (p.crls && (rc = buf_add(&tmp, p.crls, p.crls_len, err)) != 0) ||
+	    (rc = buf_add(&tmp, p.signers, p.signers_len, err)) != 0 ||
+	    (rc = der_wrap(&sd, 0x30, &tmp, err)) != 0)
+		goto out;
+	tmp.len = 0;
+	if ((rc = buf_add(&tmp, p.type_oid, p.type_oid_len, err)) != 0 ||
+	    (rc = der_wrap(&tmp, 0xa0, &sd, err)) != 0 ||
+	    (rc = der_wrap(&ci, 0x30, &tmp, err)) != 0)
+		goto out;
+	q = ci.data;
+	if ((*cms_r = d2i_CMS_ContentInfo(NULL, &q, (long)ci.len)) == NULL) {
+		rc = smime_error_ssl(err, SMIME_E_INPUT, "the signed-data part's certificates or "
+		    "SignerInfos are not valid CMS (RFC 5652)");
+		goto out;
+	}
+	/* Second walk: to the content, which is then read through ss->octets. */
+	if (open_reader(ss, part) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the signed part");
+		goto out;
+	}
+	if ((rc = walk_signed(ss->r, &again, false, err)) != 0)
+		goto out;
+	if ((ss->octets = ber_octets_bio(ss->r, &again.content)) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	*ss_r = ss;
+	ss = NULL;
+out:
+	if (rc != 0) {
+		CMS_ContentInfo_free(*cms_r);
+		*cms_r = NULL;
+	}
+	signed_stream_free(ss);
+	parts_clear(&p);
+	parts_clear(&again);
+	buf_free(&ci);
+	buf_free(&sd);
+	buf_free(&eci);
+	buf_free(&tmp);
+	ERR_clear_error();
+	return rc;
+}
+
+BIO *
+signed_stream_content(struct signed_stream *ss)
+{
+	return ss->octets;
+}
+
+int
+signed_stream_error(struct signed_stream *ss, struct smime_error *err)
+{
+	return ber_error(ss->r, err);
+}
+
+/*
+ * After encapContentInfo without eContent: are there SignerInfos?  The
+ * certificates and CRLs before them are skipped.
+ */
+static int
+has_signers(struct ber_reader *r, bool *yes, struct smime_error *err)
+{
+	struct ber_tlv t;
+	int rc;
+
+	for (;;) {
+		if ((rc = ber_next(r, &t, err)) != 0)
+			return rc == SMIME_E_NOTFOUND ? smime_error_set(err, SMIME_E_INPUT,
+			    "RFC 5652 5.1: SignerInfos missing") : rc;
+		if (t.cls == BER_UNIVERSAL && t.tag == 17 && t.constructed)
+			break;
+		if (t.cls != BER_CONTEXT || t.tag > 1)
+			return smime_error_set(err, SMIME_E_INPUT, "RFC 5652 5.1: unexpected element "
+			    "at offset %llu in SignedData", (unsigned long long)t.offset);
+		if ((rc = ber_skip(r, &t, err)) != 0)
+			return rc;
+	}
+	if ((rc = ber_enter(r, &t, err)) != 0)
+		return rc;
+	rc = ber_next(r, &t, err);
+	*yes = rc == 0;
+	return rc == SMIME_E_NOTFOUND ? 0 : rc;
+}
+
+int
+cms_part_kind(GMimePart *part, enum smime_layer_kind *kind_r, struct smime_error *err)
+{
+	struct signed_stream ss = { 0 };
+	struct ber_tlv t;
+	unsigned char *oid = NULL;
+	size_t oid_len = 0;
+	int rc, nid = NID_undef;
+	bool signers = true;
+
+	*kind_r = 0;
+	if (open_reader(&ss, part) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the S/MIME part");
+		goto out;
+	}
+	if ((rc = ber_expect(ss.r, BER_UNIVERSAL, 16, true, &t, "ContentInfo", err)) != 0 ||
+	    (rc = ber_enter(ss.r, &t, err)) != 0 ||
+	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 6, false, &t, "ContentInfo.contentType",
+	    err)) != 0 ||
+	    (rc = ber_read_whole(ss.r, &t, 64, &oid, &oid_len, err)) != 0)
+		goto out;
+	{
+		const unsigned char *q = oid;
+		ASN1_OBJECT *obj = d2i_ASN1_OBJECT(NULL, &q, (long)oid_len);
+		nid = obj ? OBJ_obj2nid(obj) : NID_undef;
+		ASN1_OBJECT_free(obj);
+	}
+	switch (nid) {
+	case NID_pkcs7_enveloped:
+		*kind_r = SMIME_LAYER_ENVELOPED;
+		goto out;
+	case NID_id_smime_ct_authEnvelopedData:
+		*kind_r = SMIME_LAYER_AUTH_ENVELOPED;
+		goto out;
+	case NID_pkcs7_signed:
+		break;
+	default:
+		rc = smime_error_set(err, SMIME_E_INPUT, "the S/MIME part holds %s, a CMS content "
+		    "type that S/MIME does not use", nid != NID_undef ? OBJ_nid2ln(nid) :
+		    "an unknown content type");
+		goto out;
+	}
+	/* SignedData: certs-only (RFC 8551 3.6) has neither content nor signers. */
+	if ((rc = ber_expect(ss.r, BER_CONTEXT, 0, true, &t, "ContentInfo.content", err)) != 0 ||
+	    (rc = ber_enter(ss.r, &t, err)) != 0 ||
+	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 16, true, &t, "SignedData", err)) != 0 ||
+	    (rc = ber_enter(ss.r, &t, err)) != 0 ||
+	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 2, false, &t, "SignedData.version", err)) != 0 ||
+	    (rc = ber_skip(ss.r, &t, err)) != 0 ||
+	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 17, true, &t, "digestAlgorithms", err)) != 0 ||
+	    (rc = ber_skip(ss.r, &t, err)) != 0 ||
+	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 16, true, &t, "encapContentInfo", err)) != 0 ||
+	    (rc = ber_enter(ss.r, &t, err)) != 0 ||
+	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 6, false, &t, "eContentType", err)) != 0 ||
+	    (rc = ber_skip(ss.r, &t, err)) != 0)
+		goto out;
+	rc = ber_next(ss.r, &t, err);
+	if (rc == 0) {
+		*kind_r = SMIME_LAYER_OPAQUE_SIGNED;
+		goto out;
+	}
+	if (rc != SMIME_E_NOTFOUND || (rc = ber_leave(ss.r, err)) != 0 ||
+	    (rc = has_signers(ss.r, &signers, err)) != 0)
+		goto out;
+	*kind_r = signers ? SMIME_LAYER_OPAQUE_SIGNED : SMIME_LAYER_CERTS_ONLY;
+out:
+	OPENSSL_free(oid);
+	ber_reader_free(ss.r);
+	BIO_free(ss.in);
+	if (ss.decoded != NULL)
+		g_object_unref(ss.decoded);
+	ERR_clear_error();
+	return rc;
+}
