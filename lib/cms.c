@@ -240,17 +240,66 @@ out:
 	return out;
 }
 
+#define DIGEST_CHUNK (256 * 1024)
+
 int
-cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key, BIO *content,
+cms_digest_bio(BIO *content, const EVP_MD *md, unsigned char *out, unsigned int *len_r,
     struct smime_error *err)
 {
-	unsigned char md[EVP_MAX_MD_SIZE], sig[128], *attrs = NULL, chunk[16384];
-	unsigned int mdlen = 0;
-	size_t alen = 0, siglen = sizeof(sig);
-	EVP_MD_CTX *mctx = NULL, *dctx = NULL;
-	ASN1_TIME *now = NULL;
+	EVP_MD_CTX *dctx = EVP_MD_CTX_new();
+	unsigned char *chunk = malloc(DIGEST_CHUNK);
 	int rc = 0, n;
 
+	if (dctx == NULL || chunk == NULL || !EVP_DigestInit_ex(dctx, md, NULL)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot start the message digest");
+		goto out;
+	}
+	while ((n = BIO_read(content, chunk, DIGEST_CHUNK)) > 0)
+		if (!EVP_DigestUpdate(dctx, chunk, (size_t)n)) {
+			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "message digest");
+			goto out;
+		}
+	if (n < 0) {
+		rc = smime_error_set(err, SMIME_E_IO, "cannot read the content to sign");
+		goto out;
+	}
+	if (!EVP_DigestFinal_ex(dctx, out, len_r))
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "message digest");
+out:
+	if (chunk != NULL) {
+		OPENSSL_cleanse(chunk, DIGEST_CHUNK);
+		free(chunk);
+	}
+	EVP_MD_CTX_free(dctx);
+	return rc;
+}
+
+int
+cms_sign_digest(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key, bool eddsa,
+    const unsigned char *md, unsigned int mdlen, struct smime_error *err)
+{
+	unsigned char sig[128], *attrs = NULL;
+	size_t alen = 0, siglen = sizeof(sig);
+	EVP_MD_CTX *mctx = NULL;
+	ASN1_TIME *now = NULL;
+	int rc = 0;
+
+	/* RFC 5652 11.1: the content-type attribute MUST be present with signed attributes. */
+	if (!CMS_signed_add1_attr_by_NID(si, NID_pkcs9_contentType, V_ASN1_OBJECT,
+	    (void *)CMS_get0_eContentType(cms), -1) ||
+	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest, V_ASN1_OCTET_STRING,
+	    md, (int)mdlen) ||
+	    (now = X509_gmtime_adj(NULL, 0)) == NULL ||
+	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_signingTime, now->type, now, -1)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "signed attributes");
+		goto out;
+	}
+	if (!eddsa) {
+		/* RFC 5652 5.4: OpenSSL signs the DER of the signed attributes. */
+		if (!CMS_SignerInfo_sign(si))
+			rc = smime_error_ssl(err, SMIME_E_CRYPTO, "signing failed");
+		goto out;
+	}
 	/* RFC 8419 3.3: id-Ed25519 with absent parameters. */
 	{
 		X509_ALGOR *sigalg = NULL;
@@ -260,27 +309,6 @@ cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key, BIO *con
 			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "Ed25519 signature algorithm");
 			goto out;
 		}
-	}
-	/* RFC 8419 3.1: with signed attributes, the message digest is SHA-512, streamed. */
-	if ((dctx = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(dctx, EVP_sha512(), NULL)) {
-		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "SHA-512");
-		goto out;
-	}
-	while ((n = BIO_read(content, chunk, sizeof(chunk))) > 0)
-		if (!EVP_DigestUpdate(dctx, chunk, (size_t)n)) {
-			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "SHA-512");
-			goto out;
-		}
-	/* RFC 5652 11.1: the content-type attribute MUST be present with signed attributes. */
-	if (!EVP_DigestFinal_ex(dctx, md, &mdlen) ||
-	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_contentType, V_ASN1_OBJECT,
-	    (void *)CMS_get0_eContentType(cms), -1) ||
-	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest, V_ASN1_OCTET_STRING,
-	    md, (int)mdlen) ||
-	    (now = X509_gmtime_adj(NULL, 0)) == NULL ||
-	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_signingTime, now->type, now, -1)) {
-		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "Ed25519 signed attributes");
-		goto out;
 	}
 	if ((attrs = signed_attrs_der(si, true, &alen)) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot encode the signed attributes");
@@ -295,9 +323,7 @@ cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key, BIO *con
 		goto out;
 	}
 out:
-	OPENSSL_cleanse(chunk, sizeof(chunk));
 	EVP_MD_CTX_free(mctx);
-	EVP_MD_CTX_free(dctx);
 	ASN1_TIME_free(now);
 	OPENSSL_free(attrs);
 	return rc;

@@ -115,6 +115,17 @@ BIO *bio_base64_crlf(void);
 SMIME_MUST_CHECK int copy_bio(BIO *in, BIO *out, struct smime_error *err);
 
 /*
+ * lib/entity.c: when the message in src is canonical already (7-bit, no
+ * NUL or bare CR, lines of at most 998 octets, a Content-Type), *msg_r is
+ * its header section parsed and *entity_r a seekable read BIO of its
+ * canonical entity read straight from src (Content-* fields, the empty line,
+ * the body with bare LFs made CRLF).  SMIME_E_NOTFOUND, without touching err,
+ * when the message needs the full GMime path instead.
+ */
+SMIME_MUST_CHECK int entity_fast_open(GMimeStream *src, GMimeMessage **msg_r, BIO **entity_r,
+    struct smime_error *err);
+
+/*
  * As mime_entity, into an unlinked 0600 spool file, read from the source
  * stream as it goes (memory does not grow with the entity).  The file is
  * rewound; the caller closes *fd_r.
@@ -160,15 +171,19 @@ int cms_content_cipher_nid(const unsigned char *der, size_t n);
 /* Does a DER SMIMECapabilities list contain the cipher nid? */
 bool cms_caps_has(const unsigned char *der, size_t len, int nid);
 
+/* The digest md of everything content yields, read in large chunks. */
+SMIME_MUST_CHECK int cms_digest_bio(BIO *content, const EVP_MD *md, unsigned char *out,
+    unsigned int *len_r, struct smime_error *err);
+
 /*
- * Ed25519 (RFC 8419) for SignedData, which OpenSSL 3.0's CMS_final and
- * CMS_SignerInfo_verify cannot do: sign or verify the DER of the signed
- * attributes with PureEdDSA.  cms_eddsa_sign adds the messageDigest
- * (SHA-512 of content) and signingTime attributes and, when opaque, embeds
- * the content.  cms_eddsa_verify returns 1 when the signature is good.
+ * Sign si over the content digest md (computed with cms_digest_bio): the
+ * content-type, message-digest and signing-time attributes are added (RFC
+ * 5652 11), then the DER of the signed attributes is signed by OpenSSL, or,
+ * for Ed25519 (RFC 8419), which OpenSSL 3.0's CMS cannot do, with PureEdDSA
+ * here.  cms_eddsa_verify returns 1 when an Ed25519 signature is good.
  */
-SMIME_MUST_CHECK int cms_eddsa_sign(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key,
-    BIO *content, struct smime_error *err);
+SMIME_MUST_CHECK int cms_sign_digest(CMS_ContentInfo *cms, CMS_SignerInfo *si, EVP_PKEY *key,
+    bool eddsa, const unsigned char *md, unsigned int mdlen, struct smime_error *err);
 int cms_eddsa_verify(CMS_SignerInfo *si, EVP_PKEY *pub);
 
 /*

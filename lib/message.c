@@ -288,12 +288,21 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 			goto out;
 		}
 
-	if (eddsa) {
-		if ((rc = cms_eddsa_sign(cms, si, key, entity, err)) != 0)
+	if (o->pss) {
+		/*
+		 * OpenSSL 3.0 writes the RSASSA-PSS parameters only on its own
+		 * signing path (CMS_final), not in CMS_SignerInfo_sign.
+		 */
+		if (!CMS_final(cms, entity, NULL, flags & ~CMS_PARTIAL)) {
+			rc = smime_error_ssl(err, SMIME_E_CRYPTO, "signing failed");
 			goto out;
-	} else if (!CMS_final(cms, entity, NULL, flags & ~CMS_PARTIAL)) {
-		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "signing failed");
-		goto out;
+		}
+	} else {
+		unsigned char digest[EVP_MAX_MD_SIZE];
+		unsigned int dlen = 0;
+		if ((rc = cms_digest_bio(entity, md, digest, &dlen, err)) != 0 ||
+		    (rc = cms_sign_digest(cms, si, key, eddsa, digest, dlen, err)) != 0)
+			goto out;
 	}
 	if (BIO_seek(entity, 0) != 0) {
 		rc = smime_error_set(err, SMIME_E_IO, "cannot rewind the entity");
@@ -388,8 +397,9 @@ single_from(GMimeMessage *msg)
 
 /*
  * Parse in (from a seekable stream: part contents are not copied into
- * memory) and return the outer headers and the canonical entity, spooled
- * to an unlinked 0600 file and opened as a seekable BIO.
+ * memory) and return the outer headers and the canonical entity as a
+ * seekable BIO: read straight from the message when it is canonical already
+ * (lib/entity.c), else written by GMime to an unlinked 0600 spool file.
  */
 static int
 read_message(BIO *in, GMimeStream **src_r, GMimeMessage **msg_r, struct buf *headers,
@@ -398,8 +408,19 @@ read_message(BIO *in, GMimeStream **src_r, GMimeMessage **msg_r, struct buf *hea
 	int rc, fd;
 
 	smime_init();
-	if ((rc = source_open(in, src_r, err)) != 0 ||
-	    (rc = mime_parse_stream(*src_r, msg_r, err)) != 0 ||
+	if ((rc = source_open(in, src_r, err)) != 0)
+		return rc;
+	/* Canonical already (the usual case): the body is neither parsed nor spooled. */
+	rc = entity_fast_open(*src_r, msg_r, entity_r, err);
+	if (rc == 0) {
+		if ((rc = mime_outer_headers(*msg_r, headers, err)) != 0 ||
+		    (rc = buf_adds(headers, "MIME-Version: 1.0\r\n", err)) != 0)
+			return rc;
+		return 0;
+	}
+	if (rc != SMIME_E_NOTFOUND)
+		return rc;
+	if ((rc = mime_parse_stream(*src_r, msg_r, err)) != 0 ||
 	    (rc = mime_outer_headers(*msg_r, headers, err)) != 0 ||
 	    (rc = buf_adds(headers, "MIME-Version: 1.0\r\n", err)) != 0 ||
 	    (rc = mime_entity_spool(g_mime_message_get_mime_part(*msg_r), true, &fd, err)) != 0)
