@@ -5,12 +5,14 @@
  * content-encryption algorithm, the authentication tag) and the ciphertext
  * through its cipher BIO.  Memory does not grow with the message.
  *
- * AES-GCM: the tag comes after the content, so the structure is walked once
- * to find it and again to decrypt.  The plaintext goes to the caller's sink
- * (an unlinked spool file), which reaches the output only after everything
- * verified.  AES-CBC has no tag (integrity: none).
+ * AES-GCM: the tag comes after the content; it is read when the content
+ * ends and handed to the cipher before its final step, so one pass does it.
+ * The plaintext goes to the caller's sink (an unlinked spool file), which
+ * reaches the output only after everything verified.  AES-CBC has no tag
+ * (integrity: none).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,13 +223,87 @@ free_chain(BIO *chain, BIO *bottom)
 	}
 }
 
+/*
+ * Between OpenSSL's cipher BIO and the ciphertext of an AuthEnvelopedData:
+ * when the ciphertext ends, the rest of the structure (authAttrs, mac) is
+ * read and the tag handed to the cipher before it finishes (GCM takes the
+ * tag at any time before its final step), so one pass does it all.
+ */
+struct tail {
+	BIO *octets;
+	struct ber_reader *r;
+	struct envelope *e;
+	EVP_CIPHER_CTX *ctx;
+	bool done;
+	int rc;
+	struct smime_error err;
+};
+
+static int
+tail_read(BIO *b, char *buf, int len)
+{
+	struct tail *t = BIO_get_data(b);
+	ASN1_OCTET_STRING *mac = NULL;
+	const unsigned char *p;
+	int n;
+
+	BIO_clear_retry_flags(b);
+	if (t->rc != 0)
+		return -1;
+	if ((n = BIO_read(t->octets, buf, len)) != 0 || t->done)
+		return n;
+	t->done = true;
+	if ((t->rc = ber_error(t->r, &t->err)) != 0 ||
+	    (t->rc = walk_auth_tail(t->r, t->e, &t->err)) != 0 ||
+	    (t->rc = ber_finish(t->r, &t->err)) != 0)
+		return -1;
+	p = t->e->mac;
+	if ((mac = d2i_ASN1_OCTET_STRING(NULL, &p, (long)t->e->mac_len)) == NULL ||
+	    ASN1_STRING_length(mac) < 4 || ASN1_STRING_length(mac) > 16 || t->ctx == NULL ||
+	    EVP_CIPHER_CTX_ctrl(t->ctx, EVP_CTRL_AEAD_SET_TAG, ASN1_STRING_length(mac),
+	    (void *)ASN1_STRING_get0_data(mac)) <= 0) {
+		t->rc = smime_error_set(&t->err, SMIME_E_INPUT, "RFC 5084 3.1: the "
+		    "authentication tag must be 4 to 16 octets");
+		ASN1_OCTET_STRING_free(mac);
+		return -1;
+	}
+	ASN1_OCTET_STRING_free(mac);
+	return 0;
+}
+
+static long
+tail_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tail *t = BIO_get_data(b);
+
+	(void)num; (void)ptr;
+	if (cmd == BIO_CTRL_EOF)
+		return t->done;
+	return cmd == BIO_CTRL_FLUSH;
+}
+
+static BIO_METHOD *tail_method;
+static pthread_once_t tail_once = PTHREAD_ONCE_INIT;
+
+static void
+tail_init(void)
+{
+	tail_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "CMS mac");
+	if (tail_method == NULL)
+		return;
+	BIO_meth_set_read(tail_method, tail_read);
+	BIO_meth_set_ctrl(tail_method, tail_ctrl);
+}
+
 int
 stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *headers, BIO *sink,
     struct smime_layer *l, struct smime_error *err)
 {
+	/* A placeholder tag until the real one is read after the content. */
+	static const unsigned char no_mac[18] = { 0x04, 0x10 };
 	struct envelope e = { 0 };
-	GMimeStream *decoded = NULL;
-	BIO *in = NULL, *octets = NULL, *chain = NULL, *cipher;
+	struct tail t = { 0 };
+	BIO *in = NULL, *octets = NULL, *src = NULL, *chain = NULL, *cipher;
 	struct ber_reader *r = NULL;
 	CMS_ContentInfo *cms = NULL;
 	X509 *cert = NULL;
@@ -236,8 +312,7 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 	int rc, cnid;
 	bool ok = true;
 
-	/* First walk: the pieces OpenSSL must see, and for GCM the tag after the content. */
-	if ((decoded = part_decoded_stream(part)) == NULL || (in = bio_from_gmime(decoded)) == NULL ||
+	if ((in = part_content_bio(part)) == NULL ||
 	    (r = ber_reader_new(in, SMIME_MSG_MAX_SIZE)) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the encrypted part");
 		goto out;
@@ -247,13 +322,19 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 	l->kind = e.auth ? SMIME_LAYER_AUTH_ENVELOPED : SMIME_LAYER_ENVELOPED;
 	l->integrity = e.auth ? "aead" : "none";
 	if (e.auth) {
-		if ((rc = ber_skip(r, &e.content, err)) != 0 ||
-		    (rc = walk_auth_tail(r, &e, err)) != 0 ||
-		    (rc = ber_finish(r, err)) != 0)
+		if ((e.mac = OPENSSL_memdup(no_mac, sizeof(no_mac))) == NULL) {
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 			goto out;
+		}
+		e.mac_len = sizeof(no_mac);
 	}
 	if ((rc = synthesise(&e, &cms, err)) != 0)
 		goto out;
+	if (e.auth) {
+		OPENSSL_free(e.mac);
+		e.mac = NULL;
+		e.mac_len = 0;
+	}
 	cnid = cms_content_cipher_nid_alg(e.alg, e.alg_len);
 	free(l->cipher);
 	l->cipher = strdup(cnid != NID_undef && cms_cipher_name(EVP_get_cipherbynid(cnid)) ?
@@ -272,30 +353,32 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 		goto out;
 	}
 
-	/* Second walk for GCM (the stream is rewound); CBC goes on from here. */
-	if (e.auth) {
-		ber_reader_free(r);
-		BIO_free(in);
-		g_object_unref(decoded);
-		r = NULL;
-		in = NULL;
-		struct envelope again = { 0 };
-		if ((decoded = part_decoded_stream(part)) == NULL ||
-		    (in = bio_from_gmime(decoded)) == NULL ||
-		    (r = ber_reader_new(in, SMIME_MSG_MAX_SIZE)) == NULL) {
-			rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the encrypted part");
-			goto out;
-		}
-		rc = walk_to_content(r, &again, false, err);
-		e.content = again.content;
-		envelope_clear(&again);
-		if (rc != 0)
-			goto out;
-	}
 	if ((rc = write_all(sink, headers->data, headers->len, err)) != 0)
 		goto out;
-	if ((octets = ber_octets_bio(r, &e.content)) == NULL ||
-	    (chain = CMS_dataInit(cms, octets)) == NULL) {
+	if ((octets = ber_octets_bio(r, &e.content)) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	src = octets;
+	if (e.auth) {
+		pthread_once(&tail_once, tail_init);
+		if (tail_method == NULL || (src = BIO_new(tail_method)) == NULL) {
+			src = NULL;
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			goto out;
+		}
+		t.octets = octets;
+		t.r = r;
+		t.e = &e;
+		BIO_set_data(src, &t);
+		BIO_set_init(src, 1);
+	}
+	if ((chain = CMS_dataInit(cms, src)) == NULL) {
+		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "cannot start decryption");
+		goto out;
+	}
+	cipher = BIO_find_type(chain, BIO_TYPE_CIPHER);
+	if (cipher == NULL || (e.auth && BIO_get_cipher_ctx(cipher, &t.ctx) <= 0)) {
 		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "cannot start decryption");
 		goto out;
 	}
@@ -310,11 +393,14 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 		if ((rc = write_all(sink, chunk, (size_t)n, err)) != 0)
 			goto out;
 	}
-	/* Everything after the content must be well-formed too (unprotectedAttrs, mac). */
-	if ((rc = ber_error(r, err)) != 0 || (rc = ber_finish(r, err)) != 0)
+	if (t.rc != 0) {
+		rc = smime_error_set(err, t.err.code, "%s", t.err.message);
 		goto out;
-	cipher = BIO_find_type(chain, BIO_TYPE_CIPHER);
-	ok = cipher != NULL && BIO_get_cipher_status(cipher) == 1;
+	}
+	/* Everything after the content must be well-formed too (unprotectedAttrs; the mac). */
+	if ((rc = ber_error(r, err)) != 0 || (!e.auth && (rc = ber_finish(r, err)) != 0))
+		goto out;
+	ok = BIO_get_cipher_status(cipher) == 1 && (!e.auth || t.done);
 	if (!ok) {
 		rc = smime_error_ssl(err, SMIME_E_CRYPTO, e.auth ?
 		    "the authentication tag did not verify: the message was altered (nothing was "
@@ -327,12 +413,12 @@ out:
 		OPENSSL_cleanse(chunk, DECRYPT_CHUNK);
 		free(chunk);
 	}
-	free_chain(chain, octets);
+	free_chain(chain, src);
+	if (src != octets)
+		BIO_free(src);
 	BIO_free(octets);
 	ber_reader_free(r);
 	BIO_free(in);
-	if (decoded != NULL)
-		g_object_unref(decoded);
 	CMS_ContentInfo_free(cms);
 	X509_free(cert);
 	EVP_PKEY_free(key);

@@ -106,6 +106,12 @@ BIO *bio_from_gmime(GMimeStream *s);
 GMimeStream *part_decoded_stream(GMimePart *part);
 
 /*
+ * A read-only BIO of the decoded content of a leaf part: base64 decoded
+ * here in large chunks (RFC 2045 6.8), other encodings through GMime.
+ */
+BIO *part_content_bio(GMimePart *part);
+
+/*
  * A write-only filter BIO: base64 in lines of 76 characters ending in CRLF
  * (RFC 2045 6.8) to the next BIO; BIO_flush writes the last line.
  */

@@ -14,7 +14,6 @@
 #include "internal.h"
 
 struct signed_stream {
-	GMimeStream *decoded;
 	BIO *in;
 	struct ber_reader *r;
 	BIO *octets;
@@ -146,12 +145,8 @@ open_reader(struct signed_stream *ss, GMimePart *part)
 {
 	ber_reader_free(ss->r);
 	BIO_free(ss->in);
-	if (ss->decoded != NULL)
-		g_object_unref(ss->decoded);
 	ss->r = NULL;
-	ss->in = NULL;
-	if ((ss->decoded = part_decoded_stream(part)) == NULL ||
-	    (ss->in = bio_from_gmime(ss->decoded)) == NULL)
+	if ((ss->in = part_content_bio(part)) == NULL)
 		return NULL;
 	return ss->r = ber_reader_new(ss->in, SMIME_MSG_MAX_SIZE);
 }
@@ -164,8 +159,6 @@ signed_stream_free(struct signed_stream *ss)
 	BIO_free(ss->octets);
 	ber_reader_free(ss->r);
 	BIO_free(ss->in);
-	if (ss->decoded != NULL)
-		g_object_unref(ss->decoded);
 	free(ss);
 }
 
@@ -354,8 +347,6 @@ out:
 	OPENSSL_free(oid);
 	ber_reader_free(ss.r);
 	BIO_free(ss.in);
-	if (ss.decoded != NULL)
-		g_object_unref(ss.decoded);
 	ERR_clear_error();
 	return rc;
 }
