@@ -19,6 +19,8 @@
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 
 #include "ber.h"
 
@@ -850,6 +852,37 @@ ber_finish(struct ber_reader *r, struct smime_error *err)
 		return rc;
 	return fail(r, err, SMIME_E_INPUT, "X.690 8.1.1: data after the end of the structure "
 	    "(offset %" PRIu64 ")", t.offset);
+}
+
+int
+ber_content_info(struct ber_reader *r, int *nid_r, unsigned char **oid_r, size_t *oid_len_r,
+    struct smime_error *err)
+{
+	struct ber_tlv t;
+	unsigned char *oid = NULL;
+	size_t oid_len = 0;
+	const unsigned char *p;
+	ASN1_OBJECT *obj;
+	int rc;
+
+	*nid_r = NID_undef;
+	/* RFC 5652 3: ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content } */
+	if ((rc = ber_expect(r, BER_UNIVERSAL, 16, true, &t, "ContentInfo", err)) != 0 ||
+	    (rc = ber_enter(r, &t, err)) != 0 ||
+	    (rc = ber_expect(r, BER_UNIVERSAL, 6, false, &t, "ContentInfo.contentType", err)) != 0 ||
+	    (rc = ber_read_whole(r, &t, 64, &oid, &oid_len, err)) != 0)
+		return rc;
+	p = oid;
+	obj = d2i_ASN1_OBJECT(NULL, &p, (long)oid_len);
+	*nid_r = obj != NULL ? OBJ_obj2nid(obj) : NID_undef;
+	ASN1_OBJECT_free(obj);
+	if (oid_r != NULL) {
+		*oid_r = oid;
+		*oid_len_r = oid_len;
+	} else {
+		OPENSSL_free(oid);
+	}
+	return 0;
 }
 
 int

@@ -78,6 +78,15 @@ SMIME_MUST_CHECK int ber_leave(struct ber_reader *r, struct smime_error *err);
  */
 SMIME_MUST_CHECK int ber_finish(struct ber_reader *r, struct smime_error *err);
 
+/*
+ * Enter a CMS ContentInfo (RFC 5652 3) and read its contentType: *nid_r is
+ * its NID (NID_undef when OpenSSL does not know it); with oid_r, the DER of
+ * the OID is returned too (OPENSSL_free).  The reader is left before the
+ * [0] content.
+ */
+SMIME_MUST_CHECK int ber_content_info(struct ber_reader *r, int *nid_r, unsigned char **oid_r,
+    size_t *oid_len_r, struct smime_error *err);
+
 /* Skip the element t just read by ber_next (its contents, at any depth). */
 SMIME_MUST_CHECK int ber_skip(struct ber_reader *r, const struct ber_tlv *t,
     struct smime_error *err);

@@ -33,7 +33,6 @@ struct envelope {
 	size_t type_oid_len, version_len, originator_len, ris_len, ct_oid_len, alg_len,
 	    auth_attrs_len, mac_len;
 	struct ber_tlv content;     /* the encryptedContent header */
-	bool has_content;
 };
 
 static void
@@ -52,50 +51,27 @@ envelope_clear(struct envelope *e)
 
 /*
  * Walk ContentInfo -> (Auth)EnvelopedData -> EncryptedContentInfo up to the
- * encryptedContent header.  With keep, the small pieces are kept in e.
- * The reader is left at the start of the encryptedContent's contents.
+ * encryptedContent header, keeping the small pieces in e.  The reader is
+ * left at the start of the encryptedContent's contents.
  */
 static int
-walk_to_content(struct ber_reader *r, struct envelope *e, bool keep, struct smime_error *err)
+walk_to_content(struct ber_reader *r, struct envelope *e, struct smime_error *err)
 {
 	struct ber_tlv t;
-	unsigned char *oid = NULL;
-	size_t oid_len = 0;
 	int rc, nid;
 
 #define WHOLE(field, max) do { \
-	if (keep) { \
-		if ((rc = ber_read_whole(r, &t, (max), &e->field, &e->field##_len, err)) != 0) \
-			return rc; \
-	} else if ((rc = ber_skip(r, &t, err)) != 0) \
+	if ((rc = ber_read_whole(r, &t, (max), &e->field, &e->field##_len, err)) != 0) \
 		return rc; \
 } while (0)
 
-	/* RFC 5652 3: ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content } */
-	if ((rc = ber_expect(r, BER_UNIVERSAL, 16, true, &t, "ContentInfo", err)) != 0 ||
-	    (rc = ber_enter(r, &t, err)) != 0 ||
-	    (rc = ber_expect(r, BER_UNIVERSAL, 6, false, &t, "ContentInfo.contentType", err)) != 0 ||
-	    (rc = ber_read_whole(r, &t, 64, &oid, &oid_len, err)) != 0)
+	if ((rc = ber_content_info(r, &nid, &e->type_oid, &e->type_oid_len, err)) != 0)
 		return rc;
-	{
-		const unsigned char *p = oid;
-		ASN1_OBJECT *obj = d2i_ASN1_OBJECT(NULL, &p, (long)oid_len);
-		nid = obj ? OBJ_obj2nid(obj) : NID_undef;
-		ASN1_OBJECT_free(obj);
-	}
-	if (nid != NID_pkcs7_enveloped && nid != NID_id_smime_ct_authEnvelopedData) {
-		OPENSSL_free(oid);
+	if (nid != NID_pkcs7_enveloped && nid != NID_id_smime_ct_authEnvelopedData)
 		return smime_error_set(err, SMIME_E_INPUT, "the S/MIME part holds %s, not "
 		    "EnvelopedData or AuthEnvelopedData", nid != NID_undef ? OBJ_nid2ln(nid) :
 		    "an unknown content type");
-	}
 	e->auth = nid == NID_id_smime_ct_authEnvelopedData;
-	if (keep) {
-		e->type_oid = oid;
-		e->type_oid_len = oid_len;
-	} else {
-		OPENSSL_free(oid);
-	}
 	if ((rc = ber_expect(r, BER_CONTEXT, 0, true, &t, "ContentInfo.content", err)) != 0 ||
 	    (rc = ber_enter(r, &t, err)) != 0 ||
 	    (rc = ber_expect(r, BER_UNIVERSAL, 16, true, &t, e->auth ? "AuthEnvelopedData" :
@@ -139,7 +115,6 @@ walk_to_content(struct ber_reader *r, struct envelope *e, bool keep, struct smim
 		return smime_error_set(err, SMIME_E_INPUT, "RFC 5652 6.1: encryptedContent [0] "
 		    "expected at offset %llu", (unsigned long long)t.offset);
 	e->content = t;
-	e->has_content = true;
 #undef WHOLE
 	return 0;
 }
@@ -317,7 +292,7 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the encrypted part");
 		goto out;
 	}
-	if ((rc = walk_to_content(r, &e, true, err)) != 0)
+	if ((rc = walk_to_content(r, &e, err)) != 0)
 		goto out;
 	l->kind = e.auth ? SMIME_LAYER_AUTH_ENVELOPED : SMIME_LAYER_ENVELOPED;
 	l->integrity = e.auth ? "aead" : "none";

@@ -46,8 +46,6 @@ static int
 walk_signed(struct ber_reader *r, struct signed_parts *p, bool keep, struct smime_error *err)
 {
 	struct ber_tlv t;
-	unsigned char *oid = NULL;
-	size_t oid_len = 0;
 	int rc, nid;
 
 #define WHOLE(field, max) do { \
@@ -58,28 +56,12 @@ walk_signed(struct ber_reader *r, struct signed_parts *p, bool keep, struct smim
 		return rc; \
 } while (0)
 
-	if ((rc = ber_expect(r, BER_UNIVERSAL, 16, true, &t, "ContentInfo", err)) != 0 ||
-	    (rc = ber_enter(r, &t, err)) != 0 ||
-	    (rc = ber_expect(r, BER_UNIVERSAL, 6, false, &t, "ContentInfo.contentType", err)) != 0 ||
-	    (rc = ber_read_whole(r, &t, 64, &oid, &oid_len, err)) != 0)
+	if ((rc = ber_content_info(r, &nid, keep ? &p->type_oid : NULL, &p->type_oid_len,
+	    err)) != 0)
 		return rc;
-	{
-		const unsigned char *q = oid;
-		ASN1_OBJECT *obj = d2i_ASN1_OBJECT(NULL, &q, (long)oid_len);
-		nid = obj ? OBJ_obj2nid(obj) : NID_undef;
-		ASN1_OBJECT_free(obj);
-	}
-	if (nid != NID_pkcs7_signed) {
-		OPENSSL_free(oid);
+	if (nid != NID_pkcs7_signed)
 		return smime_error_set(err, SMIME_E_INPUT, "the signed-data part holds %s, not "
 		    "SignedData", nid != NID_undef ? OBJ_nid2ln(nid) : "an unknown content type");
-	}
-	if (keep) {
-		p->type_oid = oid;
-		p->type_oid_len = oid_len;
-	} else {
-		OPENSSL_free(oid);
-	}
 	/* SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo, ... } */
 	if ((rc = ber_expect(r, BER_CONTEXT, 0, true, &t, "ContentInfo.content", err)) != 0 ||
 	    (rc = ber_enter(r, &t, err)) != 0 ||
@@ -283,8 +265,6 @@ cms_part_kind(GMimePart *part, enum smime_layer_kind *kind_r, struct smime_error
 {
 	struct signed_stream ss = { 0 };
 	struct ber_tlv t;
-	unsigned char *oid = NULL;
-	size_t oid_len = 0;
 	int rc, nid = NID_undef;
 	bool signers = true;
 
@@ -293,18 +273,8 @@ cms_part_kind(GMimePart *part, enum smime_layer_kind *kind_r, struct smime_error
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the S/MIME part");
 		goto out;
 	}
-	if ((rc = ber_expect(ss.r, BER_UNIVERSAL, 16, true, &t, "ContentInfo", err)) != 0 ||
-	    (rc = ber_enter(ss.r, &t, err)) != 0 ||
-	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 6, false, &t, "ContentInfo.contentType",
-	    err)) != 0 ||
-	    (rc = ber_read_whole(ss.r, &t, 64, &oid, &oid_len, err)) != 0)
+	if ((rc = ber_content_info(ss.r, &nid, NULL, NULL, err)) != 0)
 		goto out;
-	{
-		const unsigned char *q = oid;
-		ASN1_OBJECT *obj = d2i_ASN1_OBJECT(NULL, &q, (long)oid_len);
-		nid = obj ? OBJ_obj2nid(obj) : NID_undef;
-		ASN1_OBJECT_free(obj);
-	}
 	switch (nid) {
 	case NID_pkcs7_enveloped:
 		*kind_r = SMIME_LAYER_ENVELOPED;
@@ -344,7 +314,6 @@ cms_part_kind(GMimePart *part, enum smime_layer_kind *kind_r, struct smime_error
 		goto out;
 	*kind_r = signers ? SMIME_LAYER_OPAQUE_SIGNED : SMIME_LAYER_CERTS_ONLY;
 out:
-	OPENSSL_free(oid);
 	ber_reader_free(ss.r);
 	BIO_free(ss.in);
 	ERR_clear_error();
