@@ -229,32 +229,63 @@ R=$T/results.tsv
 #   /usr/bin/time; a run is correct when CMD exits 0 and CHECK (a shell
 #   snippet, $OUT is the output) succeeds.  Appends a line to $R.
 bench() {
-	local size=$1 variant=$2 op=$3 tool=$4 n=$5 check=$6 out=$7 i rc t1 t2 rss times=() rsss=() status=ok note=
+	local size=$1 variant=$2 op=$3 tool=$4 n=$5 check=$6 out=$7 i
 	shift 8
+	row_start
 	for ((i = 0; i < n; i++)); do
-		rm -f "$out" "$T/gst"
-		sync
-		t1=$EPOCHREALTIME
-		/usr/bin/time -f '%M' -o "$T/tm" "$@" >"$T/stdout" 2>"$T/stderr" </dev/null
-		rc=$?
-		t2=$EPOCHREALTIME
-		rss=$(tail -1 "$T/tm")
-		times+=("$(since $t1 $t2)")
-		rsss+=("$rss")
-		if [ $rc -ne 0 ]; then
-			status=FAILED
-			note="exit $rc: $(grep -v '^ ' "$T/stderr" | grep -v '^$' | head -2 | tr '\n\t' '  ' | head -c 200)"
-			break
-		fi
-		if ! OUT=$out bash -c "$check" >/dev/null 2>&1; then
-			status=FAILED
-			note="wrong result: $check"
-			break
-		fi
+		timed_run A "$check" "$out" "$@" || break
 	done
+	row_end A "$size" "$variant" "$op" "$tool"
+}
+# bench_pair SIZE VARIANT OP-A OP-B NRUNS CHECK OUTFILE CMD-A... -- CMD-B...:
+#   two smime commands compared with each other, run alternately (A, B, A,
+#   B, ...) so that the state of the machine (page cache, writeback of
+#   earlier outputs) weighs on both alike; a row for each.
+bench_pair() {
+	local size=$1 variant=$2 opa=$3 opb=$4 n=$5 check=$6 out=$7 i a=() b=()
+	shift 7
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do a+=("$1"); shift; done
+	shift
+	b=("$@")
+	row_start
+	for ((i = 0; i < n; i++)); do
+		timed_run A "$check" "$out" "${a[@]}" || break
+		timed_run B "$check" "$out" "${b[@]}" || break
+	done
+	row_end A "$size" "$variant" "$opa" smime
+	row_end B "$size" "$variant" "$opb" smime
+}
+# One row's runs are gathered in arrays per side (A, B).
+row_start() { times_A=() rsss_A=() status_A=ok note_A= times_B=() rsss_B=() status_B=ok note_B=; }
+timed_run() { # SIDE CHECK OUTFILE CMD...: one timed run; non-zero when it failed
+	local side=$1 check=$2 out=$3 rc t1 t2 rss
+	shift 3
+	rm -f "$out" "$T/gst"
+	sync
+	t1=$EPOCHREALTIME
+	/usr/bin/time -f '%M' -o "$T/tm" "$@" >"$T/stdout" 2>"$T/stderr" </dev/null
+	rc=$?
+	t2=$EPOCHREALTIME
+	rss=$(tail -1 "$T/tm")
+	eval "times_$side+=(\"\$(since \$t1 \$t2)\"); rsss_$side+=(\"\$rss\")"
+	if [ $rc -ne 0 ]; then
+		eval "status_$side=FAILED"
+		printf -v "note_$side" '%s' "exit $rc: $(grep -v '^ ' "$T/stderr" | grep -v '^$' | head -2 | tr '\n\t' '  ' | head -c 200)"
+		return 1
+	fi
+	if ! OUT=$out bash -c "$check" >/dev/null 2>&1; then
+		eval "status_$side=FAILED"
+		printf -v "note_$side" '%s' "wrong result: $check"
+		return 1
+	fi
+	return 0
+}
+row_end() { # SIDE SIZE VARIANT OP TOOL: append the row to $R
+	local side=$1 size=$2 variant=$3 op=$4 tool=$5 times rsss status note
+	eval "times=\"\${times_$side[*]}\" rsss=\"\${rsss_$side[*]}\" status=\$status_$side note=\$note_$side"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$MSGBYTES" "$variant" "$op" "$tool" "$status" \
-		"${times[*]}" "${rsss[*]}" "$note" >>"$R"
-	log "$size $variant $op $tool: $status ${times[*]} s, ${rsss[*]} KiB $note"
+		"$times" "$rsss" "$note" >>"$R"
+	log "$size $variant $op $tool: $status $times s, $rsss KiB $note"
 }
 # xcheck SIZE VARIANT OP NOTE CMD...: an untimed cross-check of smime's output
 # by openssl; a failure is recorded and marks smime's row FAILED in the report.
@@ -361,11 +392,14 @@ for size in "${SIZE_LIST[@]}"; do
 					"$S" -q --home "$KA" encrypt --cipher "aes-256-$cipher" --to $r@example.org --no-self -i "$M" -o "$W/e-smime"
 				xcheck "$size" "$variant" "encrypt-$op" "openssl cms -decrypt of smime's output" \
 					openssl cms -decrypt -binary -in "$W/e-smime" -recip "$P/$r.crt" -inkey "$P/$r.key" -out /dev/null
-				bench "$size" "$variant" "decrypt-$op" smime "$n" "$cmpM" "$W/d-smime" -- \
-					"$S" -q --home "$kr" decrypt -i "$W/e-smime" -o "$W/d-smime"
 				if [ $op = gcm-ec ] && [ "$variant" = "${VARIANT_LIST[0]}" ]; then
-					bench "$size" "$variant" "decrypt-$op/${HISTORY}keys" smime "$n" "$cmpM" "$W/d-smime" -- \
+					# 1 key and the history of HISTORY keys, alternately
+					bench_pair "$size" "$variant" "decrypt-$op" "decrypt-$op/${HISTORY}keys" "$n" "$cmpM" "$W/d-smime" \
+						"$S" -q --home "$kr" decrypt -i "$W/e-smime" -o "$W/d-smime" -- \
 						"$S" -q --home "$KH" decrypt -i "$W/e-smime" -o "$W/d-smime"
+				else
+					bench "$size" "$variant" "decrypt-$op" smime "$n" "$cmpM" "$W/d-smime" -- \
+						"$S" -q --home "$kr" decrypt -i "$W/e-smime" -o "$W/d-smime"
 				fi
 				rm -f "$W/e-smime" "$W/d-smime"
 				bench "$size" "$variant" "encrypt-$op" openssl "$n" "$nonempty" "$W/e-openssl" -- \
