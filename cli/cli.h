@@ -60,6 +60,7 @@ BIO *open_input(const char *path, struct smime_error *err);
 struct output {
 	BIO *bio;
 	char *path, *tmp;
+	int fd;                  /* the temporary file's, or -1 */
 };
 int output_open(struct output *o, const char *path, struct smime_error *err);
 /* Commit (rename into place) when ok, else remove the temporary file. */

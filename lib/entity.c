@@ -22,22 +22,26 @@
 #define LINE_MAX_OCTETS 998         /* RFC 5322 2.1.1, without the CRLF */
 #define IN_CHUNK (256u * 1024)
 
+/* Is every octet 7-bit, no NUL, no bare CR, every line at most 998 octets? */
+struct scan {
+	size_t line;
+	bool prev_cr, bare_lf;
+};
+
 struct entity {
 	GMimeStream *src;
 	gint64 body;               /* offset of the body in src */
 	struct buf head;           /* Content-* fields and the empty line, CRLF */
 	size_t head_pos;
 	unsigned char *in, *out;   /* IN_CHUNK and 2 * IN_CHUNK */
-	size_t out_len, out_pos;
+	const unsigned char *cur;  /* what is being served: in or out */
+	size_t cur_len, cur_pos;
 	bool prev_cr, started, eof;
 	bool convert;              /* the body has bare LFs to make CRLF */
+	struct scan sc;            /* until verified: the body scanned as it is read */
+	bool verified, failed;
 };
 
-/* Is every octet 7-bit, no NUL, no bare CR, every line at most 998 octets? */
-struct scan {
-	size_t line;
-	bool prev_cr, bare_lf;
-};
 
 /* No CR, NUL or octet above 127 in p[0..n): eight octets at a time. */
 static bool
@@ -141,28 +145,46 @@ ent_read(BIO *b, char *buf, int len)
 			got += k;
 			continue;
 		}
-		if (e->out_pos < e->out_len) {
-			size_t k = e->out_len - e->out_pos;
+		if (e->cur_pos < e->cur_len) {
+			size_t k = e->cur_len - e->cur_pos;
 			if (k > want - got)
 				k = want - got;
-			memcpy(buf + got, e->out + e->out_pos, k);
-			e->out_pos += k;
+			memcpy(buf + got, e->cur + e->cur_pos, k);
+			e->cur_pos += k;
 			got += k;
 			continue;
 		}
 		if (e->eof)
 			break;
-		/* Already CRLF throughout: read as it is, into the larger buffer. */
-		ssize_t n = g_mime_stream_read(e->src, (char *)(e->convert ? e->in : e->out),
-		    e->convert ? IN_CHUNK : 2 * IN_CHUNK);
+		ssize_t n = g_mime_stream_read(e->src, (char *)e->in, IN_CHUNK);
 		if (n < 0)
 			return got > 0 ? (int)got : -1;
+		bool convert = e->convert;
+		if (!e->verified) {
+			/* The first pass checks what it reads; the reader falls back on failure. */
+			if ((n == 0 && e->sc.prev_cr) ||
+			    (n > 0 && !scan_chunk(&e->sc, e->in, (size_t)n))) {
+				e->failed = true;
+				return -1;
+			}
+			/* From the first bare LF on (to_crlf changes nothing else). */
+			convert = e->convert = e->sc.bare_lf;
+			if (n == 0)
+				e->verified = true;
+		}
 		if (n == 0) {
 			e->eof = true;
 			break;
 		}
-		e->out_len = e->convert ? to_crlf(e->in, (size_t)n, e->out, &e->prev_cr) : (size_t)n;
-		e->out_pos = 0;
+		if (convert) {
+			e->cur_len = to_crlf(e->in, (size_t)n, e->out, &e->prev_cr);
+			e->cur = e->out;
+		} else {
+			e->cur_len = (size_t)n;
+			e->cur = e->in;
+			e->prev_cr = e->in[n - 1] == '\r';
+		}
+		e->cur_pos = 0;
 	}
 	return (int)got;
 }
@@ -170,8 +192,14 @@ ent_read(BIO *b, char *buf, int len)
 static void
 ent_rewind(struct entity *e)
 {
-	e->head_pos = e->out_len = e->out_pos = 0;
+	e->head_pos = e->cur_len = e->cur_pos = 0;
 	e->prev_cr = e->started = e->eof = false;
+	if (!e->verified) {
+		/* A first pass cut short: it starts over, scanning from the beginning. */
+		memset(&e->sc, 0, sizeof(e->sc));
+		e->convert = false;
+		e->failed = false;
+	}
 }
 
 static long
@@ -191,7 +219,7 @@ ent_ctrl(BIO *b, int cmd, long num, void *ptr)
 		ent_rewind(e);
 		return 0;
 	case BIO_CTRL_EOF:
-		return e->eof && e->out_pos == e->out_len;
+		return e->eof && e->cur_pos == e->cur_len;
 	case BIO_CTRL_FLUSH:
 		return 1;
 	default:
@@ -223,12 +251,14 @@ ent_destroy(BIO *b)
 }
 
 static BIO_METHOD *ent_method;
+static int ent_type;
 static pthread_once_t ent_once = PTHREAD_ONCE_INIT;
 
 static void
 ent_method_init(void)
 {
-	ent_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "MIME entity");
+	ent_type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK;
+	ent_method = BIO_meth_new(ent_type, "MIME entity");
 	if (ent_method == NULL)
 		return;
 	BIO_meth_set_read(ent_method, ent_read);
@@ -290,7 +320,8 @@ content_fields(const unsigned char *h, size_t n, struct buf *out)
 }
 
 int
-entity_fast_open(GMimeStream *src, GMimeMessage **msg_r, BIO **entity_r, struct smime_error *err)
+entity_fast_open(GMimeStream *src, bool lazy, GMimeMessage **msg_r, BIO **entity_r,
+    struct smime_error *err)
 {
 	struct entity *e = NULL;
 	unsigned char *h = NULL;
@@ -326,22 +357,29 @@ entity_fast_open(GMimeStream *src, GMimeMessage **msg_r, BIO **entity_r, struct 
 	buf_init(&e->head, HEADER_MAX + 4096);
 	if (!content_fields(h, end, &e->head))
 		goto out;
-	/* The body: read once to see that it is canonical already (bounded chunks). */
-	if (!scan_chunk(&sc, h + end, have - end))
-		goto out;
-	for (;;) {
-		ssize_t n = g_mime_stream_read(src, (char *)h, HEADER_MAX);
-		if (n < 0) {
-			rc = smime_error_set(err, SMIME_E_IO, "cannot read the message");
+	/*
+	 * The body: read once to see that it is canonical already (bounded
+	 * chunks); lazily, the entity's first pass does it instead.
+	 */
+	if (!lazy) {
+		if (!scan_chunk(&sc, h + end, have - end))
 			goto out;
+		for (;;) {
+			ssize_t n = g_mime_stream_read(src, (char *)h, HEADER_MAX);
+			if (n < 0) {
+				rc = smime_error_set(err, SMIME_E_IO, "cannot read the message");
+				goto out;
+			}
+			if (n == 0)
+				break;
+			if (!scan_chunk(&sc, h, (size_t)n))
+				goto out;
 		}
-		if (n == 0)
-			break;
-		if (!scan_chunk(&sc, h, (size_t)n))
-			goto out;
+		if (sc.prev_cr)
+			goto out;       /* a bare CR at the very end */
+		e->verified = true;
+		e->convert = sc.bare_lf;
 	}
-	if (sc.prev_cr)
-		goto out;       /* a bare CR at the very end */
 	/* Only the header section goes through GMime: From, To, Cc and the outer headers. */
 	if (g_mime_stream_reset(src) != 0 ||
 	    g_mime_stream_read(src, (char *)h, end) != (ssize_t)end) {
@@ -359,7 +397,6 @@ entity_fast_open(GMimeStream *src, GMimeMessage **msg_r, BIO **entity_r, struct 
 	}
 	e->src = g_object_ref(src);
 	e->body = (gint64)end;
-	e->convert = sc.bare_lf;
 	BIO_set_data(b, e);
 	BIO_set_init(b, 1);
 	e = NULL;
@@ -382,4 +419,12 @@ out:
 		g_object_unref(mem);
 	free(h);
 	return rc;
+}
+
+bool
+entity_fast_failed(BIO *entity)
+{
+	struct entity *e = BIO_get_data(entity);
+
+	return ent_method != NULL && BIO_method_type(entity) == ent_type && e != NULL && e->failed;
 }

@@ -126,10 +126,14 @@ SMIME_MUST_CHECK int copy_bio(BIO *in, BIO *out, struct smime_error *err);
  * its header section parsed and *entity_r a seekable read BIO of its
  * canonical entity read straight from src (Content-* fields, the empty line,
  * the body with bare LFs made CRLF).  SMIME_E_NOTFOUND, without touching err,
- * when the message needs the full GMime path instead.
+ * when the message needs the full GMime path instead.  With lazy, the body
+ * is not read here: the entity's first pass checks it as it goes, and when
+ * it is not canonical that read fails and entity_fast_failed says so (the
+ * caller, which has written nothing yet, then takes the GMime path).
  */
-SMIME_MUST_CHECK int entity_fast_open(GMimeStream *src, GMimeMessage **msg_r, BIO **entity_r,
-    struct smime_error *err);
+SMIME_MUST_CHECK int entity_fast_open(GMimeStream *src, bool lazy, GMimeMessage **msg_r,
+    BIO **entity_r, struct smime_error *err);
+bool entity_fast_failed(BIO *entity);
 
 /*
  * As mime_entity, into an unlinked 0600 spool file, read from the source

@@ -399,19 +399,24 @@ single_from(GMimeMessage *msg)
  * Parse in (from a seekable stream: part contents are not copied into
  * memory) and return the outer headers and the canonical entity as a
  * seekable BIO: read straight from the message when it is canonical already
- * (lib/entity.c), else written by GMime to an unlinked 0600 spool file.
+ * (lib/entity.c: checked first, or, ENTITY_LAZY, while it is first read),
+ * else (ENTITY_GMIME) written by GMime to an unlinked 0600 spool file.  When
+ * *src_r is set already, in was opened before and is not read again.
  */
+enum entity_path { ENTITY_CHECKED, ENTITY_LAZY, ENTITY_GMIME };
+
 static int
-read_message(BIO *in, GMimeStream **src_r, GMimeMessage **msg_r, struct buf *headers,
-    BIO **entity_r, struct smime_error *err)
+read_message(BIO *in, enum entity_path path, GMimeStream **src_r, GMimeMessage **msg_r,
+    struct buf *headers, BIO **entity_r, struct smime_error *err)
 {
 	int rc, fd;
 
 	smime_init();
-	if ((rc = source_open(in, src_r, err)) != 0)
+	if (*src_r == NULL && (rc = source_open(in, src_r, err)) != 0)
 		return rc;
 	/* Canonical already (the usual case): the body is neither parsed nor spooled. */
-	rc = entity_fast_open(*src_r, msg_r, entity_r, err);
+	rc = path == ENTITY_GMIME ? SMIME_E_NOTFOUND :
+	    entity_fast_open(*src_r, path == ENTITY_LAZY, msg_r, entity_r, err);
 	if (rc == 0) {
 		if ((rc = mime_outer_headers(*msg_r, headers, err)) != 0 ||
 		    (rc = buf_adds(headers, "MIME-Version: 1.0\r\n", err)) != 0)
@@ -444,10 +449,25 @@ smime_msg_sign(struct smime_keystore *ks, const struct smime_sign_opts *o, BIO *
 	int rc;
 
 	buf_init(&headers, SMIME_MSG_MAX_SIZE);
-	if ((rc = read_message(in, &src, &msg, &headers, &entity, err)) != 0)
+	/* The entity is checked while it is digested, before anything is written. */
+	if ((rc = read_message(in, ENTITY_LAZY, &src, &msg, &headers, &entity, err)) != 0)
 		goto out;
 	from = single_from(msg);
 	rc = sign_entity(ks, o, from, entity, &headers, out, err);
+	if (rc != 0 && entity_fast_failed(entity)) {
+		/* Not canonical after all: GMime re-encodes it, and signing starts over. */
+		BIO_free(entity);
+		g_object_unref(msg);
+		entity = NULL;
+		msg = NULL;
+		free(from);
+		from = NULL;
+		headers.len = 0;
+		if ((rc = read_message(in, ENTITY_GMIME, &src, &msg, &headers, &entity, err)) != 0)
+			goto out;
+		from = single_from(msg);
+		rc = sign_entity(ks, o, from, entity, &headers, out, err);
+	}
 	if (rc == 0 && BIO_flush(out) <= 0)
 		rc = smime_error_set(err, SMIME_E_IO, "cannot write the output");
 out:
@@ -643,7 +663,7 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	if ((rc = read_message(in, &src, &msg, &headers, &entity, err)) != 0)
+	if ((rc = read_message(in, ENTITY_CHECKED, &src, &msg, &headers, &entity, err)) != 0)
 		goto out;
 	from = single_from(msg);
 

@@ -487,6 +487,20 @@ b64_write(BIO *b, const char *buf, int len)
 	if (s == NULL || next == NULL || len < 0)
 		return -1;
 	while (done < len) {
+		/* Whole lines straight from buf, without the copy into s->in. */
+		while (s->n == 0 && (size_t)(len - done) >= sizeof(s->in)) {
+			int k;
+			if (s->used + 80 > sizeof(s->out) && b64_drain(s, next) != 0)
+				return -1;
+			k = EVP_EncodeBlock(s->out + s->used, (const unsigned char *)buf + done,
+			    (int)sizeof(s->in));
+			s->out[s->used + (size_t)k] = '\r';
+			s->out[s->used + (size_t)k + 1] = '\n';
+			s->used += (size_t)k + 2;
+			done += (int)sizeof(s->in);
+		}
+		if (done == len)
+			break;
 		size_t take = sizeof(s->in) - s->n;
 		if (take > (size_t)(len - done))
 			take = (size_t)(len - done);
