@@ -229,15 +229,16 @@ SMIME_MUST_CHECK int stream_decrypt(struct smime_keystore *ks, GMimePart *part,
 struct signed_stream;
 
 /*
- * Open the opaque signed-data leaf part: *cms_r is a detached SignedData
- * (certificates and SignerInfos) for verification, and the stream's
- * content BIO yields the eContent, to be read through CMS_dataInit.
+ * Read the opaque signed-data leaf part in one pass: its content goes
+ * through the digests of the algorithms the SignedData names (and into
+ * sink, when not NULL); *cms_r is then the detached SignedData (certificates
+ * and SignerInfos) to verify against signed_stream_digests(ss), a chain
+ * that CMS_SignerInfo_verify_content takes.  Truncated or malformed input
+ * fails here.
  */
-SMIME_MUST_CHECK int signed_stream_open(GMimePart *part, CMS_ContentInfo **cms_r,
+SMIME_MUST_CHECK int signed_stream_open(GMimePart *part, BIO *sink, CMS_ContentInfo **cms_r,
     struct signed_stream **ss_r, struct smime_error *err);
-BIO *signed_stream_content(struct signed_stream *ss);
-/* The reader's error after the content was read (truncation), or 0. */
-int signed_stream_error(struct signed_stream *ss, struct smime_error *err);
+BIO *signed_stream_digests(struct signed_stream *ss);
 void signed_stream_free(struct signed_stream *ss);
 
 /*

@@ -328,19 +328,21 @@ part_cms(GMimePart *part, struct buf *der, CMS_ContentInfo **cms_r, struct smime
 }
 
 /*
- * Verify a SignedData.  detached is the content of a multipart/signed
- * (NULL for opaque signed-data, whose content is inside).  The content is
- * appended to content_out.  Every signer must verify (RFC 5652 5.6 leaves
- * the policy to the receiver; a replayed SignerInfo must not ride along).
+ * Verify a SignedData.  detached is the content of a multipart/signed; it
+ * streams through the digests here and is appended to content_out.  For
+ * opaque signed-data, read in one pass by signed_stream_open, cms is its
+ * detached form and digested the digest chain its content went through.
+ * Every signer must verify (RFC 5652 5.6 leaves the policy to the
+ * receiver; a replayed SignerInfo must not ride along).
  */
 static void
 verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
-    BIO *detached, BIO *content_out)
+    BIO *detached, BIO *content_out, BIO *digested)
 {
 	STACK_OF(CMS_SignerInfo) *sis;
 	STACK_OF(X509) *certs = NULL, *untrusted = NULL;
 	X509_STORE *store = NULL;
-	BIO *dcont = NULL, *chain = NULL;
+	BIO *dcont = NULL, *chain = NULL, *verify_chain;
 	struct smime_error err;
 	unsigned char chunk[8192];
 	int n, nsi;
@@ -361,14 +363,14 @@ verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 		    SMIME_MSG_MAX_SIGNERS);
 		return;
 	}
-	if (detached != NULL && !CMS_is_detached(cms)) {
+	if (digested == NULL && detached != NULL && !CMS_is_detached(cms)) {
 		/* RFC 8551 3.5.3: in multipart/signed, eContent is absent. */
 		fail_layer(l, SMIME_E_BADSIG, "RFC 8551 3.5.3: the signature of a multipart/signed "
 		    "part carries its own content (eContent), which is not what is shown: "
 		    "refused (eContent confusion)");
 		return;
 	}
-	if (detached == NULL && CMS_is_detached(cms)) {
+	if (digested == NULL && detached == NULL && CMS_is_detached(cms)) {
 		fail_layer(l, SMIME_E_INPUT, "opaque signed-data without content");
 		return;
 	}
@@ -394,17 +396,23 @@ verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 	ERR_clear_error();
 
 	/* The content streams through the digests (detached: from the message itself). */
-	dcont = detached;
-	chain = CMS_dataInit(cms, dcont);
-	if (chain == NULL) {
-		fail_layer(l, SMIME_E_INPUT, "cannot read the signed content");
-		goto out;
-	}
-	while ((n = BIO_read(chain, chunk, sizeof(chunk))) > 0) {
-		if (content_out != NULL && write_all(content_out, chunk, (size_t)n, &err) != 0) {
-			fail_layer(l, err.code, "%s", err.message);
+	if (digested != NULL) {
+		verify_chain = digested;
+	} else {
+		dcont = detached;
+		chain = CMS_dataInit(cms, dcont);
+		if (chain == NULL) {
+			fail_layer(l, SMIME_E_INPUT, "cannot read the signed content");
 			goto out;
 		}
+		while ((n = BIO_read(chain, chunk, sizeof(chunk))) > 0) {
+			if (content_out != NULL &&
+			    write_all(content_out, chunk, (size_t)n, &err) != 0) {
+				fail_layer(l, err.code, "%s", err.message);
+				goto out;
+			}
+		}
+		verify_chain = chain;
 	}
 
 	for (int i = 0; i < nsi; i++) {
@@ -468,7 +476,7 @@ verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 			ERR_clear_error();
 			continue;
 		}
-		if (CMS_SignerInfo_verify_content(si, chain) <= 0) {
+		if (CMS_SignerInfo_verify_content(si, verify_chain) <= 0) {
 			s->status = SMIME_E_BADSIG;
 			s->reason = strdup(CMS_signed_get_attr_count(si) < 0 ?
 			    "the signature over the content does not verify: the message was altered "
@@ -549,7 +557,7 @@ verify_multipart(struct run *run, struct smime_layer *l, GMimeStream *s, GMimeMu
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	verify_signed(run, l, cms, dcont, NULL);
+	verify_signed(run, l, cms, dcont, NULL, NULL);
 out:
 	BIO_free(dcont);
 	if (canon != NULL)
@@ -630,13 +638,10 @@ done_signed:
 			} else if (l != NULL && k == SMIME_LAYER_OPAQUE_SIGNED) {
 				struct signed_stream *ss = NULL;
 				CMS_ContentInfo *cms = NULL;
-				if (signed_stream_open(GMIME_PART(obj), &cms, &ss, &err) != 0) {
+				if (signed_stream_open(GMIME_PART(obj), NULL, &cms, &ss, &err) != 0)
 					fail_layer(l, err.code, "%s", err.message);
-				} else {
-					verify_signed(run, l, cms, signed_stream_content(ss), NULL);
-					if (l->status == 0 && signed_stream_error(ss, &err) != 0)
-						fail_layer(l, SMIME_E_INPUT, "%s", err.message);
-				}
+				else
+					verify_signed(run, l, cms, NULL, NULL, signed_stream_digests(ss));
 				CMS_ContentInfo_free(cms);
 				signed_stream_free(ss);
 				warn(run->r, "only part %s is signed: the rest of what the reader sees "
@@ -896,10 +901,9 @@ run_layers(struct run *run, GMimeStream **cur, struct buf *headers, struct smime
 			if (k == SMIME_LAYER_OPAQUE_SIGNED) {
 				struct signed_stream *ss = NULL;
 				rc = write_all(sink, headers->data, headers->len, err);
-				if (rc == 0 && (rc = signed_stream_open(GMIME_PART(root), &cms, &ss, err)) == 0) {
-					verify_signed(run, l, cms, signed_stream_content(ss), sink);
-					if (l->status == 0 && signed_stream_error(ss, err) != 0)
-						fail_layer(l, SMIME_E_INPUT, "%s", err->message);
+				if (rc == 0 && (rc = signed_stream_open(GMIME_PART(root), sink, &cms, &ss,
+				    err)) == 0) {
+					verify_signed(run, l, cms, NULL, NULL, signed_stream_digests(ss));
 					signed_stream_free(ss);
 					check_sender(run, l);
 				}

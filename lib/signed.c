@@ -1,9 +1,11 @@
 /*
- * Opaque SignedData read as a stream (RFC 5652 5, RFC 8551 3.5.2): the
- * certificates and SignerInfos come after the content, so the structure is
- * walked once to collect them (skipping the content) and OpenSSL gets a
- * detached SignedData made of them; the second walk hands the eContent to
- * OpenSSL's digest BIOs as a stream.  Memory does not grow with the content.
+ * Opaque SignedData read as a stream, in one pass (RFC 5652 5, RFC 8551
+ * 3.5.2): the digest algorithms come before the content, so the content
+ * goes through their digests (OpenSSL's digest BIOs, set up from a
+ * SignedData that has only them) as it is read, and into the caller's
+ * spool; the certificates and SignerInfos that follow it then make the
+ * detached SignedData that is verified against those digests.  Memory does
+ * not grow with the content.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,8 @@ struct signed_stream {
 	BIO *in;
 	struct ber_reader *r;
 	BIO *octets;
+	CMS_ContentInfo *head;      /* version and digest algorithms only */
+	BIO *digests;               /* CMS_dataInit(head) over octets, read to its end */
 };
 
 struct signed_parts {
@@ -38,26 +42,19 @@ parts_clear(struct signed_parts *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/*
- * Walk to the eContent OCTET STRING; with keep, collect the small pieces
- * and the certificates and SignerInfos after the content (which is skipped).
- */
+/* Walk to the eContent OCTET STRING, keeping the small pieces before it. */
 static int
-walk_signed(struct ber_reader *r, struct signed_parts *p, bool keep, struct smime_error *err)
+walk_signed_head(struct ber_reader *r, struct signed_parts *p, struct smime_error *err)
 {
 	struct ber_tlv t;
 	int rc, nid;
 
 #define WHOLE(field, max) do { \
-	if (keep) { \
-		if ((rc = ber_read_whole(r, &t, (max), &p->field, &p->field##_len, err)) != 0) \
-			return rc; \
-	} else if ((rc = ber_skip(r, &t, err)) != 0) \
+	if ((rc = ber_read_whole(r, &t, (max), &p->field, &p->field##_len, err)) != 0) \
 		return rc; \
 } while (0)
 
-	if ((rc = ber_content_info(r, &nid, keep ? &p->type_oid : NULL, &p->type_oid_len,
-	    err)) != 0)
+	if ((rc = ber_content_info(r, &nid, &p->type_oid, &p->type_oid_len, err)) != 0)
 		return rc;
 	if (nid != NID_pkcs7_signed)
 		return smime_error_set(err, SMIME_E_INPUT, "the signed-data part holds %s, not "
@@ -95,10 +92,17 @@ walk_signed(struct ber_reader *r, struct signed_parts *p, bool keep, struct smim
 	if (p->content.cls != BER_UNIVERSAL || p->content.tag != 4)
 		return smime_error_set(err, SMIME_E_INPUT, "RFC 5652 5.2: eContent must be an "
 		    "OCTET STRING (offset %llu)", (unsigned long long)p->content.offset);
-	if (!keep)
-		return 0;
-	if ((rc = ber_skip(r, &p->content, err)) != 0 ||
-	    (rc = ber_leave(r, err)) != 0 ||           /* [0] */
+	return 0;
+}
+
+/* After the content: certificates [0], crls [1], then SignerInfos, to the end. */
+static int
+walk_signed_tail(struct ber_reader *r, struct signed_parts *p, struct smime_error *err)
+{
+	struct ber_tlv t;
+	int rc;
+
+	if ((rc = ber_leave(r, err)) != 0 ||           /* [0] */
 	    (rc = ber_leave(r, err)) != 0)             /* encapContentInfo */
 		return rc;
 	/* certificates [0] IMPLICIT OPTIONAL, crls [1] IMPLICIT OPTIONAL, signerInfos SET */
@@ -138,97 +142,128 @@ signed_stream_free(struct signed_stream *ss)
 {
 	if (ss == NULL)
 		return;
+	/* The digest BIOs down to (not including) the octets, which are ours. */
+	while (ss->digests != NULL && ss->digests != ss->octets) {
+		BIO *next = BIO_pop(ss->digests);
+		BIO_free(ss->digests);
+		ss->digests = next;
+	}
 	BIO_free(ss->octets);
+	CMS_ContentInfo_free(ss->head);
 	ber_reader_free(ss->r);
 	BIO_free(ss->in);
 	free(ss);
 }
 
-int
-signed_stream_open(GMimePart *part, CMS_ContentInfo **cms_r, struct signed_stream **ss_r,
+/*
+ * SignedData { version, digestAlgorithms, { eContentType }, [certs], [crls],
+ * signerInfos }, without eContent, wrapped in its ContentInfo and decoded.
+ */
+static int
+detached_signed_data(const struct signed_parts *p, bool with_signers, CMS_ContentInfo **cms_r,
     struct smime_error *err)
 {
-	struct signed_parts p = { 0 }, again = { 0 };
-	struct signed_stream *ss = calloc(1, sizeof(*ss));
+	static const unsigned char no_signers[2] = { 0x31, 0x00 };
 	struct buf ci, sd, eci, tmp;
 	const unsigned char *q;
-	int rc = 0;
+	int rc;
 
-	*cms_r = NULL;
-	*ss_r = NULL;
 	buf_init(&ci, BER_MAX_WHOLE * 4);
 	buf_init(&sd, BER_MAX_WHOLE * 4);
 	buf_init(&eci, 1024);
 	buf_init(&tmp, BER_MAX_WHOLE * 4);
-	if (ss == NULL || open_reader(ss, part) == NULL) {
-		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the signed part");
-		goto out;
-	}
-	if ((rc = walk_signed(ss->r, &p, true, err)) != 0)
-		goto out;
-	/* The detached SignedData OpenSSL decodes: no eContent. */
-	if ((rc = buf_add(&tmp, p.ect, p.ect_len, err)) != 0 ||
+	if ((rc = buf_add(&tmp, p->ect, p->ect_len, err)) != 0 ||
 	    (rc = der_wrap(&eci, 0x30, &tmp, err)) != 0)
 		goto out;
 	tmp.len = 0;
-	if ((rc = buf_add(&tmp, p.version, p.version_len, err)) != 0 ||
-	    (rc = buf_add(&tmp, p.digests, p.digests_len, err)) != 0 ||
+	if ((rc = buf_add(&tmp, p->version, p->version_len, err)) != 0 ||
+	    (rc = buf_add(&tmp, p->digests, p->digests_len, err)) != 0 ||
 	    (rc = buf_add(&tmp, eci.data, eci.len, err)) != 0 ||
-	    (p.certs && (rc = buf_add(&tmp, p.certs, p.certs_len, err)) != 0) ||
-	    (p.crls && (rc = buf_add(&tmp, p.crls, p.crls_len, err)) != 0) ||
-	    (rc = buf_add(&tmp, p.signers, p.signers_len, err)) != 0 ||
+	    (with_signers && p->certs && (rc = buf_add(&tmp, p->certs, p->certs_len, err)) != 0) ||
+	    (with_signers && p->crls && (rc = buf_add(&tmp, p->crls, p->crls_len, err)) != 0) ||
+	    (rc = with_signers ? buf_add(&tmp, p->signers, p->signers_len, err) :
+	    buf_add(&tmp, no_signers, sizeof(no_signers), err)) != 0 ||
 	    (rc = der_wrap(&sd, 0x30, &tmp, err)) != 0)
 		goto out;
 	tmp.len = 0;
-	if ((rc = buf_add(&tmp, p.type_oid, p.type_oid_len, err)) != 0 ||
+	if ((rc = buf_add(&tmp, p->type_oid, p->type_oid_len, err)) != 0 ||
 	    (rc = der_wrap(&tmp, 0xa0, &sd, err)) != 0 ||
 	    (rc = der_wrap(&ci, 0x30, &tmp, err)) != 0)
 		goto out;
 	q = ci.data;
-	if ((*cms_r = d2i_CMS_ContentInfo(NULL, &q, (long)ci.len)) == NULL) {
-		rc = smime_error_ssl(err, SMIME_E_INPUT, "the signed-data part's certificates or "
-		    "SignerInfos are not valid CMS (RFC 5652)");
-		goto out;
-	}
-	/* Second walk: to the content, which is then read through ss->octets. */
-	if (open_reader(ss, part) == NULL) {
+	if ((*cms_r = d2i_CMS_ContentInfo(NULL, &q, (long)ci.len)) == NULL)
+		rc = smime_error_ssl(err, SMIME_E_INPUT, "the signed-data part's %s not valid CMS "
+		    "(RFC 5652)", with_signers ? "certificates or SignerInfos are" :
+		    "digest algorithms are");
+out:
+	buf_free(&ci);
+	buf_free(&sd);
+	buf_free(&eci);
+	buf_free(&tmp);
+	return rc;
+}
+
+#define CONTENT_CHUNK 65536
+
+int
+signed_stream_open(GMimePart *part, BIO *sink, CMS_ContentInfo **cms_r,
+    struct signed_stream **ss_r, struct smime_error *err)
+{
+	struct signed_parts p = { 0 };
+	struct signed_stream *ss = calloc(1, sizeof(*ss));
+	unsigned char *chunk = NULL;
+	int rc = 0, n;
+
+	*cms_r = NULL;
+	*ss_r = NULL;
+	if (ss == NULL || open_reader(ss, part) == NULL ||
+	    (chunk = malloc(CONTENT_CHUNK)) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the signed part");
 		goto out;
 	}
-	if ((rc = walk_signed(ss->r, &again, false, err)) != 0)
+	/* The content through the digests of the algorithms named before it. */
+	if ((rc = walk_signed_head(ss->r, &p, err)) != 0 ||
+	    (rc = detached_signed_data(&p, false, &ss->head, err)) != 0)
 		goto out;
-	if ((ss->octets = ber_octets_bio(ss->r, &again.content)) == NULL) {
-		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	if ((ss->octets = ber_octets_bio(ss->r, &p.content)) == NULL ||
+	    (ss->digests = CMS_dataInit(ss->head, ss->octets)) == NULL) {
+		rc = smime_error_ssl(err, SMIME_E_INPUT, "cannot digest the signed content");
 		goto out;
 	}
+	while ((n = BIO_read(ss->digests, chunk, CONTENT_CHUNK)) > 0)
+		if (sink != NULL && (rc = write_all(sink, chunk, (size_t)n, err)) != 0)
+			goto out;
+	if ((rc = ber_error(ss->r, err)) != 0)
+		goto out;
+	if (n < 0) {
+		rc = smime_error_set(err, SMIME_E_IO, "cannot read the signed content");
+		goto out;
+	}
+	/* Then what follows it: the certificates and SignerInfos to verify. */
+	if ((rc = walk_signed_tail(ss->r, &p, err)) != 0 ||
+	    (rc = detached_signed_data(&p, true, cms_r, err)) != 0)
+		goto out;
 	*ss_r = ss;
 	ss = NULL;
 out:
+	if (chunk != NULL) {
+		OPENSSL_cleanse(chunk, CONTENT_CHUNK);
+		free(chunk);
+	}
 	if (rc != 0) {
 		CMS_ContentInfo_free(*cms_r);
 		*cms_r = NULL;
 	}
 	signed_stream_free(ss);
 	parts_clear(&p);
-	parts_clear(&again);
-	buf_free(&ci);
-	buf_free(&sd);
-	buf_free(&eci);
-	buf_free(&tmp);
 	ERR_clear_error();
 	return rc;
 }
 
 BIO *
-signed_stream_content(struct signed_stream *ss)
+signed_stream_digests(struct signed_stream *ss)
 {
-	return ss->octets;
-}
-
-int
-signed_stream_error(struct signed_stream *ss, struct smime_error *err)
-{
-	return ber_error(ss->r, err);
+	return ss->digests;
 }
 
 /*
