@@ -350,6 +350,44 @@ cms_eddsa_verify(CMS_SignerInfo *si, EVP_PKEY *pub)
 }
 
 int
+cms_gcm_icv_len(const unsigned char *der, size_t n)
+{
+	const unsigned char *p = der, *q, *end;
+	X509_ALGOR *alg;
+	const void *pval = NULL;
+	int ptype = 0, icv = -1;
+	long len;
+
+	if (der == NULL || n == 0 || n > 4096 || (alg = d2i_X509_ALGOR(NULL, &p, (long)n)) == NULL)
+		return -1;
+	X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+	if (ptype == V_ASN1_SEQUENCE && pval != NULL) {
+		/* RFC 5084 3.2: GCMParameters ::= SEQUENCE { aes-nonce OCTET STRING, aes-ICVlen INTEGER DEFAULT 12 } */
+		const ASN1_STRING *seq = pval;
+		q = ASN1_STRING_get0_data(seq);
+		end = q + ASN1_STRING_length(seq);
+		if (tlv(&q, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &len) && len <= end - q) {
+			end = q + len;
+			if (tlv(&q, end, V_ASN1_OCTET_STRING, V_ASN1_UNIVERSAL, &len) && len <= end - q) {
+				q += len;
+				if (q == end) {
+					icv = 12;
+				} else {
+					const unsigned char *ip = q;
+					ASN1_INTEGER *ai = d2i_ASN1_INTEGER(NULL, &ip, end - q);
+					long v = ai != NULL ? ASN1_INTEGER_get(ai) : -1;
+					ASN1_INTEGER_free(ai);
+					if (ip == end && v >= 12 && v <= 16)
+						icv = (int)v;
+				}
+			}
+		}
+	}
+	X509_ALGOR_free(alg);
+	return icv;
+}
+
+int
 cms_content_cipher_nid_alg(const unsigned char *der, size_t n)
 {
 	const unsigned char *p = der;
@@ -456,6 +494,10 @@ cms_write_attached(BIO *out, const unsigned char *der, size_t n, BIO *content,
 		if ((rc = write_all(out, h, 5, err)) != 0 ||
 		    (rc = write_all(out, chunk + 8, (size_t)got, err)) != 0)
 			goto out;
+	}
+	if (got < 0) {
+		rc = smime_error_set(err, SMIME_E_IO, "reading the content failed before its end");
+		goto out;
 	}
 	/* end of the OCTET STRING, of [0], of encapContentInfo */
 	for (int i = 0; i < 3; i++)

@@ -205,6 +205,7 @@ free_chain(BIO *chain, BIO *bottom)
  * tag at any time before its final step), so one pass does it all.
  */
 struct tail {
+	int icv_len;                /* the tag length GCMParameters give */
 	BIO *octets;
 	struct ber_reader *r;
 	struct envelope *e;
@@ -233,12 +234,13 @@ tail_read(BIO *b, char *buf, int len)
 	    (t->rc = ber_finish(t->r, &t->err)) != 0)
 		return -1;
 	p = t->e->mac;
+	/* RFC 5084 3.2: the mac is as long as aes-ICVlen says, 12 to 16 octets. */
 	if ((mac = d2i_ASN1_OCTET_STRING(NULL, &p, (long)t->e->mac_len)) == NULL ||
-	    ASN1_STRING_length(mac) < 4 || ASN1_STRING_length(mac) > 16 || t->ctx == NULL ||
+	    ASN1_STRING_length(mac) != t->icv_len || t->ctx == NULL ||
 	    EVP_CIPHER_CTX_ctrl(t->ctx, EVP_CTRL_AEAD_SET_TAG, ASN1_STRING_length(mac),
 	    (void *)ASN1_STRING_get0_data(mac)) <= 0) {
-		t->rc = smime_error_set(&t->err, SMIME_E_INPUT, "RFC 5084 3.1: the "
-		    "authentication tag must be 4 to 16 octets");
+		t->rc = smime_error_set(&t->err, SMIME_E_INPUT, "RFC 5084 3.2: the "
+		    "authentication tag must be %d octets, as the GCM parameters say", t->icv_len);
 		ASN1_OCTET_STRING_free(mac);
 		return -1;
 	}
@@ -295,7 +297,6 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 	if ((rc = walk_to_content(r, &e, err)) != 0)
 		goto out;
 	l->kind = e.auth ? SMIME_LAYER_AUTH_ENVELOPED : SMIME_LAYER_ENVELOPED;
-	l->integrity = e.auth ? "aead" : "none";
 	if (e.auth) {
 		if ((e.mac = OPENSSL_memdup(no_mac, sizeof(no_mac))) == NULL) {
 			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
@@ -320,6 +321,26 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 		    "an unrecognised algorithm");
 		goto out;
 	}
+	/*
+	 * RFC 5083 2.1: AuthEnvelopedData only with an authenticated cipher, and
+	 * EnvelopedData never with one: a CBC content relabelled as
+	 * AuthEnvelopedData must not be reported as authenticated.
+	 */
+	if (e.auth != ((EVP_CIPHER_get_flags(EVP_get_cipherbynid(cnid)) &
+	    EVP_CIPH_FLAG_AEAD_CIPHER) != 0)) {
+		rc = smime_error_set(err, SMIME_E_INPUT, e.auth ?
+		    "RFC 5083 2.1: AuthEnvelopedData with %s, which does not authenticate: refused" :
+		    "EnvelopedData with %s, an authenticated cipher that belongs in "
+		    "AuthEnvelopedData (RFC 5083): refused", OBJ_nid2ln(cnid));
+		goto out;
+	}
+	if (e.auth && (t.icv_len = cms_gcm_icv_len(e.alg, e.alg_len)) < 0) {
+		rc = smime_error_set(err, SMIME_E_INPUT, "RFC 5084 3.2: the AES-GCM parameters "
+		    "are malformed or ask for a tag shorter than 12 octets");
+		goto out;
+	}
+	/* Said only of a cipher that matches its structure. */
+	l->integrity = e.auth ? "aead" : "none";
 	if ((rc = cms_recipient_key(ks, cms, l, &cert, &key, err)) != 0)
 		goto out;
 	if (!CMS_decrypt_set1_pkey_and_peer(cms, key, cert, NULL)) {

@@ -39,7 +39,9 @@ struct entity {
 	bool prev_cr, started, eof;
 	bool convert;              /* the body has bare LFs to make CRLF */
 	struct scan sc;            /* until verified: the body scanned as it is read */
-	bool verified, failed;
+	bool verified;
+	bool not_canonical;        /* the first pass found it is not (sticky) */
+	bool io_error;             /* reading the message failed (sticky) */
 };
 
 
@@ -130,9 +132,14 @@ ent_read(BIO *b, char *buf, int len)
 	BIO_clear_retry_flags(b);
 	if (e == NULL || len <= 0)
 		return 0;
+	/* Once failed, always failed: no caller may take a short read for the end. */
+	if (e->not_canonical || e->io_error)
+		return -1;
 	if (!e->started) {
-		if (g_mime_stream_seek(e->src, e->body, GMIME_STREAM_SEEK_SET) != e->body)
+		if (g_mime_stream_seek(e->src, e->body, GMIME_STREAM_SEEK_SET) != e->body) {
+			e->io_error = true;
 			return -1;
+		}
 		e->started = true;
 	}
 	while (got < want) {
@@ -157,14 +164,16 @@ ent_read(BIO *b, char *buf, int len)
 		if (e->eof)
 			break;
 		ssize_t n = g_mime_stream_read(e->src, (char *)e->in, IN_CHUNK);
-		if (n < 0)
-			return got > 0 ? (int)got : -1;
+		if (n < 0) {
+			e->io_error = true;
+			return -1;
+		}
 		bool convert = e->convert;
 		if (!e->verified) {
 			/* The first pass checks what it reads; the reader falls back on failure. */
 			if ((n == 0 && e->sc.prev_cr) ||
 			    (n > 0 && !scan_chunk(&e->sc, e->in, (size_t)n))) {
-				e->failed = true;
+				e->not_canonical = true;
 				return -1;
 			}
 			/* From the first bare LF on (to_crlf changes nothing else). */
@@ -198,7 +207,6 @@ ent_rewind(struct entity *e)
 		/* A first pass cut short: it starts over, scanning from the beginning. */
 		memset(&e->sc, 0, sizeof(e->sc));
 		e->convert = false;
-		e->failed = false;
 	}
 }
 
@@ -421,10 +429,25 @@ out:
 	return rc;
 }
 
+static struct entity *
+entity_of(BIO *b)
+{
+	return b != NULL && ent_method != NULL && BIO_method_type(b) == ent_type ?
+	    BIO_get_data(b) : NULL;
+}
+
 bool
 entity_fast_failed(BIO *entity)
 {
-	struct entity *e = BIO_get_data(entity);
+	struct entity *e = entity_of(entity);
 
-	return ent_method != NULL && BIO_method_type(entity) == ent_type && e != NULL && e->failed;
+	return e != NULL && e->not_canonical;
+}
+
+bool
+entity_read_failed(BIO *entity)
+{
+	struct entity *e = entity_of(entity);
+
+	return e != NULL && (e->not_canonical || e->io_error);
 }

@@ -134,6 +134,12 @@ SMIME_MUST_CHECK int copy_bio(BIO *in, BIO *out, struct smime_error *err);
 SMIME_MUST_CHECK int entity_fast_open(GMimeStream *src, bool lazy, GMimeMessage **msg_r,
     BIO **entity_r, struct smime_error *err);
 bool entity_fast_failed(BIO *entity);
+/*
+ * Whether any read of this entity BIO failed (not canonical, or an I/O
+ * error): a caller that cannot tell a failed read from the end (OpenSSL's
+ * streaming copies) asks this afterwards.  False for other BIOs.
+ */
+bool entity_read_failed(BIO *entity);
 
 /*
  * As mime_entity, into an unlinked 0600 spool file, read from the source
@@ -171,6 +177,12 @@ STACK_OF(X509_ALGOR) *cms_our_capabilities(void);
 
 /* The algorithm of a DER AlgorithmIdentifier, or NID_undef. */
 int cms_content_cipher_nid_alg(const unsigned char *der, size_t n);
+/*
+ * The aes-ICVlen of the AES-GCM AlgorithmIdentifier der (RFC 5084 3.2: 12
+ * when absent), or -1 when its parameters are malformed or the length is
+ * outside 12..16.
+ */
+int cms_gcm_icv_len(const unsigned char *der, size_t n);
 /* Append tag, definite length and in to out (DER, X.690 8.1.3). */
 SMIME_MUST_CHECK int der_wrap(struct buf *out, unsigned char tag, const struct buf *in,
     struct smime_error *err);

@@ -297,6 +297,10 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 			rc = smime_error_ssl(err, SMIME_E_CRYPTO, "signing failed");
 			goto out;
 		}
+		if (entity_read_failed(entity)) {
+			rc = smime_error_set(err, SMIME_E_IO, "reading the message failed");
+			goto out;
+		}
 	} else {
 		unsigned char digest[EVP_MAX_MD_SIZE];
 		unsigned int dlen = 0;
@@ -449,8 +453,13 @@ smime_msg_sign(struct smime_keystore *ks, const struct smime_sign_opts *o, BIO *
 	int rc;
 
 	buf_init(&headers, SMIME_MSG_MAX_SIZE);
-	/* The entity is checked while it is digested, before anything is written. */
-	if ((rc = read_message(in, ENTITY_LAZY, &src, &msg, &headers, &entity, err)) != 0)
+	/*
+	 * The entity is checked while it is digested, before anything is
+	 * written; not for RSASSA-PSS, whose CMS_final would take a failed read
+	 * for the end of the content: checked first instead.
+	 */
+	if ((rc = read_message(in, o->pss ? ENTITY_CHECKED : ENTITY_LAZY, &src, &msg, &headers,
+	    &entity, err)) != 0)
 		goto out;
 	from = single_from(msg);
 	rc = sign_entity(ks, o, from, entity, &headers, out, err);
@@ -624,6 +633,11 @@ encrypt_entity(STACK_OF(X509) *certs, const EVP_CIPHER *cipher, bool oaep, BIO *
 	BIO_push(b64, out);
 	if (!i2d_CMS_bio_stream(b64, cms, entity, CMS_STREAM | CMS_BINARY)) {
 		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "encryption failed");
+		goto out;
+	}
+	/* OpenSSL's copy takes a failed read for the end: ask the entity. */
+	if (entity_read_failed(entity)) {
+		rc = smime_error_set(err, SMIME_E_IO, "reading the message failed");
 		goto out;
 	}
 	if (BIO_flush(b64) <= 0)

@@ -587,6 +587,8 @@ copy_bio(BIO *in, BIO *out, struct smime_error *err)
 	while ((n = BIO_read(in, chunk, SPOOL_CHUNK)) > 0)
 		if ((rc = write_all(out, chunk, (size_t)n, err)) != 0)
 			break;
+	if (rc == 0 && n < 0)
+		rc = smime_error_set(err, SMIME_E_IO, "reading failed before the end");
 	OPENSSL_cleanse(chunk, SPOOL_CHUNK);
 	free(chunk);
 	return rc;
