@@ -10,6 +10,7 @@
  * left to the full GMime path in lib/message.c, which re-encodes parts.
  */
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@ struct entity {
 	bool verified;
 	bool not_canonical;        /* the first pass found it is not (sticky) */
 	bool io_error;             /* reading the message failed (sticky) */
+	int fd;                    /* the message file, watched for changes; or -1 */
+	struct stat st;            /* as it was when the entity was opened */
 };
 
 
@@ -123,6 +126,20 @@ to_crlf(const unsigned char *in, size_t n, unsigned char *out, bool *prev_cr)
 	return o;
 }
 
+static bool
+unchanged(const struct entity *e)
+{
+	struct stat now;
+
+	if (e->fd < 0)
+		return true;
+	return fstat(e->fd, &now) == 0 && now.st_size == e->st.st_size &&
+	    now.st_mtim.tv_sec == e->st.st_mtim.tv_sec &&
+	    now.st_mtim.tv_nsec == e->st.st_mtim.tv_nsec &&
+	    now.st_ctim.tv_sec == e->st.st_ctim.tv_sec &&
+	    now.st_ctim.tv_nsec == e->st.st_ctim.tv_nsec;
+}
+
 static int
 ent_read(BIO *b, char *buf, int len)
 {
@@ -182,6 +199,14 @@ ent_read(BIO *b, char *buf, int len)
 				e->verified = true;
 		}
 		if (n == 0) {
+			/*
+			 * The file is read more than once (checked or digested, then
+			 * written): it must not have changed in between.
+			 */
+			if (!unchanged(e)) {
+				e->io_error = true;
+				return -1;
+			}
 			e->eof = true;
 			break;
 		}
@@ -362,6 +387,10 @@ entity_fast_open(GMimeStream *src, bool lazy, GMimeMessage **msg_r, BIO **entity
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
 	}
+	/* What the file is now, before its body is first read. */
+	e->fd = GMIME_IS_STREAM_FS(src) ? GMIME_STREAM_FS(src)->fd : -1;
+	if (e->fd >= 0 && fstat(e->fd, &e->st) != 0)
+		e->fd = -1;
 	buf_init(&e->head, HEADER_MAX + 4096);
 	if (!content_fields(h, end, &e->head))
 		goto out;
@@ -405,6 +434,7 @@ entity_fast_open(GMimeStream *src, bool lazy, GMimeMessage **msg_r, BIO **entity
 	}
 	e->src = g_object_ref(src);
 	e->body = (gint64)end;
+
 	BIO_set_data(b, e);
 	BIO_set_init(b, 1);
 	e = NULL;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -140,12 +141,60 @@ test_base64_large(void **state)
 	free(b64);
 }
 
+/* A message file that changes between two reads of its entity: the second read fails. */
+static void
+test_entity_file_changed(void **state)
+{
+	char path[] = "/tmp/smime-entity-XXXXXX";
+	const char *msg = "From: a@example.org\r\nContent-Type: text/plain\r\n\r\nhello\r\n";
+	int fd = mkstemp(path);
+	GMimeStream *src;
+	GMimeMessage *m = NULL;
+	BIO *entity = NULL;
+	struct smime_error err;
+	unsigned char *out;
+	size_t len;
+
+	(void)state;
+	smime_init();
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, msg, strlen(msg)), (ssize_t)strlen(msg));
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	src = g_mime_stream_fs_new(fd);
+	assert_int_equal(entity_fast_open(src, false, &m, &entity, &err), 0);
+	out = drain(entity, &len);
+	assert_int_equal(len, strlen("Content-Type: text/plain\r\n\r\nhello\r\n"));
+	free(out);
+	assert_false(entity_read_failed(entity));
+	/*
+	 * Changed behind the reader's back, in place (same size), 50 ms later:
+	 * file times move in clock ticks, which are coarser than nanoseconds.
+	 */
+	usleep(50 * 1000);
+	assert_int_equal(pwrite(fd, "HELLO", 5, (off_t)strlen(msg) - 7), 5);
+	assert_int_equal(BIO_seek(entity, 0), 0);
+	{
+		unsigned char buf[4096];
+		int n, last = 0;
+		while ((n = BIO_read(entity, buf, sizeof(buf))) > 0)
+			last = n;
+		(void)last;
+		assert_true(n < 0);
+	}
+	assert_true(entity_read_failed(entity));
+	BIO_free(entity);
+	g_object_unref(m);
+	g_object_unref(src);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_base64_forms),
 		cmocka_unit_test(test_base64_large),
+		cmocka_unit_test(test_entity_file_changed),
 	};
 	return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
 }
