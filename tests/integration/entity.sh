@@ -7,12 +7,7 @@
 # forms; on the straight path that entity is the message's own.
 . "$(dirname "$0")/lib.sh"
 
-P=$T/pki
-mkca "$P"
-mkuser "$P" alice alice@example.org rsa2048 dual
-mkuser "$P" bob bob@example.org rsa2048 dual
-KA=$T/ks-a
-"$SMIME" --home "$KA" import --trust --password-file <(echo pw) "$P/alice.p12" "$P/bob.crt" >/dev/null 2>&1
+alice_and_bob
 
 hdr="From: alice@example.org
 To: bob@example.org

@@ -11,14 +11,7 @@
 #    the whole entity is signed and written.
 . "$(dirname "$0")/lib.sh"
 
-P=$T/pki
-mkca "$P"
-mkuser "$P" alice alice@example.org rsa2048 dual
-mkuser "$P" bob bob@example.org rsa2048 dual
-KA=$T/ks-a
-KB=$T/ks-b
-"$SMIME" --home "$KA" import --trust --password-file <(echo pw) "$P/alice.p12" "$P/bob.crt" >/dev/null 2>&1
-"$SMIME" --home "$KB" import --trust --password-file <(echo pw) "$P/bob.p12" "$P/alice.crt" >/dev/null 2>&1
+alice_and_bob
 
 printf 'Content-Type: text/plain\r\n\r\nsecret body\r\n' >"$T/inner.eml"
 openssl cms -encrypt -aes-256-cbc -binary -in "$T/inner.eml" -recip "$P/bob.crt" -outform DER -out "$T/cbc.ber"

@@ -59,6 +59,19 @@ entity_of() { # FILE -> stdout: from the first Content- header line on
 	awk 'BEGIN{h=1} h && /^\r?$/ {h=0} h && tolower($0) ~ /^content-/ {p=1} h && !/^[ \t]/ && tolower($0) !~ /^content-/ {p=0} !h || p {print}' "$1"
 }
 
+# alice_and_bob: a CA and two RSA-2048 users in P=$T/pki, and their
+# keystores KA (alice's key, bob's certificate) and KB (the other way round).
+alice_and_bob() {
+	P=$T/pki
+	KA=$T/ks-a
+	KB=$T/ks-b
+	mkca "$P"
+	mkuser "$P" alice alice@example.org rsa2048 dual
+	mkuser "$P" bob bob@example.org rsa2048 dual
+	"$SMIME" --home "$KA" import --trust --password-file <(echo pw) "$P/alice.p12" "$P/bob.crt" >/dev/null 2>&1
+	"$SMIME" --home "$KB" import --trust --password-file <(echo pw) "$P/bob.p12" "$P/alice.crt" >/dev/null 2>&1
+}
+
 # mkca DIR: a root CA (EC P-256) in DIR/ca.{key,crt}.
 mkca() {
 	local d=$1

@@ -9,14 +9,7 @@
 BOUND_KB=$((24 * 1024))   # fixed, whatever the size
 GROWTH_KB=$((4 * 1024))   # 1 MiB -> 16 MiB may not add more than this
 
-P=$T/pki
-mkca "$P"
-mkuser "$P" alice alice@example.org rsa2048 dual
-mkuser "$P" bob bob@example.org rsa2048 dual
-KA=$T/ks-a
-KB=$T/ks-b
-"$SMIME" --home "$KA" import --trust --password-file <(echo pw) "$P/alice.p12" "$P/bob.crt" >/dev/null 2>&1
-"$SMIME" --home "$KB" import --trust --password-file <(echo pw) "$P/bob.p12" "$P/alice.crt" >/dev/null 2>&1
+alice_and_bob
 
 # mkbig FILE MIB: a message with a text part and a MIB MiB binary attachment.
 mkbig() {
