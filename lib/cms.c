@@ -543,3 +543,31 @@ der_wrap(struct buf *out, unsigned char tag, const struct buf *in, struct smime_
 		return rc;
 	return buf_add(out, in->data, in->len, err);
 }
+
+int
+cms_from_der_parts(const unsigned char *type_oid, size_t type_oid_len, const struct buf *body,
+    const char *what, CMS_ContentInfo **cms_r, struct smime_error *err)
+{
+	struct buf seq, ci;
+	const unsigned char *p;
+	int rc;
+
+	*cms_r = NULL;
+	buf_init(&seq, body->max + 16);
+	buf_init(&ci, body->max + 128);
+	/* RFC 5652 3: ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT SEQUENCE { body } } */
+	if ((rc = der_wrap(&seq, 0x30, body, err)) != 0 ||
+	    (rc = buf_add(&ci, type_oid, type_oid_len, err)) != 0 ||
+	    (rc = der_wrap(&ci, 0xa0, &seq, err)) != 0)
+		goto out;
+	seq.len = 0;
+	if ((rc = der_wrap(&seq, 0x30, &ci, err)) != 0)
+		goto out;
+	p = seq.data;
+	if ((*cms_r = d2i_CMS_ContentInfo(NULL, &p, (long)seq.len)) == NULL)
+		rc = smime_error_ssl(err, SMIME_E_INPUT, "%s not valid CMS (RFC 5652)", what);
+out:
+	buf_free(&seq);
+	buf_free(&ci);
+	return rc;
+}

@@ -29,9 +29,8 @@
 /* The pieces of the outer structure that OpenSSL must see. */
 struct envelope {
 	bool auth;
-	unsigned char *type_oid, *version, *originator, *ris, *ct_oid, *alg, *auth_attrs, *mac;
-	size_t type_oid_len, version_len, originator_len, ris_len, ct_oid_len, alg_len,
-	    auth_attrs_len, mac_len;
+	unsigned char *type_oid, *version, *originator, *ris, *ct_oid, *alg;
+	size_t type_oid_len, version_len, originator_len, ris_len, ct_oid_len, alg_len;
 	struct ber_tlv content;     /* the encryptedContent header */
 };
 
@@ -44,8 +43,6 @@ envelope_clear(struct envelope *e)
 	OPENSSL_free(e->ris);
 	OPENSSL_free(e->ct_oid);
 	OPENSSL_free(e->alg);
-	OPENSSL_free(e->auth_attrs);
-	OPENSSL_free(e->mac);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -119,83 +116,65 @@ walk_to_content(struct ber_reader *r, struct envelope *e, struct smime_error *er
 	return 0;
 }
 
-/* After the content of an AuthEnvelopedData: authAttrs [1] OPTIONAL, mac. */
+/*
+ * After the content of an AuthEnvelopedData: authAttrs [1] OPTIONAL, then
+ * the mac, whose DER goes to *mac_r.  The authenticated attributes are
+ * skipped: they are not given to the cipher as additional authenticated
+ * data, so a message whose tag covers them fails to verify and is refused,
+ * never accepted unauthenticated.
+ */
 static int
-walk_auth_tail(struct ber_reader *r, struct envelope *e, struct smime_error *err)
+walk_auth_tail(struct ber_reader *r, unsigned char **mac_r, size_t *mac_len_r,
+    struct smime_error *err)
 {
 	struct ber_tlv t;
 	int rc;
 
 	if ((rc = ber_leave(r, err)) != 0)	/* EncryptedContentInfo */
 		return rc;
-	if ((rc = ber_next(r, &t, err)) != 0)
+	if ((rc = ber_next(r, &t, err)) == 0 && t.cls == BER_CONTEXT && t.tag == 1 &&
+	    (rc = ber_skip(r, &t, err)) == 0)
+		rc = ber_next(r, &t, err);
+	if (rc != 0)
 		return rc == SMIME_E_NOTFOUND ? smime_error_set(err, SMIME_E_INPUT,
 		    "RFC 5083 2.1: AuthEnvelopedData without its mac") : rc;
-	if (t.cls == BER_CONTEXT && t.tag == 1) {
-		if ((rc = ber_read_whole(r, &t, BER_MAX_WHOLE, &e->auth_attrs, &e->auth_attrs_len,
-		    err)) != 0)
-			return rc;
-		if ((rc = ber_next(r, &t, err)) != 0)
-			return rc == SMIME_E_NOTFOUND ? smime_error_set(err, SMIME_E_INPUT,
-			    "RFC 5083 2.1: AuthEnvelopedData without its mac") : rc;
-	}
 	if (t.cls != BER_UNIVERSAL || t.tag != 4)
 		return smime_error_set(err, SMIME_E_INPUT,
 		    "RFC 5083 2.1: MessageAuthenticationCode (an OCTET STRING) expected");
-	return ber_read_whole(r, &t, 64, &e->mac, &e->mac_len, err);
+	return ber_read_whole(r, &t, 64, mac_r, mac_len_r, err);
 }
 
-/* The detached ContentInfo that OpenSSL decodes: everything but the content. */
+/*
+ * The detached ContentInfo that OpenSSL decodes: everything but the content,
+ * with mac (DER, for AuthEnvelopedData: a placeholder) at the end.
+ */
 static int
-synthesise(const struct envelope *e, CMS_ContentInfo **cms_r, struct smime_error *err)
+synthesise(const struct envelope *e, const unsigned char *mac, size_t mac_len,
+    CMS_ContentInfo **cms_r, struct smime_error *err)
 {
-	struct buf eci, env, ci, inner;
-	const unsigned char *p;
+	struct buf eci, body;
 	int rc;
 
-	buf_init(&eci, BER_MAX_WHOLE * 2);
-	buf_init(&env, BER_MAX_WHOLE * 4);
-	buf_init(&inner, BER_MAX_WHOLE * 4);
-	buf_init(&ci, BER_MAX_WHOLE * 4);
-	if ((rc = buf_add(&inner, e->ct_oid, e->ct_oid_len, err)) != 0 ||
-	    (rc = buf_add(&inner, e->alg, e->alg_len, err)) != 0 ||
-	    (rc = der_wrap(&eci, 0x30, &inner, err)) != 0)
+	buf_init(&eci, BER_MAX_WHOLE);
+	buf_init(&body, BER_MAX_WHOLE * 4);
+	/* EncryptedContentInfo without its content; then the (Auth)EnvelopedData fields */
+	if ((rc = buf_add(&body, e->ct_oid, e->ct_oid_len, err)) != 0 ||
+	    (rc = buf_add(&body, e->alg, e->alg_len, err)) != 0 ||
+	    (rc = der_wrap(&eci, 0x30, &body, err)) != 0)
 		goto out;
-	inner.len = 0;
-	if ((rc = buf_add(&inner, e->version, e->version_len, err)) != 0 ||
-	    (e->originator && (rc = buf_add(&inner, e->originator, e->originator_len, err)) != 0) ||
-	    (rc = buf_add(&inner, e->ris, e->ris_len, err)) != 0 ||
-	    (rc = buf_add(&inner, eci.data, eci.len, err)) != 0 ||
-	    (e->auth_attrs && (rc = buf_add(&inner, e->auth_attrs, e->auth_attrs_len, err)) != 0) ||
-	    (e->mac && (rc = buf_add(&inner, e->mac, e->mac_len, err)) != 0) ||
-	    (rc = der_wrap(&env, 0x30, &inner, err)) != 0)
+	body.len = 0;
+	if ((rc = buf_add(&body, e->version, e->version_len, err)) != 0 ||
+	    (e->originator && (rc = buf_add(&body, e->originator, e->originator_len, err)) != 0) ||
+	    (rc = buf_add(&body, e->ris, e->ris_len, err)) != 0 ||
+	    (rc = buf_add(&body, eci.data, eci.len, err)) != 0 ||
+	    (rc = buf_add(&body, mac, mac_len, err)) != 0)
 		goto out;
-	inner.len = 0;
-	if ((rc = buf_add(&inner, e->type_oid, e->type_oid_len, err)) != 0 ||
-	    (rc = der_wrap(&inner, 0xa0, &env, err)) != 0 ||
-	    (rc = der_wrap(&ci, 0x30, &inner, err)) != 0)
-		goto out;
-	p = ci.data;
-	if ((*cms_r = d2i_CMS_ContentInfo(NULL, &p, (long)ci.len)) == NULL)
-		rc = smime_error_ssl(err, SMIME_E_INPUT, "the encrypted message's RecipientInfos or "
-		    "algorithms are not valid CMS (RFC 5652)");
+	rc = cms_from_der_parts(e->type_oid, e->type_oid_len, &body,
+	    "the encrypted message's RecipientInfos or algorithms are", cms_r, err);
 out:
 	buf_free(&eci);
-	buf_free(&env);
-	buf_free(&inner);
-	buf_free(&ci);
+	buf_free(&body);
 	return rc;
-}
-
-/* Free a CMS_dataInit chain down to (not including) bottom. */
-static void
-free_chain(BIO *chain, BIO *bottom)
-{
-	while (chain != NULL && chain != bottom) {
-		BIO *next = BIO_pop(chain);
-		BIO_free(chain);
-		chain = next;
-	}
 }
 
 /*
@@ -208,7 +187,6 @@ struct tail {
 	int icv_len;                /* the tag length GCMParameters give */
 	BIO *octets;
 	struct ber_reader *r;
-	struct envelope *e;
 	EVP_CIPHER_CTX *ctx;
 	bool done;
 	int rc;
@@ -220,7 +198,9 @@ tail_read(BIO *b, char *buf, int len)
 {
 	struct tail *t = BIO_get_data(b);
 	ASN1_OCTET_STRING *mac = NULL;
+	unsigned char *der = NULL;
 	const unsigned char *p;
+	size_t der_len = 0;
 	int n;
 
 	BIO_clear_retry_flags(b);
@@ -230,22 +210,22 @@ tail_read(BIO *b, char *buf, int len)
 		return n;
 	t->done = true;
 	if ((t->rc = ber_error(t->r, &t->err)) != 0 ||
-	    (t->rc = walk_auth_tail(t->r, t->e, &t->err)) != 0 ||
-	    (t->rc = ber_finish(t->r, &t->err)) != 0)
-		return -1;
-	p = t->e->mac;
-	/* RFC 5084 3.2: the mac is as long as aes-ICVlen says, 12 to 16 octets. */
-	if ((mac = d2i_ASN1_OCTET_STRING(NULL, &p, (long)t->e->mac_len)) == NULL ||
-	    ASN1_STRING_length(mac) != t->icv_len || t->ctx == NULL ||
-	    EVP_CIPHER_CTX_ctrl(t->ctx, EVP_CTRL_AEAD_SET_TAG, ASN1_STRING_length(mac),
-	    (void *)ASN1_STRING_get0_data(mac)) <= 0) {
-		t->rc = smime_error_set(&t->err, SMIME_E_INPUT, "RFC 5084 3.2: the "
-		    "authentication tag must be %d octets, as the GCM parameters say", t->icv_len);
-		ASN1_OCTET_STRING_free(mac);
+	    (t->rc = walk_auth_tail(t->r, &der, &der_len, &t->err)) != 0 ||
+	    (t->rc = ber_finish(t->r, &t->err)) != 0) {
+		OPENSSL_free(der);
 		return -1;
 	}
+	p = der;
+	/* RFC 5084 3.2: the mac is as long as aes-ICVlen says, 12 to 16 octets. */
+	if ((mac = d2i_ASN1_OCTET_STRING(NULL, &p, (long)der_len)) == NULL ||
+	    ASN1_STRING_length(mac) != t->icv_len || t->ctx == NULL ||
+	    EVP_CIPHER_CTX_ctrl(t->ctx, EVP_CTRL_AEAD_SET_TAG, ASN1_STRING_length(mac),
+	    (void *)ASN1_STRING_get0_data(mac)) <= 0)
+		t->rc = smime_error_set(&t->err, SMIME_E_INPUT, "RFC 5084 3.2: the "
+		    "authentication tag must be %d octets, as the GCM parameters say", t->icv_len);
 	ASN1_OCTET_STRING_free(mac);
-	return 0;
+	OPENSSL_free(der);
+	return t->rc != 0 ? -1 : 0;
 }
 
 static long
@@ -273,8 +253,8 @@ tail_init(void)
 }
 
 int
-stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *headers, BIO *sink,
-    struct smime_layer *l, struct smime_error *err)
+stream_decrypt(struct smime_keystore *ks, GMimePart *part, BIO *sink, struct smime_layer *l,
+    struct smime_error *err)
 {
 	/* A placeholder tag until the real one is read after the content. */
 	static const unsigned char no_mac[18] = { 0x04, 0x10 };
@@ -285,9 +265,9 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 	CMS_ContentInfo *cms = NULL;
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
+	const EVP_CIPHER *calg;
 	unsigned char *chunk = NULL;
 	int rc, cnid;
-	bool ok = true;
 
 	if ((in = part_content_bio(part)) == NULL ||
 	    (r = ber_reader_new(in, SMIME_MSG_MAX_SIZE)) == NULL) {
@@ -297,25 +277,14 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 	if ((rc = walk_to_content(r, &e, err)) != 0)
 		goto out;
 	l->kind = e.auth ? SMIME_LAYER_AUTH_ENVELOPED : SMIME_LAYER_ENVELOPED;
-	if (e.auth) {
-		if ((e.mac = OPENSSL_memdup(no_mac, sizeof(no_mac))) == NULL) {
-			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-			goto out;
-		}
-		e.mac_len = sizeof(no_mac);
-	}
-	if ((rc = synthesise(&e, &cms, err)) != 0)
+	if ((rc = synthesise(&e, no_mac, e.auth ? sizeof(no_mac) : 0, &cms, err)) != 0)
 		goto out;
-	if (e.auth) {
-		OPENSSL_free(e.mac);
-		e.mac = NULL;
-		e.mac_len = 0;
-	}
 	cnid = cms_content_cipher_nid_alg(e.alg, e.alg_len);
+	calg = cnid != NID_undef ? EVP_get_cipherbynid(cnid) : NULL;
 	free(l->cipher);
-	l->cipher = strdup(cnid != NID_undef && cms_cipher_name(EVP_get_cipherbynid(cnid)) ?
-	    cms_cipher_name(EVP_get_cipherbynid(cnid)) : "unknown");
-	if (cnid == NID_undef || EVP_get_cipherbynid(cnid) == NULL) {
+	l->cipher = strdup(calg != NULL && cms_cipher_name(calg) ? cms_cipher_name(calg) :
+	    "unknown");
+	if (calg == NULL) {
 		rc = smime_error_set(err, SMIME_E_POLICY, "the message is encrypted with %s, which "
 		    "this client does not support", cnid != NID_undef ? OBJ_nid2ln(cnid) :
 		    "an unrecognised algorithm");
@@ -326,8 +295,7 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 	 * EnvelopedData never with one: a CBC content relabelled as
 	 * AuthEnvelopedData must not be reported as authenticated.
 	 */
-	if (e.auth != ((EVP_CIPHER_get_flags(EVP_get_cipherbynid(cnid)) &
-	    EVP_CIPH_FLAG_AEAD_CIPHER) != 0)) {
+	if (e.auth != ((EVP_CIPHER_get_flags(calg) & EVP_CIPH_FLAG_AEAD_CIPHER) != 0)) {
 		rc = smime_error_set(err, SMIME_E_INPUT, e.auth ?
 		    "RFC 5083 2.1: AuthEnvelopedData with %s, which does not authenticate: refused" :
 		    "EnvelopedData with %s, an authenticated cipher that belongs in "
@@ -349,8 +317,6 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 		goto out;
 	}
 
-	if ((rc = write_all(sink, headers->data, headers->len, err)) != 0)
-		goto out;
 	if ((octets = ber_octets_bio(r, &e.content)) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
@@ -365,7 +331,6 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 		}
 		t.octets = octets;
 		t.r = r;
-		t.e = &e;
 		BIO_set_data(src, &t);
 		BIO_set_init(src, 1);
 	}
@@ -396,8 +361,7 @@ stream_decrypt(struct smime_keystore *ks, GMimePart *part, const struct buf *hea
 	/* Everything after the content must be well-formed too (unprotectedAttrs; the mac). */
 	if ((rc = ber_error(r, err)) != 0 || (!e.auth && (rc = ber_finish(r, err)) != 0))
 		goto out;
-	ok = BIO_get_cipher_status(cipher) == 1 && (!e.auth || t.done);
-	if (!ok) {
+	if (BIO_get_cipher_status(cipher) != 1 || (e.auth && !t.done)) {
 		rc = smime_error_ssl(err, SMIME_E_CRYPTO, e.auth ?
 		    "the authentication tag did not verify: the message was altered (nothing was "
 		    "released)" : "decryption failed (bad padding: the message was altered, or the "
@@ -409,7 +373,7 @@ out:
 		OPENSSL_cleanse(chunk, DECRYPT_CHUNK);
 		free(chunk);
 	}
-	free_chain(chain, src);
+	bio_free_down_to(chain, src);
 	if (src != octets)
 		BIO_free(src);
 	BIO_free(octets);

@@ -33,13 +33,11 @@ struct entity {
 	GMimeStream *src;
 	gint64 body;               /* offset of the body in src */
 	struct buf head;           /* Content-* fields and the empty line, CRLF */
-	size_t head_pos;
 	unsigned char *in, *out;   /* IN_CHUNK and 2 * IN_CHUNK */
-	const unsigned char *cur;  /* what is being served: in or out */
+	const unsigned char *cur;  /* what is being served: head, in or out */
 	size_t cur_len, cur_pos;
 	bool prev_cr, started, eof;
-	bool convert;              /* the body has bare LFs to make CRLF */
-	struct scan sc;            /* until verified: the body scanned as it is read */
+	struct scan sc;            /* the body as read so far; whole once verified */
 	bool verified;
 	bool not_canonical;        /* the first pass found it is not (sticky) */
 	bool io_error;             /* reading the message failed (sticky) */
@@ -140,6 +138,63 @@ unchanged(const struct entity *e)
 	    now.st_ctim.tv_nsec == e->st.st_ctim.tv_nsec;
 }
 
+/*
+ * The next piece of the body into cur: 1, or 0 at its end, or -1 when it
+ * failed (and fails from then on).  The first pass checks what it reads.
+ */
+static int
+ent_fill(struct entity *e)
+{
+	ssize_t n;
+
+	if (e->not_canonical || e->io_error)
+		return -1;
+	if (e->eof)
+		return 0;
+	if (!e->started) {
+		if (g_mime_stream_seek(e->src, e->body, GMIME_STREAM_SEEK_SET) != e->body) {
+			e->io_error = true;
+			return -1;
+		}
+		e->started = true;
+	}
+	if ((n = g_mime_stream_read(e->src, (char *)e->in, IN_CHUNK)) < 0) {
+		e->io_error = true;
+		return -1;
+	}
+	if (!e->verified) {
+		if ((n == 0 && e->sc.prev_cr) || (n > 0 && !scan_chunk(&e->sc, e->in, (size_t)n))) {
+			e->not_canonical = true;
+			return -1;
+		}
+		if (n == 0)
+			e->verified = true;
+	}
+	if (n == 0) {
+		/*
+		 * The file is read more than once (checked or digested, then
+		 * written): it must not have changed in between.
+		 */
+		if (!unchanged(e)) {
+			e->io_error = true;
+			return -1;
+		}
+		e->eof = true;
+		return 0;
+	}
+	/* From the first bare LF on (to_crlf changes nothing else). */
+	if (e->sc.bare_lf) {
+		e->cur_len = to_crlf(e->in, (size_t)n, e->out, &e->prev_cr);
+		e->cur = e->out;
+	} else {
+		e->cur_len = (size_t)n;
+		e->cur = e->in;
+		e->prev_cr = e->in[n - 1] == '\r';
+	}
+	e->cur_pos = 0;
+	return 1;
+}
+
 static int
 ent_read(BIO *b, char *buf, int len)
 {
@@ -152,87 +207,34 @@ ent_read(BIO *b, char *buf, int len)
 	/* Once failed, always failed: no caller may take a short read for the end. */
 	if (e->not_canonical || e->io_error)
 		return -1;
-	if (!e->started) {
-		if (g_mime_stream_seek(e->src, e->body, GMIME_STREAM_SEEK_SET) != e->body) {
-			e->io_error = true;
-			return -1;
-		}
-		e->started = true;
-	}
 	while (got < want) {
-		if (e->head_pos < e->head.len) {
-			size_t k = e->head.len - e->head_pos;
-			if (k > want - got)
-				k = want - got;
-			memcpy(buf + got, e->head.data + e->head_pos, k);
-			e->head_pos += k;
-			got += k;
-			continue;
-		}
-		if (e->cur_pos < e->cur_len) {
-			size_t k = e->cur_len - e->cur_pos;
-			if (k > want - got)
-				k = want - got;
-			memcpy(buf + got, e->cur + e->cur_pos, k);
-			e->cur_pos += k;
-			got += k;
-			continue;
-		}
-		if (e->eof)
-			break;
-		ssize_t n = g_mime_stream_read(e->src, (char *)e->in, IN_CHUNK);
-		if (n < 0) {
-			e->io_error = true;
-			return -1;
-		}
-		bool convert = e->convert;
-		if (!e->verified) {
-			/* The first pass checks what it reads; the reader falls back on failure. */
-			if ((n == 0 && e->sc.prev_cr) ||
-			    (n > 0 && !scan_chunk(&e->sc, e->in, (size_t)n))) {
-				e->not_canonical = true;
+		if (e->cur_pos == e->cur_len) {
+			int r = ent_fill(e);
+			if (r < 0)
 				return -1;
-			}
-			/* From the first bare LF on (to_crlf changes nothing else). */
-			convert = e->convert = e->sc.bare_lf;
-			if (n == 0)
-				e->verified = true;
+			if (r == 0)
+				break;
 		}
-		if (n == 0) {
-			/*
-			 * The file is read more than once (checked or digested, then
-			 * written): it must not have changed in between.
-			 */
-			if (!unchanged(e)) {
-				e->io_error = true;
-				return -1;
-			}
-			e->eof = true;
-			break;
-		}
-		if (convert) {
-			e->cur_len = to_crlf(e->in, (size_t)n, e->out, &e->prev_cr);
-			e->cur = e->out;
-		} else {
-			e->cur_len = (size_t)n;
-			e->cur = e->in;
-			e->prev_cr = e->in[n - 1] == '\r';
-		}
-		e->cur_pos = 0;
+		size_t k = e->cur_len - e->cur_pos;
+		if (k > want - got)
+			k = want - got;
+		memcpy(buf + got, e->cur + e->cur_pos, k);
+		e->cur_pos += k;
+		got += k;
 	}
 	return (int)got;
 }
 
+/* Back to the start: the Content-* fields first. */
 static void
 ent_rewind(struct entity *e)
 {
-	e->head_pos = e->cur_len = e->cur_pos = 0;
+	e->cur = e->head.data;
+	e->cur_len = e->head.len;
+	e->cur_pos = 0;
 	e->prev_cr = e->started = e->eof = false;
-	if (!e->verified) {
-		/* A first pass cut short: it starts over, scanning from the beginning. */
-		memset(&e->sc, 0, sizeof(e->sc));
-		e->convert = false;
-	}
+	if (!e->verified)
+		memset(&e->sc, 0, sizeof(e->sc));   /* a first pass cut short starts over */
 }
 
 static long
@@ -260,25 +262,29 @@ ent_ctrl(BIO *b, int cmd, long num, void *ptr)
 	}
 }
 
+static void
+ent_free(struct entity *e)
+{
+	if (e == NULL)
+		return;
+	if (e->src != NULL)
+		g_object_unref(e->src);
+	buf_free(&e->head);
+	if (e->in != NULL) {
+		OPENSSL_cleanse(e->in, IN_CHUNK);
+		free(e->in);
+	}
+	if (e->out != NULL) {
+		OPENSSL_cleanse(e->out, 2 * IN_CHUNK);
+		free(e->out);
+	}
+	free(e);
+}
+
 static int
 ent_destroy(BIO *b)
 {
-	struct entity *e = BIO_get_data(b);
-
-	if (e != NULL) {
-		if (e->src != NULL)
-			g_object_unref(e->src);
-		buf_free(&e->head);
-		if (e->in != NULL) {
-			OPENSSL_cleanse(e->in, IN_CHUNK);
-			free(e->in);
-		}
-		if (e->out != NULL) {
-			OPENSSL_cleanse(e->out, 2 * IN_CHUNK);
-			free(e->out);
-		}
-		free(e);
-	}
+	ent_free(BIO_get_data(b));
 	BIO_set_data(b, NULL);
 	return 1;
 }
@@ -359,7 +365,7 @@ entity_fast_open(GMimeStream *src, bool lazy, GMimeMessage **msg_r, BIO **entity
 	struct entity *e = NULL;
 	unsigned char *h = NULL;
 	size_t have = 0, end = 0;
-	struct scan sc = { 0 };
+	struct scan sc = { 0 };     /* of the header section */
 	GMimeStream *mem = NULL;
 	BIO *b = NULL;
 	int rc = SMIME_E_NOTFOUND;
@@ -383,7 +389,8 @@ entity_fast_open(GMimeStream *src, bool lazy, GMimeMessage **msg_r, BIO **entity
 	/* A header section that does not end within the limit: the GMime path decides. */
 	if (end == 0 || !scan_chunk(&sc, h, end))
 		goto out;
-	if ((e = calloc(1, sizeof(*e))) == NULL) {
+	if ((e = calloc(1, sizeof(*e))) == NULL || (e->in = malloc(IN_CHUNK)) == NULL ||
+	    (e->out = malloc(2 * IN_CHUNK)) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -391,50 +398,33 @@ entity_fast_open(GMimeStream *src, bool lazy, GMimeMessage **msg_r, BIO **entity
 	e->fd = GMIME_IS_STREAM_FS(src) ? GMIME_STREAM_FS(src)->fd : -1;
 	if (e->fd >= 0 && fstat(e->fd, &e->st) != 0)
 		e->fd = -1;
+	e->src = g_object_ref(src);
+	e->body = (gint64)end;
 	buf_init(&e->head, HEADER_MAX + 4096);
 	if (!content_fields(h, end, &e->head))
 		goto out;
-	/*
-	 * The body: read once to see that it is canonical already (bounded
-	 * chunks); lazily, the entity's first pass does it instead.
-	 */
+	/* The body is checked now, in one read; lazily, by the entity's first pass. */
 	if (!lazy) {
-		if (!scan_chunk(&sc, h + end, have - end))
+		int r;
+		while ((r = ent_fill(e)) > 0)
+			e->cur_pos = e->cur_len;
+		if (e->io_error) {
+			rc = smime_error_set(err, SMIME_E_IO, "cannot read the message");
 			goto out;
-		for (;;) {
-			ssize_t n = g_mime_stream_read(src, (char *)h, HEADER_MAX);
-			if (n < 0) {
-				rc = smime_error_set(err, SMIME_E_IO, "cannot read the message");
-				goto out;
-			}
-			if (n == 0)
-				break;
-			if (!scan_chunk(&sc, h, (size_t)n))
-				goto out;
 		}
-		if (sc.prev_cr)
-			goto out;       /* a bare CR at the very end */
-		e->verified = true;
-		e->convert = sc.bare_lf;
+		if (r < 0)
+			goto out;       /* not canonical: the GMime path */
 	}
+	ent_rewind(e);
 	/* Only the header section goes through GMime: From, To, Cc and the outer headers. */
-	if (g_mime_stream_reset(src) != 0 ||
-	    g_mime_stream_read(src, (char *)h, end) != (ssize_t)end) {
-		rc = smime_error_set(err, SMIME_E_IO, "cannot read the message");
-		goto out;
-	}
 	mem = g_mime_stream_mem_new_with_buffer((const char *)h, end);
 	if ((rc = mime_parse_stream(mem, msg_r, err)) != 0)
 		goto out;
 	pthread_once(&ent_once, ent_method_init);
-	if (ent_method == NULL || (b = BIO_new(ent_method)) == NULL ||
-	    (e->in = malloc(IN_CHUNK)) == NULL || (e->out = malloc(2 * IN_CHUNK)) == NULL) {
+	if (ent_method == NULL || (b = BIO_new(ent_method)) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	e->src = g_object_ref(src);
-	e->body = (gint64)end;
-
 	BIO_set_data(b, e);
 	BIO_set_init(b, 1);
 	e = NULL;
@@ -446,12 +436,7 @@ out:
 		g_object_unref(*msg_r);
 		*msg_r = NULL;
 	}
-	if (e != NULL) {
-		buf_free(&e->head);
-		free(e->in);
-		free(e->out);
-		free(e);
-	}
+	ent_free(e);
 	BIO_free(b);
 	if (mem != NULL)
 		g_object_unref(mem);

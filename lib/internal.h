@@ -96,9 +96,6 @@ SMIME_MUST_CHECK int spool_create(int *fd_r, struct smime_error *err);
  */
 SMIME_MUST_CHECK int source_open(BIO *in, GMimeStream **stream_r, struct smime_error *err);
 
-/* The whole stream into b (from its start). */
-SMIME_MUST_CHECK int source_read_all(GMimeStream *s, struct buf *b, struct smime_error *err);
-
 /* A read-only BIO over a GMime stream (it takes a reference). */
 BIO *bio_from_gmime(GMimeStream *s);
 
@@ -116,6 +113,12 @@ BIO *part_content_bio(GMimePart *part);
  * (RFC 2045 6.8) to the next BIO; BIO_flush writes the last line.
  */
 BIO *bio_base64_crlf(void);
+
+/*
+ * Free the filters of a chain (such as CMS_dataInit's) from its top down
+ * to, not including, bottom, which the caller still owns.
+ */
+void bio_free_down_to(BIO *chain, BIO *bottom);
 
 /* Copy in to out until in ends. */
 SMIME_MUST_CHECK int copy_bio(BIO *in, BIO *out, struct smime_error *err);
@@ -186,6 +189,14 @@ int cms_gcm_icv_len(const unsigned char *der, size_t n);
 /* Append tag, definite length and in to out (DER, X.690 8.1.3). */
 SMIME_MUST_CHECK int der_wrap(struct buf *out, unsigned char tag, const struct buf *in,
     struct smime_error *err);
+/*
+ * Decode the ContentInfo of type type_oid (its DER) whose content is the
+ * SEQUENCE of the concatenated DER elements in body: how a small detached
+ * structure is made for OpenSSL from pieces of a streamed message.  what
+ * names the pieces in the error ("the SignerInfos are").
+ */
+SMIME_MUST_CHECK int cms_from_der_parts(const unsigned char *type_oid, size_t type_oid_len,
+    const struct buf *body, const char *what, CMS_ContentInfo **cms_r, struct smime_error *err);
 
 /* The content-encryption cipher of an (Auth)EnvelopedData DER, or NID_undef. */
 int cms_content_cipher_nid(const unsigned char *der, size_t n);
@@ -228,13 +239,12 @@ SMIME_MUST_CHECK int cms_recipient_key(struct smime_keystore *ks, CMS_ContentInf
 
 /*
  * Decrypt the encrypted leaf part (the message root) as a stream and write
- * headers then the plaintext entity to sink, an unlinked spool that the
- * caller releases only when this returns 0 (for AuthEnvelopedData, after the
- * tag verified; the whole structure is checked to its end).  l receives the
- * layer report.
+ * the plaintext entity to sink, an unlinked spool that the caller releases
+ * only when this returns 0 (for AuthEnvelopedData, after the tag verified;
+ * the whole structure is checked to its end).  l receives the layer report.
  */
-SMIME_MUST_CHECK int stream_decrypt(struct smime_keystore *ks, GMimePart *part,
-    const struct buf *headers, BIO *sink, struct smime_layer *l, struct smime_error *err);
+SMIME_MUST_CHECK int stream_decrypt(struct smime_keystore *ks, GMimePart *part, BIO *sink,
+    struct smime_layer *l, struct smime_error *err);
 
 /* --- signed.c: opaque SignedData as a stream --- */
 

@@ -188,51 +188,61 @@ load_identity(struct smime_keystore *ks, int role, const char *fp_wanted,
  * fail for a reason other than I/O is checked before the first byte is
  * written.  The entity is read as a stream: memory does not grow with it.
  */
-static int
-sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const char *from,
-    BIO *entity, const struct buf *prefix, BIO *out, struct smime_error *err)
-{
-	const EVP_MD *md = digest_by_name(o->digest);
-	X509 *cert = NULL, *enc = NULL;
-	EVP_PKEY *key = NULL;
-	STACK_OF(X509) *chain = NULL;
-	STACK_OF(X509_ALGOR) *caps = NULL;
-	CMS_ContentInfo *cms = NULL;
-	CMS_SignerInfo *si;
-	BIO *b64 = NULL;
-	unsigned char *der = NULL;
-	int derlen, rc = 0, keytype;
-	unsigned flags;
-	char boundary[40], hdr[512];
-	time_t now = o->now ? o->now : time(NULL);
+/* The signer of a message: loaded once, whatever path its entity takes. */
+struct signer {
+	X509 *cert, *enc;          /* enc: a separate encryption certificate, or NULL */
+	EVP_PKEY *key;
+	STACK_OF(X509) *chain;
+	const EVP_MD *md;
 	bool eddsa;
+};
 
-	if (md == NULL)
+static void
+signer_free(struct signer *s)
+{
+	sk_X509_pop_free(s->chain, X509_free);
+	X509_free(s->cert);
+	X509_free(s->enc);
+	EVP_PKEY_free(s->key);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The signing identity for from (or o->signer), its digest and its chain. */
+static int
+signer_load(struct smime_keystore *ks, const struct smime_sign_opts *o, const char *from,
+    struct signer *s, struct smime_error *err)
+{
+	time_t now = o->now ? o->now : time(NULL);
+	int rc, keytype;
+
+	memset(s, 0, sizeof(*s));
+	if ((s->md = digest_by_name(o->digest)) == NULL)
 		return smime_error_set(err, SMIME_E_USAGE,
 		    "unknown digest '%s': use sha256, sha384 or sha512", o->digest);
-	if ((rc = load_identity(ks, SMIME_ROLE_SIGN, o->signer, from, now, &cert, &key, err)) != 0) {
+	if ((rc = load_identity(ks, SMIME_ROLE_SIGN, o->signer, from, now, &s->cert, &s->key,
+	    err)) != 0) {
 		if (rc == SMIME_E_NOTFOUND && o->signer == NULL)
 			smime_error_set(err, SMIME_E_NOTFOUND,
 			    "no valid signing certificate with its key for %s in the keystore",
 			    from ? from : "any address");
 		goto out;
 	}
-	if (!smime_cert_email_protection(cert)) {
+	if (!smime_cert_email_protection(s->cert)) {
 		rc = smime_error_set(err, SMIME_E_POLICY,
 		    "the signing certificate does not allow email protection (extended key usage)");
 		goto out;
 	}
-	keytype = EVP_PKEY_get_base_id(key);
-	eddsa = keytype == EVP_PKEY_ED25519;
-	if (eddsa)
-		md = EVP_sha512(); /* RFC 8419 3.1: Ed25519 with SHA-512 */
+	keytype = EVP_PKEY_get_base_id(s->key);
+	s->eddsa = keytype == EVP_PKEY_ED25519;
+	if (s->eddsa)
+		s->md = EVP_sha512(); /* RFC 8419 3.1: Ed25519 with SHA-512 */
 	else if (o->digest == NULL && keytype == EVP_PKEY_EC) {
 		/*
 		 * RFC 5753 7.2 / RFC 5480 4: a digest as strong as the curve (peers
 		 * such as gpgsm refuse SHA-256 with a P-384 key).
 		 */
-		int bits = EVP_PKEY_get_bits(key);
-		md = bits > 384 ? EVP_sha512() : bits > 256 ? EVP_sha384() : EVP_sha256();
+		int bits = EVP_PKEY_get_bits(s->key);
+		s->md = bits > 384 ? EVP_sha512() : bits > 256 ? EVP_sha384() : EVP_sha256();
 	}
 	if (o->pss && keytype != EVP_PKEY_RSA) {
 		rc = smime_error_set(err, SMIME_E_USAGE, "RSASSA-PSS needs an RSA signing key");
@@ -244,13 +254,38 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 		char efp[65], sfp[65];
 		struct smime_error e2;
 		if (smime_keystore_identity(ks, SMIME_ROLE_ENCRYPT, from, now, efp, &e2) == 0) {
-			smime_cert_fingerprint(cert, sfp);
-			if (strcmp(efp, sfp) != 0 && smime_keystore_cert(ks, efp, &enc, &e2) != 0)
-				enc = NULL;
+			smime_cert_fingerprint(s->cert, sfp);
+			if (strcmp(efp, sfp) != 0 && smime_keystore_cert(ks, efp, &s->enc, &e2) != 0)
+				s->enc = NULL;
 		}
 	}
+	s->chain = signer_chain(ks, s->cert);
+out:
+	if (rc != 0)
+		signer_free(s);
+	return rc;
+}
 
-	chain = signer_chain(ks, cert);
+/*
+ * Sign the canonical entity (a seekable BIO) and write prefix, then the
+ * signed MIME entity (multipart/signed, or application/pkcs7-mime
+ * signed-data, with its Content-Type header) to out.  Everything that can
+ * fail for a reason other than I/O is checked before the first byte is
+ * written.  The entity is read as a stream: memory does not grow with it.
+ */
+static int
+sign_entity(const struct signer *s, const struct smime_sign_opts *o, BIO *entity,
+    const struct buf *prefix, BIO *out, struct smime_error *err)
+{
+	STACK_OF(X509_ALGOR) *caps = NULL;
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si;
+	BIO *b64 = NULL;
+	unsigned char *der = NULL;
+	int derlen, rc = 0;
+	unsigned flags;
+	char boundary[40], hdr[512];
+
 	/*
 	 * Always signed detached, the digest streaming over the entity; an
 	 * opaque message is then written around the same SignedData with the
@@ -262,7 +297,7 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "CMS_sign");
 		goto out;
 	}
-	si = CMS_add1_signer(cms, cert, key, md, flags | (o->pss ? CMS_KEY_PARAM : 0));
+	si = CMS_add1_signer(cms, s->cert, s->key, s->md, flags | (o->pss ? CMS_KEY_PARAM : 0));
 	if (si == NULL) {
 		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "cannot add the signer");
 		goto out;
@@ -280,10 +315,10 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "SMIMECapabilities");
 		goto out;
 	}
-	if (enc != NULL && (rc = add_encryption_key_preference(si, enc, err)) != 0)
+	if (s->enc != NULL && (rc = add_encryption_key_preference(si, s->enc, err)) != 0)
 		goto out;
-	for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++)
-		if (!CMS_add1_cert(cms, sk_X509_value(chain, i))) {
+	for (int i = 0; s->chain != NULL && i < sk_X509_num(s->chain); i++)
+		if (!CMS_add1_cert(cms, sk_X509_value(s->chain, i))) {
 			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "CMS_add1_cert");
 			goto out;
 		}
@@ -304,8 +339,8 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 	} else {
 		unsigned char digest[EVP_MAX_MD_SIZE];
 		unsigned int dlen = 0;
-		if ((rc = cms_digest_bio(entity, md, digest, &dlen, err)) != 0 ||
-		    (rc = cms_sign_digest(cms, si, key, eddsa, digest, dlen, err)) != 0)
+		if ((rc = cms_digest_bio(entity, s->md, digest, &dlen, err)) != 0 ||
+		    (rc = cms_sign_digest(cms, si, s->key, s->eddsa, digest, dlen, err)) != 0)
 			goto out;
 	}
 	if (BIO_seek(entity, 0) != 0) {
@@ -344,7 +379,7 @@ sign_entity(struct smime_keystore *ks, const struct smime_sign_opts *o, const ch
 		    "\tprotocol=\"application/pkcs7-signature\"; micalg=%s;\r\n"
 		    "\tboundary=\"%s\"\r\n\r\n"
 		    "This is a cryptographically signed message in MIME format.\r\n\r\n"
-		    "--%s\r\n", micalg_name(md), boundary, boundary);
+		    "--%s\r\n", micalg_name(s->md), boundary, boundary);
 		if ((rc = write_all(out, hdr, strlen(hdr), err)) != 0 ||
 		    (rc = copy_bio(entity, out, err)) != 0)
 			goto out;
@@ -376,10 +411,6 @@ out:
 	OPENSSL_free(der);
 	CMS_ContentInfo_free(cms);
 	sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
-	sk_X509_pop_free(chain, X509_free);
-	X509_free(cert);
-	X509_free(enc);
-	EVP_PKEY_free(key);
 	return rc;
 }
 
@@ -421,24 +452,21 @@ read_message(BIO *in, enum entity_path path, GMimeStream **src_r, GMimeMessage *
 	/* Canonical already (the usual case): the body is neither parsed nor spooled. */
 	rc = path == ENTITY_GMIME ? SMIME_E_NOTFOUND :
 	    entity_fast_open(*src_r, path == ENTITY_LAZY, msg_r, entity_r, err);
-	if (rc == 0) {
-		if ((rc = mime_outer_headers(*msg_r, headers, err)) != 0 ||
-		    (rc = buf_adds(headers, "MIME-Version: 1.0\r\n", err)) != 0)
+	if (rc == SMIME_E_NOTFOUND) {
+		if ((rc = mime_parse_stream(*src_r, msg_r, err)) != 0 ||
+		    (rc = mime_entity_spool(g_mime_message_get_mime_part(*msg_r), true, &fd,
+		    err)) != 0)
 			return rc;
-		return 0;
+		if ((*entity_r = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {
+			close(fd);
+			return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		}
 	}
-	if (rc != SMIME_E_NOTFOUND)
+	if (rc != 0)
 		return rc;
-	if ((rc = mime_parse_stream(*src_r, msg_r, err)) != 0 ||
-	    (rc = mime_outer_headers(*msg_r, headers, err)) != 0 ||
-	    (rc = buf_adds(headers, "MIME-Version: 1.0\r\n", err)) != 0 ||
-	    (rc = mime_entity_spool(g_mime_message_get_mime_part(*msg_r), true, &fd, err)) != 0)
+	if ((rc = mime_outer_headers(*msg_r, headers, err)) != 0)
 		return rc;
-	if ((*entity_r = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {
-		close(fd);
-		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-	}
-	return 0;
+	return buf_adds(headers, "MIME-Version: 1.0\r\n", err);
 }
 
 int
@@ -450,6 +478,7 @@ smime_msg_sign(struct smime_keystore *ks, const struct smime_sign_opts *o, BIO *
 	GMimeMessage *msg = NULL;
 	BIO *entity = NULL;
 	char *from = NULL;
+	struct signer signer = { 0 };
 	int rc;
 
 	buf_init(&headers, SMIME_MSG_MAX_SIZE);
@@ -462,24 +491,24 @@ smime_msg_sign(struct smime_keystore *ks, const struct smime_sign_opts *o, BIO *
 	    &entity, err)) != 0)
 		goto out;
 	from = single_from(msg);
-	rc = sign_entity(ks, o, from, entity, &headers, out, err);
+	if ((rc = signer_load(ks, o, from, &signer, err)) != 0)
+		goto out;
+	rc = sign_entity(&signer, o, entity, &headers, out, err);
 	if (rc != 0 && entity_fast_failed(entity)) {
 		/* Not canonical after all: GMime re-encodes it, and signing starts over. */
 		BIO_free(entity);
 		g_object_unref(msg);
 		entity = NULL;
 		msg = NULL;
-		free(from);
-		from = NULL;
 		headers.len = 0;
 		if ((rc = read_message(in, ENTITY_GMIME, &src, &msg, &headers, &entity, err)) != 0)
 			goto out;
-		from = single_from(msg);
-		rc = sign_entity(ks, o, from, entity, &headers, out, err);
+		rc = sign_entity(&signer, o, entity, &headers, out, err);
 	}
 	if (rc == 0 && BIO_flush(out) <= 0)
 		rc = smime_error_set(err, SMIME_E_IO, "cannot write the output");
 out:
+	signer_free(&signer);
 	free(from);
 	BIO_free(entity);
 	if (msg != NULL)
@@ -667,6 +696,7 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 	size_t n_entries = 0;
 	struct smime_encrypt_result *res = calloc(1, sizeof(*res));
 	const EVP_CIPHER *cipher = NULL;
+	struct signer signer = { 0 };
 	time_t now = o->now ? o->now : time(NULL);
 	int rc;
 
@@ -785,7 +815,8 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 			close(sfd);
 			goto oom;
 		}
-		if ((rc = sign_entity(ks, &o->sign_opts, from, entity, NULL, signed_entity, err)) != 0)
+		if ((rc = signer_load(ks, &o->sign_opts, from, &signer, err)) != 0 ||
+		    (rc = sign_entity(&signer, &o->sign_opts, entity, NULL, signed_entity, err)) != 0)
 			goto out;
 		if (BIO_flush(signed_entity) <= 0 || BIO_seek(signed_entity, 0) != 0) {
 			rc = smime_error_set(err, SMIME_E_IO, "cannot rewind the signed entity");
@@ -807,6 +838,7 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 oom:
 	rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 out:
+	signer_free(&signer);
 	smime_encrypt_result_free(res);
 	free(entries);
 	sk_X509_pop_free(certs, X509_free);

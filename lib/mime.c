@@ -172,21 +172,14 @@ mime_entity(GMimeObject *obj, bool canonicalise, struct buf *out, struct smime_e
 int
 mime_part_content(GMimePart *part, size_t max, struct buf *out, struct smime_error *err)
 {
-	GMimeStream *s = part_decoded_stream(part);
+	BIO *b = part_content_bio(part);
 	unsigned char chunk[16384];
 	size_t total = 0;
-	int rc = 0;
+	int n, rc = 0;
 
-	if (s == NULL)
+	if (b == NULL)
 		return smime_error_set(err, SMIME_E_INPUT, "a MIME part has no content");
-	for (;;) {
-		ssize_t n = g_mime_stream_read(s, (char *)chunk, sizeof(chunk));
-		if (n < 0) {
-			rc = smime_error_set(err, SMIME_E_INPUT, "cannot decode a MIME part");
-			break;
-		}
-		if (n == 0)
-			break;
+	while ((n = BIO_read(b, chunk, sizeof(chunk))) > 0) {
 		/* Bounded as it is read: nothing beyond max is ever held. */
 		if ((size_t)n > max - total) {
 			rc = smime_error_set(err, SMIME_E_INPUT,
@@ -197,7 +190,9 @@ mime_part_content(GMimePart *part, size_t max, struct buf *out, struct smime_err
 		if ((rc = buf_add(out, chunk, (size_t)n, err)) != 0)
 			break;
 	}
-	g_object_unref(s);
+	if (rc == 0 && n < 0)
+		rc = smime_error_set(err, SMIME_E_INPUT, "cannot decode a MIME part");
+	BIO_free(b);
 	return rc;
 }
 

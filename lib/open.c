@@ -509,15 +509,7 @@ verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 		}
 out:
 	ERR_clear_error();
-	if (chain != NULL) {
-		/* Free the chain up to (not including) dcont, which we own. */
-		BIO *b = chain;
-		while (b != NULL && b != dcont) {
-			BIO *next = BIO_pop(b);
-			BIO_free(b);
-			b = next;
-		}
-	}
+	bio_free_down_to(chain, dcont);
 	sk_X509_pop_free(certs, X509_free);
 	sk_X509_pop_free(untrusted, X509_free);
 	X509_STORE_free(store);
@@ -898,23 +890,24 @@ run_layers(struct run *run, GMimeStream **cur, struct buf *headers, struct smime
 				rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 				goto next_layer;
 			}
-			if (k == SMIME_LAYER_OPAQUE_SIGNED) {
+			/* The outer headers, then the layer's content. */
+			rc = write_all(sink, headers->data, headers->len, err);
+			if (rc == 0 && k == SMIME_LAYER_OPAQUE_SIGNED) {
 				struct signed_stream *ss = NULL;
-				rc = write_all(sink, headers->data, headers->len, err);
-				if (rc == 0 && (rc = signed_stream_open(GMIME_PART(root), sink, &cms, &ss,
+				if ((rc = signed_stream_open(GMIME_PART(root), sink, &cms, &ss,
 				    err)) == 0) {
 					verify_signed(run, l, cms, NULL, NULL, signed_stream_digests(ss));
 					signed_stream_free(ss);
 					check_sender(run, l);
 				}
-			} else {
+			} else if (rc == 0) {
 				if (run->r->n_layers > 1) {
 					struct smime_layer *outer = &run->r->layers[run->r->n_layers - 2];
 					if (outer->kind == SMIME_LAYER_SIGNED ||
 					    outer->kind == SMIME_LAYER_OPAQUE_SIGNED)
 						run->encrypted_inside_signed = true;
 				}
-				rc = stream_decrypt(run->ks, GMIME_PART(root), headers, sink, l, err);
+				rc = stream_decrypt(run->ks, GMIME_PART(root), sink, l, err);
 				if (rc != 0)
 					fail_layer(l, rc, "%s", err->message);
 			}

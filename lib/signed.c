@@ -42,23 +42,23 @@ parts_clear(struct signed_parts *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* Walk to the eContent OCTET STRING, keeping the small pieces before it. */
+/*
+ * From the [0] content of a SignedData ContentInfo to the eContent OCTET
+ * STRING, keeping the small pieces before it.  SMIME_E_NOTFOUND, without
+ * touching err, when there is no eContent (detached or certs-only); the
+ * reader is then inside encapContentInfo, after eContentType.
+ */
 static int
 walk_signed_head(struct ber_reader *r, struct signed_parts *p, struct smime_error *err)
 {
 	struct ber_tlv t;
-	int rc, nid;
+	int rc;
 
 #define WHOLE(field, max) do { \
 	if ((rc = ber_read_whole(r, &t, (max), &p->field, &p->field##_len, err)) != 0) \
 		return rc; \
 } while (0)
 
-	if ((rc = ber_content_info(r, &nid, &p->type_oid, &p->type_oid_len, err)) != 0)
-		return rc;
-	if (nid != NID_pkcs7_signed)
-		return smime_error_set(err, SMIME_E_INPUT, "the signed-data part holds %s, not "
-		    "SignedData", nid != NID_undef ? OBJ_nid2ln(nid) : "an unknown content type");
 	/* SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo, ... } */
 	if ((rc = ber_expect(r, BER_CONTEXT, 0, true, &t, "ContentInfo.content", err)) != 0 ||
 	    (rc = ber_enter(r, &t, err)) != 0 ||
@@ -76,10 +76,7 @@ walk_signed_head(struct ber_reader *r, struct signed_parts *p, struct smime_erro
 	    (rc = ber_expect(r, BER_UNIVERSAL, 6, false, &t, "eContentType", err)) != 0)
 		return rc;
 	WHOLE(ect, 64);
-	rc = ber_next(r, &t, err);
-	if (rc == SMIME_E_NOTFOUND)
-		return smime_error_set(err, SMIME_E_INPUT, "opaque signed-data without content");
-	if (rc != 0)
+	if ((rc = ber_next(r, &t, err)) != 0)
 		return rc;
 	if (t.cls != BER_CONTEXT || t.tag != 0 || !t.constructed)
 		return smime_error_set(err, SMIME_E_INPUT, "RFC 5652 5.2: eContent [0] expected");
@@ -126,12 +123,10 @@ walk_signed_tail(struct ber_reader *r, struct signed_parts *p, struct smime_erro
 	return 0;
 }
 
+/* The reader over the decoded content of part (ss->in and ss->r, freed with ss). */
 static struct ber_reader *
 open_reader(struct signed_stream *ss, GMimePart *part)
 {
-	ber_reader_free(ss->r);
-	BIO_free(ss->in);
-	ss->r = NULL;
 	if ((ss->in = part_content_bio(part)) == NULL)
 		return NULL;
 	return ss->r = ber_reader_new(ss->in, SMIME_MSG_MAX_SIZE);
@@ -142,12 +137,7 @@ signed_stream_free(struct signed_stream *ss)
 {
 	if (ss == NULL)
 		return;
-	/* The digest BIOs down to (not including) the octets, which are ours. */
-	while (ss->digests != NULL && ss->digests != ss->octets) {
-		BIO *next = BIO_pop(ss->digests);
-		BIO_free(ss->digests);
-		ss->digests = next;
-	}
+	bio_free_down_to(ss->digests, ss->octets);
 	BIO_free(ss->octets);
 	CMS_ContentInfo_free(ss->head);
 	ber_reader_free(ss->r);
@@ -164,42 +154,29 @@ detached_signed_data(const struct signed_parts *p, bool with_signers, CMS_Conten
     struct smime_error *err)
 {
 	static const unsigned char no_signers[2] = { 0x31, 0x00 };
-	struct buf ci, sd, eci, tmp;
-	const unsigned char *q;
+	struct buf ect, body;
 	int rc;
 
-	buf_init(&ci, BER_MAX_WHOLE * 4);
-	buf_init(&sd, BER_MAX_WHOLE * 4);
-	buf_init(&eci, 1024);
-	buf_init(&tmp, BER_MAX_WHOLE * 4);
-	if ((rc = buf_add(&tmp, p->ect, p->ect_len, err)) != 0 ||
-	    (rc = der_wrap(&eci, 0x30, &tmp, err)) != 0)
+	buf_init(&ect, 1024);
+	buf_init(&body, BER_MAX_WHOLE * 4);
+	if ((rc = buf_add(&body, p->ect, p->ect_len, err)) != 0 ||
+	    (rc = der_wrap(&ect, 0x30, &body, err)) != 0)
 		goto out;
-	tmp.len = 0;
-	if ((rc = buf_add(&tmp, p->version, p->version_len, err)) != 0 ||
-	    (rc = buf_add(&tmp, p->digests, p->digests_len, err)) != 0 ||
-	    (rc = buf_add(&tmp, eci.data, eci.len, err)) != 0 ||
-	    (with_signers && p->certs && (rc = buf_add(&tmp, p->certs, p->certs_len, err)) != 0) ||
-	    (with_signers && p->crls && (rc = buf_add(&tmp, p->crls, p->crls_len, err)) != 0) ||
-	    (rc = with_signers ? buf_add(&tmp, p->signers, p->signers_len, err) :
-	    buf_add(&tmp, no_signers, sizeof(no_signers), err)) != 0 ||
-	    (rc = der_wrap(&sd, 0x30, &tmp, err)) != 0)
+	body.len = 0;
+	if ((rc = buf_add(&body, p->version, p->version_len, err)) != 0 ||
+	    (rc = buf_add(&body, p->digests, p->digests_len, err)) != 0 ||
+	    (rc = buf_add(&body, ect.data, ect.len, err)) != 0 ||
+	    (with_signers && p->certs && (rc = buf_add(&body, p->certs, p->certs_len, err)) != 0) ||
+	    (with_signers && p->crls && (rc = buf_add(&body, p->crls, p->crls_len, err)) != 0) ||
+	    (rc = with_signers ? buf_add(&body, p->signers, p->signers_len, err) :
+	    buf_add(&body, no_signers, sizeof(no_signers), err)) != 0)
 		goto out;
-	tmp.len = 0;
-	if ((rc = buf_add(&tmp, p->type_oid, p->type_oid_len, err)) != 0 ||
-	    (rc = der_wrap(&tmp, 0xa0, &sd, err)) != 0 ||
-	    (rc = der_wrap(&ci, 0x30, &tmp, err)) != 0)
-		goto out;
-	q = ci.data;
-	if ((*cms_r = d2i_CMS_ContentInfo(NULL, &q, (long)ci.len)) == NULL)
-		rc = smime_error_ssl(err, SMIME_E_INPUT, "the signed-data part's %s not valid CMS "
-		    "(RFC 5652)", with_signers ? "certificates or SignerInfos are" :
-		    "digest algorithms are");
+	rc = cms_from_der_parts(p->type_oid, p->type_oid_len, &body, with_signers ?
+	    "the signed-data part's certificates or SignerInfos are" :
+	    "the signed-data part's digest algorithms are", cms_r, err);
 out:
-	buf_free(&ci);
-	buf_free(&sd);
-	buf_free(&eci);
-	buf_free(&tmp);
+	buf_free(&ect);
+	buf_free(&body);
 	return rc;
 }
 
@@ -212,7 +189,7 @@ signed_stream_open(GMimePart *part, BIO *sink, CMS_ContentInfo **cms_r,
 	struct signed_parts p = { 0 };
 	struct signed_stream *ss = calloc(1, sizeof(*ss));
 	unsigned char *chunk = NULL;
-	int rc = 0, n;
+	int rc = 0, n, nid;
 
 	*cms_r = NULL;
 	*ss_r = NULL;
@@ -221,9 +198,17 @@ signed_stream_open(GMimePart *part, BIO *sink, CMS_ContentInfo **cms_r,
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "cannot read the signed part");
 		goto out;
 	}
+	if ((rc = ber_content_info(ss->r, &nid, &p.type_oid, &p.type_oid_len, err)) != 0)
+		goto out;
+	if (nid != NID_pkcs7_signed) {
+		rc = smime_error_set(err, SMIME_E_INPUT, "the signed-data part holds %s, not "
+		    "SignedData", nid != NID_undef ? OBJ_nid2ln(nid) : "an unknown content type");
+		goto out;
+	}
+	if ((rc = walk_signed_head(ss->r, &p, err)) == SMIME_E_NOTFOUND)
+		rc = smime_error_set(err, SMIME_E_INPUT, "opaque signed-data without content");
 	/* The content through the digests of the algorithms named before it. */
-	if ((rc = walk_signed_head(ss->r, &p, err)) != 0 ||
-	    (rc = detached_signed_data(&p, false, &ss->head, err)) != 0)
+	if (rc != 0 || (rc = detached_signed_data(&p, false, &ss->head, err)) != 0)
 		goto out;
 	if ((ss->octets = ber_octets_bio(ss->r, &p.content)) == NULL ||
 	    (ss->digests = CMS_dataInit(ss->head, ss->octets)) == NULL) {
@@ -299,7 +284,7 @@ int
 cms_part_kind(GMimePart *part, enum smime_layer_kind *kind_r, struct smime_error *err)
 {
 	struct signed_stream ss = { 0 };
-	struct ber_tlv t;
+	struct signed_parts p = { 0 };
 	int rc, nid = NID_undef;
 	bool signers = true;
 
@@ -326,20 +311,7 @@ cms_part_kind(GMimePart *part, enum smime_layer_kind *kind_r, struct smime_error
 		goto out;
 	}
 	/* SignedData: certs-only (RFC 8551 3.6) has neither content nor signers. */
-	if ((rc = ber_expect(ss.r, BER_CONTEXT, 0, true, &t, "ContentInfo.content", err)) != 0 ||
-	    (rc = ber_enter(ss.r, &t, err)) != 0 ||
-	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 16, true, &t, "SignedData", err)) != 0 ||
-	    (rc = ber_enter(ss.r, &t, err)) != 0 ||
-	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 2, false, &t, "SignedData.version", err)) != 0 ||
-	    (rc = ber_skip(ss.r, &t, err)) != 0 ||
-	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 17, true, &t, "digestAlgorithms", err)) != 0 ||
-	    (rc = ber_skip(ss.r, &t, err)) != 0 ||
-	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 16, true, &t, "encapContentInfo", err)) != 0 ||
-	    (rc = ber_enter(ss.r, &t, err)) != 0 ||
-	    (rc = ber_expect(ss.r, BER_UNIVERSAL, 6, false, &t, "eContentType", err)) != 0 ||
-	    (rc = ber_skip(ss.r, &t, err)) != 0)
-		goto out;
-	rc = ber_next(ss.r, &t, err);
+	rc = walk_signed_head(ss.r, &p, err);
 	if (rc == 0) {
 		*kind_r = SMIME_LAYER_OPAQUE_SIGNED;
 		goto out;
@@ -349,6 +321,7 @@ cms_part_kind(GMimePart *part, enum smime_layer_kind *kind_r, struct smime_error
 		goto out;
 	*kind_r = signers ? SMIME_LAYER_OPAQUE_SIGNED : SMIME_LAYER_CERTS_ONLY;
 out:
+	parts_clear(&p);
 	ber_reader_free(ss.r);
 	BIO_free(ss.in);
 	ERR_clear_error();

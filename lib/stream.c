@@ -121,23 +121,6 @@ source_open(BIO *in, GMimeStream **stream_r, struct smime_error *err)
 	return 0;
 }
 
-int
-source_read_all(GMimeStream *s, struct buf *b, struct smime_error *err)
-{
-	char chunk[16384];
-	ssize_t n;
-	int rc;
-
-	if (g_mime_stream_reset(s) != 0)
-		return smime_error_set(err, SMIME_E_IO, "cannot rewind the message");
-	while ((n = g_mime_stream_read(s, chunk, sizeof(chunk))) > 0)
-		if ((rc = buf_add(b, chunk, (size_t)n, err)) != 0)
-			return rc;
-	if (n < 0)
-		return smime_error_set(err, SMIME_E_IO, "cannot read the message");
-	return 0;
-}
-
 /* --- a BIO that reads a GMime stream ------------------------------------- */
 
 static int
@@ -574,6 +557,16 @@ bio_base64_crlf(void)
 {
 	pthread_once(&b64_once, b64_method_init);
 	return b64_method ? BIO_new(b64_method) : NULL;
+}
+
+void
+bio_free_down_to(BIO *chain, BIO *bottom)
+{
+	while (chain != NULL && chain != bottom) {
+		BIO *next = BIO_pop(chain);
+		BIO_free(chain);
+		chain = next;
+	}
 }
 
 int
