@@ -38,6 +38,7 @@ exit_code(int code)
 	case SMIME_E_USAGE: return EXIT_USAGE;
 	case SMIME_E_INPUT: return EXIT_MALFORMED;
 	case SMIME_E_NOTFOUND: return EXIT_NOKEY;
+	case SMIME_E_EXISTS: return EXIT_POLICY;
 	case SMIME_E_POLICY: return EXIT_POLICY;
 	default: return EXIT_IO;
 	}

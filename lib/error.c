@@ -78,6 +78,7 @@ smime_code_name(int code)
 	case SMIME_E_BADSIG:	return "invalid-signature";
 	case SMIME_E_CRYPTO:	return "crypto";
 	case SMIME_E_NOTFOUND:	return "not-found";
+	case SMIME_E_EXISTS:	return "exists";
 	case SMIME_E_POLICY:	return "policy";
 	case SMIME_E_USAGE:	return "usage";
 	case SMIME_E_IO:	return "io";

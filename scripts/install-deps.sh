@@ -11,6 +11,8 @@ packages=(
 	clang libclang-rt-14-dev
 	libnss3-tools
 	libjansson-dev
+	libmicrohttpd-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
+	curl wrk
 	gpgsm gnupg
 	time bsdutils python3
 )

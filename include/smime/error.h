@@ -27,6 +27,7 @@ enum smime_code {
 	SMIME_E_BADSIG = 20,    /* signature or certificate does not verify */
 	SMIME_E_CRYPTO = 21,    /* a cryptographic step failed (wrong password, bad tag) */
 	SMIME_E_NOTFOUND = 30,  /* no key, no certificate, no recipient */
+	SMIME_E_EXISTS = 31,    /* it exists already (a duplicate name, serial or address) */
 	SMIME_E_POLICY = 40,    /* refused by policy (weak algorithm, expired) */
 	SMIME_E_USAGE = 50,     /* the caller passed something invalid */
 	SMIME_E_IO = 60,        /* reading or writing a file or stream failed */

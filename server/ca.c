@@ -1,0 +1,1 @@
+/* smimed: ca (being written) */

@@ -1,0 +1,1 @@
+/* smimed: ocsp (being written) */

@@ -1,0 +1,1 @@
+/* smimed: signer (being written) */

@@ -1,0 +1,67 @@
+/*
+ * smimed: the signer, the only module that holds CA private keys.
+ *
+ * Everything else asks it to sign through the functions below and never
+ * sees a private key, so that it can move to its own process or to a
+ * PKCS#11 token without touching its callers.  Keys are kept at rest
+ * wrapped under the master key (DATA/master.key, 32 random octets, 0600):
+ * AES-256-GCM with a fresh nonce per key and the key id as additional
+ * data, so a wrapped key moved to another id does not unwrap.
+ *
+ * Wrapped form: "SMK1" | nonce (12) | ciphertext of the PKCS#8 DER | tag (16).
+ */
+#ifndef SMIMED_SIGNER_H
+#define SMIMED_SIGNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+#include <openssl/x509.h>
+
+#include <smime/error.h>
+
+struct signer;
+
+/*
+ * Read the master key from master_key_path; when create is true and the
+ * file does not exist, make one (0600, written durably).  A file of the
+ * wrong size or with permissions wider than 0600 is refused.
+ */
+int signer_open(const char *master_key_path, bool create, struct signer **s_r,
+    struct smime_error *err);
+/* Forgets (and cleanses) every key.  NULL is a no-op. */
+void signer_free(struct signer *s);
+
+/*
+ * Make a new key for key_id ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072",
+ * "rsa-4096"), keep it, and return its public half (caller frees) and the
+ * wrapped private key for the store (caller frees with free()).
+ */
+int signer_generate(struct signer *s, const char *key_id, const char *alg,
+    EVP_PKEY **pub_r, unsigned char **wrapped_r, size_t *wrapped_len_r,
+    struct smime_error *err);
+
+/* Take over key (an imported CA's): keep a copy and return it wrapped. */
+int signer_adopt(struct signer *s, const char *key_id, EVP_PKEY *key,
+    unsigned char **wrapped_r, size_t *wrapped_len_r, struct smime_error *err);
+
+/* Unwrap a key from the store and keep it under key_id (replacing any). */
+int signer_load(struct signer *s, const char *key_id, const unsigned char *wrapped,
+    size_t wrapped_len, struct smime_error *err);
+
+/* True when the signer holds key_id. */
+bool signer_has(struct signer *s, const char *key_id);
+
+/* A new reference to the public half of key_id, or NULL. */
+EVP_PKEY *signer_public(struct signer *s, const char *key_id);
+
+/* Sign with key_id: SHA-256 for P-256 and RSA, SHA-384 for P-384, SHA-512 for P-521. */
+int signer_sign_cert(struct signer *s, const char *key_id, X509 *cert, struct smime_error *err);
+int signer_sign_crl(struct signer *s, const char *key_id, X509_CRL *crl, struct smime_error *err);
+/* Sign an OCSP basic response as signer_cert (whose key is key_id), by key hash. */
+int signer_sign_ocsp(struct signer *s, const char *key_id, OCSP_BASICRESP *bs,
+    X509 *signer_cert, struct smime_error *err);
+
+#endif

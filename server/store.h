@@ -1,0 +1,294 @@
+/*
+ * smimed: the store, the service's whole state behind one interface.
+ *
+ * A backend is a table of functions (struct store_backend) with one
+ * registry (store_backend_find).  SQLite (store_sqlite.c) is the first;
+ * nothing outside a backend's file knows which database it talks to, so
+ * that PostgreSQL can follow for installations that outgrow one machine.
+ *
+ * Every read and write happens inside a transaction.  A write transaction
+ * is durable when commit returns 0.  Inside a write transaction, savepoint /
+ * release / rollback_to nest one level so that the committer (commit.c)
+ * can put many requests in one transaction and undo one of them alone.
+ *
+ * Every function returns 0 or a libsmime error code with err filled:
+ * SMIME_E_NOTFOUND for a missing row, SMIME_E_EXISTS for a unique key that
+ * is taken (an email address, a serial number, a name), SMIME_E_IO for the
+ * database failing.  Records returned are owned by the caller, who frees
+ * them with the matching store_*_clear (store.c); _clear on a zeroed
+ * record is a no-op.
+ *
+ * Lists are keyset-paginated: page->after is NULL or the opaque cursor a
+ * previous call returned in *next_r; at most page->limit items come back,
+ * and *next_r is NULL when there are no more (else the caller frees it).
+ */
+#ifndef SMIMED_STORE_H
+#define SMIMED_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <smime/error.h>
+
+#define STORE_ID_SIZE 37        /* an id as text: 36 characters and NUL */
+#define STORE_NAME_SIZE 65      /* CA ids and profile names: at most 64 */
+#define STORE_SERIAL_SIZE 65    /* serial numbers: upper-case hex, at most 64 digits */
+#define STORE_SCHEMA_VERSION 1
+
+enum cert_purpose { PURPOSE_SIGNING = 1, PURPOSE_ENCRYPTION = 2, PURPOSE_DUAL = 3 };
+enum cert_source { SOURCE_ISSUED = 1, SOURCE_IMPORTED = 2, SOURCE_SCEP = 3, SOURCE_DERIVED = 4 };
+enum cert_status { STATUS_ACTIVE = 1, STATUS_SUPERSEDED = 2, STATUS_EXPIRED = 3, STATUS_REVOKED = 4 };
+
+struct store_user {
+	char id[STORE_ID_SIZE];
+	char *name;              /* display name, "" when none */
+	char **emails;           /* lower-case, the first is the primary address */
+	size_t n_emails;
+	char **groups;           /* names of the groups the user belongs to (filled on read) */
+	size_t n_groups;
+	int64_t created, updated; /* seconds since the epoch */
+};
+
+struct store_group {
+	char id[STORE_ID_SIZE];
+	char *name;              /* unique */
+	char *description;       /* "" when none */
+	size_t n_members;        /* filled on read */
+	int64_t created;
+};
+
+struct store_device {
+	char id[STORE_ID_SIZE];
+	char user_id[STORE_ID_SIZE];
+	char *name;
+	char *platform;          /* ios, android, macos, windows, linux */
+	int64_t created, updated;
+};
+
+struct store_ca {
+	char id[STORE_NAME_SIZE];     /* a slug: [a-z0-9-], unique */
+	char parent_id[STORE_NAME_SIZE]; /* "" for a root */
+	bool issuing;                 /* issues end-entity certificates */
+	char *key_alg;                /* "ec-p256", "rsa-3072", ... */
+	unsigned char *cert_der;
+	size_t cert_len;
+	unsigned char *key_wrapped;   /* the private key wrapped by the signer; NULL when absent */
+	size_t key_wrapped_len;
+	int64_t crl_number;           /* the last CRL's number, 0 before the first */
+	unsigned char *crl_der;       /* the current CRL, NULL before the first */
+	size_t crl_len;
+	int64_t crl_updated;
+	int64_t created;
+};
+
+struct store_profile {
+	char name[STORE_NAME_SIZE];   /* unique */
+	enum cert_purpose purpose;
+	char ca_id[STORE_NAME_SIZE];  /* the issuing CA */
+	int validity_days;            /* 1..825 */
+	char *br_profile;             /* "strict" or "multipurpose" */
+	char *key_alg;                /* for keys the service generates */
+	bool allow_generate;          /* the service may generate the key */
+	int64_t created, updated;
+};
+
+struct store_cert {
+	char serial[STORE_SERIAL_SIZE];  /* upper-case hex without separators */
+	char ca_id[STORE_NAME_SIZE];     /* the issuer's CA id; "" when not ours */
+	char user_id[STORE_ID_SIZE];     /* "" when none */
+	char device_id[STORE_ID_SIZE];   /* "" when none */
+	char profile[STORE_NAME_SIZE];   /* "" when none */
+	enum cert_purpose purpose;
+	enum cert_source source;
+	enum cert_status status;
+	char *subject;                   /* RFC 2253 */
+	char *email;                     /* the primary rfc822Name */
+	int64_t not_before, not_after;
+	char sha256[65], sha1[41];       /* lower-case hex */
+	unsigned char *der;
+	size_t der_len;
+	int64_t created;
+	int64_t revoked_at;              /* 0 unless revoked */
+	int reason;                      /* RFC 5280 CRLReason, -1 unless revoked */
+};
+
+struct store_cert_filter {
+	const char *user_id;             /* NULL: any */
+	const char *device_id;           /* NULL: any */
+	const char *ca_id;               /* NULL: any */
+	int status;                      /* 0: any, else an enum cert_status */
+};
+
+/* One entry of a CRL. */
+struct store_revoked {
+	char serial[STORE_SERIAL_SIZE];
+	int64_t revoked_at;
+	int reason;
+};
+
+struct store_token {
+	char id[STORE_ID_SIZE];
+	char *name;
+	unsigned char hash[32];          /* SHA-256 of the secret */
+	int64_t created, last_used, revoked_at; /* 0 when never / not */
+};
+
+struct store_audit {
+	int64_t seq;                     /* assigned by audit_append, increasing */
+	int64_t time;
+	char *actor;                     /* "token:ID", "system", ... */
+	char *action;                    /* "cert.issue", "user.delete", ... */
+	char *object;                    /* what it acted on, "" when nothing */
+	char *detail;                    /* a JSON object as text, "{}" when nothing */
+};
+
+struct store_page {
+	const char *after;               /* NULL, or a cursor from *next_r */
+	size_t limit;                    /* 1..1000 */
+};
+
+struct store;
+struct store_tx;
+
+struct store_backend {
+	const char *name;
+
+	/* location: the backend's own (a folder for SQLite).  Creates the
+	 * schema or migrates it to STORE_SCHEMA_VERSION. */
+	int (*open)(const char *location, struct store **st_r, struct smime_error *err);
+	void (*close)(struct store *st);
+
+	int (*begin)(struct store *st, bool write, struct store_tx **tx_r, struct smime_error *err);
+	/* Both end and free the transaction, whatever they return. */
+	int (*commit)(struct store_tx *tx, struct smime_error *err);
+	void (*rollback)(struct store_tx *tx);
+	int (*savepoint)(struct store_tx *tx, struct smime_error *err);
+	int (*release)(struct store_tx *tx, struct smime_error *err);
+	int (*rollback_to)(struct store_tx *tx, struct smime_error *err);
+
+	/* A consistent copy of the whole state to path, while others write. */
+	int (*backup)(struct store *st, const char *path, struct smime_error *err);
+	/* Replace the whole state with the copy at path (checked first). */
+	int (*restore)(struct store *st, const char *path, struct smime_error *err);
+	/* Round trip to the database (for /healthz). */
+	int (*ping)(struct store *st, struct smime_error *err);
+
+	/* Small named settings of the installation. */
+	int (*meta_get)(struct store_tx *tx, const char *key, char **value_r, struct smime_error *err);
+	int (*meta_set)(struct store_tx *tx, const char *key, const char *value, struct smime_error *err);
+
+	/* Users.  user_get takes an id or any of the user's addresses. */
+	int (*user_insert)(struct store_tx *tx, const struct store_user *u, struct smime_error *err);
+	int (*user_get)(struct store_tx *tx, const char *id_or_email, struct store_user *u_r,
+	    struct smime_error *err);
+	int (*user_list)(struct store_tx *tx, const struct store_page *page, const char *group_id,
+	    struct store_user **users_r, size_t *n_r, char **next_r, struct smime_error *err);
+	/* Replaces name and emails of the user with u->id. */
+	int (*user_update)(struct store_tx *tx, const struct store_user *u, struct smime_error *err);
+	/* Removes the user, the user's devices and memberships; certificates stay recorded. */
+	int (*user_delete)(struct store_tx *tx, const char *id, struct smime_error *err);
+
+	/* Groups.  group_get takes an id or the name. */
+	int (*group_insert)(struct store_tx *tx, const struct store_group *gr, struct smime_error *err);
+	int (*group_get)(struct store_tx *tx, const char *id_or_name, struct store_group *gr_r,
+	    struct smime_error *err);
+	int (*group_list)(struct store_tx *tx, const struct store_page *page,
+	    struct store_group **groups_r, size_t *n_r, char **next_r, struct smime_error *err);
+	int (*group_delete)(struct store_tx *tx, const char *id, struct smime_error *err);
+	/* EXISTS when already a member; NOTFOUND when not one (remove). */
+	int (*group_add_member)(struct store_tx *tx, const char *group_id, const char *user_id,
+	    struct smime_error *err);
+	int (*group_remove_member)(struct store_tx *tx, const char *group_id, const char *user_id,
+	    struct smime_error *err);
+
+	/* Devices. */
+	int (*device_insert)(struct store_tx *tx, const struct store_device *d, struct smime_error *err);
+	int (*device_get)(struct store_tx *tx, const char *id, struct store_device *d_r,
+	    struct smime_error *err);
+	int (*device_list)(struct store_tx *tx, const struct store_page *page, const char *user_id,
+	    struct store_device **devices_r, size_t *n_r, char **next_r, struct smime_error *err);
+	int (*device_update)(struct store_tx *tx, const struct store_device *d, struct smime_error *err);
+	int (*device_delete)(struct store_tx *tx, const char *id, struct smime_error *err);
+
+	/* Certification authorities (few: no pagination). */
+	int (*ca_insert)(struct store_tx *tx, const struct store_ca *ca, struct smime_error *err);
+	int (*ca_get)(struct store_tx *tx, const char *id, struct store_ca *ca_r, struct smime_error *err);
+	int (*ca_list)(struct store_tx *tx, struct store_ca **cas_r, size_t *n_r, struct smime_error *err);
+	int (*ca_set_crl)(struct store_tx *tx, const char *id, int64_t number,
+	    const unsigned char *der, size_t len, int64_t when, struct smime_error *err);
+
+	/* Profiles (few: no pagination).  profile_put inserts or replaces. */
+	int (*profile_put)(struct store_tx *tx, const struct store_profile *p, struct smime_error *err);
+	int (*profile_get)(struct store_tx *tx, const char *name, struct store_profile *p_r,
+	    struct smime_error *err);
+	int (*profile_list)(struct store_tx *tx, struct store_profile **profiles_r, size_t *n_r,
+	    struct smime_error *err);
+	int (*profile_delete)(struct store_tx *tx, const char *name, struct smime_error *err);
+
+	/* Certificates.  cert_insert: EXISTS when the serial is taken. */
+	int (*cert_insert)(struct store_tx *tx, const struct store_cert *c, struct smime_error *err);
+	int (*cert_get)(struct store_tx *tx, const char *serial, struct store_cert *c_r,
+	    struct smime_error *err);
+	int (*cert_list)(struct store_tx *tx, const struct store_page *page,
+	    const struct store_cert_filter *filter, struct store_cert **certs_r, size_t *n_r,
+	    char **next_r, struct smime_error *err);
+	/* Sets status (and revoked_at, reason when revoking; 0, -1 otherwise). */
+	int (*cert_set_status)(struct store_tx *tx, const char *serial, enum cert_status status,
+	    int64_t revoked_at, int reason, struct smime_error *err);
+	/* Marks every ACTIVE certificate of user_id with this device_id ("" for
+	 * none) and purpose SUPERSEDED, except the one with except_serial.
+	 * *n_r: how many changed. */
+	int (*cert_supersede)(struct store_tx *tx, const char *user_id, const char *device_id,
+	    enum cert_purpose purpose, const char *except_serial, size_t *n_r,
+	    struct smime_error *err);
+	/* Every revoked certificate of ca_id, for its CRL. */
+	int (*cert_revoked)(struct store_tx *tx, const char *ca_id, struct store_revoked **r_r,
+	    size_t *n_r, struct smime_error *err);
+
+	/* Admin tokens. */
+	int (*token_insert)(struct store_tx *tx, const struct store_token *t, struct smime_error *err);
+	int (*token_get)(struct store_tx *tx, const char *id, struct store_token *t_r,
+	    struct smime_error *err);
+	int (*token_list)(struct store_tx *tx, struct store_token **tokens_r, size_t *n_r,
+	    struct smime_error *err);
+	int (*token_revoke)(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err);
+	int (*token_touch)(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err);
+
+	/* The audit log: append only. */
+	int (*audit_append)(struct store_tx *tx, struct store_audit *a, struct smime_error *err);
+	int (*audit_list)(struct store_tx *tx, const struct store_page *page,
+	    struct store_audit **items_r, size_t *n_r, char **next_r, struct smime_error *err);
+};
+
+/* The backend called name, or NULL. */
+const struct store_backend *store_backend_find(const char *name);
+
+void store_user_clear(struct store_user *u);
+void store_group_clear(struct store_group *gr);
+void store_device_clear(struct store_device *d);
+void store_ca_clear(struct store_ca *ca);
+void store_profile_clear(struct store_profile *p);
+void store_cert_clear(struct store_cert *c);
+void store_token_clear(struct store_token *t);
+void store_audit_clear(struct store_audit *a);
+/* Clear each of n records and free the array. */
+void store_users_free(struct store_user *v, size_t n);
+void store_groups_free(struct store_group *v, size_t n);
+void store_devices_free(struct store_device *v, size_t n);
+void store_cas_free(struct store_ca *v, size_t n);
+void store_profiles_free(struct store_profile *v, size_t n);
+void store_certs_free(struct store_cert *v, size_t n);
+void store_tokens_free(struct store_token *v, size_t n);
+void store_audits_free(struct store_audit *v, size_t n);
+
+/* Names of the enums as the API spells them, and back (0 when unknown). */
+const char *cert_purpose_name(enum cert_purpose p);
+const char *cert_source_name(enum cert_source s);
+const char *cert_status_name(enum cert_status s);
+enum cert_purpose cert_purpose_parse(const char *s);
+enum cert_status cert_status_parse(const char *s);
+
+extern const struct store_backend store_sqlite;
+
+#endif

@@ -1,0 +1,1 @@
+/* smimed: store_sqlite (being written) */
