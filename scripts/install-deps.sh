@@ -12,7 +12,7 @@ packages=(
 	libnss3-tools
 	libjansson-dev
 	libmicrohttpd-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
-	curl wrk
+	curl wrk jq python3-yaml
 	gpgsm gnupg
 	time bsdutils python3
 )

@@ -35,9 +35,10 @@ int signer_open(const char *master_key_path, bool create, struct signer **s_r,
 void signer_free(struct signer *s);
 
 /*
- * Make a new key for key_id ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072",
- * "rsa-4096"), keep it, and return its public half (caller frees) and the
- * wrapped private key for the store (caller frees with free()).
+ * Make a new key for key_id ("ec-p256", "ec-p384", "ec-p521", "rsa-2048",
+ * "rsa-3072", "rsa-4096"), keep it, and return its public half (caller
+ * frees) and the wrapped private key for the store (caller frees with
+ * free()).  SMIME_E_EXISTS when key_id is held already (as for adopt).
  */
 int signer_generate(struct signer *s, const char *key_id, const char *alg,
     EVP_PKEY **pub_r, unsigned char **wrapped_r, size_t *wrapped_len_r,
@@ -50,6 +51,10 @@ int signer_adopt(struct signer *s, const char *key_id, EVP_PKEY *key,
 /* Unwrap a key from the store and keep it under key_id (replacing any). */
 int signer_load(struct signer *s, const char *key_id, const unsigned char *wrapped,
     size_t wrapped_len, struct smime_error *err);
+
+/* Forget key_id (cleansed), e.g. a key made for a CA whose creation then
+ * failed, so that the id can be used again.  Unknown ids are a no-op. */
+void signer_forget(struct signer *s, const char *key_id);
 
 /* True when the signer holds key_id. */
 bool signer_has(struct signer *s, const char *key_id);

@@ -1,1 +1,3183 @@
-/* smimed: store_sqlite (being written) */
+/*
+ * smimed: the SQLite store backend.
+ *
+ * The database is LOCATION/smimed.db, created 0600 (SQLite gives its -wal
+ * and -shm files the mode of the database).  It runs in WAL mode, so that
+ * readers never wait for the writer and keep one snapshot for a whole
+ * transaction, with synchronous=FULL, so that a commit is on disk when
+ * commit returns, and with foreign keys enforced.
+ *
+ * The file carries its own identity in the SQLite header: application_id
+ * is APPLICATION_ID and user_version the schema version.  Opening migrates
+ * an older schema in one transaction and refuses a newer one, a file of
+ * another application, and a file that is not a database.
+ *
+ * Connections: every transaction borrows one connection from a small pool
+ * (a mutex-protected free list; a new connection when it is empty, at most
+ * POOL_MAX open, at most POOL_IDLE_MAX kept idle).  A connection is used by
+ * one thread at a time, so it is opened without SQLite's own mutex.  Each
+ * keeps its prepared statements (one slot per enum stmt_id, prepared on
+ * first use and kept until the connection closes), so a hot read such as
+ * cert_get costs a bind, a step and a copy.  Write transactions of this
+ * process queue on a gate (one at a time, waiting up to BUSY_MS) rather
+ * than spinning in SQLite's busy handler; other processes meet SQLite's
+ * busy timeout.
+ *
+ * Every store function is atomic on its own: one that runs more than one
+ * statement (user_insert, user_update) does so inside an internal savepoint
+ * and undoes its partial work when it fails, so a failure leaves the
+ * transaction as it was before the call.
+ *
+ * Cursors are text: a tag naming the list, '.', and the last item's key:
+ *   users, devices  "u.HEX" / "d.HEX"    HEX: the id's octets in lower-case hex
+ *   groups          "g.HEX"              the name's octets
+ *   certificates    "c.CREATED.HEX"      creation time (decimal) and serial
+ *   audit           "a.SEQ"              sequence number (decimal)
+ * Keys are hex so that a cursor is safe in a URL whatever the key holds.
+ * Anything else (another list's tag, odd or upper-case hex, a NUL octet,
+ * an overflowing number) is SMIME_E_USAGE.
+ *
+ * Certificates: the serial is the primary key, so the same certificate
+ * recorded twice is refused as "serial exists"; sha256 is therefore not
+ * declared UNIQUE (it would only duplicate that check).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define DB_FILE "smimed.db"
+#define APPLICATION_ID 0x534d4944	/* "SMID" in the SQLite header */
+#define BUSY_MS 10000			/* waiting for a lock, a connection, the writer */
+#define POOL_MAX 64			/* connections open at once */
+#define POOL_IDLE_MAX 16		/* connections kept open while idle */
+#define PAGE_LIMIT_MAX 1000		/* items of one page */
+#define CURSOR_KEY_MAX 4096		/* octets of the key inside a cursor */
+#define CURSOR_MAX (2 + 2 * CURSOR_KEY_MAX + 22)
+#define SQL_MAX 1024			/* a statement built from fragments */
+
+/* The schema, one entry per version: migrations[v] goes from v to v + 1. */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {
+	/* 0 -> 1 */
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY NOT NULL,"
+	"  value TEXT NOT NULL);"
+	"CREATE TABLE users ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  name TEXT NOT NULL DEFAULT '',"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL);"
+	/* Addresses are stored lower-case (ASCII) and compared without case. */
+	"CREATE TABLE user_emails ("
+	"  email TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
+	"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  position INTEGER NOT NULL,"
+	"  UNIQUE (user_id, position));"
+	"CREATE TABLE groups ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  description TEXT NOT NULL DEFAULT '',"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE group_members ("
+	"  group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,"
+	"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  PRIMARY KEY (group_id, user_id)) WITHOUT ROWID;"
+	"CREATE INDEX group_members_user ON group_members(user_id);"
+	"CREATE TABLE devices ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL DEFAULT '',"
+	"  platform TEXT NOT NULL DEFAULT '',"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL);"
+	"CREATE INDEX devices_user ON devices(user_id, id);"
+	/* parent_id and profiles.ca_id carry no foreign key: "" is a root. */
+	"CREATE TABLE cas ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  parent_id TEXT NOT NULL DEFAULT '',"
+	"  issuing INTEGER NOT NULL CHECK (issuing IN (0, 1)),"
+	"  key_alg TEXT NOT NULL DEFAULT '',"
+	"  cert_der BLOB NOT NULL,"
+	"  key_wrapped BLOB,"
+	"  crl_number INTEGER NOT NULL DEFAULT 0,"
+	"  crl_der BLOB,"
+	"  crl_updated INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE profiles ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  purpose INTEGER NOT NULL CHECK (purpose BETWEEN 1 AND 3),"
+	"  ca_id TEXT NOT NULL,"
+	"  validity_days INTEGER NOT NULL,"
+	"  br_profile TEXT NOT NULL DEFAULT '',"
+	"  key_alg TEXT NOT NULL DEFAULT '',"
+	"  allow_generate INTEGER NOT NULL CHECK (allow_generate IN (0, 1)),"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL);"
+	/* No foreign keys: a certificate stays recorded after its user,
+	 * device or profile is gone, and imported ones have no CA of ours. */
+	"CREATE TABLE certs ("
+	"  serial TEXT PRIMARY KEY NOT NULL,"
+	"  ca_id TEXT NOT NULL DEFAULT '',"
+	"  user_id TEXT NOT NULL DEFAULT '',"
+	"  device_id TEXT NOT NULL DEFAULT '',"
+	"  profile TEXT NOT NULL DEFAULT '',"
+	"  purpose INTEGER NOT NULL CHECK (purpose BETWEEN 1 AND 3),"
+	"  source INTEGER NOT NULL CHECK (source BETWEEN 1 AND 4),"
+	"  status INTEGER NOT NULL CHECK (status BETWEEN 1 AND 4),"
+	"  subject TEXT NOT NULL DEFAULT '',"
+	"  email TEXT NOT NULL DEFAULT '',"
+	"  not_before INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  sha256 TEXT NOT NULL,"
+	"  sha1 TEXT NOT NULL,"
+	"  der BLOB NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0,"
+	"  reason INTEGER NOT NULL DEFAULT -1);"
+	"CREATE INDEX certs_user ON certs(user_id, created, serial);"
+	"CREATE INDEX certs_ca_status ON certs(ca_id, status);"
+	"CREATE INDEX certs_created ON certs(created, serial);"
+	"CREATE TABLE tokens ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  name TEXT NOT NULL DEFAULT '',"
+	"  hash BLOB NOT NULL CHECK (length(hash) = 32),"
+	"  created INTEGER NOT NULL,"
+	"  last_used INTEGER NOT NULL DEFAULT 0,"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE audit ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  time INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  object TEXT NOT NULL DEFAULT '',"
+	"  detail TEXT NOT NULL DEFAULT '{}');"
+	/* Append only, whoever writes to the file. */
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+};
+
+/*
+ * Every statement a connection may cache.  Lists come in variants (with
+ * or without a filter, with or without a cursor) so that each variant
+ * has a plan that uses its index; the variant is base + flags.
+ */
+enum stmt_id {
+	S_BEGIN, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK,
+	S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+	S_OP_BEGIN, S_OP_RELEASE, S_OP_UNDO,
+	S_PING,
+	S_META_GET, S_META_SET,
+	S_USER_INSERT, S_EMAIL_INSERT, S_USER_BY_ID, S_USER_BY_EMAIL,
+	S_USER_EMAILS, S_USER_GROUPS, S_USER_UPDATE, S_USER_EMAILS_DELETE,
+	S_USER_DELETE, S_USER_EXISTS,
+	S_USER_LIST, S_USER_LIST_AFTER, S_USER_LIST_GROUP, S_USER_LIST_GROUP_AFTER,
+	S_GROUP_INSERT, S_GROUP_BY_ID, S_GROUP_BY_NAME, S_GROUP_LIST, S_GROUP_LIST_AFTER,
+	S_GROUP_DELETE, S_GROUP_EXISTS, S_MEMBER_ADD, S_MEMBER_REMOVE,
+	S_DEVICE_INSERT, S_DEVICE_GET,
+	S_DEVICE_LIST, S_DEVICE_LIST_AFTER, S_DEVICE_LIST_USER, S_DEVICE_LIST_USER_AFTER,
+	S_DEVICE_UPDATE, S_DEVICE_DELETE,
+	S_CA_INSERT, S_CA_GET, S_CA_LIST, S_CA_SET_CRL,
+	S_PROFILE_PUT, S_PROFILE_GET, S_PROFILE_LIST, S_PROFILE_DELETE,
+	S_CERT_INSERT, S_CERT_GET, S_CERT_STATUS, S_CERT_SUPERSEDE, S_CERT_REVOKED,
+	S_TOKEN_INSERT, S_TOKEN_GET, S_TOKEN_LIST, S_TOKEN_REVOKE, S_TOKEN_EXISTS,
+	S_TOKEN_TOUCH,
+	S_AUDIT_APPEND, S_AUDIT_LIST, S_AUDIT_LIST_AFTER,
+	/* cert_list: one slot per combination of the CL_* flags, built from
+	 * constant fragments by cert_list_sql. */
+	S_CERT_LIST,
+	S_COUNT = S_CERT_LIST + 32
+};
+
+/* cert_list variants: which conditions the statement has. */
+#define CL_USER 0x01
+#define CL_DEVICE 0x02
+#define CL_CA 0x04
+#define CL_STATUS 0x08
+#define CL_AFTER 0x10
+
+#define USER_COLS "u.id, u.name, u.created, u.updated"
+#define GROUP_COLS "g.id, g.name, g.description, g.created," \
+	" (SELECT count(*) FROM group_members m WHERE m.group_id = g.id)"
+#define DEVICE_COLS "id, user_id, name, platform, created, updated"
+#define CA_COLS "id, parent_id, issuing, key_alg, cert_der, key_wrapped, crl_number," \
+	" crl_der, crl_updated, created"
+#define PROFILE_COLS "name, purpose, ca_id, validity_days, br_profile, key_alg," \
+	" allow_generate, created, updated"
+#define CERT_COLS "serial, ca_id, user_id, device_id, profile, purpose, source, status," \
+	" subject, email, not_before, not_after, sha256, sha1, der, created, revoked_at, reason"
+#define TOKEN_COLS "id, name, hash, created, last_used, revoked_at"
+#define AUDIT_COLS "seq, time, actor, action, object, detail"
+
+/*
+ * Parameters of the paginated lists: ?1 the filter, ?2 the cursor key,
+ * ?3 the limit (one more than a page, to learn whether more follow).
+ */
+static const char *const sql_text[S_CERT_LIST] = {
+	[S_BEGIN] = "BEGIN",
+	[S_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT s",
+	[S_RELEASE] = "RELEASE s",
+	[S_ROLLBACK_TO] = "ROLLBACK TO s",
+	[S_OP_BEGIN] = "SAVEPOINT op",
+	[S_OP_RELEASE] = "RELEASE op",
+	[S_OP_UNDO] = "ROLLBACK TO op",
+	[S_PING] = "SELECT 1",
+
+	[S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[S_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+	    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+
+	[S_USER_INSERT] = "INSERT INTO users (id, name, created, updated) VALUES (?1, ?2, ?3, ?4)",
+	[S_EMAIL_INSERT] = "INSERT INTO user_emails (email, user_id, position)"
+	    " VALUES (lower(?1), ?2, ?3)",
+	[S_USER_BY_ID] = "SELECT " USER_COLS " FROM users u WHERE u.id = ?1",
+	[S_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM user_emails e"
+	    " JOIN users u ON u.id = e.user_id WHERE e.email = ?1",
+	[S_USER_EMAILS] = "SELECT email FROM user_emails WHERE user_id = ?1 ORDER BY position",
+	[S_USER_GROUPS] = "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id"
+	    " WHERE m.user_id = ?1 ORDER BY g.name",
+	[S_USER_UPDATE] = "UPDATE users SET name = ?2, updated = ?3 WHERE id = ?1",
+	[S_USER_EMAILS_DELETE] = "DELETE FROM user_emails WHERE user_id = ?1",
+	[S_USER_DELETE] = "DELETE FROM users WHERE id = ?1",
+	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?1",
+	[S_USER_LIST] = "SELECT " USER_COLS " FROM users u ORDER BY u.id LIMIT ?3",
+	[S_USER_LIST_AFTER] = "SELECT " USER_COLS " FROM users u WHERE u.id > ?2"
+	    " ORDER BY u.id LIMIT ?3",
+	[S_USER_LIST_GROUP] = "SELECT " USER_COLS " FROM group_members m"
+	    " JOIN users u ON u.id = m.user_id WHERE m.group_id = ?1"
+	    " ORDER BY m.user_id LIMIT ?3",
+	[S_USER_LIST_GROUP_AFTER] = "SELECT " USER_COLS " FROM group_members m"
+	    " JOIN users u ON u.id = m.user_id WHERE m.group_id = ?1 AND m.user_id > ?2"
+	    " ORDER BY m.user_id LIMIT ?3",
+
+	[S_GROUP_INSERT] = "INSERT INTO groups (id, name, description, created)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[S_GROUP_BY_ID] = "SELECT " GROUP_COLS " FROM groups g WHERE g.id = ?1",
+	[S_GROUP_BY_NAME] = "SELECT " GROUP_COLS " FROM groups g WHERE g.name = ?1",
+	[S_GROUP_LIST] = "SELECT " GROUP_COLS " FROM groups g ORDER BY g.name LIMIT ?3",
+	[S_GROUP_LIST_AFTER] = "SELECT " GROUP_COLS " FROM groups g WHERE g.name > ?2"
+	    " ORDER BY g.name LIMIT ?3",
+	[S_GROUP_DELETE] = "DELETE FROM groups WHERE id = ?1",
+	[S_GROUP_EXISTS] = "SELECT 1 FROM groups WHERE id = ?1",
+	[S_MEMBER_ADD] = "INSERT INTO group_members (group_id, user_id) VALUES (?1, ?2)",
+	[S_MEMBER_REMOVE] = "DELETE FROM group_members WHERE group_id = ?1 AND user_id = ?2",
+
+	[S_DEVICE_INSERT] = "INSERT INTO devices (" DEVICE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_DEVICE_GET] = "SELECT " DEVICE_COLS " FROM devices WHERE id = ?1",
+	[S_DEVICE_LIST] = "SELECT " DEVICE_COLS " FROM devices ORDER BY id LIMIT ?3",
+	[S_DEVICE_LIST_AFTER] = "SELECT " DEVICE_COLS " FROM devices WHERE id > ?2"
+	    " ORDER BY id LIMIT ?3",
+	[S_DEVICE_LIST_USER] = "SELECT " DEVICE_COLS " FROM devices WHERE user_id = ?1"
+	    " ORDER BY id LIMIT ?3",
+	[S_DEVICE_LIST_USER_AFTER] = "SELECT " DEVICE_COLS " FROM devices"
+	    " WHERE user_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+	[S_DEVICE_UPDATE] = "UPDATE devices SET name = ?2, platform = ?3, updated = ?4 WHERE id = ?1",
+	[S_DEVICE_DELETE] = "DELETE FROM devices WHERE id = ?1",
+
+	[S_CA_INSERT] = "INSERT INTO cas (" CA_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_CA_GET] = "SELECT " CA_COLS " FROM cas WHERE id = ?1",
+	[S_CA_LIST] = "SELECT " CA_COLS " FROM cas ORDER BY created, id",
+	[S_CA_SET_CRL] = "UPDATE cas SET crl_number = ?2, crl_der = ?3, crl_updated = ?4 WHERE id = ?1",
+
+	[S_PROFILE_PUT] = "INSERT INTO profiles (" PROFILE_COLS ")"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	    " ON CONFLICT (name) DO UPDATE SET purpose = excluded.purpose,"
+	    " ca_id = excluded.ca_id, validity_days = excluded.validity_days,"
+	    " br_profile = excluded.br_profile, key_alg = excluded.key_alg,"
+	    " allow_generate = excluded.allow_generate, updated = excluded.updated",
+	[S_PROFILE_GET] = "SELECT " PROFILE_COLS " FROM profiles WHERE name = ?1",
+	[S_PROFILE_LIST] = "SELECT " PROFILE_COLS " FROM profiles ORDER BY name",
+	[S_PROFILE_DELETE] = "DELETE FROM profiles WHERE name = ?1",
+
+	[S_CERT_INSERT] = "INSERT INTO certs (" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+	    " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+	[S_CERT_GET] = "SELECT " CERT_COLS " FROM certs WHERE serial = ?1",
+	[S_CERT_STATUS] = "UPDATE certs SET status = ?2, revoked_at = ?3, reason = ?4"
+	    " WHERE serial = ?1",
+	[S_CERT_SUPERSEDE] = "UPDATE certs SET status = 2 WHERE user_id = ?1 AND device_id = ?2"
+	    " AND purpose = ?3 AND status = 1 AND serial <> ?4",
+	[S_CERT_REVOKED] = "SELECT serial, revoked_at, reason FROM certs"
+	    " WHERE ca_id = ?1 AND status = 4 ORDER BY serial",
+
+	[S_TOKEN_INSERT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM tokens WHERE id = ?1",
+	[S_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY created, id",
+	[S_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0",
+	[S_TOKEN_EXISTS] = "SELECT 1 FROM tokens WHERE id = ?1",
+	[S_TOKEN_TOUCH] = "UPDATE tokens SET last_used = ?2 WHERE id = ?1",
+
+	[S_AUDIT_APPEND] = "INSERT INTO audit (time, actor, action, object, detail)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq LIMIT ?3",
+	[S_AUDIT_LIST_AFTER] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?2"
+	    " ORDER BY seq LIMIT ?3",
+};
+
+struct conn {
+	sqlite3 *db;
+	sqlite3_stmt *st[S_COUNT];
+	struct conn *next;		/* in the idle list */
+};
+
+struct store {
+	char *path;			/* LOCATION/smimed.db */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* a connection came back, or the writer left */
+	bool lock_init, cond_init;
+	struct conn *idle;
+	size_t n_idle, n_open;
+	bool writer;			/* a write transaction of ours is open */
+};
+
+struct store_tx {
+	struct store *st;
+	struct conn *c;
+	bool write;
+	bool savepoint;
+};
+
+/* What a row reader reports besides 0. */
+#define ROW_NOMEM (-1)
+#define ROW_BAD (-2)
+
+typedef int (*row_fn)(sqlite3_stmt *s, void *item);
+
+/* ---------------- errors ---------------- */
+
+static int
+dberr(sqlite3 *db, struct smime_error *err, const char *what)
+{
+	return smime_error_set(err, SMIME_E_IO, "%s: %s", what, sqlite3_errmsg(db));
+}
+
+/* As dberr, but a file that is not a database is bad input, not bad I/O. */
+static int
+dbopen_err(sqlite3 *db, struct smime_error *err, const char *name)
+{
+	if ((sqlite3_errcode(db) & 0xff) == SQLITE_NOTADB)
+		return smime_error_set(err, SMIME_E_INPUT, "%s is not a smimed database: %s",
+		    name, sqlite3_errmsg(db));
+	return smime_error_set(err, SMIME_E_IO, "%s: %s", name, sqlite3_errmsg(db));
+}
+
+static int
+nomem(struct smime_error *err)
+{
+	return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+}
+
+static int
+usage(struct smime_error *err, const char *what)
+{
+	return smime_error_set(err, SMIME_E_USAGE, "store: %s", what);
+}
+
+static int
+row_fail(int r, struct smime_error *err)
+{
+	if (r == ROW_NOMEM)
+		return nomem(err);
+	return smime_error_set(err, SMIME_E_IO,
+	    "a stored value does not fit its field (a damaged database?)");
+}
+
+static bool
+is_constraint(int rc)
+{
+	return (rc & 0xff) == SQLITE_CONSTRAINT;
+}
+
+/* ---------------- binding and reading ---------------- */
+
+/* Text of any length, bound with its length; NULL binds "". */
+static int
+bind_str(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v == NULL)
+		v = "";
+	return sqlite3_bind_text64(s, i, v, strlen(v), SQLITE_STATIC, SQLITE_UTF8);
+}
+
+/* A fixed-size field of a record; one without its NUL is cut to fit. */
+static int
+bind_field(sqlite3_stmt *s, int i, const char *v, size_t size)
+{
+	return sqlite3_bind_text64(s, i, v, strnlen(v, size - 1), SQLITE_STATIC, SQLITE_UTF8);
+}
+
+/* NULL binds SQL NULL; otherwise a blob of len octets (maybe none). */
+static int
+bind_blob(sqlite3_stmt *s, int i, const void *p, size_t len)
+{
+	if (p == NULL)
+		return sqlite3_bind_null(s, i);
+	return sqlite3_bind_blob64(s, i, p, len, SQLITE_STATIC);
+}
+
+static int
+col_str(sqlite3_stmt *s, int i, char **out)
+{
+	const unsigned char *p = sqlite3_column_text(s, i);
+	size_t n = (size_t)sqlite3_column_bytes(s, i);
+	char *d;
+
+	if (p == NULL) {
+		if (sqlite3_column_type(s, i) != SQLITE_NULL)
+			return ROW_NOMEM;
+		p = (const unsigned char *)"";
+		n = 0;
+	}
+	if ((d = malloc(n + 1)) == NULL)
+		return ROW_NOMEM;
+	memcpy(d, p, n);
+	d[n] = '\0';
+	*out = d;
+	return 0;
+}
+
+static int
+col_field(sqlite3_stmt *s, int i, char *buf, size_t size)
+{
+	const unsigned char *p = sqlite3_column_text(s, i);
+	size_t n = (size_t)sqlite3_column_bytes(s, i);
+
+	if (p == NULL)
+		n = 0;
+	if (n >= size)
+		return ROW_BAD;
+	if (n > 0)
+		memcpy(buf, p, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+/* SQL NULL gives NULL and 0; a blob a malloc'd copy. */
+static int
+col_blob(sqlite3_stmt *s, int i, unsigned char **out, size_t *len_r)
+{
+	const void *p;
+	size_t n;
+
+	*out = NULL;
+	*len_r = 0;
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return 0;
+	p = sqlite3_column_blob(s, i);
+	n = (size_t)sqlite3_column_bytes(s, i);
+	if (p == NULL && n > 0)
+		return ROW_NOMEM;
+	if ((*out = malloc(n > 0 ? n : 1)) == NULL)
+		return ROW_NOMEM;
+	if (n > 0)
+		memcpy(*out, p, n);
+	*len_r = n;
+	return 0;
+}
+
+static int
+row_user(sqlite3_stmt *s, void *item)
+{
+	struct store_user *u = item;
+	int r;
+
+	if ((r = col_field(s, 0, u->id, sizeof(u->id))) != 0 ||
+	    (r = col_str(s, 1, &u->name)) != 0) {
+		store_user_clear(u);
+		return r;
+	}
+	u->created = sqlite3_column_int64(s, 2);
+	u->updated = sqlite3_column_int64(s, 3);
+	return 0;
+}
+
+static int
+row_group(sqlite3_stmt *s, void *item)
+{
+	struct store_group *gr = item;
+	int r;
+
+	if ((r = col_field(s, 0, gr->id, sizeof(gr->id))) != 0 ||
+	    (r = col_str(s, 1, &gr->name)) != 0 ||
+	    (r = col_str(s, 2, &gr->description)) != 0) {
+		store_group_clear(gr);
+		return r;
+	}
+	gr->created = sqlite3_column_int64(s, 3);
+	gr->n_members = (size_t)sqlite3_column_int64(s, 4);
+	return 0;
+}
+
+static int
+row_device(sqlite3_stmt *s, void *item)
+{
+	struct store_device *d = item;
+	int r;
+
+	if ((r = col_field(s, 0, d->id, sizeof(d->id))) != 0 ||
+	    (r = col_field(s, 1, d->user_id, sizeof(d->user_id))) != 0 ||
+	    (r = col_str(s, 2, &d->name)) != 0 ||
+	    (r = col_str(s, 3, &d->platform)) != 0) {
+		store_device_clear(d);
+		return r;
+	}
+	d->created = sqlite3_column_int64(s, 4);
+	d->updated = sqlite3_column_int64(s, 5);
+	return 0;
+}
+
+static int
+row_ca(sqlite3_stmt *s, void *item)
+{
+	struct store_ca *ca = item;
+	int r;
+
+	if ((r = col_field(s, 0, ca->id, sizeof(ca->id))) != 0 ||
+	    (r = col_field(s, 1, ca->parent_id, sizeof(ca->parent_id))) != 0 ||
+	    (r = col_str(s, 3, &ca->key_alg)) != 0 ||
+	    (r = col_blob(s, 4, &ca->cert_der, &ca->cert_len)) != 0 ||
+	    (r = col_blob(s, 5, &ca->key_wrapped, &ca->key_wrapped_len)) != 0 ||
+	    (r = col_blob(s, 7, &ca->crl_der, &ca->crl_len)) != 0) {
+		store_ca_clear(ca);
+		return r;
+	}
+	ca->issuing = sqlite3_column_int(s, 2) != 0;
+	ca->crl_number = sqlite3_column_int64(s, 6);
+	ca->crl_updated = sqlite3_column_int64(s, 8);
+	ca->created = sqlite3_column_int64(s, 9);
+	return 0;
+}
+
+static int
+row_profile(sqlite3_stmt *s, void *item)
+{
+	struct store_profile *p = item;
+	int r;
+
+	if ((r = col_field(s, 0, p->name, sizeof(p->name))) != 0 ||
+	    (r = col_field(s, 2, p->ca_id, sizeof(p->ca_id))) != 0 ||
+	    (r = col_str(s, 4, &p->br_profile)) != 0 ||
+	    (r = col_str(s, 5, &p->key_alg)) != 0) {
+		store_profile_clear(p);
+		return r;
+	}
+	p->purpose = (enum cert_purpose)sqlite3_column_int(s, 1);
+	p->validity_days = sqlite3_column_int(s, 3);
+	p->allow_generate = sqlite3_column_int(s, 6) != 0;
+	p->created = sqlite3_column_int64(s, 7);
+	p->updated = sqlite3_column_int64(s, 8);
+	return 0;
+}
+
+static int
+row_cert(sqlite3_stmt *s, void *item)
+{
+	struct store_cert *c = item;
+	int r;
+
+	if ((r = col_field(s, 0, c->serial, sizeof(c->serial))) != 0 ||
+	    (r = col_field(s, 1, c->ca_id, sizeof(c->ca_id))) != 0 ||
+	    (r = col_field(s, 2, c->user_id, sizeof(c->user_id))) != 0 ||
+	    (r = col_field(s, 3, c->device_id, sizeof(c->device_id))) != 0 ||
+	    (r = col_field(s, 4, c->profile, sizeof(c->profile))) != 0 ||
+	    (r = col_str(s, 8, &c->subject)) != 0 ||
+	    (r = col_str(s, 9, &c->email)) != 0 ||
+	    (r = col_field(s, 12, c->sha256, sizeof(c->sha256))) != 0 ||
+	    (r = col_field(s, 13, c->sha1, sizeof(c->sha1))) != 0 ||
+	    (r = col_blob(s, 14, &c->der, &c->der_len)) != 0) {
+		store_cert_clear(c);
+		return r;
+	}
+	c->purpose = (enum cert_purpose)sqlite3_column_int(s, 5);
+	c->source = (enum cert_source)sqlite3_column_int(s, 6);
+	c->status = (enum cert_status)sqlite3_column_int(s, 7);
+	c->not_before = sqlite3_column_int64(s, 10);
+	c->not_after = sqlite3_column_int64(s, 11);
+	c->created = sqlite3_column_int64(s, 15);
+	c->revoked_at = sqlite3_column_int64(s, 16);
+	c->reason = sqlite3_column_int(s, 17);
+	return 0;
+}
+
+static int
+row_revoked(sqlite3_stmt *s, void *item)
+{
+	struct store_revoked *rv = item;
+	int r;
+
+	if ((r = col_field(s, 0, rv->serial, sizeof(rv->serial))) != 0)
+		return r;
+	rv->revoked_at = sqlite3_column_int64(s, 1);
+	rv->reason = sqlite3_column_int(s, 2);
+	return 0;
+}
+
+static int
+row_token(sqlite3_stmt *s, void *item)
+{
+	struct store_token *t = item;
+	const void *h;
+	int r;
+
+	if ((r = col_field(s, 0, t->id, sizeof(t->id))) != 0 ||
+	    (r = col_str(s, 1, &t->name)) != 0)
+		goto fail;
+	h = sqlite3_column_blob(s, 2);
+	if (h == NULL || sqlite3_column_bytes(s, 2) != (int)sizeof(t->hash)) {
+		r = ROW_BAD;
+		goto fail;
+	}
+	memcpy(t->hash, h, sizeof(t->hash));
+	t->created = sqlite3_column_int64(s, 3);
+	t->last_used = sqlite3_column_int64(s, 4);
+	t->revoked_at = sqlite3_column_int64(s, 5);
+	return 0;
+fail:
+	store_token_clear(t);
+	return r;
+}
+
+static int
+row_audit(sqlite3_stmt *s, void *item)
+{
+	struct store_audit *a = item;
+	int r;
+
+	if ((r = col_str(s, 2, &a->actor)) != 0 ||
+	    (r = col_str(s, 3, &a->action)) != 0 ||
+	    (r = col_str(s, 4, &a->object)) != 0 ||
+	    (r = col_str(s, 5, &a->detail)) != 0) {
+		store_audit_clear(a);
+		return r;
+	}
+	a->seq = sqlite3_column_int64(s, 0);
+	a->time = sqlite3_column_int64(s, 1);
+	return 0;
+}
+
+/* v with room for item n (zeroed), doubling; NULL when out of memory,
+ * v then unchanged. */
+static void *
+grow(void *v, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return v;
+	ncap = *cap == 0 ? 16 : *cap * 2;
+	if (ncap < *cap || ncap > SIZE_MAX / size)
+		return NULL;
+	if ((p = reallocarray(v, ncap, size)) == NULL)
+		return NULL;
+	memset((char *)p + *cap * size, 0, (ncap - *cap) * size);
+	*cap = ncap;
+	return p;
+}
+
+/*
+ * Step s and read up to limit rows with row into an array of items of
+ * size octets; *more_r (may be NULL) tells whether another row followed.
+ * *v_r and *n_r are set even on failure, for the caller's _free.
+ */
+static int
+fetch(sqlite3 *db, sqlite3_stmt *s, size_t limit, size_t size, row_fn row,
+    void **v_r, size_t *n_r, bool *more_r, struct smime_error *err)
+{
+	void *v = NULL, *p;
+	size_t n = 0, cap = 0;
+	int rc, r, ret = 0;
+
+	if (more_r != NULL)
+		*more_r = false;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == limit) {
+			if (more_r != NULL)
+				*more_r = true;
+			break;
+		}
+		if ((p = grow(v, &cap, n, size)) == NULL) {
+			ret = nomem(err);
+			goto out;
+		}
+		v = p;
+		if ((r = row(s, (char *)v + n * size)) != 0) {
+			ret = row_fail(r, err);
+			goto out;
+		}
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = dberr(db, err, "reading");
+out:
+	*v_r = v;
+	*n_r = n;
+	return ret;
+}
+
+/* ---------------- cursors ---------------- */
+
+static const char hexdigits[] = "0123456789abcdef";
+
+static char *
+cursor_make(const char *prefix, const char *key, size_t len)
+{
+	size_t plen = strlen(prefix);
+	char *c, *p;
+
+	if (len > (SIZE_MAX - plen - 1) / 2)
+		return NULL;
+	if ((c = malloc(plen + 2 * len + 1)) == NULL)
+		return NULL;
+	memcpy(c, prefix, plen);
+	p = c + plen;
+	for (size_t i = 0; i < len; i++) {
+		*p++ = hexdigits[(unsigned char)key[i] >> 4];
+		*p++ = hexdigits[(unsigned char)key[i] & 0x0f];
+	}
+	*p = '\0';
+	return c;
+}
+
+static int
+cursor_bad(struct smime_error *err)
+{
+	return smime_error_set(err, SMIME_E_USAGE, "store: a malformed cursor");
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* n lower-case hex digits to a NUL-terminated key without NUL octets. */
+static int
+cursor_hex(const char *p, size_t n, char **key_r, struct smime_error *err)
+{
+	char *k;
+	int hi, lo;
+
+	if (n == 0 || n % 2 != 0 || n / 2 > CURSOR_KEY_MAX)
+		return cursor_bad(err);
+	if ((k = malloc(n / 2 + 1)) == NULL)
+		return nomem(err);
+	for (size_t i = 0; i < n / 2; i++) {
+		hi = hexval(p[2 * i]);
+		lo = hexval(p[2 * i + 1]);
+		if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+			free(k);
+			return cursor_bad(err);
+		}
+		k[i] = (char)(hi << 4 | lo);
+	}
+	k[n / 2] = '\0';
+	*key_r = k;
+	return 0;
+}
+
+/* Decimal digits with an optional '-', within int64_t. */
+static int
+cursor_num(const char *p, size_t n, int64_t *v_r)
+{
+	bool neg = false;
+	uint64_t v = 0, max;
+
+	if (n > 0 && p[0] == '-') {
+		neg = true;
+		p++;
+		n--;
+	}
+	if (n == 0 || n > 19)
+		return -1;
+	max = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		if (v > (max - (uint64_t)(p[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	if (neg)
+		*v_r = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+	else
+		*v_r = (int64_t)v;
+	return 0;
+}
+
+/* "T.HEX" for tag T. */
+static int
+cursor_key(const char *cur, char tag, char **key_r, struct smime_error *err)
+{
+	size_t n = strnlen(cur, CURSOR_MAX + 1);
+
+	if (n > CURSOR_MAX || n < 2 || cur[0] != tag || cur[1] != '.')
+		return cursor_bad(err);
+	return cursor_hex(cur + 2, n - 2, key_r, err);
+}
+
+/* "c.CREATED.HEX" */
+static int
+cursor_cert(const char *cur, int64_t *created_r, char **serial_r, struct smime_error *err)
+{
+	size_t n = strnlen(cur, CURSOR_MAX + 1);
+	const char *dot;
+
+	if (n > CURSOR_MAX || n < 2 || cur[0] != 'c' || cur[1] != '.')
+		return cursor_bad(err);
+	if ((dot = memchr(cur + 2, '.', n - 2)) == NULL)
+		return cursor_bad(err);
+	if (cursor_num(cur + 2, (size_t)(dot - cur - 2), created_r) != 0)
+		return cursor_bad(err);
+	return cursor_hex(dot + 1, n - (size_t)(dot + 1 - cur), serial_r, err);
+}
+
+/* "a.SEQ" */
+static int
+cursor_seq(const char *cur, int64_t *seq_r, struct smime_error *err)
+{
+	size_t n = strnlen(cur, CURSOR_MAX + 1);
+
+	if (n > CURSOR_MAX || n < 3 || cur[0] != 'a' || cur[1] != '.' || cur[2] == '-' ||
+	    cursor_num(cur + 2, n - 2, seq_r) != 0)
+		return cursor_bad(err);
+	return 0;
+}
+
+static int
+page_check(const struct store_page *page, void *items_r, size_t *n_r, char **next_r,
+    struct smime_error *err)
+{
+	if (page == NULL || items_r == NULL || n_r == NULL || next_r == NULL)
+		return usage(err, "a list needs a page and places for its results");
+	if (page->limit == 0 || page->limit > PAGE_LIMIT_MAX)
+		return smime_error_set(err, SMIME_E_USAGE,
+		    "store: a page holds 1 to %d items", PAGE_LIMIT_MAX);
+	return 0;
+}
+
+/* ---------------- connections ---------------- */
+
+static void
+conn_close(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(c->st[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+/* A connection to path with the settings every connection has. */
+static int
+conn_open(const char *path, int flags, struct conn **c_r, struct smime_error *err)
+{
+	struct conn *c;
+	int rc, ret = 0;
+
+	*c_r = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return nomem(err);
+	rc = sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		ret = smime_error_set(err, SMIME_E_IO, "%s: %s", path,
+		    c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, BUSY_MS);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	if (sqlite3_exec(c->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL",
+	    NULL, NULL, NULL) != SQLITE_OK) {
+		ret = dbopen_err(c->db, err, path);
+		goto out;
+	}
+	*c_r = c;
+	c = NULL;
+out:
+	conn_close(c);
+	return ret;
+}
+
+static void
+deadline(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += BUSY_MS / 1000;
+	ts->tv_nsec += (long)(BUSY_MS % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* A connection from the pool, or a new one; waits while POOL_MAX are out. */
+static int
+pool_get(struct store *st, struct conn **c_r, struct smime_error *err)
+{
+	struct timespec dl;
+	struct conn *c = NULL;
+	bool open_new = false;
+	int rc = 0, ret;
+
+	*c_r = NULL;
+	deadline(&dl);
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		if (st->idle != NULL) {
+			c = st->idle;
+			st->idle = c->next;
+			st->n_idle--;
+			c->next = NULL;
+			break;
+		}
+		if (st->n_open < POOL_MAX) {
+			st->n_open++;
+			open_new = true;
+			break;
+		}
+		if (rc == ETIMEDOUT)
+			break;
+		rc = pthread_cond_timedwait(&st->cond, &st->lock, &dl);
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (c != NULL) {
+		*c_r = c;
+		return 0;
+	}
+	if (!open_new)
+		return smime_error_set(err, SMIME_E_IO,
+		    "all %d database connections stayed busy for %d s", POOL_MAX, BUSY_MS / 1000);
+	if ((ret = conn_open(st->path, SQLITE_OPEN_READWRITE, &c, err)) != 0) {
+		pthread_mutex_lock(&st->lock);
+		st->n_open--;
+		pthread_cond_broadcast(&st->cond);
+		pthread_mutex_unlock(&st->lock);
+		return ret;
+	}
+	*c_r = c;
+	return 0;
+}
+
+/* Give c back; one that a ROLLBACK cannot bring out of its transaction is closed. */
+static void
+pool_put(struct store *st, struct conn *c)
+{
+	bool keep;
+
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_lock(&st->lock);
+	keep = sqlite3_get_autocommit(c->db) && st->n_idle < POOL_IDLE_MAX;
+	if (keep) {
+		c->next = st->idle;
+		st->idle = c;
+		st->n_idle++;
+	} else
+		st->n_open--;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+	if (!keep)
+		conn_close(c);
+}
+
+/* One write transaction of this process at a time. */
+static int
+gate_enter(struct store *st, struct smime_error *err)
+{
+	struct timespec dl;
+	bool got = false;
+	int rc = 0;
+
+	deadline(&dl);
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		if (!st->writer) {
+			st->writer = true;
+			got = true;
+			break;
+		}
+		if (rc == ETIMEDOUT)
+			break;
+		rc = pthread_cond_timedwait(&st->cond, &st->lock, &dl);
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (!got)
+		return smime_error_set(err, SMIME_E_IO,
+		    "another write transaction stayed open for %d s", BUSY_MS / 1000);
+	return 0;
+}
+
+static void
+gate_leave(struct store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->writer = false;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* ---------------- statements ---------------- */
+
+/* The SELECT of one cert_list variant, from constant fragments only. */
+static int
+cert_list_sql(int flags, char *buf, size_t size)
+{
+	static const char *const cond[] = {
+		"user_id = ?1", "device_id = ?2", "ca_id = ?3", "status = ?4",
+		"(created, serial) > (?5, ?6)",
+	};
+	size_t used;
+	bool first = true;
+	int n;
+
+	n = snprintf(buf, size, "SELECT " CERT_COLS " FROM certs");
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	used = (size_t)n;
+	for (size_t i = 0; i < sizeof(cond) / sizeof(cond[0]); i++) {
+		if (!(flags & (1 << i)))
+			continue;
+		n = snprintf(buf + used, size - used, "%s%s", first ? " WHERE " : " AND ",
+		    cond[i]);
+		if (n < 0 || (size_t)n >= size - used)
+			return -1;
+		used += (size_t)n;
+		first = false;
+	}
+	n = snprintf(buf + used, size - used, " ORDER BY created, serial LIMIT ?7");
+	if (n < 0 || (size_t)n >= size - used)
+		return -1;
+	return 0;
+}
+
+/* The cached statement id of c, prepared on first use. */
+static int
+stmt(struct conn *c, int id, sqlite3_stmt **s_r, struct smime_error *err)
+{
+	char buf[SQL_MAX];
+	const char *sql;
+
+	*s_r = NULL;
+	if (c->st[id] == NULL) {
+		if (id >= S_CERT_LIST) {
+			if (cert_list_sql(id - S_CERT_LIST, buf, sizeof(buf)) != 0)
+				return smime_error_set(err, SMIME_E_INTERNAL,
+				    "store: a statement does not fit");
+			sql = buf;
+		} else
+			sql = sql_text[id];
+		if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
+		    NULL) != SQLITE_OK) {
+			c->st[id] = NULL;
+			return dberr(c->db, err, "preparing a statement");
+		}
+	}
+	*s_r = c->st[id];
+	return 0;
+}
+
+/* Reset a statement after use, its bindings let go (NULL: nothing). */
+static void
+done(sqlite3_stmt *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+/* Run a statement without parameters or rows. */
+static int
+run(struct conn *c, int id, const char *what, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int ret;
+
+	if ((ret = stmt(c, id, &s, err)) != 0)
+		return ret;
+	if (sqlite3_step(s) != SQLITE_DONE)
+		ret = dberr(c->db, err, what);
+	done(s);
+	return ret;
+}
+
+/*
+ * Whether a row with key exists, by one of the S_*_EXISTS statements.
+ */
+static int
+exists(struct conn *c, int id, const char *key, bool *found_r, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	*found_r = false;
+	if ((ret = stmt(c, id, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*found_r = true;
+	else if (rc != SQLITE_DONE)
+		ret = dberr(c->db, err, "looking up");
+	done(s);
+	return ret;
+}
+
+/*
+ * Look one row up by key with statement id into item; NOTFOUND (with
+ * *found_r false, err untouched) is left to the caller.
+ */
+static int
+get_one(struct conn *c, int id, const char *key, row_fn row, void *item, bool *found_r,
+    struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, r, ret;
+
+	*found_r = false;
+	if ((ret = stmt(c, id, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if ((r = row(s, item)) != 0)
+			ret = row_fail(r, err);
+		else
+			*found_r = true;
+	} else if (rc != SQLITE_DONE)
+		ret = dberr(c->db, err, "reading");
+	done(s);
+	return ret;
+}
+
+/* Step an UPDATE or DELETE s of one row by key, bound by the caller with
+ * rc the outcome of binding; NOTFOUND names what when no row changed. */
+static int
+change_one(struct conn *c, sqlite3_stmt *s, int rc, const char *what, const char *key,
+    struct smime_error *err)
+{
+	int ret = 0;
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(c->db, err, "writing");
+	else if (sqlite3_changes(c->db) == 0)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no %s '%.128s'", what, key);
+	done(s);
+	return ret;
+}
+
+/* ---------------- transactions ---------------- */
+
+static int
+need_tx(struct store_tx *tx, bool write, struct smime_error *err)
+{
+	if (tx == NULL)
+		return usage(err, "no transaction");
+	if (write && !tx->write)
+		return usage(err, "a write in a read transaction");
+	return 0;
+}
+
+static void
+tx_end(struct store_tx *tx)
+{
+	struct store *st = tx->st;
+	bool write = tx->write;
+
+	pool_put(st, tx->c);
+	if (write)
+		gate_leave(st);
+	free(tx);
+}
+
+static int
+sq_begin(struct store *st, bool write, struct store_tx **tx_r, struct smime_error *err)
+{
+	struct store_tx *tx = NULL;
+	struct conn *c = NULL;
+	bool gate = false;
+	int ret;
+
+	if (st == NULL || tx_r == NULL)
+		return usage(err, "begin needs a store");
+	*tx_r = NULL;
+	if (write) {
+		if ((ret = gate_enter(st, err)) != 0)
+			return ret;
+		gate = true;
+	}
+	if ((ret = pool_get(st, &c, err)) != 0)
+		goto out;
+	if ((tx = calloc(1, sizeof(*tx))) == NULL) {
+		ret = nomem(err);
+		goto out;
+	}
+	if ((ret = run(c, write ? S_BEGIN_WRITE : S_BEGIN,
+	    write ? "starting a write transaction" : "starting a transaction", err)) != 0)
+		goto out;
+	tx->st = st;
+	tx->c = c;
+	tx->write = write;
+	c = NULL;
+	gate = false;
+	*tx_r = tx;
+	tx = NULL;
+out:
+	free(tx);
+	if (c != NULL)
+		pool_put(st, c);
+	if (gate)
+		gate_leave(st);
+	return ret;
+}
+
+static int
+sq_commit(struct store_tx *tx, struct smime_error *err)
+{
+	int ret;
+
+	if (tx == NULL)
+		return usage(err, "no transaction");
+	ret = run(tx->c, S_COMMIT, "committing", err);
+	tx_end(tx);
+	return ret;
+}
+
+static void
+sq_rollback(struct store_tx *tx)
+{
+	if (tx == NULL)
+		return;
+	tx_end(tx);
+}
+
+static int
+sq_savepoint(struct store_tx *tx, struct smime_error *err)
+{
+	int ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (tx->savepoint)
+		return usage(err, "a savepoint is already open");
+	if ((ret = run(tx->c, S_SAVEPOINT, "opening a savepoint", err)) == 0)
+		tx->savepoint = true;
+	return ret;
+}
+
+static int
+sq_release(struct store_tx *tx, struct smime_error *err)
+{
+	int ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (!tx->savepoint)
+		return usage(err, "no savepoint is open");
+	if ((ret = run(tx->c, S_RELEASE, "releasing a savepoint", err)) == 0)
+		tx->savepoint = false;
+	return ret;
+}
+
+static int
+sq_rollback_to(struct store_tx *tx, struct smime_error *err)
+{
+	int ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (!tx->savepoint)
+		return usage(err, "no savepoint is open");
+	if ((ret = run(tx->c, S_ROLLBACK_TO, "rolling back to a savepoint", err)) != 0)
+		return ret;
+	if ((ret = run(tx->c, S_RELEASE, "releasing a savepoint", err)) == 0)
+		tx->savepoint = false;
+	return ret;
+}
+
+/* The internal savepoint around a store function of several statements. */
+static int
+op_begin(struct store_tx *tx, struct smime_error *err)
+{
+	return run(tx->c, S_OP_BEGIN, "opening a savepoint", err);
+}
+
+/* End it: kept when ret is 0, undone otherwise; returns the outcome. */
+static int
+op_end(struct store_tx *tx, int ret, struct smime_error *err)
+{
+	struct smime_error scratch;
+
+	if (ret == 0) {
+		if ((ret = run(tx->c, S_OP_RELEASE, "releasing a savepoint", err)) == 0)
+			return 0;
+	}
+	/* After some failures SQLite has already rolled the whole
+	 * transaction back and the savepoint is gone: nothing to undo. */
+	(void)run(tx->c, S_OP_UNDO, "undoing", &scratch);
+	(void)run(tx->c, S_OP_RELEASE, "releasing a savepoint", &scratch);
+	return ret;
+}
+
+/* ---------------- schema ---------------- */
+
+static int
+query_int(sqlite3 *db, const char *sql, int64_t *v_r)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	*v_r = 0;
+	if ((rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL)) != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*v_r = sqlite3_column_int64(s, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/*
+ * What the file at name holds: *version_r 0 for an empty database, else
+ * its schema version.  Refuses a file that is not a database, one of
+ * another application, and one newer than this program.
+ */
+static int
+schema_check(sqlite3 *db, const char *name, int64_t *version_r, struct smime_error *err)
+{
+	int64_t app, version, objects;
+	int rc;
+
+	*version_r = 0;
+	if ((rc = query_int(db, "PRAGMA application_id", &app)) != SQLITE_OK ||
+	    (rc = query_int(db, "PRAGMA user_version", &version)) != SQLITE_OK ||
+	    (rc = query_int(db, "SELECT count(*) FROM sqlite_schema", &objects)) != SQLITE_OK)
+		return dbopen_err(db, err, name);
+	if (app == 0 && version == 0 && objects == 0)
+		return 0;
+	if (app != APPLICATION_ID || version < 1)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "%s is not a smimed database (application id %lld, version %lld)",
+		    name, (long long)app, (long long)version);
+	if (version > STORE_SCHEMA_VERSION)
+		return smime_error_set(err, SMIME_E_INPUT,
+		    "%s has schema version %lld, newer than this smimed's %d: "
+		    "use the smimed that wrote it", name, (long long)version,
+		    STORE_SCHEMA_VERSION);
+	*version_r = version;
+	return 0;
+}
+
+/* Bring the schema of db to STORE_SCHEMA_VERSION in one transaction. */
+static int
+migrate(sqlite3 *db, const char *name, struct smime_error *err)
+{
+	char sql[128];
+	int64_t version;
+	int ret = 0;
+
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(db, err, name);
+	/* Checked again under the lock: another process may have migrated. */
+	if ((ret = schema_check(db, name, &version, err)) != 0)
+		goto out;
+	if (version == STORE_SCHEMA_VERSION)
+		goto out;
+	for (int64_t v = version; v < STORE_SCHEMA_VERSION; v++) {
+		if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK) {
+			ret = smime_error_set(err, SMIME_E_IO, "%s: schema version %lld: %s",
+			    name, (long long)v + 1, sqlite3_errmsg(db));
+			goto out;
+		}
+	}
+	/* Constants of this program, not values from outside. */
+	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d; PRAGMA user_version = %d",
+	    APPLICATION_ID, STORE_SCHEMA_VERSION);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		ret = dberr(db, err, name);
+out:
+	if (ret == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		ret = dberr(db, err, name);
+	if (ret != 0)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+}
+
+/* PRAGMA integrity_check and foreign_key_check of a database to restore. */
+static int
+integrity(sqlite3 *db, const char *name, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	const char *text;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK)
+		return dberr(db, err, name);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW)
+		ret = dberr(db, err, name);
+	else if ((text = (const char *)sqlite3_column_text(s, 0)) == NULL ||
+	    strcmp(text, "ok") != 0)
+		ret = smime_error_set(err, SMIME_E_INPUT, "%s fails the integrity check: %.200s",
+		    name, text != NULL ? text : "?");
+	sqlite3_finalize(s);
+	if (ret != 0)
+		return ret;
+	if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &s, NULL) != SQLITE_OK)
+		return dberr(db, err, name);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		text = (const char *)sqlite3_column_text(s, 0);
+		ret = smime_error_set(err, SMIME_E_INPUT,
+		    "%s fails the integrity check: a row of %.64s refers to nothing", name,
+		    text != NULL ? text : "?");
+	}
+	else if (rc != SQLITE_DONE)
+		ret = dberr(db, err, name);
+	sqlite3_finalize(s);
+	return ret;
+}
+
+/* ---------------- the store ---------------- */
+
+static void
+store_destroy(struct store *st)
+{
+	struct conn *c;
+
+	if (st == NULL)
+		return;
+	while ((c = st->idle) != NULL) {
+		st->idle = c->next;
+		conn_close(c);
+	}
+	if (st->cond_init)
+		pthread_cond_destroy(&st->cond);
+	if (st->lock_init)
+		pthread_mutex_destroy(&st->lock);
+	free(st->path);
+	free(st);
+}
+
+static int
+sq_open(const char *location, struct store **st_r, struct smime_error *err)
+{
+	struct store *st = NULL;
+	struct conn *c = NULL;
+	pthread_condattr_t ca;
+	sqlite3_stmt *s = NULL;
+	const char *mode;
+	int64_t version;
+	int fd, ret = 0;
+
+	if (location == NULL || st_r == NULL)
+		return usage(err, "open needs a location");
+	*st_r = NULL;
+	if (!sqlite3_threadsafe())
+		return smime_error_set(err, SMIME_E_INTERNAL,
+		    "this SQLite library is built without thread support");
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return nomem(err);
+	if (asprintf(&st->path, "%s/%s", location, DB_FILE) < 0) {
+		st->path = NULL;
+		ret = nomem(err);
+		goto out;
+	}
+
+	/* The file is ours and nobody else's before SQLite sees it. */
+	if ((fd = open(st->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		ret = smime_error_set(err, SMIME_E_IO, "%s: %s", st->path, strerror(errno));
+		goto out;
+	}
+	if (fchmod(fd, 0600) != 0) {
+		ret = smime_error_set(err, SMIME_E_IO, "%s: %s", st->path, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	close(fd);
+
+	if (pthread_mutex_init(&st->lock, NULL) != 0) {
+		ret = nomem(err);
+		goto out;
+	}
+	st->lock_init = true;
+	if (pthread_condattr_init(&ca) != 0) {
+		ret = nomem(err);
+		goto out;
+	}
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_cond_init(&st->cond, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		ret = nomem(err);
+		goto out;
+	}
+	pthread_condattr_destroy(&ca);
+	st->cond_init = true;
+
+	if ((ret = conn_open(st->path, SQLITE_OPEN_READWRITE, &c, err)) != 0)
+		goto out;
+	/* Refuse another application's file before changing its mode. */
+	if ((ret = schema_check(c->db, st->path, &version, err)) != 0)
+		goto out;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		ret = dberr(c->db, err, st->path);
+		goto out;
+	}
+	mode = (const char *)sqlite3_column_text(s, 0);
+	if (mode == NULL || sqlite3_stricmp(mode, "wal") != 0) {
+		ret = smime_error_set(err, SMIME_E_IO, "%s: cannot use WAL mode (journal mode %s)",
+		    st->path, mode != NULL ? mode : "?");
+		goto out;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if ((ret = migrate(c->db, st->path, err)) != 0)
+		goto out;
+	st->n_open = 1;
+	pool_put(st, c);
+	c = NULL;
+	*st_r = st;
+	st = NULL;
+out:
+	sqlite3_finalize(s);
+	conn_close(c);
+	store_destroy(st);
+	return ret;
+}
+
+/* Every transaction MUST have ended: connections still lent are lost. */
+static void
+sq_close(struct store *st)
+{
+	store_destroy(st);
+}
+
+static int
+sq_ping(struct store *st, struct smime_error *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int ret;
+
+	if (st == NULL)
+		return usage(err, "ping needs a store");
+	if ((ret = pool_get(st, &c, err)) != 0)
+		return ret;
+	if ((ret = stmt(c, S_PING, &s, err)) == 0) {
+		if (sqlite3_step(s) != SQLITE_ROW)
+			ret = dberr(c->db, err, "ping");
+		done(s);
+	}
+	pool_put(st, c);
+	return ret;
+}
+
+/*
+ * Copy database src into dst with the backup API, all pages in one step so
+ * that the copy is one snapshot of src even while others write to it.
+ */
+static int
+copy_db(sqlite3 *dst, sqlite3 *src, const char *what, struct smime_error *err)
+{
+	sqlite3_backup *b;
+	int rc, waited = 0;
+
+	if ((b = sqlite3_backup_init(dst, "main", src, "main")) == NULL)
+		return dberr(dst, err, what);
+	for (;;) {
+		rc = sqlite3_backup_step(b, -1);
+		if (((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) &&
+		    waited < BUSY_MS) {
+			sqlite3_sleep(20);
+			waited += 20;
+			continue;
+		}
+		break;
+	}
+	if (sqlite3_backup_finish(b) != SQLITE_OK || rc != SQLITE_DONE)
+		return smime_error_set(err, SMIME_E_IO, "%s: %s", what,
+		    rc != SQLITE_DONE ? sqlite3_errstr(rc) : sqlite3_errmsg(dst));
+	return 0;
+}
+
+static int
+fsync_path(const char *path, int flags, struct smime_error *err)
+{
+	int fd, ret = 0;
+
+	if ((fd = open(path, flags | O_CLOEXEC)) == -1)
+		return smime_error_set(err, SMIME_E_IO, "%s: %s", path, strerror(errno));
+	if (fsync(fd) != 0)
+		ret = smime_error_set(err, SMIME_E_IO, "%s: fsync: %s", path, strerror(errno));
+	close(fd);
+	return ret;
+}
+
+static void
+unlink_tmp(const char *tmp)
+{
+	static const char *const suffix[] = { "", "-journal", "-wal", "-shm" };
+	char p[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		if (snprintf(p, sizeof(p), "%s%s", tmp, suffix[i]) < (int)sizeof(p))
+			unlink(p);
+	}
+}
+
+static int
+sq_backup(struct store *st, const char *path, struct smime_error *err)
+{
+	struct conn *src = NULL;
+	sqlite3 *dst = NULL;
+	char *tmp = NULL, *dir = NULL, *slash;
+	bool made = false;
+	int fd, ret = 0;
+
+	if (st == NULL || path == NULL)
+		return usage(err, "backup needs a store and a path");
+	if (strlen(path) + 16 > PATH_MAX)
+		return smime_error_set(err, SMIME_E_USAGE, "store: backup path too long");
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+		tmp = NULL;
+		ret = nomem(err);
+		goto out;
+	}
+	/* mkstemp makes it 0600; the copy keeps the mode. */
+	if ((fd = mkstemp(tmp)) == -1) {
+		ret = smime_error_set(err, SMIME_E_IO, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	made = true;
+	/* Closed before SQLite opens it: closing any descriptor of a file
+	 * drops the process's POSIX locks on it, SQLite's too. */
+	close(fd);
+
+	if ((ret = conn_open(st->path, SQLITE_OPEN_READWRITE, &src, err)) != 0)
+		goto out;
+	if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		ret = dberr(dst, err, tmp);
+		goto out;
+	}
+	sqlite3_busy_timeout(dst, BUSY_MS);
+	if ((ret = copy_db(dst, src->db, "backing up", err)) != 0)
+		goto out;
+	/* One self-contained file, without -wal beside it. */
+	if (sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != SQLITE_OK) {
+		ret = dberr(dst, err, tmp);
+		goto out;
+	}
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		ret = dberr(dst, err, tmp);
+		goto out;
+	}
+	dst = NULL;
+	if ((ret = fsync_path(tmp, O_RDONLY, err)) != 0)
+		goto out;
+	if (rename(tmp, path) != 0) {
+		ret = smime_error_set(err, SMIME_E_IO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	made = false;
+	if ((dir = strdup(path)) == NULL) {
+		ret = nomem(err);
+		goto out;
+	}
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	ret = fsync_path(dir, O_RDONLY | O_DIRECTORY, err);
+out:
+	sqlite3_close(dst);
+	conn_close(src);
+	if (made)
+		unlink_tmp(tmp);
+	free(tmp);
+	free(dir);
+	return ret;
+}
+
+static int
+sq_restore(struct store *st, const char *path, struct smime_error *err)
+{
+	struct stat sa, sb;
+	sqlite3 *src = NULL;
+	struct conn *dst = NULL;
+	int64_t version;
+	bool gate = false;
+	int ret;
+
+	if (st == NULL || path == NULL)
+		return usage(err, "restore needs a store and a path");
+	if (stat(path, &sa) != 0)
+		return smime_error_set(err, SMIME_E_IO, "%s: %s", path, strerror(errno));
+	if (stat(st->path, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
+		return usage(err, "restore from the live database itself");
+	if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		ret = dberr(src, err, path);
+		goto out;
+	}
+	sqlite3_busy_timeout(src, BUSY_MS);
+	if ((ret = schema_check(src, path, &version, err)) != 0)
+		goto out;
+	if (version == 0) {
+		ret = smime_error_set(err, SMIME_E_INPUT, "%s is not a smimed database (empty)",
+		    path);
+		goto out;
+	}
+	if ((ret = integrity(src, path, err)) != 0)
+		goto out;
+
+	/* Our own writers wait; other connections see the new state at
+	 * their next transaction (the copy bumps the schema cookie). */
+	if ((ret = gate_enter(st, err)) != 0)
+		goto out;
+	gate = true;
+	if ((ret = conn_open(st->path, SQLITE_OPEN_READWRITE, &dst, err)) != 0)
+		goto out;
+	if ((ret = copy_db(dst->db, src, "restoring", err)) != 0)
+		goto out;
+	if (version < STORE_SCHEMA_VERSION)
+		ret = migrate(dst->db, st->path, err);
+out:
+	conn_close(dst);
+	if (gate)
+		gate_leave(st);
+	sqlite3_close(src);
+	return ret;
+}
+
+/* ---------------- meta ---------------- */
+
+static int
+sq_meta_get(struct store_tx *tx, const char *key, char **value_r, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (key == NULL || value_r == NULL)
+		return usage(err, "meta_get needs a key");
+	*value_r = NULL;
+	if ((ret = stmt(tx->c, S_META_GET, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (col_str(s, 0, value_r) != 0)
+			ret = nomem(err);
+	} else if (rc == SQLITE_DONE)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no setting '%.128s'", key);
+	else
+		ret = dberr(tx->c->db, err, "reading a setting");
+	done(s);
+	return ret;
+}
+
+static int
+sq_meta_set(struct store_tx *tx, const char *key, const char *value, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (key == NULL || value == NULL)
+		return usage(err, "meta_set needs a key and a value");
+	if ((ret = stmt(tx->c, S_META_SET, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, key);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, value);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a setting");
+	done(s);
+	return ret;
+}
+
+/* ---------------- users ---------------- */
+
+static int
+user_check(const struct store_user *u, struct smime_error *err)
+{
+	if (u == NULL)
+		return usage(err, "no user");
+	if (u->n_emails > 0 && u->emails == NULL)
+		return usage(err, "a user's addresses are missing");
+	for (size_t i = 0; i < u->n_emails; i++)
+		if (u->emails[i] == NULL)
+			return usage(err, "a user's address is NULL");
+	return 0;
+}
+
+static int
+emails_insert(struct conn *c, const struct store_user *u, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = stmt(c, S_EMAIL_INSERT, &s, err)) != 0)
+		return ret;
+	for (size_t i = 0; i < u->n_emails && ret == 0; i++) {
+		rc = bind_str(s, 1, u->emails[i]);
+		if (rc == SQLITE_OK)
+			rc = bind_field(s, 2, u->id, sizeof(u->id));
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)i);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(s);
+		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+			ret = smime_error_set(err, SMIME_E_NOTFOUND, "no user '%.36s'", u->id);
+		else if (is_constraint(rc))
+			ret = smime_error_set(err, SMIME_E_EXISTS, "the address %.200s is taken",
+			    u->emails[i]);
+		else if (rc != SQLITE_DONE)
+			ret = dberr(c->db, err, "writing an address");
+		done(s);
+	}
+	return ret;
+}
+
+/* The first column of the row at s appended to *v. */
+static int
+strv_push(char ***v, size_t *n, size_t *cap, sqlite3_stmt *s)
+{
+	char **p;
+
+	if ((p = grow(*v, cap, *n, sizeof(char *))) == NULL)
+		return SQLITE_NOMEM;
+	*v = p;
+	if (col_str(s, 0, &p[*n]) != 0)
+		return SQLITE_NOMEM;
+	(*n)++;
+	return SQLITE_OK;
+}
+
+/* The addresses (in order) and group names (sorted) of u, which has its id. */
+static int
+user_fill(struct conn *c, struct store_user *u, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	size_t cap;
+	int rc, ret = 0;
+
+	for (int pass = 0; pass < 2 && ret == 0; pass++) {
+		char ***v = pass == 0 ? &u->emails : &u->groups;
+		size_t *n = pass == 0 ? &u->n_emails : &u->n_groups;
+
+		if ((ret = stmt(c, pass == 0 ? S_USER_EMAILS : S_USER_GROUPS, &s, err)) != 0)
+			break;
+		cap = *n;
+		rc = bind_field(s, 1, u->id, sizeof(u->id));
+		while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+			rc = strv_push(v, n, &cap, s);
+		if (rc == SQLITE_NOMEM)
+			ret = nomem(err);
+		else if (rc != SQLITE_DONE)
+			ret = dberr(c->db, err, "reading a user");
+		done(s);
+	}
+	return ret;
+}
+
+static int
+sq_user_insert(struct store_tx *tx, const struct store_user *u, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0 || (ret = user_check(u, err)) != 0)
+		return ret;
+	if ((ret = op_begin(tx, err)) != 0)
+		return ret;
+	if ((ret = stmt(tx->c, S_USER_INSERT, &s, err)) != 0)
+		goto out;
+	rc = bind_field(s, 1, u->id, sizeof(u->id));
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, u->name);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, u->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, u->updated);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (is_constraint(rc)) {
+		ret = smime_error_set(err, SMIME_E_EXISTS, "a user with id '%.36s' exists", u->id);
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = dberr(tx->c->db, err, "writing a user");
+		goto out;
+	}
+	done(s);
+	s = NULL;
+	ret = emails_insert(tx->c, u, err);
+out:
+	done(s);
+	return op_end(tx, ret, err);
+}
+
+static int
+sq_user_get(struct store_tx *tx, const char *id_or_email, struct store_user *u_r,
+    struct smime_error *err)
+{
+	bool found;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (id_or_email == NULL || u_r == NULL)
+		return usage(err, "user_get needs an id or address");
+	memset(u_r, 0, sizeof(*u_r));
+	if ((ret = get_one(tx->c, S_USER_BY_ID, id_or_email, row_user, u_r, &found, err)) != 0)
+		return ret;
+	if (!found &&
+	    (ret = get_one(tx->c, S_USER_BY_EMAIL, id_or_email, row_user, u_r, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no user '%.200s'", id_or_email);
+	if ((ret = user_fill(tx->c, u_r, err)) != 0)
+		store_user_clear(u_r);
+	return ret;
+}
+
+static int
+sq_user_list(struct store_tx *tx, const struct store_page *page, const char *group_id,
+    struct store_user **users_r, size_t *n_r, char **next_r, struct smime_error *err)
+{
+	struct store_user *v = NULL;
+	void *raw = NULL;
+	sqlite3_stmt *s = NULL;
+	char *after = NULL;
+	size_t n = 0;
+	bool found, more;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0 ||
+	    (ret = page_check(page, users_r, n_r, next_r, err)) != 0)
+		return ret;
+	*users_r = NULL;
+	*n_r = 0;
+	*next_r = NULL;
+	if (page->after != NULL && (ret = cursor_key(page->after, 'u', &after, err)) != 0)
+		return ret;
+	if (group_id != NULL) {
+		if ((ret = exists(tx->c, S_GROUP_EXISTS, group_id, &found, err)) != 0)
+			goto out;
+		if (!found) {
+			ret = smime_error_set(err, SMIME_E_NOTFOUND, "no group '%.128s'", group_id);
+			goto out;
+		}
+	}
+	if ((ret = stmt(tx->c, S_USER_LIST + (group_id != NULL ? 2 : 0) + (after != NULL),
+	    &s, err)) != 0)
+		goto out;
+	rc = SQLITE_OK;
+	if (group_id != NULL)
+		rc = bind_str(s, 1, group_id);
+	if (rc == SQLITE_OK && after != NULL)
+		rc = bind_str(s, 2, after);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)page->limit + 1);
+	if (rc != SQLITE_OK) {
+		ret = dberr(tx->c->db, err, "listing users");
+		goto out;
+	}
+	ret = fetch(tx->c->db, s, page->limit, sizeof(*v), row_user, &raw, &n, &more, err);
+	v = raw;
+	done(s);
+	s = NULL;
+	if (ret != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if ((ret = user_fill(tx->c, &v[i], err)) != 0)
+			goto out;
+	if (more && n > 0 &&
+	    (*next_r = cursor_make("u.", v[n - 1].id, strlen(v[n - 1].id))) == NULL) {
+		ret = nomem(err);
+		goto out;
+	}
+	*users_r = v;
+	*n_r = n;
+	v = NULL;
+out:
+	done(s);
+	store_users_free(v, n);
+	free(after);
+	return ret;
+}
+
+static int
+sq_user_update(struct store_tx *tx, const struct store_user *u, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0 || (ret = user_check(u, err)) != 0)
+		return ret;
+	if ((ret = op_begin(tx, err)) != 0)
+		return ret;
+	if ((ret = stmt(tx->c, S_USER_UPDATE, &s, err)) != 0)
+		goto out;
+	rc = bind_field(s, 1, u->id, sizeof(u->id));
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, u->name);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, u->updated);
+	ret = change_one(tx->c, s, rc, "user", u->id, err);
+	s = NULL;
+	if (ret != 0)
+		goto out;
+	if ((ret = stmt(tx->c, S_USER_EMAILS_DELETE, &s, err)) != 0)
+		goto out;
+	rc = bind_field(s, 1, u->id, sizeof(u->id));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		ret = dberr(tx->c->db, err, "writing a user");
+		goto out;
+	}
+	done(s);
+	s = NULL;
+	ret = emails_insert(tx->c, u, err);
+out:
+	done(s);
+	return op_end(tx, ret, err);
+}
+
+/* A DELETE by key alone as ?1; NOTFOUND names what when nothing went. */
+static int
+delete_by(struct store_tx *tx, int id, const char *key, const char *what,
+    struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (key == NULL)
+		return usage(err, "no id");
+	if ((ret = stmt(tx->c, id, &s, err)) != 0)
+		return ret;
+	return change_one(tx->c, s, bind_str(s, 1, key), what, key, err);
+}
+
+static int
+sq_user_delete(struct store_tx *tx, const char *id, struct smime_error *err)
+{
+	return delete_by(tx, S_USER_DELETE, id, "user", err);
+}
+
+/* ---------------- groups ---------------- */
+
+static int
+sq_group_insert(struct store_tx *tx, const struct store_group *gr, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (gr == NULL || gr->name == NULL)
+		return usage(err, "a group needs a name");
+	if ((ret = stmt(tx->c, S_GROUP_INSERT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, gr->id, sizeof(gr->id));
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, gr->name);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 3, gr->description);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, gr->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "a group named '%.200s' exists",
+		    gr->name);
+	else if (is_constraint(rc))
+		ret = smime_error_set(err, SMIME_E_EXISTS, "a group with id '%.36s' exists",
+		    gr->id);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a group");
+	done(s);
+	return ret;
+}
+
+static int
+sq_group_get(struct store_tx *tx, const char *id_or_name, struct store_group *gr_r,
+    struct smime_error *err)
+{
+	bool found;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (id_or_name == NULL || gr_r == NULL)
+		return usage(err, "group_get needs an id or name");
+	memset(gr_r, 0, sizeof(*gr_r));
+	if ((ret = get_one(tx->c, S_GROUP_BY_ID, id_or_name, row_group, gr_r, &found, err)) != 0)
+		return ret;
+	if (!found &&
+	    (ret = get_one(tx->c, S_GROUP_BY_NAME, id_or_name, row_group, gr_r, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no group '%.200s'", id_or_name);
+	return 0;
+}
+
+static int
+sq_group_list(struct store_tx *tx, const struct store_page *page,
+    struct store_group **groups_r, size_t *n_r, char **next_r, struct smime_error *err)
+{
+	struct store_group *v = NULL;
+	void *raw = NULL;
+	sqlite3_stmt *s = NULL;
+	char *after = NULL;
+	size_t n = 0;
+	bool more;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0 ||
+	    (ret = page_check(page, groups_r, n_r, next_r, err)) != 0)
+		return ret;
+	*groups_r = NULL;
+	*n_r = 0;
+	*next_r = NULL;
+	if (page->after != NULL && (ret = cursor_key(page->after, 'g', &after, err)) != 0)
+		return ret;
+	if ((ret = stmt(tx->c, after != NULL ? S_GROUP_LIST_AFTER : S_GROUP_LIST, &s, err)) != 0)
+		goto out;
+	rc = SQLITE_OK;
+	if (after != NULL)
+		rc = bind_str(s, 2, after);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)page->limit + 1);
+	if (rc != SQLITE_OK) {
+		ret = dberr(tx->c->db, err, "listing groups");
+		goto out;
+	}
+	ret = fetch(tx->c->db, s, page->limit, sizeof(*v), row_group, &raw, &n, &more, err);
+	v = raw;
+	if (ret != 0)
+		goto out;
+	if (more && n > 0 && (*next_r = cursor_make("g.", v[n - 1].name,
+	    strlen(v[n - 1].name))) == NULL) {
+		ret = nomem(err);
+		goto out;
+	}
+	*groups_r = v;
+	*n_r = n;
+	v = NULL;
+out:
+	done(s);
+	store_groups_free(v, n);
+	free(after);
+	return ret;
+}
+
+static int
+sq_group_delete(struct store_tx *tx, const char *id, struct smime_error *err)
+{
+	return delete_by(tx, S_GROUP_DELETE, id, "group", err);
+}
+
+/* NOTFOUND unless both the group and the user exist. */
+static int
+member_check(struct store_tx *tx, const char *group_id, const char *user_id,
+    struct smime_error *err)
+{
+	bool found;
+	int ret;
+
+	if ((ret = exists(tx->c, S_GROUP_EXISTS, group_id, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no group '%.128s'", group_id);
+	if ((ret = exists(tx->c, S_USER_EXISTS, user_id, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no user '%.128s'", user_id);
+	return 0;
+}
+
+static int
+sq_group_add_member(struct store_tx *tx, const char *group_id, const char *user_id,
+    struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (group_id == NULL || user_id == NULL)
+		return usage(err, "a membership needs a group and a user");
+	if ((ret = member_check(tx, group_id, user_id, err)) != 0)
+		return ret;
+	if ((ret = stmt(tx->c, S_MEMBER_ADD, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, group_id);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, user_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no group '%.128s' or no user '%.128s'",
+		    group_id, user_id);
+	else if (is_constraint(rc))
+		ret = smime_error_set(err, SMIME_E_EXISTS,
+		    "user '%.128s' is already a member of group '%.128s'", user_id, group_id);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a membership");
+	done(s);
+	return ret;
+}
+
+static int
+sq_group_remove_member(struct store_tx *tx, const char *group_id, const char *user_id,
+    struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (group_id == NULL || user_id == NULL)
+		return usage(err, "a membership needs a group and a user");
+	if ((ret = stmt(tx->c, S_MEMBER_REMOVE, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, group_id);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, user_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a membership");
+	else if (sqlite3_changes(tx->c->db) == 0)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND,
+		    "user '%.128s' is not a member of group '%.128s'", user_id, group_id);
+	done(s);
+	return ret;
+}
+
+/* ---------------- devices ---------------- */
+
+static int
+sq_device_insert(struct store_tx *tx, const struct store_device *d, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	bool found;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (d == NULL)
+		return usage(err, "no device");
+	if ((ret = exists(tx->c, S_USER_EXISTS, d->user_id, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no user '%.36s'", d->user_id);
+	if ((ret = stmt(tx->c, S_DEVICE_INSERT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, d->id, sizeof(d->id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 2, d->user_id, sizeof(d->user_id));
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 3, d->name);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 4, d->platform);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 5, d->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 6, d->updated);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no user '%.36s'", d->user_id);
+	else if (is_constraint(rc))
+		ret = smime_error_set(err, SMIME_E_EXISTS, "a device with id '%.36s' exists",
+		    d->id);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a device");
+	done(s);
+	return ret;
+}
+
+static int
+sq_device_get(struct store_tx *tx, const char *id, struct store_device *d_r,
+    struct smime_error *err)
+{
+	bool found;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (id == NULL || d_r == NULL)
+		return usage(err, "device_get needs an id");
+	memset(d_r, 0, sizeof(*d_r));
+	if ((ret = get_one(tx->c, S_DEVICE_GET, id, row_device, d_r, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no device '%.128s'", id);
+	return 0;
+}
+
+static int
+sq_device_list(struct store_tx *tx, const struct store_page *page, const char *user_id,
+    struct store_device **devices_r, size_t *n_r, char **next_r, struct smime_error *err)
+{
+	struct store_device *v = NULL;
+	void *raw = NULL;
+	sqlite3_stmt *s = NULL;
+	char *after = NULL;
+	size_t n = 0;
+	bool found, more;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0 ||
+	    (ret = page_check(page, devices_r, n_r, next_r, err)) != 0)
+		return ret;
+	*devices_r = NULL;
+	*n_r = 0;
+	*next_r = NULL;
+	if (page->after != NULL && (ret = cursor_key(page->after, 'd', &after, err)) != 0)
+		return ret;
+	if (user_id != NULL) {
+		if ((ret = exists(tx->c, S_USER_EXISTS, user_id, &found, err)) != 0)
+			goto out;
+		if (!found) {
+			ret = smime_error_set(err, SMIME_E_NOTFOUND, "no user '%.128s'", user_id);
+			goto out;
+		}
+	}
+	if ((ret = stmt(tx->c, S_DEVICE_LIST + (user_id != NULL ? 2 : 0) + (after != NULL),
+	    &s, err)) != 0)
+		goto out;
+	rc = SQLITE_OK;
+	if (user_id != NULL)
+		rc = bind_str(s, 1, user_id);
+	if (rc == SQLITE_OK && after != NULL)
+		rc = bind_str(s, 2, after);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)page->limit + 1);
+	if (rc != SQLITE_OK) {
+		ret = dberr(tx->c->db, err, "listing devices");
+		goto out;
+	}
+	ret = fetch(tx->c->db, s, page->limit, sizeof(*v), row_device, &raw, &n, &more, err);
+	v = raw;
+	if (ret != 0)
+		goto out;
+	if (more && n > 0 &&
+	    (*next_r = cursor_make("d.", v[n - 1].id, strlen(v[n - 1].id))) == NULL) {
+		ret = nomem(err);
+		goto out;
+	}
+	*devices_r = v;
+	*n_r = n;
+	v = NULL;
+out:
+	done(s);
+	store_devices_free(v, n);
+	free(after);
+	return ret;
+}
+
+static int
+sq_device_update(struct store_tx *tx, const struct store_device *d, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (d == NULL)
+		return usage(err, "no device");
+	if ((ret = stmt(tx->c, S_DEVICE_UPDATE, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, d->id, sizeof(d->id));
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, d->name);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 3, d->platform);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, d->updated);
+	return change_one(tx->c, s, rc, "device", d->id, err);
+}
+
+static int
+sq_device_delete(struct store_tx *tx, const char *id, struct smime_error *err)
+{
+	return delete_by(tx, S_DEVICE_DELETE, id, "device", err);
+}
+
+/* ---------------- certification authorities ---------------- */
+
+static int
+sq_ca_insert(struct store_tx *tx, const struct store_ca *ca, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (ca == NULL || ca->cert_der == NULL || ca->cert_len == 0)
+		return usage(err, "a CA needs its certificate");
+	if ((ret = stmt(tx->c, S_CA_INSERT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, ca->id, sizeof(ca->id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 2, ca->parent_id, sizeof(ca->parent_id));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 3, ca->issuing ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 4, ca->key_alg);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 5, ca->cert_der, ca->cert_len);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 6, ca->key_wrapped, ca->key_wrapped_len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 7, ca->crl_number);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 8, ca->crl_der, ca->crl_len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 9, ca->crl_updated);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 10, ca->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (is_constraint(rc))
+		ret = smime_error_set(err, SMIME_E_EXISTS, "a CA with id '%.64s' exists", ca->id);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a CA");
+	done(s);
+	return ret;
+}
+
+static int
+sq_ca_get(struct store_tx *tx, const char *id, struct store_ca *ca_r, struct smime_error *err)
+{
+	bool found;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (id == NULL || ca_r == NULL)
+		return usage(err, "ca_get needs an id");
+	memset(ca_r, 0, sizeof(*ca_r));
+	if ((ret = get_one(tx->c, S_CA_GET, id, row_ca, ca_r, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no CA '%.128s'", id);
+	return 0;
+}
+
+/* A whole small table (no pagination) by statement id. */
+static int
+list_all(struct store_tx *tx, int id, size_t size, row_fn row, void **v_r, size_t *n_r,
+    struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int ret;
+
+	if ((ret = stmt(tx->c, id, &s, err)) != 0)
+		return ret;
+	ret = fetch(tx->c->db, s, SIZE_MAX, size, row, v_r, n_r, NULL, err);
+	done(s);
+	return ret;
+}
+
+static int
+sq_ca_list(struct store_tx *tx, struct store_ca **cas_r, size_t *n_r, struct smime_error *err)
+{
+	struct store_ca *v;
+	void *raw = NULL;
+	size_t n;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (cas_r == NULL || n_r == NULL)
+		return usage(err, "ca_list needs places for its results");
+	*cas_r = NULL;
+	*n_r = 0;
+	ret = list_all(tx, S_CA_LIST, sizeof(*v), row_ca, &raw, &n, err);
+	v = raw;
+	if (ret != 0) {
+		store_cas_free(v, n);
+		return ret;
+	}
+	*cas_r = v;
+	*n_r = n;
+	return 0;
+}
+
+static int
+sq_ca_set_crl(struct store_tx *tx, const char *id, int64_t number, const unsigned char *der,
+    size_t len, int64_t when, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL)
+		return usage(err, "ca_set_crl needs an id");
+	if ((ret = stmt(tx->c, S_CA_SET_CRL, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, number);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 3, der, len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, when);
+	return change_one(tx->c, s, rc, "CA", id, err);
+}
+
+/* ---------------- profiles ---------------- */
+
+static int
+sq_profile_put(struct store_tx *tx, const struct store_profile *p, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (p == NULL)
+		return usage(err, "no profile");
+	if (p->purpose < PURPOSE_SIGNING || p->purpose > PURPOSE_DUAL)
+		return usage(err, "a profile's purpose is signing, encryption or dual");
+	if ((ret = stmt(tx->c, S_PROFILE_PUT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, p->name, sizeof(p->name));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 2, (int)p->purpose);
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 3, p->ca_id, sizeof(p->ca_id));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 4, p->validity_days);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 5, p->br_profile);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 6, p->key_alg);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 7, p->allow_generate ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 8, p->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 9, p->updated);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a profile");
+	done(s);
+	return ret;
+}
+
+static int
+sq_profile_get(struct store_tx *tx, const char *name, struct store_profile *p_r,
+    struct smime_error *err)
+{
+	bool found;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (name == NULL || p_r == NULL)
+		return usage(err, "profile_get needs a name");
+	memset(p_r, 0, sizeof(*p_r));
+	if ((ret = get_one(tx->c, S_PROFILE_GET, name, row_profile, p_r, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no profile '%.128s'", name);
+	return 0;
+}
+
+static int
+sq_profile_list(struct store_tx *tx, struct store_profile **profiles_r, size_t *n_r,
+    struct smime_error *err)
+{
+	struct store_profile *v;
+	void *raw = NULL;
+	size_t n;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (profiles_r == NULL || n_r == NULL)
+		return usage(err, "profile_list needs places for its results");
+	*profiles_r = NULL;
+	*n_r = 0;
+	ret = list_all(tx, S_PROFILE_LIST, sizeof(*v), row_profile, &raw, &n, err);
+	v = raw;
+	if (ret != 0) {
+		store_profiles_free(v, n);
+		return ret;
+	}
+	*profiles_r = v;
+	*n_r = n;
+	return 0;
+}
+
+static int
+sq_profile_delete(struct store_tx *tx, const char *name, struct smime_error *err)
+{
+	return delete_by(tx, S_PROFILE_DELETE, name, "profile", err);
+}
+
+/* ---------------- certificates ---------------- */
+
+static int
+sq_cert_insert(struct store_tx *tx, const struct store_cert *c, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (c == NULL || c->der == NULL || c->der_len == 0)
+		return usage(err, "a certificate record needs its DER");
+	if (c->purpose < PURPOSE_SIGNING || c->purpose > PURPOSE_DUAL ||
+	    c->source < SOURCE_ISSUED || c->source > SOURCE_DERIVED ||
+	    c->status < STATUS_ACTIVE || c->status > STATUS_REVOKED)
+		return usage(err, "a certificate's purpose, source or status is out of range");
+	if ((ret = stmt(tx->c, S_CERT_INSERT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, c->serial, sizeof(c->serial));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 2, c->ca_id, sizeof(c->ca_id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 3, c->user_id, sizeof(c->user_id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 4, c->device_id, sizeof(c->device_id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 5, c->profile, sizeof(c->profile));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 6, (int)c->purpose);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 7, (int)c->source);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 8, (int)c->status);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 9, c->subject);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 10, c->email);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 11, c->not_before);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 12, c->not_after);
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 13, c->sha256, sizeof(c->sha256));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 14, c->sha1, sizeof(c->sha1));
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 15, c->der, c->der_len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 16, c->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 17, c->revoked_at);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 18, c->reason);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "serial %.64s exists", c->serial);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a certificate");
+	done(s);
+	return ret;
+}
+
+static int
+sq_cert_get(struct store_tx *tx, const char *serial, struct store_cert *c_r,
+    struct smime_error *err)
+{
+	bool found;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (serial == NULL || c_r == NULL)
+		return usage(err, "cert_get needs a serial");
+	memset(c_r, 0, sizeof(*c_r));
+	if ((ret = get_one(tx->c, S_CERT_GET, serial, row_cert, c_r, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND,
+		    "no certificate with serial '%.128s'", serial);
+	return 0;
+}
+
+static int
+sq_cert_list(struct store_tx *tx, const struct store_page *page,
+    const struct store_cert_filter *filter, struct store_cert **certs_r, size_t *n_r,
+    char **next_r, struct smime_error *err)
+{
+	static const struct store_cert_filter none;
+	const struct store_cert_filter *f = filter != NULL ? filter : &none;
+	struct store_cert *v = NULL;
+	void *raw = NULL;
+	sqlite3_stmt *s = NULL;
+	char *after = NULL, prefix[32];
+	int64_t after_created = 0;
+	size_t n = 0;
+	bool more;
+	int flags = 0, rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0 ||
+	    (ret = page_check(page, certs_r, n_r, next_r, err)) != 0)
+		return ret;
+	*certs_r = NULL;
+	*n_r = 0;
+	*next_r = NULL;
+	if (f->status != 0 && (f->status < STATUS_ACTIVE || f->status > STATUS_REVOKED))
+		return usage(err, "a certificate filter's status is out of range");
+	if (page->after != NULL &&
+	    (ret = cursor_cert(page->after, &after_created, &after, err)) != 0)
+		return ret;
+	flags |= f->user_id != NULL ? CL_USER : 0;
+	flags |= f->device_id != NULL ? CL_DEVICE : 0;
+	flags |= f->ca_id != NULL ? CL_CA : 0;
+	flags |= f->status != 0 ? CL_STATUS : 0;
+	flags |= after != NULL ? CL_AFTER : 0;
+	if ((ret = stmt(tx->c, S_CERT_LIST + flags, &s, err)) != 0)
+		goto out;
+	rc = SQLITE_OK;
+	if (f->user_id != NULL)
+		rc = bind_str(s, 1, f->user_id);
+	if (rc == SQLITE_OK && f->device_id != NULL)
+		rc = bind_str(s, 2, f->device_id);
+	if (rc == SQLITE_OK && f->ca_id != NULL)
+		rc = bind_str(s, 3, f->ca_id);
+	if (rc == SQLITE_OK && f->status != 0)
+		rc = sqlite3_bind_int(s, 4, f->status);
+	if (rc == SQLITE_OK && after != NULL)
+		rc = sqlite3_bind_int64(s, 5, after_created);
+	if (rc == SQLITE_OK && after != NULL)
+		rc = bind_str(s, 6, after);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 7, (sqlite3_int64)page->limit + 1);
+	if (rc != SQLITE_OK) {
+		ret = dberr(tx->c->db, err, "listing certificates");
+		goto out;
+	}
+	ret = fetch(tx->c->db, s, page->limit, sizeof(*v), row_cert, &raw, &n, &more, err);
+	v = raw;
+	if (ret != 0)
+		goto out;
+	if (more && n > 0) {
+		snprintf(prefix, sizeof(prefix), "c.%lld.", (long long)v[n - 1].created);
+		if ((*next_r = cursor_make(prefix, v[n - 1].serial,
+		    strlen(v[n - 1].serial))) == NULL) {
+			ret = nomem(err);
+			goto out;
+		}
+	}
+	*certs_r = v;
+	*n_r = n;
+	v = NULL;
+out:
+	done(s);
+	store_certs_free(v, n);
+	free(after);
+	return ret;
+}
+
+static int
+sq_cert_set_status(struct store_tx *tx, const char *serial, enum cert_status status,
+    int64_t revoked_at, int reason, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	bool revoked = status == STATUS_REVOKED;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (serial == NULL)
+		return usage(err, "cert_set_status needs a serial");
+	if (status < STATUS_ACTIVE || status > STATUS_REVOKED)
+		return usage(err, "a certificate status is out of range");
+	if ((ret = stmt(tx->c, S_CERT_STATUS, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, serial);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 2, (int)status);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, revoked ? revoked_at : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 4, revoked ? reason : -1);
+	return change_one(tx->c, s, rc, "certificate with serial", serial, err);
+}
+
+static int
+sq_cert_supersede(struct store_tx *tx, const char *user_id, const char *device_id,
+    enum cert_purpose purpose, const char *except_serial, size_t *n_r,
+    struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if (n_r != NULL)
+		*n_r = 0;
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (user_id == NULL)
+		return usage(err, "cert_supersede needs a user");
+	if (purpose < PURPOSE_SIGNING || purpose > PURPOSE_DUAL)
+		return usage(err, "a certificate purpose is out of range");
+	if ((ret = stmt(tx->c, S_CERT_SUPERSEDE, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, user_id);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, device_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 3, (int)purpose);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 4, except_serial);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "superseding certificates");
+	else if (n_r != NULL)
+		*n_r = (size_t)sqlite3_changes(tx->c->db);
+	done(s);
+	return ret;
+}
+
+static int
+sq_cert_revoked(struct store_tx *tx, const char *ca_id, struct store_revoked **r_r,
+    size_t *n_r, struct smime_error *err)
+{
+	struct store_revoked *v = NULL;
+	void *raw = NULL;
+	sqlite3_stmt *s;
+	size_t n = 0;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (ca_id == NULL || r_r == NULL || n_r == NULL)
+		return usage(err, "cert_revoked needs a CA and places for its results");
+	*r_r = NULL;
+	*n_r = 0;
+	if ((ret = stmt(tx->c, S_CERT_REVOKED, &s, err)) != 0)
+		return ret;
+	if ((rc = bind_str(s, 1, ca_id)) != SQLITE_OK)
+		ret = dberr(tx->c->db, err, "listing revoked certificates");
+	else
+		ret = fetch(tx->c->db, s, SIZE_MAX, sizeof(*v), row_revoked, &raw, &n, NULL,
+		    err);
+	v = raw;
+	done(s);
+	if (ret != 0) {
+		free(v);
+		return ret;
+	}
+	*r_r = v;
+	*n_r = n;
+	return 0;
+}
+
+/* ---------------- tokens ---------------- */
+
+static int
+sq_token_insert(struct store_tx *tx, const struct store_token *t, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (t == NULL)
+		return usage(err, "no token");
+	if ((ret = stmt(tx->c, S_TOKEN_INSERT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, t->id, sizeof(t->id));
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, t->name);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 3, t->hash, sizeof(t->hash));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, t->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 5, t->last_used);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 6, t->revoked_at);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "a token with id '%.36s' exists", t->id);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a token");
+	done(s);
+	return ret;
+}
+
+static int
+sq_token_get(struct store_tx *tx, const char *id, struct store_token *t_r,
+    struct smime_error *err)
+{
+	bool found;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (id == NULL || t_r == NULL)
+		return usage(err, "token_get needs an id");
+	memset(t_r, 0, sizeof(*t_r));
+	if ((ret = get_one(tx->c, S_TOKEN_GET, id, row_token, t_r, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no token '%.128s'", id);
+	return 0;
+}
+
+static int
+sq_token_list(struct store_tx *tx, struct store_token **tokens_r, size_t *n_r,
+    struct smime_error *err)
+{
+	struct store_token *v;
+	void *raw = NULL;
+	size_t n;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (tokens_r == NULL || n_r == NULL)
+		return usage(err, "token_list needs places for its results");
+	*tokens_r = NULL;
+	*n_r = 0;
+	ret = list_all(tx, S_TOKEN_LIST, sizeof(*v), row_token, &raw, &n, err);
+	v = raw;
+	if (ret != 0) {
+		store_tokens_free(v, n);
+		return ret;
+	}
+	*tokens_r = v;
+	*n_r = n;
+	return 0;
+}
+
+/* Revoking a revoked token keeps the first time and succeeds. */
+static int
+sq_token_revoke(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	bool found;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL)
+		return usage(err, "token_revoke needs an id");
+	if ((ret = stmt(tx->c, S_TOKEN_REVOKE, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, when);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "revoking a token");
+	else if (sqlite3_changes(tx->c->db) == 0) {
+		done(s);
+		if ((ret = exists(tx->c, S_TOKEN_EXISTS, id, &found, err)) == 0 && !found)
+			ret = smime_error_set(err, SMIME_E_NOTFOUND, "no token '%.128s'", id);
+		return ret;
+	}
+	done(s);
+	return ret;
+}
+
+static int
+sq_token_touch(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL)
+		return usage(err, "token_touch needs an id");
+	if ((ret = stmt(tx->c, S_TOKEN_TOUCH, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, when);
+	return change_one(tx->c, s, rc, "token", id, err);
+}
+
+/* ---------------- audit ---------------- */
+
+static int
+sq_audit_append(struct store_tx *tx, struct store_audit *a, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (a == NULL || a->actor == NULL || a->action == NULL)
+		return usage(err, "an audit row needs an actor and an action");
+	if ((ret = stmt(tx->c, S_AUDIT_APPEND, &s, err)) != 0)
+		return ret;
+	rc = sqlite3_bind_int64(s, 1, a->time);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, a->actor);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 3, a->action);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 4, a->object);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 5, a->detail != NULL ? a->detail : "{}");
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing an audit row");
+	else
+		a->seq = sqlite3_last_insert_rowid(tx->c->db);
+	done(s);
+	return ret;
+}
+
+static int
+sq_audit_list(struct store_tx *tx, const struct store_page *page,
+    struct store_audit **items_r, size_t *n_r, char **next_r, struct smime_error *err)
+{
+	struct store_audit *v = NULL;
+	void *raw = NULL;
+	sqlite3_stmt *s = NULL;
+	int64_t after = 0;
+	size_t n = 0;
+	bool more;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0 ||
+	    (ret = page_check(page, items_r, n_r, next_r, err)) != 0)
+		return ret;
+	*items_r = NULL;
+	*n_r = 0;
+	*next_r = NULL;
+	if (page->after != NULL && (ret = cursor_seq(page->after, &after, err)) != 0)
+		return ret;
+	if ((ret = stmt(tx->c, page->after != NULL ? S_AUDIT_LIST_AFTER : S_AUDIT_LIST, &s,
+	    err)) != 0)
+		return ret;
+	rc = SQLITE_OK;
+	if (page->after != NULL)
+		rc = sqlite3_bind_int64(s, 2, after);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)page->limit + 1);
+	if (rc != SQLITE_OK) {
+		ret = dberr(tx->c->db, err, "listing the audit log");
+		goto out;
+	}
+	ret = fetch(tx->c->db, s, page->limit, sizeof(*v), row_audit, &raw, &n, &more, err);
+	v = raw;
+	if (ret != 0)
+		goto out;
+	if (more && n > 0 && asprintf(next_r, "a.%lld", (long long)v[n - 1].seq) < 0) {
+		*next_r = NULL;
+		ret = nomem(err);
+		goto out;
+	}
+	*items_r = v;
+	*n_r = n;
+	v = NULL;
+out:
+	done(s);
+	store_audits_free(v, n);
+	return ret;
+}
+
+const struct store_backend store_sqlite = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.savepoint = sq_savepoint,
+	.release = sq_release,
+	.rollback_to = sq_rollback_to,
+	.backup = sq_backup,
+	.restore = sq_restore,
+	.ping = sq_ping,
+	.meta_get = sq_meta_get,
+	.meta_set = sq_meta_set,
+	.user_insert = sq_user_insert,
+	.user_get = sq_user_get,
+	.user_list = sq_user_list,
+	.user_update = sq_user_update,
+	.user_delete = sq_user_delete,
+	.group_insert = sq_group_insert,
+	.group_get = sq_group_get,
+	.group_list = sq_group_list,
+	.group_delete = sq_group_delete,
+	.group_add_member = sq_group_add_member,
+	.group_remove_member = sq_group_remove_member,
+	.device_insert = sq_device_insert,
+	.device_get = sq_device_get,
+	.device_list = sq_device_list,
+	.device_update = sq_device_update,
+	.device_delete = sq_device_delete,
+	.ca_insert = sq_ca_insert,
+	.ca_get = sq_ca_get,
+	.ca_list = sq_ca_list,
+	.ca_set_crl = sq_ca_set_crl,
+	.profile_put = sq_profile_put,
+	.profile_get = sq_profile_get,
+	.profile_list = sq_profile_list,
+	.profile_delete = sq_profile_delete,
+	.cert_insert = sq_cert_insert,
+	.cert_get = sq_cert_get,
+	.cert_list = sq_cert_list,
+	.cert_set_status = sq_cert_set_status,
+	.cert_supersede = sq_cert_supersede,
+	.cert_revoked = sq_cert_revoked,
+	.token_insert = sq_token_insert,
+	.token_get = sq_token_get,
+	.token_list = sq_token_list,
+	.token_revoke = sq_token_revoke,
+	.token_touch = sq_token_touch,
+	.audit_append = sq_audit_append,
+	.audit_list = sq_audit_list,
+};

@@ -188,3 +188,70 @@ counts() {
 	if [ "$c" -eq "$3" ] && [ "$k" -eq "$4" ]; then ok "$1: $3 certificate(s), $4 key(s) in the keystore"; else
 		not_ok "$1: $3 certificate(s), $4 key(s) in the keystore (got $c, $k)" "$(cat "$T/.list" | head -c 1500)"; fi
 }
+
+# ---- the service -------------------------------------------------------
+SMIMED=${SMIMED:-$(dirname "$SMIME")/smimed}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_smimed DIR [ARGS...]: run smimed on a free loopback port with data in
+# DIR; sets SVC_PID, SVC_PORT, SVC_URL, SVC_TOKEN; its log is DIR.log.
+# Returns non-zero when it does not answer /healthz within 30 s.
+start_smimed() {
+	local dir=$1 i
+	shift
+	SVC_PORT=${SVC_PORT_FIXED:-$(free_port)}
+	SVC_URL=http://127.0.0.1:$SVC_PORT
+	"$SMIMED" --data "$dir" --listen "127.0.0.1:$SVC_PORT" "$@" >"$dir.out" 2>>"$dir.log" &
+	SVC_PID=$!
+	for i in $(seq 1 300); do
+		if curl -sf -o /dev/null "$SVC_URL/healthz" 2>/dev/null; then
+			SVC_TOKEN=$(cat "$dir/admin.token" 2>/dev/null)
+			export SMIME_SERVER=$SVC_URL SMIME_TOKEN=$SVC_TOKEN
+			return 0
+		fi
+		kill -0 "$SVC_PID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# stop_smimed: SIGTERM and wait; returns smimed's exit status.
+stop_smimed() {
+	local rc=0
+	[ -n "${SVC_PID:-}" ] || return 0
+	kill -TERM "$SVC_PID" 2>/dev/null
+	wait "$SVC_PID" || rc=$?
+	SVC_PID=
+	return $rc
+}
+
+# api METHOD PATH [JSON]: the service's answer body in $T/.body, status echoed.
+api() {
+	local method=$1 path=$2 body=${3-}
+	if [ -n "$body" ]; then
+		curl -s -o "$T/.body" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $SVC_TOKEN" \
+			-H 'Content-Type: application/json' --data-binary "$body" "$SVC_URL$path"
+	else
+		curl -s -o "$T/.body" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $SVC_TOKEN" \
+			"$SVC_URL$path"
+	fi
+}
+
+# status_is NAME WANT METHOD PATH [JSON]: pass when the answer has status WANT
+# and, for 4xx/5xx, the JSON error body.
+status_is() {
+	local name=$1 want=$2 got
+	shift 2
+	got=$(api "$@")
+	if [ "$got" != "$want" ]; then
+		not_ok "$name (HTTP $got, wanted $want)" "$(head -c 600 "$T/.body")"
+	elif [ "$want" -ge 400 ] && ! jq -e '.error.code and .error.message' "$T/.body" >/dev/null 2>&1; then
+		not_ok "$name (HTTP $got without a JSON error body)" "$(head -c 600 "$T/.body")"
+	else
+		ok "$name"
+	fi
+}

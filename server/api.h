@@ -1,0 +1,174 @@
+/*
+ * smimed: what API handlers see of a request, and how they answer.
+ *
+ * A handler is called once the whole body has arrived (within its limit)
+ * and, for admin routes, once the bearer token has been checked.  It must
+ * answer exactly once through one of the reply_* functions; the HTTP layer
+ * sends the answer, logs the line and counts it.
+ */
+#ifndef SMIMED_API_H
+#define SMIMED_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "service.h"
+
+#define API_MAX_PARAMS 4
+#define API_DEFAULT_LIMIT 100
+#define API_MAX_LIMIT 1000
+#define API_MAX_DEPTH 16          /* JSON nesting */
+#define API_MAX_STRING 65536      /* one JSON string value */
+
+struct MHD_Connection;
+struct MHD_Response;
+
+struct request {
+	struct service *svc;
+	struct MHD_Connection *conn;
+	const char *method;
+	char *path;
+	const char *route;                    /* the matched pattern, for logs */
+	char *params[API_MAX_PARAMS];         /* path parameters, in order */
+	size_t n_params;
+	unsigned char *body;
+	size_t body_len, body_max;
+	bool body_too_large;
+	char client[64];
+	char actor[64];                       /* "token:ID" once authenticated, else "" */
+	char token_id[STORE_ID_SIZE];
+	bool token_use_recorded;
+	int status;
+	struct MHD_Response *resp;
+	uint64_t start_us;
+};
+
+typedef void (*api_handler)(struct request *rq);
+
+/* The value of query parameter key, or NULL. */
+const char *rq_query(struct request *rq, const char *key);
+/* A request header, or NULL. */
+const char *rq_header(struct request *rq, const char *name);
+
+/* Answers.  reply_json takes j over (and answers 500 when it is NULL). */
+void reply_json(struct request *rq, int status, json_t *j);
+void reply_error(struct request *rq, int status, const char *code, const char *fmt, ...)
+    SMIME_PRINTF(4, 5);
+/* A library error: INPUT/USAGE 400, NOTFOUND 404, EXISTS 409, POLICY/BADSIG 422,
+ * IO/INTERNAL/CRYPTO 500 (the message of a 5xx is logged, not sent). */
+void reply_smime(struct request *rq, const struct smime_error *err);
+void reply_data(struct request *rq, int status, const char *content_type,
+    const void *data, size_t len);
+void reply_empty(struct request *rq, int status);
+
+/* The body as a JSON object checked against fields: every field known, of
+ * its type, required ones present, strings at most API_MAX_STRING.  On
+ * failure it has answered (400/415) and returns NULL. */
+struct jfield {
+	const char *name;
+	int type;          /* JSON_STRING, JSON_INTEGER, JSON_TRUE (a boolean), JSON_ARRAY */
+	bool required;
+};
+json_t *rq_body_object(struct request *rq, const struct jfield *fields);
+/* Every element of array is a string of at most max_len characters. */
+bool json_strings(const json_t *array, size_t max_items, size_t max_len);
+
+/* The page the query asks for (limit, after); on a bad value it answers 400
+ * and returns false. */
+bool rq_page(struct request *rq, struct store_page *page);
+/* {"items": items, "next": next or null}; takes items over. */
+json_t *list_json(json_t *items, const char *next);
+
+/* RFC 3339 UTC, or JSON null for 0. */
+json_t *time_json(int64_t t);
+
+/* Run fn in the committer together with the audit row of this request's
+ * token use, so that both are in one transaction. */
+int rq_commit(struct request *rq, commit_fn fn, void *arg, struct smime_error *err);
+/* Record the token use alone (for requests that change nothing). */
+void rq_record_use(struct request *rq);
+/* Append an audit row inside tx: actor is rq->actor or "system". */
+int audit_row(struct service *svc, struct store_tx *tx, const char *actor, const char *action, const char *object,
+    json_t *detail, struct smime_error *err);
+
+/* An email address as the service keeps it: lower-case, at most 254
+ * characters, a local part of letters, digits and ._%+-'!#$&=?^`{|}~/ and a
+ * domain of dotted labels.  Characters that directory filters treat as
+ * syntax (* ( ) \ NUL) are refused.  On failure *why_r says why. */
+#define API_MAX_EMAIL 254
+bool api_email(const char *in, char out[API_MAX_EMAIL + 1], const char **why_r);
+/* Display names and descriptions: printable UTF-8 without control characters. */
+bool api_text(const char *s, size_t max_len);
+
+/* JSON of the records, as docs/openapi.yaml describes them. */
+json_t *user_json(const struct store_user *u);
+json_t *cert_json(const struct store_cert *c, bool with_pem);
+
+/* The PEM chain of ca_id: the CA, then its parents up to the root. */
+int api_chain_pem(struct service *svc, struct store_tx *tx, const char *ca_id, char **pem_r,
+    struct smime_error *err);
+
+/* Begin a read transaction; on failure answers 500 and returns NULL. */
+struct store_tx *rq_read(struct request *rq);
+
+/* Check Authorization: Bearer; on failure answers 401 and returns false. */
+bool api_authenticate(struct request *rq);
+
+/* Admin tokens: "smt_" ID(32 hex) "_" SECRET(64 hex). */
+#define TOKEN_TEXT_SIZE 102
+/* Make a token record and its text; the caller inserts the record. */
+int token_make(const char *name, struct store_token *t_r, char text_r[TOKEN_TEXT_SIZE],
+    struct smime_error *err);
+
+/* Handlers, one file per API area. */
+void h_healthz(struct request *rq);
+void h_metrics(struct request *rq);
+void h_ca_file(struct request *rq);
+void h_crl_file(struct request *rq);
+void h_ocsp_post(struct request *rq);
+void h_ocsp_get(struct request *rq);
+
+void h_users_list(struct request *rq);
+void h_users_create(struct request *rq);
+void h_users_import(struct request *rq);
+void h_user_get(struct request *rq);
+void h_user_patch(struct request *rq);
+void h_user_delete(struct request *rq);
+void h_groups_list(struct request *rq);
+void h_groups_create(struct request *rq);
+void h_group_get(struct request *rq);
+void h_group_delete(struct request *rq);
+void h_group_member_put(struct request *rq);
+void h_group_member_delete(struct request *rq);
+
+void h_devices_list(struct request *rq);
+void h_devices_create(struct request *rq);
+void h_device_get(struct request *rq);
+void h_device_patch(struct request *rq);
+void h_device_delete(struct request *rq);
+
+void h_profiles_list(struct request *rq);
+void h_profiles_create(struct request *rq);
+void h_profile_get(struct request *rq);
+void h_profile_put(struct request *rq);
+void h_profile_delete(struct request *rq);
+void h_cas_list(struct request *rq);
+void h_cas_create(struct request *rq);
+void h_ca_get(struct request *rq);
+void h_ca_chain(struct request *rq);
+void h_ca_crl(struct request *rq);
+
+void h_certs_list(struct request *rq);
+void h_certs_issue(struct request *rq);
+void h_cert_get(struct request *rq);
+void h_cert_revoke(struct request *rq);
+
+void h_tokens_list(struct request *rq);
+void h_tokens_create(struct request *rq);
+void h_token_delete(struct request *rq);
+void h_audit_list(struct request *rq);
+
+#endif

@@ -1,0 +1,404 @@
+/* smimed: /api/v1/certificates: issue, list, show and revoke. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <smime/cert.h>
+
+#include "api.h"
+#include "ca.h"
+#include "ocsp.h"
+
+#define ISSUE_TRIES 3             /* fresh serials after a (vanishingly rare) collision */
+#define MIN_P12_PASSWORD 8
+
+static char *
+der_to_pem(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *out = NULL;
+	long n;
+
+	if (x != NULL && b != NULL && PEM_write_bio_X509(b, x) == 1 &&
+	    (n = BIO_get_mem_data(b, &data)) > 0)
+		out = strndup(data, (size_t)n);
+	X509_free(x);
+	BIO_free(b);
+	return out;
+}
+
+json_t *
+cert_json(const struct store_cert *c, bool with_pem)
+{
+	enum cert_status st = c->status;
+	/* An active certificate past its notAfter is reported as expired. */
+	if (st == STATUS_ACTIVE && c->not_after != 0 && c->not_after < service_now())
+		st = STATUS_EXPIRED;
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o}",
+	    "serial", c->serial, "ca", c->ca_id, "user", c->user_id, "device", c->device_id,
+	    "profile", c->profile, "purpose", cert_purpose_name(c->purpose), "source",
+	    cert_source_name(c->source), "status", cert_status_name(st), "subject",
+	    c->subject ? c->subject : "", "email", c->email ? c->email : "", "not_before",
+	    time_json(c->not_before), "not_after", time_json(c->not_after), "sha256", c->sha256,
+	    "sha1", c->sha1, "created", time_json(c->created), "revoked_at",
+	    time_json(c->revoked_at), "reason", c->status == STATUS_REVOKED && c->reason >= 0 ?
+	    json_string(ca_reason_name(c->reason)) : json_null());
+	if (j != NULL && with_pem) {
+		char *pem = der_to_pem(c->der, c->der_len);
+		json_object_set_new(j, "certificate", json_string(pem != NULL ? pem : ""));
+		free(pem);
+	}
+	return j;
+}
+
+void
+h_certs_list(struct request *rq)
+{
+	struct store_page page;
+	struct store_cert_filter f = { 0 };
+	struct store_cert *v = NULL;
+	struct store_user u = { 0 };
+	size_t n = 0;
+	char *next = NULL;
+	struct smime_error err;
+	struct store_tx *tx;
+	const char *user = rq_query(rq, "user"), *status = rq_query(rq, "status");
+	bool want_expired = false;
+
+	if (!rq_page(rq, &page))
+		return;
+	if (status != NULL) {
+		f.status = cert_status_parse(status);
+		if (f.status == 0) {
+			reply_error(rq, 400, "bad-request", "status: active, superseded, expired or "
+			    "revoked");
+			return;
+		}
+		/* Expiry is a matter of time, not of a stored state. */
+		if (f.status == STATUS_EXPIRED) {
+			want_expired = true;
+			f.status = STATUS_ACTIVE;
+		}
+	}
+	f.device_id = rq_query(rq, "device");
+	f.ca_id = rq_query(rq, "ca");
+	if ((tx = rq_read(rq)) == NULL)
+		return;
+	int rc = user != NULL ? rq->svc->be->user_get(tx, user, &u, &err) : 0;
+	f.user_id = user != NULL ? u.id : NULL;
+	if (rc == 0)
+		rc = rq->svc->be->cert_list(tx, &page, &f, &v, &n, &next, &err);
+	rq->svc->be->rollback(tx);
+	if (rc != 0)
+		reply_smime(rq, &err);
+	else {
+		json_t *items = json_array();
+		int64_t now = service_now();
+		for (size_t i = 0; i < n; i++) {
+			bool expired = v[i].not_after < now;
+			if (f.status == STATUS_ACTIVE && expired != want_expired)
+				continue;
+			json_array_append_new(items, cert_json(&v[i], false));
+		}
+		reply_json(rq, 200, list_json(items, next));
+	}
+	store_user_clear(&u);
+	store_certs_free(v, n);
+	free(next);
+}
+
+void
+h_cert_get(struct request *rq)
+{
+	char serial[STORE_SERIAL_SIZE];
+	struct store_cert c = { 0 };
+	struct smime_error err;
+	struct store_tx *tx;
+
+	if (ca_serial_parse(rq->params[0], serial, &err) != 0) {
+		reply_smime(rq, &err);
+		return;
+	}
+	if ((tx = rq_read(rq)) == NULL)
+		return;
+	int rc = rq->svc->be->cert_get(tx, serial, &c, &err);
+	rq->svc->be->rollback(tx);
+	if (rc != 0)
+		reply_smime(rq, &err);
+	else
+		reply_json(rq, 200, cert_json(&c, true));
+	store_cert_clear(&c);
+}
+
+struct issue_op {
+	struct service *svc;
+	const char *actor;
+	struct store_cert rec;
+	size_t superseded;
+};
+
+static int
+issue_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	struct issue_op *io = arg;
+	const struct store_backend *be = io->svc->be;
+	int rc;
+
+	if ((rc = be->cert_insert(tx, &io->rec, err)) != 0)
+		return rc;
+	if ((rc = be->cert_supersede(tx, io->rec.user_id, io->rec.device_id, io->rec.purpose,
+	    io->rec.serial, &io->superseded, err)) != 0)
+		return rc;
+	return audit_row(io->svc, tx, io->actor, "cert.issue", io->rec.serial,
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "user", io->rec.user_id, "device",
+	    io->rec.device_id, "profile", io->rec.profile, "ca", io->rec.ca_id, "source",
+	    cert_source_name(io->rec.source), "superseded", (json_int_t)io->superseded), err);
+}
+
+/* Key, certificate and chain as base64 PKCS#12 under password. */
+static char *
+pkcs12_b64(EVP_PKEY *key, X509 *cert, const char *chain_pem, const char *password,
+    const char *name, struct smime_error *err)
+{
+	STACK_OF(X509) *extra = sk_X509_new_null();
+	BIO *in = BIO_new_mem_buf(chain_pem, -1), *out = BIO_new(BIO_s_mem());
+	X509 *x;
+	char *b64 = NULL, *data;
+	long len;
+
+	if (extra == NULL || in == NULL || out == NULL) {
+		smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL)
+		sk_X509_push(extra, x);
+	ERR_clear_error();
+	if (smime_pkcs12_write(out, &key, &cert, 1, extra, password, SMIME_P12_AES, name, err) != 0)
+		goto out;
+	len = BIO_get_mem_data(out, &data);
+	b64 = malloc((size_t)len / 3 * 4 + 8);
+	if (b64 == NULL) {
+		smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)data, (int)len);
+	OPENSSL_cleanse(data, (size_t)len);
+out:
+	sk_X509_pop_free(extra, X509_free);
+	BIO_free(in);
+	BIO_free(out);
+	return b64;
+}
+
+void
+h_certs_issue(struct request *rq)
+{
+	static const struct jfield fields[] = {
+		{ "user", JSON_STRING, true },
+		{ "profile", JSON_STRING, true },
+		{ "device", JSON_STRING, false },
+		{ "csr", JSON_STRING, false },
+		{ "generate", JSON_TRUE, false },
+		{ "password", JSON_STRING, false },
+		{ NULL, 0, false },
+	};
+	json_t *o = rq_body_object(rq, fields);
+	struct issue_op io = { .svc = rq->svc, .actor = rq->actor };
+	struct store_user u = { 0 };
+	struct store_device d = { 0 };
+	struct store_profile p = { 0 };
+	struct store_ca ca = { 0 };
+	struct smime_error err;
+	struct store_tx *tx = NULL;
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	char *chain = NULL, *p12 = NULL;
+	int rc;
+
+	if (o == NULL)
+		return;
+	const char *device = json_string_value(json_object_get(o, "device"));
+	const char *csr = json_string_value(json_object_get(o, "csr"));
+	const char *password = json_string_value(json_object_get(o, "password"));
+	bool generate = json_is_true(json_object_get(o, "generate"));
+
+	if ((csr != NULL) == generate) {
+		reply_error(rq, 400, "bad-request", "give a csr, or generate: true (not both)");
+		goto out;
+	}
+	if (csr != NULL && strlen(csr) > CA_MAX_CSR) {
+		reply_error(rq, 400, "bad-request", "csr: larger than %d octets", CA_MAX_CSR);
+		goto out;
+	}
+	if (generate && (password == NULL || strlen(password) < MIN_P12_PASSWORD)) {
+		reply_error(rq, 400, "bad-request", "password: the PKCS#12 of a generated key needs "
+		    "a password of at least %d characters", MIN_P12_PASSWORD);
+		goto out;
+	}
+	if (!generate && password != NULL) {
+		reply_error(rq, 400, "bad-request", "password: only with generate");
+		goto out;
+	}
+	if ((tx = rq_read(rq)) == NULL)
+		goto out;
+	rc = rq->svc->be->user_get(tx, json_string_value(json_object_get(o, "user")), &u, &err);
+	if (rc == 0)
+		rc = rq->svc->be->profile_get(tx, json_string_value(json_object_get(o, "profile")),
+		    &p, &err);
+	if (rc == 0 && device != NULL) {
+		rc = rq->svc->be->device_get(tx, device, &d, &err);
+		/* Another user's device is as good as none: say nothing more of it. */
+		if (rc == 0 && strcmp(d.user_id, u.id) != 0)
+			rc = smime_error_set(&err, SMIME_E_NOTFOUND, "user %s has no device '%s'",
+			    u.n_emails ? u.emails[0] : u.id, device);
+		if (rc == 0 && p.purpose != PURPOSE_SIGNING)
+			rc = smime_error_set(&err, SMIME_E_USAGE, "device: only signing certificates "
+			    "belong to a device (profile '%s' is %s)", p.name,
+			    cert_purpose_name(p.purpose));
+	}
+	if (rc == 0)
+		rc = rq->svc->be->ca_get(tx, p.ca_id, &ca, &err);
+	if (rc == 0)
+		rc = api_chain_pem(rq->svc, tx, p.ca_id, &chain, &err);
+	rq->svc->be->rollback(tx);
+	if (rc != 0) {
+		reply_smime(rq, &err);
+		goto out;
+	}
+	struct ca_issue_req req = {
+		.ca = &ca, .profile = &p, .user = &u, .device = device != NULL ? &d : NULL,
+		.csr = (const unsigned char *)csr, .csr_len = csr != NULL ? strlen(csr) : 0,
+		.base_url = rq->svc->base_url,
+	};
+	for (int attempt = 0; ; attempt++) {
+		req.now = service_now();
+		X509_free(cert);
+		EVP_PKEY_free(key);
+		cert = NULL;
+		key = NULL;
+		store_cert_clear(&io.rec);
+		if ((rc = ca_issue(rq->svc->signer, &req, &cert, &key, &err)) != 0 ||
+		    (rc = ca_cert_record(cert, &req, SOURCE_ISSUED, &io.rec, &err)) != 0) {
+			reply_smime(rq, &err);
+			goto out;
+		}
+		/* Recorded before it is returned. */
+		rc = rq_commit(rq, issue_fn, &io, &err);
+		if (rc == SMIME_E_EXISTS && attempt + 1 < ISSUE_TRIES)
+			continue;
+		if (rc != 0) {
+			reply_smime(rq, &err);
+			goto out;
+		}
+		break;
+	}
+	atomic_fetch_add(&rq->svc->metrics.issued, 1);
+	if (generate && (p12 = pkcs12_b64(key, cert, chain, password, u.emails[0], &err)) == NULL) {
+		/* Recorded, but the key is lost with this answer: say so plainly. */
+		log_event("error", "cert.issue", "serial", io.rec.serial, "message", err.message, NULL);
+		reply_error(rq, 500, "internal", "certificate %s was issued but its PKCS#12 could "
+		    "not be made: revoke it", io.rec.serial);
+		goto out;
+	}
+	json_t *j = json_pack("{s:o,s:s}", "certificate", cert_json(&io.rec, true), "chain", chain);
+	if (p12 != NULL)
+		json_object_set_new(j, "pkcs12", json_string(p12));
+	reply_json(rq, 201, j);
+out:
+	if (p12 != NULL) {
+		OPENSSL_cleanse(p12, strlen(p12));
+		free(p12);
+	}
+	free(chain);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	store_cert_clear(&io.rec);
+	store_user_clear(&u);
+	store_device_clear(&d);
+	store_profile_clear(&p);
+	store_ca_clear(&ca);
+	json_decref(o);
+}
+
+struct revoke_op {
+	struct service *svc;
+	const char *actor;
+	char serial[STORE_SERIAL_SIZE];
+	int reason;
+	struct store_cert c;
+};
+
+static int
+revoke_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	struct revoke_op *ro = arg;
+	const struct store_backend *be = ro->svc->be;
+	int rc;
+
+	store_cert_clear(&ro->c);
+	if ((rc = be->cert_get(tx, ro->serial, &ro->c, err)) != 0)
+		return rc;
+	if (ro->c.status == STATUS_REVOKED)
+		return smime_error_set(err, SMIME_E_EXISTS, "certificate %s is revoked already",
+		    ro->serial);
+	if (ro->c.ca_id[0] == '\0')
+		return smime_error_set(err, SMIME_E_POLICY, "certificate %s was not issued by a CA "
+		    "of this service", ro->serial);
+	ro->c.status = STATUS_REVOKED;
+	ro->c.revoked_at = service_now();
+	ro->c.reason = ro->reason;
+	if ((rc = be->cert_set_status(tx, ro->serial, STATUS_REVOKED, ro->c.revoked_at,
+	    ro->reason, err)) != 0)
+		return rc;
+	return audit_row(ro->svc, tx, ro->actor, "cert.revoke", ro->serial,
+	    json_pack("{s:s,s:s,s:s}", "reason", ca_reason_name(ro->reason), "user",
+	    ro->c.user_id, "ca", ro->c.ca_id), err);
+}
+
+void
+h_cert_revoke(struct request *rq)
+{
+	static const struct jfield fields[] = {
+		{ "reason", JSON_STRING, true },
+		{ NULL, 0, false },
+	};
+	json_t *o = rq_body_object(rq, fields);
+	struct revoke_op ro = { .svc = rq->svc, .actor = rq->actor };
+	struct smime_error err;
+
+	if (o == NULL)
+		return;
+	ro.reason = ca_reason_parse(json_string_value(json_object_get(o, "reason")));
+	if (ro.reason < 0 || ro.reason == 8 /* removeFromCRL: only in delta CRLs */) {
+		reply_error(rq, 400, "bad-request", "reason: one of unspecified, keyCompromise, "
+		    "cACompromise, affiliationChanged, superseded, cessationOfOperation, "
+		    "certificateHold, privilegeWithdrawn, aACompromise");
+		goto out;
+	}
+	if (ca_serial_parse(rq->params[0], ro.serial, &err) != 0 ||
+	    rq_commit(rq, revoke_fn, &ro, &err) != 0) {
+		reply_smime(rq, &err);
+		goto out;
+	}
+	atomic_fetch_add(&rq->svc->metrics.revoked, 1);
+	ocsp_cache_flush(rq->svc->ocsp);
+	log_event("info", "cert.revoke", "serial", ro.serial, "reason", ca_reason_name(ro.reason),
+	    NULL);
+	/* The revocation is committed; a CRL that fails now is made by the
+	 * schedule (and at start), so the answer still reports the revocation. */
+	if (service_crl_update(rq->svc, ro.c.ca_id, &err) != 0)
+		log_event("error", "crl.update", "ca", ro.c.ca_id, "message", err.message, NULL);
+	reply_json(rq, 200, cert_json(&ro.c, true));
+out:
+	store_cert_clear(&ro.c);
+	json_decref(o);
+}

@@ -1,0 +1,317 @@
+/*
+ * smimed: the configuration.  Every key lives in one table with its type,
+ * default and one line of documentation; the file, the environment and
+ * --print-config all read that table, so they cannot drift apart.
+ *
+ * File syntax: "key = value" lines; '#' starts a comment line; blank lines
+ * are ignored; values run to the end of the line (trailing blanks dropped).
+ * Environment: SMIMED_KEY (upper case) overrides the file.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ca.h"
+#include "service.h"
+
+#define CONFIG_MAX_LINE 4096
+#define CONFIG_MAX_FILE (1024 * 1024)
+
+enum kind { K_STR, K_LONG };
+
+static const struct key {
+	const char *name;
+	enum kind kind;
+	size_t off;
+	const char *def;
+	long min, max;
+	const char *doc;
+} keys[] = {
+	{ "listen", K_STR, offsetof(struct config, listen), "127.0.0.1:8080", 0, 0,
+	  "address and port to listen on (IPv6 in brackets: [::1]:8080)" },
+	{ "public_url", K_STR, offsetof(struct config, public_url), "", 0, 0,
+	  "base URL put in certificates (AIA, CRL); empty: http(s)://LISTEN" },
+	{ "store", K_STR, offsetof(struct config, store), "sqlite", 0, 0,
+	  "store backend" },
+	{ "tls_cert", K_STR, offsetof(struct config, tls_cert), "", 0, 0,
+	  "PEM certificate (chain) for HTTPS; empty: plain HTTP" },
+	{ "tls_key", K_STR, offsetof(struct config, tls_key), "", 0, 0,
+	  "PEM private key for HTTPS" },
+	{ "http_threads", K_LONG, offsetof(struct config, http_threads), "0", 0, 256,
+	  "HTTP worker threads; 0: four per processor, at least 8" },
+	{ "max_body", K_LONG, offsetof(struct config, max_body), "65536", 1024, 16777216,
+	  "largest JSON request body, octets" },
+	{ "max_import", K_LONG, offsetof(struct config, max_import), "4194304", 1024, 268435456,
+	  "largest CSV import body, octets" },
+	{ "connection_limit", K_LONG, offsetof(struct config, connection_limit), "1024", 16, 65536,
+	  "simultaneous connections" },
+	{ "request_timeout", K_LONG, offsetof(struct config, request_timeout), "30", 1, 3600,
+	  "seconds a connection may stay idle" },
+	{ "ca_key_alg", K_STR, offsetof(struct config, ca_key_alg), "ec-p256", 0, 0,
+	  "key of the CA made at first start: ec-p256, ec-p384, rsa-3072, rsa-4096" },
+	{ "ca_name", K_STR, offsetof(struct config, ca_name), "smimed", 0, 0,
+	  "organisation name in the subjects of the CA made at first start" },
+	{ "root_validity_days", K_LONG, offsetof(struct config, root_validity_days), "7300", 365, 10950,
+	  "validity of the root made at first start, days" },
+	{ "issuing_validity_days", K_LONG, offsetof(struct config, issuing_validity_days), "3650", 30, 7300,
+	  "validity of the issuing CA made at first start, days" },
+	{ "crl_refresh", K_LONG, offsetof(struct config, crl_refresh), "3600", 60, 604800,
+	  "seconds between scheduled CRLs (a revocation makes one at once)" },
+	{ "crl_validity", K_LONG, offsetof(struct config, crl_validity), "172800", 300, 2592000,
+	  "nextUpdate of a CRL, seconds after thisUpdate" },
+	{ "ocsp_validity", K_LONG, offsetof(struct config, ocsp_validity), "86400", 60, 604800,
+	  "nextUpdate of an OCSP response, seconds after thisUpdate" },
+	{ "ocsp_cache", K_LONG, offsetof(struct config, ocsp_cache), "60", 0, 3600,
+	  "seconds an OCSP response without a nonce is reused (revocation flushes it)" },
+	{ "commit_batch", K_LONG, offsetof(struct config, commit_batch), "256", 1, 10000,
+	  "state changes committed together, at most (group commit)" },
+	{ "shutdown_grace", K_LONG, offsetof(struct config, shutdown_grace), "30", 0, 3600,
+	  "seconds in-flight requests get to finish after SIGTERM" },
+	{ "log_format", K_STR, offsetof(struct config, log_format), "json", 0, 0,
+	  "json (one object per line) or text (key=value)" },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static char **
+str_at(struct config *cfg, const struct key *k)
+{
+	return (char **)((char *)cfg + k->off);
+}
+
+static long *
+long_at(struct config *cfg, const struct key *k)
+{
+	return (long *)((char *)cfg + k->off);
+}
+
+static int
+set_value(struct config *cfg, const struct key *k, const char *value, const char *where,
+    struct smime_error *err)
+{
+	if (k->kind == K_STR) {
+		char *s = strdup(value);
+		if (s == NULL)
+			return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		free(*str_at(cfg, k));
+		*str_at(cfg, k) = s;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	long v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0')
+		return smime_error_set(err, SMIME_E_USAGE, "%s: %s: not a number: '%s'", where,
+		    k->name, value);
+	if (v < k->min || v > k->max)
+		return smime_error_set(err, SMIME_E_USAGE, "%s: %s: %ld is outside %ld..%ld", where,
+		    k->name, v, k->min, k->max);
+	*long_at(cfg, k) = v;
+	return 0;
+}
+
+static const struct key *
+find_key(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static char *
+trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+static int
+load_file(struct config *cfg, const char *path, struct smime_error *err)
+{
+	FILE *f = fopen(path, "r");
+	char line[CONFIG_MAX_LINE + 2];
+	long lineno = 0, total = 0;
+	int rc = 0;
+
+	if (f == NULL)
+		return smime_error_set(err, SMIME_E_IO, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char where[PATH_MAX + 32];
+		lineno++;
+		total += (long)strlen(line);
+		snprintf(where, sizeof(where), "%s:%ld", path, lineno);
+		if (total > CONFIG_MAX_FILE) {
+			rc = smime_error_set(err, SMIME_E_INPUT, "%s: file larger than %d octets",
+			    path, CONFIG_MAX_FILE);
+			goto out;
+		}
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			rc = smime_error_set(err, SMIME_E_INPUT, "%s: line longer than %d characters",
+			    where, CONFIG_MAX_LINE);
+			goto out;
+		}
+		char *s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (eq == NULL) {
+			rc = smime_error_set(err, SMIME_E_INPUT, "%s: expected 'key = value'", where);
+			goto out;
+		}
+		*eq = '\0';
+		char *name = trim(s), *value = trim(eq + 1);
+		const struct key *k = find_key(name);
+		if (k == NULL) {
+			rc = smime_error_set(err, SMIME_E_INPUT, "%s: unknown key '%s' (smimed "
+			    "--print-config lists them)", where, name);
+			goto out;
+		}
+		if ((rc = set_value(cfg, k, value, where, err)) != 0)
+			goto out;
+	}
+	if (ferror(f))
+		rc = smime_error_set(err, SMIME_E_IO, "%s: read error", path);
+out:
+	fclose(f);
+	return rc;
+}
+
+char *
+config_default_data(void)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char buf[PATH_MAX];
+
+	if (geteuid() == 0)
+		return strdup("/var/lib/smimed");
+	if (xdg != NULL && *xdg == '/')
+		snprintf(buf, sizeof(buf), "%s/smimed", xdg);
+	else {
+		if (home == NULL || *home == '\0') {
+			struct passwd *pw = getpwuid(geteuid());
+			home = pw != NULL ? pw->pw_dir : "/tmp";
+		}
+		snprintf(buf, sizeof(buf), "%s/.local/share/smimed", home);
+	}
+	return strdup(buf);
+}
+
+int
+config_load(struct config *cfg, const char *path, const char *data_override,
+    struct smime_error *err)
+{
+	char buf[PATH_MAX];
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NKEYS; i++)
+		if ((rc = set_value(cfg, &keys[i], keys[i].def, "default", err)) != 0)
+			return rc;
+	/* The data folder decides where the default file is, so it comes first. */
+	const char *env_data = getenv("SMIMED_DATA");
+	if (data_override != NULL)
+		cfg->data = strdup(data_override);
+	else if (env_data != NULL && *env_data != '\0')
+		cfg->data = strdup(env_data);
+	else
+		cfg->data = config_default_data();
+	if (cfg->data == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	if (path == NULL) {
+		const char *env_path = getenv("SMIMED_CONFIG");
+		if (env_path != NULL && *env_path != '\0')
+			path = env_path;
+		else {
+			snprintf(buf, sizeof(buf), "%s/smimed.conf", cfg->data);
+			if (access(buf, F_OK) == 0)
+				path = buf;
+		}
+	}
+	if (path != NULL && (rc = load_file(cfg, path, err)) != 0)
+		return rc;
+	for (size_t i = 0; i < NKEYS; i++) {
+		char name[64] = "SMIMED_";
+		size_t n = strlen(name);
+		for (const char *p = keys[i].name; *p != '\0' && n < sizeof(name) - 1; p++)
+			name[n++] = (char)toupper((unsigned char)*p);
+		name[n] = '\0';
+		const char *v = getenv(name);
+		if (v != NULL && (rc = set_value(cfg, &keys[i], v, name, err)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+config_check(const struct config *cfg, struct smime_error *err)
+{
+	const char *colon = strrchr(cfg->listen, ':');
+	char *end;
+
+	if (colon == NULL || colon == cfg->listen)
+		return smime_error_set(err, SMIME_E_USAGE, "listen: '%s' is not ADDR:PORT", cfg->listen);
+	long port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || port < 1 || port > 65535)
+		return smime_error_set(err, SMIME_E_USAGE, "listen: bad port in '%s'", cfg->listen);
+	if (store_backend_find(cfg->store) == NULL)
+		return smime_error_set(err, SMIME_E_USAGE, "store: unknown backend '%s' (known: sqlite)",
+		    cfg->store);
+	if ((*cfg->tls_cert == '\0') != (*cfg->tls_key == '\0'))
+		return smime_error_set(err, SMIME_E_USAGE, "tls_cert and tls_key go together");
+	if (*cfg->tls_cert != '\0' && access(cfg->tls_cert, R_OK) != 0)
+		return smime_error_set(err, SMIME_E_USAGE, "tls_cert: %s: %s", cfg->tls_cert,
+		    strerror(errno));
+	if (*cfg->tls_key != '\0' && access(cfg->tls_key, R_OK) != 0)
+		return smime_error_set(err, SMIME_E_USAGE, "tls_key: %s: %s", cfg->tls_key,
+		    strerror(errno));
+	if (!ca_key_alg_valid(cfg->ca_key_alg) || strncmp(cfg->ca_key_alg, "rsa-2048", 8) == 0)
+		return smime_error_set(err, SMIME_E_USAGE, "ca_key_alg: '%s' is not one of ec-p256, "
+		    "ec-p384, ec-p521, rsa-3072, rsa-4096", cfg->ca_key_alg);
+	if (*cfg->ca_name == '\0' || strlen(cfg->ca_name) > 48)
+		return smime_error_set(err, SMIME_E_USAGE, "ca_name: 1 to 48 characters");
+	if (*cfg->public_url != '\0' && strncmp(cfg->public_url, "http://", 7) != 0 &&
+	    strncmp(cfg->public_url, "https://", 8) != 0)
+		return smime_error_set(err, SMIME_E_USAGE, "public_url: must start with http:// "
+		    "or https://");
+	if (strcmp(cfg->log_format, "json") != 0 && strcmp(cfg->log_format, "text") != 0)
+		return smime_error_set(err, SMIME_E_USAGE, "log_format: json or text");
+	if (cfg->crl_validity <= cfg->crl_refresh)
+		return smime_error_set(err, SMIME_E_USAGE, "crl_validity must be longer than "
+		    "crl_refresh (a CRL must not expire before the next one)");
+	return 0;
+}
+
+void
+config_print(const struct config *cfg, FILE *f)
+{
+	fprintf(f, "# smimed configuration: KEY = VALUE; SMIMED_KEY in the environment overrides.\n");
+	fprintf(f, "# data folder (--data, SMIMED_DATA): %s\n", cfg->data);
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		fprintf(f, "\n# %s (default: %s)\n", k->doc, *k->def ? k->def : "empty");
+		if (k->kind == K_STR)
+			fprintf(f, "%s = %s\n", k->name, *str_at((struct config *)cfg, k));
+		else
+			fprintf(f, "%s = %ld\n", k->name, *long_at((struct config *)cfg, k));
+	}
+}
+
+void
+config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].kind == K_STR)
+			free(*str_at(cfg, &keys[i]));
+	free(cfg->data);
+	memset(cfg, 0, sizeof(*cfg));
+}

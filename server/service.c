@@ -1,0 +1,407 @@
+/*
+ * smimed: the service's life: first start (CA, profiles, first admin
+ * token), loading the CA keys into the signer, CRLs, and ids.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "api.h"
+#include "ca.h"
+#include "ocsp.h"
+#include "signer.h"
+
+int64_t
+service_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+void
+service_new_id(char out[STORE_ID_SIZE])
+{
+	/* RFC 9562 UUID version 7: 48 bits of Unix milliseconds, then random. */
+	unsigned char b[16];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (RAND_bytes(b + 6, 10) != 1)
+		abort();  /* no randomness: nothing safe can be done */
+	for (int i = 0; i < 6; i++)
+		b[i] = (unsigned char)(ms >> (40 - 8 * i));
+	b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
+	b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+	snprintf(out, STORE_ID_SIZE, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8],
+	    b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* Write text to path durably, 0600, through a temporary file. */
+static int
+write_secret_file(const char *path, const char *text, struct smime_error *err)
+{
+	char tmp[PATH_MAX + 8];
+	int fd;
+	size_t len = strlen(text);
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return smime_error_set(err, SMIME_E_IO, "%s: %s", tmp, strerror(errno));
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		return smime_error_set(err, SMIME_E_IO, "%s: %s", tmp, strerror(e));
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		int e = errno;
+		unlink(tmp);
+		return smime_error_set(err, SMIME_E_IO, "%s: %s", path, strerror(e));
+	}
+	return 0;
+}
+
+struct bootstrap {
+	struct service *svc;
+	struct store_ca root, issuing;
+	struct store_profile profiles[3];
+	struct store_token token;
+};
+
+static int
+bootstrap_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	struct bootstrap *b = arg;
+	const struct store_backend *be = b->svc->be;
+	int rc;
+
+	if ((rc = be->ca_insert(tx, &b->root, err)) != 0 ||
+	    (rc = audit_row(b->svc, tx, "system", "ca.create", b->root.id,
+	    json_pack("{s:s,s:s}", "how", "first start", "key_alg", b->root.key_alg), err)) != 0 ||
+	    (rc = be->ca_insert(tx, &b->issuing, err)) != 0 ||
+	    (rc = audit_row(b->svc, tx, "system", "ca.create", b->issuing.id,
+	    json_pack("{s:s,s:s}", "how", "first start", "key_alg", b->issuing.key_alg), err)) != 0)
+		return rc;
+	for (size_t i = 0; i < 3; i++)
+		if ((rc = be->profile_put(tx, &b->profiles[i], err)) != 0 ||
+		    (rc = audit_row(b->svc, tx, "system", "profile.create", b->profiles[i].name,
+		    NULL, err)) != 0)
+			return rc;
+	if ((rc = be->token_insert(tx, &b->token, err)) != 0)
+		return rc;
+	if ((rc = audit_row(b->svc, tx, "system", "token.create", b->token.id,
+	    json_pack("{s:s}", "name", b->token.name), err)) != 0)
+		return rc;
+	return be->meta_set(tx, "initialised", "1", err);
+}
+
+static int
+bootstrap(struct service *svc, struct smime_error *err)
+{
+	struct bootstrap b = { .svc = svc };
+	char cn[128], path[PATH_MAX], text[TOKEN_TEXT_SIZE + 1];
+	int64_t now = service_now();
+	int rc;
+
+	log_event("info", "ca.bootstrap", "key_alg", svc->cfg.ca_key_alg, NULL);
+	snprintf(cn, sizeof(cn), "%s S/MIME Root CA", svc->cfg.ca_name);
+	if ((rc = ca_create(svc->signer, svc->base_url, "root", svc->cfg.ca_key_alg, cn,
+	    svc->cfg.ca_name, (int)svc->cfg.root_validity_days, NULL, false, now, &b.root,
+	    err)) != 0)
+		goto out;
+	snprintf(cn, sizeof(cn), "%s S/MIME Issuing CA", svc->cfg.ca_name);
+	if ((rc = ca_create(svc->signer, svc->base_url, "issuing", svc->cfg.ca_key_alg, cn,
+	    svc->cfg.ca_name, (int)svc->cfg.issuing_validity_days, &b.root, true, now, &b.issuing,
+	    err)) != 0)
+		goto out;
+	static const struct {
+		const char *name;
+		enum cert_purpose purpose;
+		const char *key_alg;
+		bool generate;
+	} defaults[3] = {
+		/* Signing keys are made on the device (a CSR); encryption keys may be
+		 * made here, RSA because every mail client decrypts RSA. */
+		{ "signing", PURPOSE_SIGNING, "ec-p256", false },
+		{ "encryption", PURPOSE_ENCRYPTION, "rsa-3072", true },
+		{ "dual", PURPOSE_DUAL, "rsa-3072", true },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		struct store_profile *p = &b.profiles[i];
+		snprintf(p->name, sizeof(p->name), "%s", defaults[i].name);
+		snprintf(p->ca_id, sizeof(p->ca_id), "issuing");
+		p->purpose = defaults[i].purpose;
+		p->validity_days = 365;
+		p->br_profile = strdup("strict");
+		p->key_alg = strdup(defaults[i].key_alg);
+		p->allow_generate = defaults[i].generate;
+		p->created = p->updated = now;
+		if (p->br_profile == NULL || p->key_alg == NULL) {
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
+	if ((rc = token_make("initial", &b.token, text, err)) != 0)
+		goto out;
+	/* The token file first: a committed token nobody can read would lock
+	 * the administrators out. */
+	snprintf(path, sizeof(path), "%s/admin.token", svc->cfg.data);
+	size_t len = strlen(text);
+	text[len] = '\n';
+	text[len + 1] = '\0';
+	rc = write_secret_file(path, text, err);
+	OPENSSL_cleanse(text, sizeof(text));
+	if (rc != 0)
+		goto out;
+	if ((rc = committer_run(svc->commit, bootstrap_fn, &b, err)) != 0) {
+		unlink(path);
+		goto out;
+	}
+	log_event("info", "ca.created", "root", b.root.id, "issuing", b.issuing.id, "token",
+	    path, NULL);
+out:
+	store_ca_clear(&b.root);
+	store_ca_clear(&b.issuing);
+	for (size_t i = 0; i < 3; i++)
+		store_profile_clear(&b.profiles[i]);
+	store_token_clear(&b.token);
+	return rc;
+}
+
+int
+service_reload(struct service *svc, struct smime_error *err)
+{
+	struct store_tx *tx = NULL;
+	struct store_ca *cas = NULL;
+	struct ocsp_ca *set = NULL;
+	X509 **certs = NULL;
+	size_t n = 0, k = 0;
+	int rc;
+
+	if ((rc = svc->be->begin(svc->st, false, &tx, err)) != 0)
+		return rc;
+	rc = svc->be->ca_list(tx, &cas, &n, err);
+	svc->be->rollback(tx);
+	if (rc != 0)
+		return rc;
+	set = calloc(n + 1, sizeof(*set));
+	certs = calloc(n + 1, sizeof(*certs));
+	if (set == NULL || certs == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (cas[i].key_wrapped == NULL)
+			continue;
+		if ((rc = signer_load(svc->signer, cas[i].id, cas[i].key_wrapped,
+		    cas[i].key_wrapped_len, err)) != 0)
+			goto out;
+		const unsigned char *p = cas[i].cert_der;
+		if ((certs[k] = d2i_X509(NULL, &p, (long)cas[i].cert_len)) == NULL) {
+			rc = smime_error_ssl(err, SMIME_E_INPUT, "CA '%s': its certificate in the store "
+			    "does not parse", cas[i].id);
+			goto out;
+		}
+		set[k].ca_id = cas[i].id;
+		set[k].cert = certs[k];
+		set[k].responder_cert = certs[k];
+		set[k].responder_key_id = cas[i].id;
+		k++;
+	}
+	rc = ocsp_responder_set_cas(svc->ocsp, set, k, err);
+	ocsp_cache_flush(svc->ocsp);
+out:
+	for (size_t i = 0; certs != NULL && i < k; i++)
+		X509_free(certs[i]);
+	free(certs);
+	free(set);
+	store_cas_free(cas, n);
+	return rc;
+}
+
+struct crl_op {
+	struct service *svc;
+	const char *ca_id;
+	int64_t number, when;
+	unsigned char *der;
+	size_t len;
+};
+
+static int
+crl_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	struct crl_op *co = arg;
+	struct store_ca ca = { 0 };
+	int rc = co->svc->be->ca_get(tx, co->ca_id, &ca, err);
+
+	/* CRL numbers only grow (RFC 5280 5.2.3). */
+	if (rc == 0 && ca.crl_number >= co->number)
+		rc = smime_error_set(err, SMIME_E_EXISTS, "CRL %lld of '%s' is not newer than %lld",
+		    (long long)co->number, co->ca_id, (long long)ca.crl_number);
+	if (rc == 0)
+		rc = co->svc->be->ca_set_crl(tx, co->ca_id, co->number, co->der, co->len, co->when,
+		    err);
+	store_ca_clear(&ca);
+	return rc;
+}
+
+int
+service_crl_update(struct service *svc, const char *ca_id, struct smime_error *err)
+{
+	struct store_tx *tx = NULL;
+	struct store_ca ca = { 0 };
+	struct store_revoked *r = NULL;
+	size_t n = 0;
+	struct crl_op co = { .svc = svc, .ca_id = ca_id };
+	int rc;
+
+	pthread_mutex_lock(&svc->crl_lock);
+	if ((rc = svc->be->begin(svc->st, false, &tx, err)) != 0)
+		goto out;
+	rc = svc->be->ca_get(tx, ca_id, &ca, err);
+	if (rc == 0)
+		rc = svc->be->cert_revoked(tx, ca_id, &r, &n, err);
+	svc->be->rollback(tx);
+	if (rc != 0)
+		goto out;
+	if (ca.key_wrapped == NULL) {
+		rc = smime_error_set(err, SMIME_E_POLICY, "CA '%s' has no key here: its CRL comes "
+		    "from elsewhere", ca_id);
+		goto out;
+	}
+	co.number = ca.crl_number + 1;
+	co.when = service_now();
+	if ((rc = ca_make_crl(svc->signer, &ca, r, n, co.number, co.when, svc->cfg.crl_validity,
+	    &co.der, &co.len, err)) != 0)
+		goto out;
+	if ((rc = committer_run(svc->commit, crl_fn, &co, err)) != 0)
+		goto out;
+	char num[24], count[24];
+	snprintf(num, sizeof(num), "%lld", (long long)co.number);
+	snprintf(count, sizeof(count), "%zu", n);
+	log_event("info", "crl.update", "ca", ca_id, "number", num, "revoked", count, NULL);
+out:
+	pthread_mutex_unlock(&svc->crl_lock);
+	OPENSSL_free(co.der);
+	free(r);
+	store_ca_clear(&ca);
+	return rc;
+}
+
+void
+service_crl_refresh(struct service *svc)
+{
+	struct store_tx *tx = NULL;
+	struct store_ca *cas = NULL;
+	size_t n = 0;
+	struct smime_error err;
+	int64_t now = service_now();
+
+	if (svc->be->begin(svc->st, false, &tx, &err) != 0)
+		return;
+	int rc = svc->be->ca_list(tx, &cas, &n, &err);
+	svc->be->rollback(tx);
+	if (rc != 0) {
+		log_event("error", "crl.refresh", "message", err.message, NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (cas[i].key_wrapped == NULL)
+			continue;
+		if (cas[i].crl_der != NULL && now - cas[i].crl_updated < svc->cfg.crl_refresh)
+			continue;
+		if (service_crl_update(svc, cas[i].id, &err) != 0)
+			log_event("error", "crl.update", "ca", cas[i].id, "message", err.message, NULL);
+	}
+	store_cas_free(cas, n);
+}
+
+static char *
+derive_base_url(const struct config *cfg)
+{
+	char buf[512];
+	const char *src = *cfg->public_url != '\0' ? cfg->public_url : NULL;
+
+	if (src != NULL)
+		snprintf(buf, sizeof(buf), "%s", src);
+	else
+		snprintf(buf, sizeof(buf), "%s://%s", *cfg->tls_cert != '\0' ? "https" : "http",
+		    cfg->listen);
+	size_t n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	return strdup(buf);
+}
+
+int
+service_open(struct service *svc, struct smime_error *err)
+{
+	char path[PATH_MAX];
+	char *value = NULL;
+	struct store_tx *tx = NULL;
+	int rc;
+
+	pthread_mutex_init(&svc->crl_lock, NULL);
+	if (mkdir(svc->cfg.data, 0700) != 0 && errno != EEXIST)
+		return smime_error_set(err, SMIME_E_IO, "%s: %s", svc->cfg.data, strerror(errno));
+	if ((svc->base_url = derive_base_url(&svc->cfg)) == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	if ((svc->be = store_backend_find(svc->cfg.store)) == NULL)
+		return smime_error_set(err, SMIME_E_USAGE, "store: unknown backend '%s'",
+		    svc->cfg.store);
+	if ((rc = svc->be->open(svc->cfg.data, &svc->st, err)) != 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/master.key", svc->cfg.data);
+	if ((rc = signer_open(path, true, &svc->signer, err)) != 0)
+		return rc;
+	if ((svc->commit = committer_new(svc->be, svc->st, (size_t)svc->cfg.commit_batch,
+	    &svc->metrics)) == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "cannot start the committer");
+	if ((svc->ocsp = ocsp_responder_new(svc->signer, svc->cfg.ocsp_cache,
+	    svc->cfg.ocsp_validity)) == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	if ((rc = svc->be->begin(svc->st, false, &tx, err)) != 0)
+		return rc;
+	rc = svc->be->meta_get(tx, "initialised", &value, err);
+	svc->be->rollback(tx);
+	free(value);
+	if (rc == SMIME_E_NOTFOUND)
+		rc = bootstrap(svc, err);
+	if (rc != 0)
+		return rc;
+	if ((rc = service_reload(svc, err)) != 0)
+		return rc;
+	service_crl_refresh(svc);
+	return 0;
+}
+
+void
+service_close(struct service *svc)
+{
+	committer_free(svc->commit);
+	svc->commit = NULL;
+	ocsp_responder_free(svc->ocsp);
+	svc->ocsp = NULL;
+	signer_free(svc->signer);
+	svc->signer = NULL;
+	if (svc->st != NULL)
+		svc->be->close(svc->st);
+	svc->st = NULL;
+	free(svc->base_url);
+	svc->base_url = NULL;
+	pthread_mutex_destroy(&svc->crl_lock);
+	config_free(&svc->cfg);
+}

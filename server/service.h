@@ -1,0 +1,130 @@
+/*
+ * smimed: the service's parts and how they meet.
+ *
+ * struct service is built once by service_open (service.c) and shared by
+ * every HTTP thread; what changes while it runs (the signer's keys, the
+ * OCSP responder's CAs) is guarded inside those modules.
+ */
+#ifndef SMIMED_SERVICE_H
+#define SMIMED_SERVICE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <smime/error.h>
+
+#include "store.h"
+
+struct signer;
+struct ocsp_responder;
+struct committer;
+
+/* The configuration: every key of smimed.conf (config.c lists them with
+ * their defaults and documentation). */
+struct config {
+	char *data;                 /* data folder */
+	char *listen;               /* ADDR:PORT */
+	char *public_url;           /* base of the URLs put in certificates; "" = from listen */
+	char *store;                /* backend name */
+	char *tls_cert, *tls_key;   /* PEM files; both or neither */
+	long http_threads;          /* 0: automatic */
+	long max_body;              /* octets of a JSON body */
+	long max_import;            /* octets of a CSV import */
+	long connection_limit;
+	long request_timeout;       /* seconds */
+	char *ca_key_alg;           /* for the CA made at first start */
+	char *ca_name;              /* organisation name in the CA subjects */
+	long root_validity_days, issuing_validity_days;
+	long crl_refresh, crl_validity;       /* seconds */
+	long ocsp_validity, ocsp_cache;       /* seconds */
+	long commit_batch;          /* requests per group commit, at most */
+	long shutdown_grace;        /* seconds in-flight requests get on SIGTERM */
+	char *log_format;           /* json or text */
+};
+
+/* Defaults, then the file (when path is not NULL or DATA/smimed.conf
+ * exists), then SMIMED_* environment variables.  Command-line values are
+ * applied by the caller after this.  Errors name the file and line. */
+int config_load(struct config *cfg, const char *path, const char *data_override,
+    struct smime_error *err);
+/* Check values (ranges, files, listen address); errors name the key. */
+int config_check(const struct config *cfg, struct smime_error *err);
+/* Print every key with its value and the documented default. */
+void config_print(const struct config *cfg, FILE *f);
+void config_free(struct config *cfg);
+/* The default data folder: /var/lib/smimed for root, else
+ * $XDG_DATA_HOME/smimed or ~/.local/share/smimed. */
+char *config_default_data(void);
+
+/* Structured log lines on stderr, one per request and per event.
+ * fields: pairs of key, value strings, ending with NULL. */
+void log_init(bool json);
+void log_event(const char *level, const char *event, ...);  /* key, value, ..., NULL */
+
+struct metrics {
+	_Atomic uint64_t requests[6];       /* by status class: 1xx..5xx, [0] other */
+	_Atomic uint64_t latency_bucket[14];/* cumulative in metrics_text */
+	_Atomic uint64_t latency_count;
+	_Atomic uint64_t latency_sum_us;
+	_Atomic uint64_t issued;
+	_Atomic uint64_t revoked;
+	_Atomic uint64_t store_errors;
+	_Atomic uint64_t ocsp_responses;
+	_Atomic uint64_t auth_failures;
+};
+void metrics_observe(struct metrics *m, int status, uint64_t micros);
+/* Prometheus text exposition; caller frees. */
+char *metrics_text(struct metrics *m);
+
+struct service {
+	struct config cfg;
+	char *base_url;             /* public, without a trailing slash */
+	const struct store_backend *be;
+	struct store *st;
+	struct signer *signer;
+	struct committer *commit;
+	struct ocsp_responder *ocsp;
+	struct metrics metrics;
+	pthread_mutex_t crl_lock;   /* one CRL generation at a time */
+	atomic_bool stopping;
+};
+
+/* Open the store, load or make the CA (first start: root, issuing CA,
+ * default profiles, first admin token in DATA/admin.token), load the
+ * signer's keys, make CRLs that are missing or stale. */
+int service_open(struct service *svc, struct smime_error *err);
+void service_close(struct service *svc);
+/* Reload CAs (keys, OCSP set) from the store: after a restore (SIGHUP). */
+int service_reload(struct service *svc, struct smime_error *err);
+/* Make a new CRL for ca_id now and store it. */
+int service_crl_update(struct service *svc, const char *ca_id, struct smime_error *err);
+/* Refresh every CRL older than crl_refresh (the scheduler calls this). */
+void service_crl_refresh(struct service *svc);
+
+/* A new id: 36 characters, time-ordered (UUID version 7). */
+void service_new_id(char out[STORE_ID_SIZE]);
+int64_t service_now(void);
+
+/* The committer: every state change runs as fn inside one store write
+ * transaction that it shares with other requests (group commit).  Blocks
+ * until that transaction is durable; returns fn's result, or the commit's
+ * error.  fn runs on the committer thread: it must only use tx, never
+ * block, and never call committer_run. */
+typedef int (*commit_fn)(struct store_tx *tx, void *arg, struct smime_error *err);
+struct committer *committer_new(const struct store_backend *be, struct store *st,
+    size_t batch_max, struct metrics *m);
+void committer_free(struct committer *c);
+int committer_run(struct committer *c, commit_fn fn, void *arg, struct smime_error *err);
+
+/* HTTP front end (http.c). */
+struct http;
+int http_start(struct service *svc, struct http **h_r, struct smime_error *err);
+/* Stop accepting, give in-flight requests up to grace seconds, stop. */
+void http_stop(struct http *h, long grace);
+/* Print the route table as "METHOD PATH" lines (for the API document test). */
+void http_print_routes(FILE *f);
+
+#endif
