@@ -82,5 +82,54 @@ int cmd_inspect(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_admin(int argc, char **argv);
+
+/*
+ * smime admin: the client of smimed's REST API (admin_http.c).  Every
+ * function that returns an int returns an exit status (EXIT_OK or another)
+ * and has printed the error when it is not EXIT_OK.
+ */
+struct admin_conn;
+struct admin_options {
+	const char *server;      /* --server, else $SMIME_SERVER, else http://127.0.0.1:8080 */
+	const char *token_file;  /* --token-file, else $SMIME_TOKEN, else $SMIME_TOKEN_FILE */
+	const char *cacert;      /* --cacert, else $SMIME_CACERT, else the system's CAs */
+};
+/* A successful answer (2xx); data (NUL-terminated, may be NULL) is cleansed on free. */
+struct admin_reply {
+	long status;
+	char type[128];
+	char *data;
+	size_t len;
+};
+struct admin_query {
+	const char *name, *value;  /* left out when value is NULL */
+};
+int admin_init(void);
+void admin_done(void);
+/* Resolve server, token and CA file; the token is checked but not yet sent. */
+int admin_conn_new(const struct admin_options *o, struct admin_conn **c_r);
+void admin_conn_free(struct admin_conn *c);
+/* One request to path (below the server URL, already escaped); body may be NULL. */
+int admin_request(struct admin_conn *c, const char *method, const char *path, const char *accept,
+    const char *type, const void *body, size_t len, struct admin_reply *r);
+void admin_reply_free(struct admin_reply *r);
+/* A JSON request and its answer: *answer_r is an object, or NULL for an empty answer (204). */
+int admin_call(struct admin_conn *c, const char *method, const char *path, json_t *body,
+    json_t **answer_r);
+/*
+ * Every item of a list, following "next" from start (NULL: the beginning);
+ * paged lists are asked for in pages of up to 1000.  max 0: all; else at most
+ * max items, and *next_r (when not NULL) is where the list goes on, or NULL.
+ */
+int admin_list(struct admin_conn *c, const char *path, const struct admin_query *q, size_t n_q,
+    bool paged, const char *start, size_t max, json_t **items_r, char **next_r);
+/* fmt with %s only, each argument percent-encoded as one path segment; NULL on overflow. */
+char *admin_path(const char *fmt, ...) SMIME_PRINTF(1, 2);
+/* Print "smime admin: MESSAGE (HTTP n)", or the JSON error with --json; returns exit. */
+int admin_error(int exit, const char *code, long http, const char *fmt, ...) SMIME_PRINTF(4, 5);
+int admin_exit_for_status(long status);
+/* Replace control characters (a hostile service's terminal escapes) with '?'. */
+void admin_sanitize(char *s);
 
 #endif

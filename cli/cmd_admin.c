@@ -1,0 +1,1893 @@
+/*
+ * smime admin: the admin command line of smimed, over its REST API
+ * (docs/openapi.yaml; the HTTP client is admin_http.c).
+ *
+ * `smime admin OBJECT ACTION [ARGS]`: one table of actions (verbs[]), one
+ * option parser for all of them (each action says which options it takes),
+ * one function per action.  With --json every action prints the service's
+ * JSON answer on standard output; without it, a table or text.
+ */
+#include <ctype.h>
+#include <getopt.h>
+#include <limits.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
+
+#include "cli.h"
+
+#define CSV_MAX (16u * 1024 * 1024)      /* user import-csv: the whole file */
+#define CSV_CHUNK_ROWS 100               /* rows per request, each with the header */
+#define CSR_MAX (1024u * 1024)
+#define SERIAL_MAX_DIGITS 64             /* the service's limit (STORE_SERIAL_SIZE) */
+
+/* The options an action may take: one bit each. */
+enum {
+	A_NAME = 1 << 0, A_GROUP = 1 << 1, A_ALIAS = 1 << 2, A_DESCRIPTION = 1 << 3,
+	A_USER = 1 << 4, A_PLATFORM = 1 << 5, A_DEVICE = 1 << 6, A_PROFILE = 1 << 7,
+	A_CSR = 1 << 8, A_OUT = 1 << 9, A_PASSWORD_FILE = 1 << 10, A_STATUS = 1 << 11,
+	A_CA = 1 << 12, A_REASON = 1 << 13, A_AFTER = 1 << 14, A_LIMIT = 1 << 15,
+};
+#define OPT(bit) (0x10000 | (bit))
+enum { O_SERVER = 0x20000, O_TOKEN_FILE, O_CACERT };
+
+struct args {
+	char cmd[64];                    /* "admin user add", for messages */
+	struct admin_options conn;
+	const char *name, *description, *user, *platform, *device, *profile, *csr, *out,
+	    *password_file, *status, *ca, *reason, *after;
+	const char **groups, **aliases;  /* repeatable */
+	size_t n_groups, n_aliases;
+	size_t limit;
+	char **pos;                      /* positional arguments */
+	int n_pos;
+};
+
+struct verb {
+	const char *noun, *name;         /* name NULL: the object is the action (audit) */
+	int (*fn)(struct args *a);
+	unsigned opts;
+	int min_pos, max_pos;
+	const char *pos_names;           /* "GROUP USER": for "missing GROUP" */
+	const char *synopsis;            /* after "smime admin NOUN NAME " */
+	const char *help;
+};
+
+static const char *const platforms[] = { "ios", "android", "macos", "windows", "linux" };
+static const char *const cert_statuses[] = { "active", "superseded", "expired", "revoked" };
+/* RFC 5280 5.3.1: CRLReason, spelled as the ASN.1 module names them (7 is unused). */
+static const char *const reasons[] = { "unspecified", "keyCompromise", "cACompromise",
+	"affiliationChanged", "superseded", "cessationOfOperation", "certificateHold",
+	"privilegeWithdrawn", "aACompromise" };
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- output helpers ---------------------------------------------------- */
+
+/* A JSON value as one line of text (malloc'd, control characters replaced). */
+static char *
+text_of(const json_t *v)
+{
+	char *s = NULL;
+
+	if (v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0) ||
+	    (json_is_array(v) && json_array_size(v) == 0)) {
+		s = strdup("-");
+	} else if (json_is_string(v)) {
+		s = strdup(json_string_value(v));
+	} else if (json_is_integer(v)) {
+		if (asprintf(&s, "%" JSON_INTEGER_FORMAT, json_integer_value(v)) < 0)
+			s = NULL;
+	} else if (json_is_real(v)) {
+		if (asprintf(&s, "%g", json_real_value(v)) < 0)
+			s = NULL;
+	} else if (json_is_boolean(v)) {
+		s = strdup(json_is_true(v) ? "yes" : "no");
+	} else if (json_is_array(v)) {
+		size_t i, len = 0;
+		json_t *e;
+		json_array_foreach(v, i, e) {
+			char *t = text_of(e), *ns;
+			size_t tl = t ? strlen(t) : 0;
+			if (t == NULL || (ns = realloc(s, len + tl + 2)) == NULL) {
+				free(t);
+				free(s);
+				return NULL;
+			}
+			s = ns;
+			if (len > 0)
+				s[len++] = ',';
+			memcpy(s + len, t, tl + 1);
+			len += tl;
+			free(t);
+		}
+	} else {
+		s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	}
+	if (s != NULL)
+		admin_sanitize(s);
+	return s;
+}
+
+/* Characters on screen, not bytes: UTF-8 continuation bytes do not count. */
+static size_t
+width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+struct column {
+	const char *head;
+	const char *key;                 /* a field of the item, or NULL and fn */
+	char *(*fn)(const json_t *item);
+};
+
+static char *
+cell(const json_t *item, const struct column *col)
+{
+	return col->fn != NULL ? col->fn(item) : text_of(json_object_get(item, col->key));
+}
+
+/* One line per item, columns aligned, the header first. */
+static int
+print_table(const json_t *items, const struct column *cols, size_t ncol)
+{
+	size_t n = json_array_size(items), w[16] = { 0 };
+	char **t = calloc((n + 1) * ncol, sizeof(*t));
+	int rc = EXIT_OK;
+
+	if (t == NULL || ncol > N(w)) {
+		free(t);
+		return admin_error(EXIT_IO, "internal", 0, "out of memory");
+	}
+	for (size_t k = 0; k < ncol; k++)
+		t[k] = strdup(cols[k].head);
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < ncol; k++)
+			t[(i + 1) * ncol + k] = cell(json_array_get(items, i), &cols[k]);
+	for (size_t i = 0; i < (n + 1) * ncol; i++) {
+		if (t[i] == NULL) {
+			rc = admin_error(EXIT_IO, "internal", 0, "out of memory");
+			goto out;
+		}
+		if (width(t[i]) > w[i % ncol])
+			w[i % ncol] = width(t[i]);
+	}
+	for (size_t i = 0; i <= n; i++) {
+		for (size_t k = 0; k < ncol; k++) {
+			const char *s = t[i * ncol + k];
+			if (k + 1 == ncol)
+				printf("%s\n", s);
+			else
+				printf("%s%*s  ", s, (int)(w[k] - width(s)), "");
+		}
+	}
+out:
+	for (size_t i = 0; i < (n + 1) * ncol; i++)
+		free(t[i]);
+	free(t);
+	return rc;
+}
+
+/* "key: value" lines for the fields of one object that it has. */
+static int
+print_fields(const json_t *obj, const char *const *keys, size_t n)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (json_object_get(obj, keys[i]) != NULL && strlen(keys[i]) > w)
+			w = strlen(keys[i]);
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_object_get(obj, keys[i]);
+		char *s;
+		if (v == NULL)
+			continue;
+		if ((s = text_of(v)) == NULL)
+			return admin_error(EXIT_IO, "internal", 0, "out of memory");
+		printf("%s:%*s %s\n", keys[i], (int)(w - strlen(keys[i])), "", s);
+		free(s);
+	}
+	return EXIT_OK;
+}
+
+static const char *
+str(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s != NULL ? s : "";
+}
+
+static bool
+one_of(const char *s, const char *const *set, size_t n, bool nocase)
+{
+	for (size_t i = 0; i < n; i++)
+		if (nocase ? strcasecmp(s, set[i]) == 0 : strcmp(s, set[i]) == 0)
+			return true;
+	return false;
+}
+
+static void
+join(char *buf, size_t size, const char *const *set, size_t n)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		strncat(buf, set[i], size - strlen(buf) - 1);
+		if (i + 1 < n)
+			strncat(buf, ", ", size - strlen(buf) - 1);
+	}
+}
+
+/* Every string that goes into JSON must be UTF-8. */
+static bool
+utf8_ok(const char *s)
+{
+	json_t *j = json_string(s);
+
+	json_decref(j);
+	return j != NULL;
+}
+
+static int
+oom(void)
+{
+	return admin_error(EXIT_IO, "internal", 0, "out of memory");
+}
+
+/* ---- one request, its answer shown -------------------------------------- */
+
+typedef int (*show_fn)(const struct args *a, const json_t *answer);
+
+/*
+ * Send one request (taking path and body) and show the answer: the JSON
+ * with --json ({"ok":true} for an empty answer), else show(); done is said
+ * on standard error when the answer is empty.
+ */
+static int
+call_show(struct args *a, const char *method, char *path, json_t *body, show_fn show,
+    const char *done)
+{
+	struct admin_conn *c = NULL;
+	json_t *answer = NULL;
+	int rc;
+
+	if (path == NULL) {
+		json_decref(body);
+		return admin_error(EXIT_USAGE, "usage", 0, "an argument is too long");
+	}
+	if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK)
+		rc = admin_call(c, method, path, body, &answer);
+	if (rc == EXIT_OK) {
+		if (g.json)
+			json_out(answer != NULL ? json_incref(answer) : json_pack("{s:b}", "ok", 1));
+		else if (answer != NULL && show != NULL)
+			rc = show(a, answer);
+		else if (done != NULL && !g.quiet)
+			fprintf(stderr, "%s\n", done);
+	}
+	json_decref(answer);
+	json_decref(body);
+	admin_conn_free(c);
+	free(path);
+	return rc;
+}
+
+/* The whole list, as one table or {"items":[...]}. */
+static int
+list_show(struct args *a, const char *path, const struct admin_query *q, size_t n_q, bool paged,
+    const struct column *cols, size_t ncol)
+{
+	struct admin_conn *c = NULL;
+	json_t *items = NULL;
+	int rc;
+
+	if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK &&
+	    (rc = admin_list(c, path, q, n_q, paged, NULL, 0, &items, NULL)) == EXIT_OK) {
+		if (g.json)
+			json_out(json_pack("{s:O}", "items", items));
+		else
+			rc = print_table(items, cols, ncol);
+	}
+	json_decref(items);
+	admin_conn_free(c);
+	return rc;
+}
+
+static int
+show_id(const struct args *a, const json_t *answer)
+{
+	const char *id = json_string_value(json_object_get(answer, "id"));
+
+	if (id == NULL)
+		return admin_error(EXIT_IO, "io", 0, "the answer names no id");
+	printf("%s\n", id);
+	return EXIT_OK;
+}
+
+/* ---- user --------------------------------------------------------------- */
+
+static const char *const user_fields[] = { "id", "name", "emails", "groups", "created", "updated" };
+
+static int
+show_user(const struct args *a, const json_t *answer)
+{
+	return print_fields(answer, user_fields, N(user_fields));
+}
+
+static json_t *
+string_array(const char *first, const char **v, size_t n)
+{
+	json_t *arr = json_array();
+
+	if (arr != NULL && first != NULL)
+		json_array_append_new(arr, json_string(first));
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		json_array_append_new(arr, json_string(v[i]));
+	return arr;
+}
+
+static int
+user_add(struct args *a)
+{
+	json_t *body = json_pack("{s:o}", "emails", string_array(a->pos[0], a->aliases,
+	    a->n_aliases));
+
+	if (body == NULL)
+		return oom();
+	if (a->name != NULL)
+		json_object_set_new(body, "name", json_string(a->name));
+	if (a->n_groups > 0)
+		json_object_set_new(body, "groups", string_array(NULL, a->groups, a->n_groups));
+	return call_show(a, "POST", strdup("/api/v1/users"), body, show_id, NULL);
+}
+
+static char *
+user_emails(const json_t *u)
+{
+	return text_of(json_object_get(u, "emails"));
+}
+
+static int
+user_list(struct args *a)
+{
+	static const struct column cols[] = { { "ID", "id", NULL }, { "EMAILS", NULL, user_emails },
+		{ "NAME", "name", NULL }, { "GROUPS", "groups", NULL } };
+	struct admin_query q[] = { { "group", a->n_groups > 0 ? a->groups[0] : NULL } };
+
+	if (a->n_groups > 1)
+		return usage_error(a->cmd, "one --group at a time");
+	return list_show(a, "/api/v1/users", q, N(q), true, cols, N(cols));
+}
+
+static int
+user_show(struct args *a)
+{
+	return call_show(a, "GET", admin_path("/api/v1/users/%s", a->pos[0]), NULL, show_user,
+	    NULL);
+}
+
+static int
+user_delete(struct args *a)
+{
+	char done[512];
+
+	snprintf(done, sizeof(done), "user %s deleted (its devices too; its certificates stay "
+	    "recorded and are not revoked)", a->pos[0]);
+	return call_show(a, "DELETE", admin_path("/api/v1/users/%s", a->pos[0]), NULL, NULL, done);
+}
+
+/* ---- user import-csv: RFC 4180 records, sent in chunks ----------------- */
+
+struct csv_record {
+	size_t start, end;               /* offsets in the file, the line end included */
+	long line;                       /* the line it starts on, from 1 */
+	bool blank;                      /* nothing before its line end */
+};
+
+/*
+ * Split d[start..n) into records at line ends outside quoted fields, and
+ * check each record as the service reads it, so that no chunk holds a
+ * record that would make the service stop reading the chunk halfway:
+ * RFC 4180 2.5: "If fields are not enclosed with double quotes, then double
+ * quotes may not appear inside the fields."  2.6: "Fields containing line
+ * breaks (CRLF), double quotes, and commas should be enclosed in
+ * double-quotes."  2.7: "a double-quote appearing inside a field must be
+ * escaped by preceding it with another double quote."
+ * A line ends with CRLF, LF, or a CR alone; the service ends a record at a
+ * lone CR too, and counts lines by LF, so a lone CR outside quotes is made
+ * LF here (d is changed) and both sides number the lines alike.
+ * Returns false with *line_r and *why_r for a record that breaks a rule
+ * (*line_r 0: out of memory).
+ */
+static bool
+csv_split(char *d, size_t start, size_t n, struct csv_record **recs_r, size_t *n_r,
+    long *line_r, const char **why_r)
+{
+	enum { FIELD_START, UNQUOTED, QUOTED, CLOSED } st = FIELD_START;
+	struct csv_record *recs = NULL, r = { start, start, 1, false };
+	size_t nrec = 0, cap = 0;
+	long line = 1, quote_line = 0;
+
+	*recs_r = NULL;
+	*n_r = 0;
+	for (size_t i = start; i <= n; i++) {
+		bool eol = i == n && i > r.start;
+
+		if (i < n) {
+			char ch = d[i];
+			if (ch == '\0') {
+				*why_r = "a NUL octet";
+				goto bad;
+			}
+			if (st == QUOTED) {
+				if (ch == '"')
+					st = CLOSED;
+				else if (ch == '\n')
+					line++;
+				continue;
+			}
+			if (st == CLOSED && ch == '"') {
+				st = QUOTED;             /* a doubled quote */
+				continue;
+			}
+			if (st == CLOSED && ch != ',' && ch != '\r' && ch != '\n') {
+				*why_r = "text after the closing quote of a field (RFC 4180 2.7: a quote "
+				    "inside a quoted field is written twice)";
+				goto bad;
+			}
+			if (st == FIELD_START && ch == '"') {
+				st = QUOTED;
+				quote_line = line;
+				continue;
+			}
+			if (ch == '"') {
+				*why_r = "a quote inside a field that is not quoted (RFC 4180 2.5: quote "
+				    "the field and write the quote twice)";
+				goto bad;
+			}
+			if (ch == ',') {
+				st = FIELD_START;
+				continue;
+			}
+			if (ch != '\r' && ch != '\n') {
+				st = UNQUOTED;
+				continue;
+			}
+			if (ch == '\r' && i + 1 < n && d[i + 1] == '\n')
+				i++;
+			else
+				d[i] = '\n';
+			line++;
+			st = FIELD_START;
+			eol = true;
+		} else if (st == QUOTED) {
+			line = quote_line;
+			*why_r = "a quoted field is not closed (RFC 4180 2.7: a quote inside a quoted "
+			    "field is written twice)";
+			goto bad;
+		}
+		if (!eol)
+			continue;
+		r.end = i < n ? i + 1 : n;
+		r.blank = d[r.start] == '\r' || d[r.start] == '\n';
+		if (nrec == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct csv_record *nr = realloc(recs, ncap * sizeof(*nr));
+			if (nr == NULL) {
+				line = 0;
+				goto bad;
+			}
+			recs = nr;
+			cap = ncap;
+		}
+		recs[nrec++] = r;
+		r.start = r.end;
+		r.line = line;
+	}
+	*recs_r = recs;
+	*n_r = nrec;
+	return true;
+bad:
+	free(recs);
+	*line_r = line;
+	return false;
+}
+
+/*
+ * The idx-th field of a record (checked by csv_split), unquoted, into out
+ * (cut to size); false when the record has fewer fields.
+ */
+static bool
+csv_field(const char *d, size_t i, size_t end, size_t idx, char *out, size_t size)
+{
+	for (size_t k = 0;; k++) {
+		size_t o = 0;
+		bool quoted = i < end && d[i] == '"';
+
+		i += quoted;
+		for (; i < end; i++) {
+			if (quoted && d[i] == '"') {
+				if (i + 1 < end && d[i + 1] == '"') {
+					i++;
+				} else {
+					quoted = false;
+					continue;
+				}
+			} else if (!quoted && (d[i] == ',' || d[i] == '\r' || d[i] == '\n')) {
+				break;
+			}
+			if (k == idx && o + 1 < size)
+				out[o++] = d[i];
+		}
+		if (k == idx) {
+			out[o] = '\0';
+			return true;
+		}
+		if (i >= end || d[i] != ',')
+			return false;
+		i++;
+	}
+}
+
+/* The index of the header's column called name (any case), or -1. */
+static int
+csv_column(const char *d, const struct csv_record *h, const char *name)
+{
+	char field[128];
+
+	for (int k = 0; k < 64 && csv_field(d, h->start, h->end, (size_t)k, field, sizeof(field));
+	    k++)
+		if (strcasecmp(field, name) == 0)
+			return k;
+	return -1;
+}
+
+static unsigned char *
+slurp_file(const char *path, size_t max, size_t *len_r, struct smime_error *err)
+{
+	BIO *in = open_input(path, err);
+	unsigned char *d = NULL, chunk[16384];
+	size_t len = 0;
+	int n;
+
+	if (in == NULL)
+		return NULL;
+	while ((n = BIO_read(in, chunk, sizeof(chunk))) > 0) {
+		unsigned char *nd;
+		if ((size_t)n > max - len) {
+			smime_error_set(err, SMIME_E_INPUT, "%s: larger than %zu MiB", path, max >> 20);
+			goto fail;
+		}
+		if ((nd = realloc(d, len + (size_t)n + 1)) == NULL) {
+			smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			goto fail;
+		}
+		d = nd;
+		memcpy(d + len, chunk, (size_t)n);
+		len += (size_t)n;
+	}
+	BIO_free(in);
+	if (d == NULL) {
+		smime_error_set(err, SMIME_E_INPUT, "%s: empty", path);
+		return NULL;
+	}
+	d[len] = '\0';
+	*len_r = len;
+	return d;
+fail:
+	free(d);
+	BIO_free(in);
+	return NULL;
+}
+
+struct import {
+	const char *d;                   /* the file */
+	const struct csv_record *recs;   /* recs[0]: the header */
+	long hlines;                     /* lines of the header */
+	int email_col;
+	size_t created, existing, failed, rows_total, rows_sent;
+	json_t *rows;                    /* the report, lines counted in the file */
+	bool progress;
+};
+
+static void
+progress(const struct import *im)
+{
+	if (!im->progress)
+		return;
+	fprintf(stderr, "\rimporting users: %zu/%zu", im->rows_sent, im->rows_total);
+	fflush(stderr);
+}
+
+/*
+ * The service numbers the lines of the body it got (the header is line 1,
+ * the first row starts on line hlines + 1).  Map a body line back to the
+ * file's, record by record (blank lines were left out of the body).
+ */
+static long
+file_line(const struct import *im, long body_line, size_t first, size_t last)
+{
+	long at = im->hlines + 1;
+
+	for (size_t k = first; k <= last; k++) {
+		const struct csv_record *r = &im->recs[k];
+		long span = 0;
+		if (r->blank)
+			continue;
+		for (size_t i = r->start; i < r->end; i++)
+			span += im->d[i] == '\n';
+		if (span == 0)
+			span = 1;
+		if (body_line >= at && body_line < at + span)
+			return r->line + (body_line - at);
+		at += span;
+	}
+	return body_line;
+}
+
+/* Send the rows first..last (and the header) and add the answer to the report. */
+static int
+import_chunk(struct admin_conn *c, struct import *im, size_t first, size_t last)
+{
+	const struct csv_record *h = &im->recs[0];
+	size_t len = h->end - h->start, off, i, nrows = 0, reported = 0;
+	struct admin_reply r;
+	json_t *ans, *rows, *row;
+	json_error_t je;
+	char *body;
+	int rc;
+
+	for (size_t k = first; k <= last; k++)
+		if (!im->recs[k].blank)
+			len += im->recs[k].end - im->recs[k].start;
+	if ((body = malloc(len)) == NULL)
+		return oom();
+	memcpy(body, im->d + h->start, h->end - h->start);
+	off = h->end - h->start;
+	for (size_t k = first; k <= last; k++) {
+		const struct csv_record *rec = &im->recs[k];
+		if (rec->blank)
+			continue;
+		memcpy(body + off, im->d + rec->start, rec->end - rec->start);
+		off += rec->end - rec->start;
+		nrows++;
+	}
+	rc = admin_request(c, "POST", "/api/v1/users/import", NULL, "text/csv", body, len, &r);
+	free(body);
+	if (rc != EXIT_OK)
+		return rc;
+	ans = json_loadb(r.data != NULL ? r.data : "", r.len, 0, &je);
+	admin_reply_free(&r);
+	rows = json_object_get(ans, "rows");
+	if (!json_is_array(rows)) {
+		json_decref(ans);
+		return admin_error(EXIT_IO, "io", 0, "the answer to the import is not a report: %s",
+		    ans == NULL ? je.text : "no \"rows\"");
+	}
+	json_array_foreach(rows, i, row) {
+		json_t *ln = json_object_get(row, "line");
+		const char *st = str(row, "status");
+		if (json_is_integer(ln))
+			json_object_set_new(row, "line", json_integer(file_line(im,
+			    (long)json_integer_value(ln), first, last)));
+		im->created += strcmp(st, "created") == 0;
+		im->existing += strcmp(st, "exists") == 0;
+		im->failed += strcmp(st, "created") != 0 && strcmp(st, "exists") != 0;
+		json_array_append(im->rows, row);
+		reported++;
+	}
+	/*
+	 * Every row sent must be in the report.  One the service did not read
+	 * (it stops at a record it cannot split) is a failure, never silence.
+	 */
+	for (size_t k = first; reported < nrows && k <= last; k++) {
+		const struct csv_record *rec = &im->recs[k];
+		bool seen = false;
+		char email[256] = "";
+		if (rec->blank)
+			continue;
+		json_array_foreach(rows, i, row)
+			seen = seen || json_integer_value(json_object_get(row, "line")) == rec->line;
+		if (seen)
+			continue;
+		if (im->email_col >= 0)
+			csv_field(im->d, rec->start, rec->end, (size_t)im->email_col, email,
+			    sizeof(email));
+		json_array_append_new(im->rows, json_pack("{s:I,s:s,s:s,s:s}", "line",
+		    (json_int_t)rec->line, "email", utf8_ok(email) ? email : "", "status", "error",
+		    "message", "not in the service's report: it did not read this row"));
+		im->failed++;
+	}
+	json_decref(ans);
+	return EXIT_OK;
+}
+
+static int
+import_report(const struct import *im, long not_sent_from)
+{
+	static const struct column cols[] = { { "LINE", "line", NULL }, { "EMAIL", "email", NULL },
+		{ "STATUS", "status", NULL }, { "MESSAGE", "message", NULL } };
+	int rc = EXIT_OK;
+
+	if (g.json) {
+		json_t *j = json_pack("{s:I,s:I,s:I,s:O}", "created", (json_int_t)im->created,
+		    "existing", (json_int_t)im->existing, "failed", (json_int_t)im->failed,
+		    "rows", im->rows);
+		if (j != NULL && not_sent_from > 0)
+			json_object_set_new(j, "not_sent_from_line", json_integer(not_sent_from));
+		json_out(j);
+		return EXIT_OK;
+	}
+	if (json_array_size(im->rows) > 0)
+		rc = print_table(im->rows, cols, N(cols));
+	printf("%zu created, %zu already present, %zu failed, of %zu rows%s\n", im->created,
+	    im->existing, im->failed, im->rows_total, not_sent_from > 0 ? " (import stopped)" : "");
+	return rc;
+}
+
+static int
+user_import_csv(struct args *a)
+{
+	struct smime_error err;
+	struct admin_conn *c = NULL;
+	struct csv_record *recs = NULL;
+	struct import im = { 0 };
+	unsigned char *data;
+	const char *why = NULL;
+	size_t len, nrec = 0, hdr_start = 0;
+	long bad_line = 0;
+	int rc;
+
+	if ((data = slurp_file(a->pos[0], CSV_MAX, &len, &err)) == NULL)
+		return fail("admin", &err);
+	/* A byte order mark (as spreadsheets write) is not part of the header. */
+	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
+		hdr_start = 3;
+	if (!csv_split((char *)data, hdr_start, len, &recs, &nrec, &bad_line, &why)) {
+		rc = bad_line == 0 ? oom() : admin_error(EXIT_MALFORMED, "malformed-input", 0,
+		    "%s: line %ld: %s; nothing was imported", a->pos[0], bad_line, why);
+		goto out;
+	}
+	im.d = (const char *)data;
+	im.recs = recs;
+	if (nrec == 0 || recs[0].blank || (im.email_col = csv_column(im.d, &recs[0], "email")) < 0) {
+		rc = admin_error(EXIT_MALFORMED, "malformed-input", 0, "%s: line 1: a header line "
+		    "naming the columns is required, with at least 'email' (and optionally name, "
+		    "groups, aliases)", a->pos[0]);
+		goto out;
+	}
+	for (size_t i = recs[0].start; i < recs[0].end; i++)
+		im.hlines += im.d[i] == '\n';
+	for (size_t k = 1; k < nrec; k++)
+		im.rows_total += !recs[k].blank;
+	if (im.rows_total == 0) {
+		rc = admin_error(EXIT_MALFORMED, "malformed-input", 0, "%s: no rows after the "
+		    "header line", a->pos[0]);
+		goto out;
+	}
+	if ((im.rows = json_array()) == NULL) {
+		rc = oom();
+		goto out;
+	}
+	im.progress = isatty(STDERR_FILENO) && !g.quiet;
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK)
+		goto out;
+	progress(&im);
+	for (size_t k = 1; k < nrec;) {
+		size_t first = 0, last = 0, rows = 0;
+		/* Up to CSV_CHUNK_ROWS rows, split only between records. */
+		for (; k < nrec && rows < CSV_CHUNK_ROWS; k++) {
+			if (recs[k].blank)
+				continue;
+			if (rows++ == 0)
+				first = k;
+			last = k;
+		}
+		if (rows == 0)
+			break;
+		if ((rc = import_chunk(c, &im, first, last)) != EXIT_OK) {
+			if (im.progress)
+				fputc('\n', stderr);
+			if (!g.json)
+				fprintf(stderr, "smime admin: the rows from line %ld on were not "
+				    "imported%s\n", recs[first].line, im.rows_sent > 0 ?
+				    "; those before were" : "");
+			if (im.rows_sent > 0)
+				import_report(&im, recs[first].line);
+			goto out;
+		}
+		im.rows_sent += rows;
+		progress(&im);
+	}
+	if (im.progress)
+		fputc('\n', stderr);
+	rc = import_report(&im, 0);
+	if (rc == EXIT_OK && im.failed > 0)
+		rc = EXIT_INVALID;
+out:
+	admin_conn_free(c);
+	json_decref(im.rows);
+	free(recs);
+	OPENSSL_cleanse(data, len);
+	free(data);
+	return rc;
+}
+
+/* ---- group -------------------------------------------------------------- */
+
+static const char *const group_fields[] = { "id", "name", "description", "members", "created" };
+
+static int
+show_group(const struct args *a, const json_t *answer)
+{
+	return print_fields(answer, group_fields, N(group_fields));
+}
+
+static int
+group_add(struct args *a)
+{
+	json_t *body = json_pack("{s:s}", "name", a->pos[0]);
+
+	if (body == NULL)
+		return oom();
+	if (a->description != NULL)
+		json_object_set_new(body, "description", json_string(a->description));
+	return call_show(a, "POST", strdup("/api/v1/groups"), body, show_id, NULL);
+}
+
+static int
+group_list(struct args *a)
+{
+	static const struct column cols[] = { { "ID", "id", NULL }, { "NAME", "name", NULL },
+		{ "MEMBERS", "members", NULL }, { "DESCRIPTION", "description", NULL } };
+
+	return list_show(a, "/api/v1/groups", NULL, 0, true, cols, N(cols));
+}
+
+static int
+group_show(struct args *a)
+{
+	return call_show(a, "GET", admin_path("/api/v1/groups/%s", a->pos[0]), NULL, show_group,
+	    NULL);
+}
+
+static int
+group_delete(struct args *a)
+{
+	char done[512];
+
+	snprintf(done, sizeof(done), "group %s deleted (its members stay)", a->pos[0]);
+	return call_show(a, "DELETE", admin_path("/api/v1/groups/%s", a->pos[0]), NULL, NULL, done);
+}
+
+static int
+group_membership(struct args *a, bool add)
+{
+	char done[512];
+
+	snprintf(done, sizeof(done), "%s %s group %s", a->pos[1], add ? "added to" :
+	    "removed from", a->pos[0]);
+	return call_show(a, add ? "PUT" : "DELETE", admin_path("/api/v1/groups/%s/members/%s",
+	    a->pos[0], a->pos[1]), NULL, NULL, done);
+}
+
+static int
+group_add_member(struct args *a)
+{
+	return group_membership(a, true);
+}
+
+static int
+group_remove_member(struct args *a)
+{
+	return group_membership(a, false);
+}
+
+/* ---- device ------------------------------------------------------------- */
+
+static const char *const device_fields[] = { "id", "user", "name", "platform", "created",
+	"updated" };
+
+static int
+show_device(const struct args *a, const json_t *answer)
+{
+	return print_fields(answer, device_fields, N(device_fields));
+}
+
+static int
+device_add(struct args *a)
+{
+	char set[128];
+
+	join(set, sizeof(set), platforms, N(platforms));
+	if (a->user == NULL || a->name == NULL || a->platform == NULL)
+		return usage_error(a->cmd, "--user, --name and --platform are required");
+	if (!one_of(a->platform, platforms, N(platforms), false))
+		return usage_error(a->cmd, "--platform: one of %s", set);
+	return call_show(a, "POST", strdup("/api/v1/devices"), json_pack("{s:s,s:s,s:s}", "user",
+	    a->user, "name", a->name, "platform", a->platform), show_id, NULL);
+}
+
+static int
+device_list(struct args *a)
+{
+	static const struct column cols[] = { { "ID", "id", NULL }, { "USER", "user", NULL },
+		{ "PLATFORM", "platform", NULL }, { "NAME", "name", NULL } };
+	struct admin_query q[] = { { "user", a->user } };
+
+	return list_show(a, "/api/v1/devices", q, N(q), true, cols, N(cols));
+}
+
+static int
+device_show(struct args *a)
+{
+	return call_show(a, "GET", admin_path("/api/v1/devices/%s", a->pos[0]), NULL, show_device,
+	    NULL);
+}
+
+static int
+device_delete(struct args *a)
+{
+	char done[512];
+
+	snprintf(done, sizeof(done), "device %s deleted (its certificates stay recorded and are "
+	    "not revoked)", a->pos[0]);
+	return call_show(a, "DELETE", admin_path("/api/v1/devices/%s", a->pos[0]), NULL, NULL,
+	    done);
+}
+
+/* ---- profile ------------------------------------------------------------ */
+
+static const char *const profile_fields[] = { "name", "purpose", "ca", "validity_days",
+	"br_profile", "key_alg", "allow_generate" };
+
+static int
+show_profile(const struct args *a, const json_t *answer)
+{
+	return print_fields(answer, profile_fields, N(profile_fields));
+}
+
+static int
+profile_list(struct args *a)
+{
+	static const struct column cols[] = { { "NAME", "name", NULL },
+		{ "PURPOSE", "purpose", NULL }, { "CA", "ca", NULL }, { "DAYS", "validity_days", NULL },
+		{ "KEY", "key_alg", NULL }, { "BR-PROFILE", "br_profile", NULL },
+		{ "GENERATE", "allow_generate", NULL } };
+
+	return list_show(a, "/api/v1/profiles", NULL, 0, false, cols, N(cols));
+}
+
+static int
+profile_show(struct args *a)
+{
+	return call_show(a, "GET", admin_path("/api/v1/profiles/%s", a->pos[0]), NULL,
+	    show_profile, NULL);
+}
+
+/* ---- ca ----------------------------------------------------------------- */
+
+static const char *const ca_fields[] = { "id", "parent", "issuing", "key_alg", "has_key",
+	"subject", "serial", "not_before", "not_after", "sha256", "crl_number", "crl_updated" };
+
+static int
+show_ca(const struct args *a, const json_t *answer)
+{
+	return print_fields(answer, ca_fields, N(ca_fields));
+}
+
+static char *
+ca_role(const json_t *ca)
+{
+	const char *parent = str(ca, "parent");
+	char *s;
+
+	if (asprintf(&s, "%s%s", json_is_true(json_object_get(ca, "issuing")) ? "issuing" :
+	    parent[0] == '\0' ? "root" : "intermediate",
+	    json_is_false(json_object_get(ca, "has_key")) ? ",no-key" : "") < 0)
+		return NULL;
+	return s;
+}
+
+static int
+ca_list(struct args *a)
+{
+	static const struct column cols[] = { { "ID", "id", NULL }, { "ROLE", NULL, ca_role },
+		{ "PARENT", "parent", NULL }, { "KEY", "key_alg", NULL },
+		{ "NOT-AFTER", "not_after", NULL }, { "CRL", "crl_number", NULL },
+		{ "SUBJECT", "subject", NULL } };
+
+	return list_show(a, "/api/v1/cas", NULL, 0, false, cols, N(cols));
+}
+
+static int
+ca_show(struct args *a)
+{
+	return call_show(a, "GET", admin_path("/api/v1/cas/%s", a->pos[0]), NULL, show_ca, NULL);
+}
+
+static int
+show_crl(const struct args *a, const json_t *answer)
+{
+	printf("CA %s: CRL number %" JSON_INTEGER_FORMAT " made at %s\n", str(answer, "id"),
+	    json_integer_value(json_object_get(answer, "crl_number")), str(answer, "crl_updated"));
+	return EXIT_OK;
+}
+
+static int
+ca_crl(struct args *a)
+{
+	return call_show(a, "POST", admin_path("/api/v1/cas/%s/crl", a->pos[0]), NULL, show_crl,
+	    NULL);
+}
+
+/* Write len bytes to -o FILE (atomically, 0600) or standard output. */
+static int
+write_out(const char *path, const void *data, size_t len)
+{
+	struct smime_error err;
+	struct output out;
+	bool ok;
+
+	if (output_open(&out, path, &err) != 0)
+		return fail("admin", &err);
+	ok = len == 0 || BIO_write(out.bio, data, (int)len) == (int)len;
+	if (output_close(&out, ok, &err) != 0)
+		return fail("admin", &err);
+	if (!ok)
+		return admin_error(EXIT_IO, "io", 0, "cannot write %s", path != NULL ? path :
+		    "standard output");
+	return EXIT_OK;
+}
+
+/* How many certificates a PEM text holds (0: none, or not PEM). */
+static int
+pem_cert_count(const char *pem, size_t len)
+{
+	BIO *b = BIO_new_mem_buf(pem, (int)len);
+	X509 *x;
+	int n = 0;
+
+	while (b != NULL && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		X509_free(x);
+		n++;
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	return n;
+}
+
+static int
+ca_export(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	struct admin_reply r = { 0 };
+	json_t *cas = NULL;
+	const char *id = a->ca;
+	char *path = NULL;
+	int rc, n;
+
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK)
+		goto out;
+	if (id == NULL) {
+		/* The first CA that issues end-entity certificates. */
+		size_t i;
+		json_t *ca;
+		if ((rc = admin_list(c, "/api/v1/cas", NULL, 0, false, NULL, 0, &cas, NULL)) != EXIT_OK)
+			goto out;
+		json_array_foreach(cas, i, ca) {
+			if (json_is_true(json_object_get(ca, "issuing")) && str(ca, "id")[0] != '\0') {
+				id = str(ca, "id");
+				break;
+			}
+		}
+		if (id == NULL) {
+			rc = admin_error(EXIT_NOKEY, "not-found", 0, "the service has no issuing CA; "
+			    "name one with --ca ID (see smime admin ca list)");
+			goto out;
+		}
+	}
+	if ((path = admin_path("/api/v1/cas/%s/chain", id)) == NULL) {
+		rc = usage_error(a->cmd, "--ca: too long");
+		goto out;
+	}
+	if ((rc = admin_request(c, "GET", path, "application/x-pem-file", NULL, NULL, 0, &r))
+	    != EXIT_OK)
+		goto out;
+	if ((n = pem_cert_count(r.data, r.len)) == 0) {
+		rc = admin_error(EXIT_IO, "io", 0, "the answer for CA %s is not a PEM certificate "
+		    "chain", id);
+		goto out;
+	}
+	if (g.json && a->out == NULL) {
+		json_out(json_pack("{s:s,s:i,s:s%}", "ca", id, "certificates", n, "chain", r.data,
+		    r.len));
+		goto out;
+	}
+	if ((rc = write_out(a->out, r.data, r.len)) != EXIT_OK)
+		goto out;
+	if (g.json)
+		json_out(json_pack("{s:s,s:i,s:s}", "ca", id, "certificates", n, "file", a->out));
+	else if (a->out != NULL && !g.quiet)
+		fprintf(stderr, "the chain of CA %s (%d certificate%s) written to %s\n", id, n,
+		    n == 1 ? "" : "s", a->out);
+out:
+	admin_reply_free(&r);
+	free(path);
+	json_decref(cas);
+	admin_conn_free(c);
+	return rc;
+}
+
+/* ---- cert --------------------------------------------------------------- */
+
+static const char *const cert_fields[] = { "serial", "status", "purpose", "source", "profile",
+	"ca", "user", "device", "email", "subject", "not_before", "not_after", "sha256", "sha1",
+	"created", "revoked_at", "reason" };
+
+/* A serial number as OpenSSL prints it (any case, colons, 0x), upper-case hex. */
+static bool
+parse_serial(const char *s, char out[SERIAL_MAX_DIGITS + 1])
+{
+	size_t n = 0;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	for (; *s != '\0'; s++) {
+		if (*s == ':')
+			continue;
+		if (!isxdigit((unsigned char)*s) || n == SERIAL_MAX_DIGITS)
+			return false;
+		out[n++] = (char)toupper((unsigned char)*s);
+	}
+	out[n] = '\0';
+	return n > 0;
+}
+
+static int
+bad_serial(struct args *a, const char *s)
+{
+	return usage_error(a->cmd, "'%s' is not a serial number: up to %d hexadecimal digits, "
+	    "as openssl x509 -serial prints them", s, SERIAL_MAX_DIGITS);
+}
+
+/* Read a PKCS#10 request, PEM or DER, and give it as PEM (malloc'd). */
+static char *
+csr_pem(const char *path, struct smime_error *err)
+{
+	size_t len;
+	unsigned char *d = slurp_file(path, CSR_MAX, &len, err);
+	const unsigned char *p = d;
+	X509_REQ *req = NULL;
+	BIO *b = NULL, *out = NULL;
+	char *pem = NULL, *mem;
+	long n;
+
+	if (d == NULL)
+		return NULL;
+	if ((b = BIO_new_mem_buf(d, (int)len)) != NULL)
+		req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+	if (req == NULL)
+		req = d2i_X509_REQ(NULL, &p, (long)len);
+	if (req == NULL) {
+		smime_error_ssl(err, SMIME_E_INPUT, "%s: not a PKCS#10 certificate request "
+		    "(PEM or DER)", path);
+		goto out;
+	}
+	if ((out = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509_REQ(out, req) ||
+	    (n = BIO_get_mem_data(out, &mem)) <= 0 || (pem = strndup(mem, (size_t)n)) == NULL)
+		smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+out:
+	X509_REQ_free(req);
+	BIO_free(b);
+	BIO_free(out);
+	free(d);
+	return pem;
+}
+
+/* The PKCS#12 of the answer, base64-decoded and checked (malloc'd, cleansed by the caller). */
+static unsigned char *
+decode_p12(const char *b64, size_t *len_r)
+{
+	size_t n = strlen(b64);
+	unsigned char *d = malloc(n / 4 * 3 + 4);
+	const unsigned char *p;
+	EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+	int l1 = 0, l2 = 0;
+	PKCS12 *p12;
+
+	if (d == NULL || ctx == NULL || n > INT_MAX)
+		goto fail;
+	EVP_DecodeInit(ctx);
+	if (EVP_DecodeUpdate(ctx, d, &l1, (const unsigned char *)b64, (int)n) < 0 ||
+	    EVP_DecodeFinal(ctx, d + l1, &l2) < 0)
+		goto fail;
+	p = d;
+	if ((p12 = d2i_PKCS12(NULL, &p, l1 + l2)) == NULL)
+		goto fail;
+	PKCS12_free(p12);
+	EVP_ENCODE_CTX_free(ctx);
+	*len_r = (size_t)(l1 + l2);
+	return d;
+fail:
+	ERR_clear_error();
+	EVP_ENCODE_CTX_free(ctx);
+	if (d != NULL)
+		OPENSSL_cleanse(d, n / 4 * 3 + 4);
+	free(d);
+	return NULL;
+}
+
+static int
+cert_issue(struct args *a)
+{
+	struct smime_error err;
+	struct admin_conn *c = NULL;
+	json_t *body = NULL, *ans = NULL, *cert;
+	char *csr = NULL, *password = NULL;
+	unsigned char *p12 = NULL;
+	size_t p12_len = 0;
+	int rc;
+
+	if (a->user == NULL || a->profile == NULL)
+		return usage_error(a->cmd, "--user and --profile are required");
+	if (a->csr != NULL) {
+		if (a->password_file != NULL)
+			return usage_error(a->cmd, "--password-file is for a key the service makes "
+			    "(without --csr)");
+		if ((csr = csr_pem(a->csr, &err)) == NULL)
+			return fail("admin", &err);
+		body = json_pack("{s:s,s:s,s:s}", "user", a->user, "profile", a->profile, "csr", csr);
+	} else {
+		/* The private key comes back: into a file, never onto a screen. */
+		if (a->out == NULL)
+			return usage_error(a->cmd, "without --csr the service makes the key: -o FILE "
+			    "is required for the PKCS#12");
+		if (strcmp(a->out, "-") == 0 && isatty(STDOUT_FILENO))
+			return usage_error(a->cmd, "a PKCS#12 is not written to a terminal: -o FILE");
+		g.password_file = a->password_file;
+		smime_error_clear(&err);
+		if ((password = p12_password(true, &err)) == NULL) {
+			if (err.code != SMIME_OK)
+				return fail("admin", &err);
+			return usage_error(a->cmd, "the PKCS#12 needs a password: --password-file FILE "
+			    "or SMIME_P12_PASSWORD (no terminal to ask on)");
+		}
+		if (password[0] == '\0') {
+			secret_free(password);
+			return usage_error(a->cmd, "the PKCS#12 password is empty");
+		}
+		body = json_pack("{s:s,s:s,s:b,s:s}", "user", a->user, "profile", a->profile,
+		    "generate", 1, "password", password);
+	}
+	if (body == NULL) {
+		rc = oom();
+		goto out;
+	}
+	if (a->device != NULL)
+		json_object_set_new(body, "device", json_string(a->device));
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
+	    (rc = admin_call(c, "POST", "/api/v1/certificates", body, &ans)) != EXIT_OK)
+		goto out;
+	cert = json_object_get(ans, "certificate");
+	if (!json_is_object(cert) || str(cert, "certificate")[0] == '\0') {
+		rc = admin_error(EXIT_IO, "io", 0, "the answer holds no certificate");
+		goto out;
+	}
+	if (a->csr == NULL) {
+		const char *b64 = json_string_value(json_object_get(ans, "pkcs12"));
+		if (b64 == NULL || (p12 = decode_p12(b64, &p12_len)) == NULL) {
+			rc = admin_error(EXIT_IO, "io", 0, "the answer holds no PKCS#12 (serial %s "
+			    "was issued; revoke it if it is of no use)", str(cert, "serial"));
+			goto out;
+		}
+		if ((rc = write_out(a->out, p12, p12_len)) != EXIT_OK)
+			goto out;
+		/* The key stays in the file only. */
+		json_object_del(ans, "pkcs12");
+		json_object_set_new(ans, "pkcs12_file", json_string(a->out));
+	} else if (!g.json || a->out != NULL) {
+		const char *pem = str(cert, "certificate"), *chain = str(ans, "chain");
+		size_t l1 = strlen(pem), l2 = strlen(chain);
+		char *both = malloc(l1 + l2 + 2);
+		if (both == NULL) {
+			rc = oom();
+			goto out;
+		}
+		memcpy(both, pem, l1);
+		if (l1 > 0 && pem[l1 - 1] != '\n')
+			both[l1++] = '\n';
+		memcpy(both + l1, chain, l2);
+		rc = write_out(a->out, both, l1 + l2);
+		free(both);
+		if (rc != EXIT_OK)
+			goto out;
+	}
+	if (g.json)
+		json_out(json_incref(ans));
+	else if (!g.quiet)
+		fprintf(stderr, "issued %s certificate %s for %s (profile %s), valid until %s%s%s\n",
+		    str(cert, "purpose"), str(cert, "serial"), str(cert, "email"),
+		    str(cert, "profile"), str(cert, "not_after"), a->out ? ", written to " : "",
+		    a->out ? a->out : "");
+out:
+	if (p12 != NULL)
+		OPENSSL_cleanse(p12, p12_len);
+	free(p12);
+	free(csr);
+	secret_free(password);
+	json_decref(body);
+	json_decref(ans);
+	admin_conn_free(c);
+	return rc;
+}
+
+static int
+cert_list(struct args *a)
+{
+	static const struct column cols[] = { { "SERIAL", "serial", NULL },
+		{ "STATUS", "status", NULL }, { "PURPOSE", "purpose", NULL },
+		{ "PROFILE", "profile", NULL }, { "NOT-AFTER", "not_after", NULL },
+		{ "EMAIL", "email", NULL } };
+	struct admin_query q[] = { { "user", a->user }, { "device", a->device }, { "ca", a->ca },
+		{ "status", a->status } };
+	char set[128];
+
+	join(set, sizeof(set), cert_statuses, N(cert_statuses));
+	if (a->status != NULL && !one_of(a->status, cert_statuses, N(cert_statuses), false))
+		return usage_error(a->cmd, "--status: one of %s", set);
+	return list_show(a, "/api/v1/certificates", q, N(q), true, cols, N(cols));
+}
+
+static int
+cert_show(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *ans = NULL;
+	char serial[SERIAL_MAX_DIGITS + 1], *path;
+	int rc;
+
+	if (!parse_serial(a->pos[0], serial))
+		return bad_serial(a, a->pos[0]);
+	if ((path = admin_path("/api/v1/certificates/%s", serial)) == NULL)
+		return oom();
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
+	    (rc = admin_call(c, "GET", path, NULL, &ans)) != EXIT_OK)
+		goto out;
+	if (a->out != NULL) {
+		const char *pem = str(ans, "certificate");
+		if (pem[0] == '\0') {
+			rc = admin_error(EXIT_IO, "io", 0, "the answer holds no certificate");
+			goto out;
+		}
+		if ((rc = write_out(a->out, pem, strlen(pem))) != EXIT_OK)
+			goto out;
+	}
+	if (g.json)
+		json_out(json_incref(ans));
+	else if (a->out == NULL || strcmp(a->out, "-") != 0)
+		rc = print_fields(ans, cert_fields, N(cert_fields));
+out:
+	json_decref(ans);
+	admin_conn_free(c);
+	free(path);
+	return rc;
+}
+
+static int
+show_revoked(const struct args *a, const json_t *answer)
+{
+	if (!g.quiet)
+		fprintf(stderr, "certificate %s revoked (%s) at %s; the CRL is made anew\n",
+		    str(answer, "serial"), str(answer, "reason"), str(answer, "revoked_at"));
+	return EXIT_OK;
+}
+
+static int
+cert_revoke(struct args *a)
+{
+	char serial[SERIAL_MAX_DIGITS + 1], set[256];
+	const char *reason = NULL;
+
+	join(set, sizeof(set), reasons, N(reasons));
+	if (!parse_serial(a->pos[0], serial))
+		return bad_serial(a, a->pos[0]);
+	if (a->reason == NULL)
+		return usage_error(a->cmd, "--reason is required, one of %s", set);
+	/* Any case is accepted; the service gets RFC 5280's spelling. */
+	for (size_t i = 0; i < N(reasons); i++)
+		if (strcasecmp(a->reason, reasons[i]) == 0)
+			reason = reasons[i];
+	if (reason == NULL)
+		return usage_error(a->cmd, "--reason: one of %s (RFC 5280 5.3.1)", set);
+	return call_show(a, "POST", admin_path("/api/v1/certificates/%s/revoke", serial),
+	    json_pack("{s:s}", "reason", reason), show_revoked, NULL);
+}
+
+/* ---- token -------------------------------------------------------------- */
+
+static int
+token_create(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *body = json_pack("{s:s}", "name", a->pos[0]), *ans = NULL;
+	const char *secret;
+	int rc;
+
+	if (body == NULL)
+		return oom();
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
+	    (rc = admin_call(c, "POST", "/api/v1/tokens", body, &ans)) != EXIT_OK)
+		goto out;
+	if ((secret = json_string_value(json_object_get(ans, "token"))) == NULL) {
+		rc = admin_error(EXIT_IO, "io", 0, "the answer holds no token");
+		goto out;
+	}
+	if (g.json)
+		json_out(json_incref(ans));
+	else
+		printf("%s\n", secret);
+	if (!g.quiet)
+		fprintf(stderr, "smime admin: token %s (%s) created; its secret is shown this once "
+		    "only: keep it now\n", str(ans, "id"), str(ans, "name"));
+out:
+	json_decref(body);
+	json_decref(ans);
+	admin_conn_free(c);
+	return rc;
+}
+
+static int
+token_list(struct args *a)
+{
+	static const struct column cols[] = { { "ID", "id", NULL }, { "NAME", "name", NULL },
+		{ "CREATED", "created", NULL }, { "LAST-USED", "last_used", NULL },
+		{ "REVOKED", "revoked_at", NULL } };
+
+	return list_show(a, "/api/v1/tokens", NULL, 0, false, cols, N(cols));
+}
+
+static int
+token_revoke(struct args *a)
+{
+	char done[512];
+
+	snprintf(done, sizeof(done), "token %s revoked", a->pos[0]);
+	return call_show(a, "DELETE", admin_path("/api/v1/tokens/%s", a->pos[0]), NULL, NULL, done);
+}
+
+/* ---- audit -------------------------------------------------------------- */
+
+static int
+audit(struct args *a)
+{
+	static const struct column cols[] = { { "SEQ", "seq", NULL }, { "TIME", "time", NULL },
+		{ "ACTOR", "actor", NULL }, { "ACTION", "action", NULL },
+		{ "OBJECT", "object", NULL }, { "DETAIL", "detail", NULL } };
+	struct admin_conn *c = NULL;
+	json_t *items = NULL;
+	char *next = NULL, cursor[32];
+	const char *after = a->after;
+	int rc;
+
+	/*
+	 * A sequence number (the SEQ column) is made the audit list's cursor,
+	 * "a.SEQ"; anything else is taken as a cursor the service gave ("next").
+	 */
+	if (after != NULL && after[0] != '\0' && strspn(after, "0123456789") == strlen(after)) {
+		if (strlen(after) > 18)
+			return usage_error(a->cmd, "--after: a sequence number of at most 18 digits");
+		snprintf(cursor, sizeof(cursor), "a.%s", after);
+		after = cursor;
+	}
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
+	    (rc = admin_list(c, "/api/v1/audit", NULL, 0, true, after, a->limit, &items,
+	    &next)) != EXIT_OK)
+		goto out;
+	if (g.json) {
+		json_t *j = json_pack("{s:O}", "items", items);
+		if (j != NULL && a->limit != 0)
+			json_object_set_new(j, "next", next != NULL ? json_string(next) : json_null());
+		json_out(j);
+	} else {
+		json_t *last = json_array_get(items, json_array_size(items) - 1);
+		rc = print_table(items, cols, N(cols));
+		if (next != NULL && !g.quiet) {
+			char *seq = text_of(json_object_get(last, "seq"));
+			fprintf(stderr, "more entries follow: --after %s\n", seq != NULL ? seq : "?");
+			free(seq);
+		}
+	}
+out:
+	free(next);
+	json_decref(items);
+	admin_conn_free(c);
+	return rc;
+}
+
+/* ---- the table of actions, help, options, dispatch ---------------------- */
+
+static const struct verb verbs[] = {
+	{ "user", "add", user_add, A_NAME | A_GROUP | A_ALIAS, 1, 1, "EMAIL",
+	  "EMAIL [--name NAME] [--group GROUP]... [--alias EMAIL]...",
+	  "Create a user with EMAIL as primary address and the --alias addresses, in the\n"
+	  "groups named (made when missing).  Prints the new user's id.\n\n"
+	  "  --name NAME       display name\n"
+	  "  --group GROUP     a group to join (repeatable)\n"
+	  "  --alias EMAIL     another address of the user (repeatable)\n" },
+	{ "user", "list", user_list, A_GROUP, 0, 0, "", "[--group GROUP]",
+	  "List every user (all pages): id, addresses, name, groups.\n\n"
+	  "  --group GROUP     only the members of GROUP (id or name)\n" },
+	{ "user", "show", user_show, 0, 1, 1, "USER", "USER",
+	  "Show one user, named by id or by any of its addresses.\n" },
+	{ "user", "delete", user_delete, 0, 1, 1, "USER", "USER",
+	  "Delete a user and the user's devices.  Its certificates stay recorded and are\n"
+	  "not revoked (revoke them first with smime admin cert revoke if they must be).\n" },
+	{ "user", "import-csv", user_import_csv, 0, 1, 1, "FILE", "FILE",
+	  "Create users from a CSV file (RFC 4180; at most 16 MiB; - for standard\n"
+	  "input).  The first line names the columns: email (required), and optionally\n"
+	  "name, groups and aliases (lists separated by ';').  The rows are sent in\n"
+	  "chunks of 100, each with the header line; quoted fields may hold commas,\n"
+	  "quotes (doubled) and line breaks.  Prints one line per row (line, email,\n"
+	  "created / exists / error, message) and a summary; exits with 1 when a row\n"
+	  "failed.\n" },
+	{ "group", "add", group_add, A_DESCRIPTION, 1, 1, "NAME", "NAME [--description TEXT]",
+	  "Create a group.  Prints the new group's id.\n\n"
+	  "  --description TEXT  what the group is for\n" },
+	{ "group", "list", group_list, 0, 0, 0, "", "", "List every group and its number of members.\n" },
+	{ "group", "show", group_show, 0, 1, 1, "GROUP", "GROUP",
+	  "Show one group, named by id or name.\n" },
+	{ "group", "delete", group_delete, 0, 1, 1, "GROUP", "GROUP",
+	  "Delete a group; its members stay.\n" },
+	{ "group", "add-member", group_add_member, 0, 2, 2, "GROUP USER", "GROUP USER",
+	  "Add a user (id or address) to a group (id or name).\n" },
+	{ "group", "remove-member", group_remove_member, 0, 2, 2, "GROUP USER", "GROUP USER",
+	  "Remove a user from a group.\n" },
+	{ "device", "add", device_add, A_USER | A_NAME | A_PLATFORM, 0, 0, "",
+	  "--user USER --name NAME --platform ios|android|macos|windows|linux",
+	  "Register a device for a user.  Prints the new device's id.\n\n"
+	  "  --user USER       the owner (id or address)\n"
+	  "  --name NAME       what the device is called\n"
+	  "  --platform P      ios, android, macos, windows or linux\n" },
+	{ "device", "list", device_list, A_USER, 0, 0, "", "[--user USER]",
+	  "List every device (all pages).\n\n"
+	  "  --user USER       only this user's devices\n" },
+	{ "device", "show", device_show, 0, 1, 1, "ID", "ID", "Show one device.\n" },
+	{ "device", "delete", device_delete, 0, 1, 1, "ID", "ID",
+	  "Delete a device.  Its certificates stay recorded and are not revoked.\n" },
+	{ "profile", "list", profile_list, 0, 0, 0, "", "",
+	  "List the certificate profiles: purpose, issuing CA, validity, key algorithm,\n"
+	  "and whether the service may make the key.\n" },
+	{ "profile", "show", profile_show, 0, 1, 1, "NAME", "NAME", "Show one profile.\n" },
+	{ "ca", "list", ca_list, 0, 0, 0, "", "",
+	  "List the certification authorities: role (root, intermediate, issuing),\n"
+	  "parent, key, expiry, the number of the last CRL, subject.\n" },
+	{ "ca", "show", ca_show, 0, 1, 1, "ID", "ID", "Show one CA.\n" },
+	{ "ca", "export", ca_export, A_CA | A_OUT, 0, 0, "", "[--ca ID] [-o FILE]",
+	  "Write the chain of a CA (the CA first, up to its root) as PEM, for clients\n"
+	  "and mail servers that must trust it.\n\n"
+	  "  --ca ID           the CA (default: the first issuing CA of smime admin ca list)\n"
+	  "  -o, --out FILE    the file, written atomically (default: standard output)\n" },
+	{ "ca", "crl", ca_crl, 0, 1, 1, "ID", "ID",
+	  "Make a new CRL of the CA now, and print its number.\n" },
+	{ "cert", "issue", cert_issue, A_USER | A_PROFILE | A_DEVICE | A_CSR | A_OUT |
+	  A_PASSWORD_FILE, 0, 0, "",
+	  "--user USER --profile PROFILE [--device ID] --csr FILE [-o FILE]\n"
+	  "--user USER --profile PROFILE [--device ID] -o FILE [--password-file FILE]",
+	  "Issue a certificate to a user from a profile (signing, encryption, dual, or\n"
+	  "another name of smime admin profile list).\n"
+	  "With --csr, from the PKCS#10 request in FILE (PEM or DER; the key stays where\n"
+	  "it was made): the certificate and then its chain are written as PEM.\n"
+	  "Without --csr the service makes the key (a profile that allows it), and the\n"
+	  "key, certificate and chain are written as one PKCS#12 file, mode 0600, under\n"
+	  "the password from --password-file, else SMIME_P12_PASSWORD, else a prompt.\n\n"
+	  "  --user USER           the user (id or address)\n"
+	  "  --profile PROFILE     the profile to issue from\n"
+	  "  --device ID           the device a signing certificate is for\n"
+	  "  --csr FILE            the certificate request\n"
+	  "  -o, --out FILE        where to write (PEM: default standard output;\n"
+	  "                        PKCS#12: required, never a terminal)\n"
+	  "  --password-file FILE  the PKCS#12 password (first line)\n" },
+	{ "cert", "list", cert_list, A_USER | A_DEVICE | A_STATUS | A_CA, 0, 0, "",
+	  "[--user USER] [--device ID] [--status STATUS] [--ca ID]",
+	  "List certificates (all pages): serial, status, purpose, profile, expiry, address.\n\n"
+	  "  --user USER       only this user's\n"
+	  "  --device ID       only this device's\n"
+	  "  --status STATUS   active, superseded, expired or revoked\n"
+	  "  --ca ID           only those this CA issued\n" },
+	{ "cert", "show", cert_show, A_OUT, 1, 1, "SERIAL", "SERIAL [-o FILE]",
+	  "Show one certificate.  SERIAL is hexadecimal as openssl x509 -serial prints\n"
+	  "it (any case, colons allowed).\n\n"
+	  "  -o, --out FILE    also write the certificate as PEM to FILE (- for standard\n"
+	  "                    output, then without the details)\n" },
+	{ "cert", "revoke", cert_revoke, A_REASON, 1, 1, "SERIAL", "SERIAL --reason REASON",
+	  "Revoke a certificate; the CA's CRL is made anew.  Nothing else ever revokes.\n\n"
+	  "  --reason REASON   as RFC 5280 5.3.1 names it: unspecified, keyCompromise,\n"
+	  "                    cACompromise, affiliationChanged, superseded,\n"
+	  "                    cessationOfOperation, certificateHold, privilegeWithdrawn,\n"
+	  "                    aACompromise\n" },
+	{ "token", "create", token_create, 0, 1, 1, "NAME", "NAME",
+	  "Create an admin token called NAME and print its secret, which the service\n"
+	  "shows this once only.\n" },
+	{ "token", "list", token_list, 0, 0, 0, "", "",
+	  "List the admin tokens (never their secrets): id, name, created, last used,\n"
+	  "revoked.\n" },
+	{ "token", "revoke", token_revoke, 0, 1, 1, "ID", "ID",
+	  "Revoke an admin token; requests with it are refused from then on.\n" },
+	{ "audit", NULL, audit, A_AFTER | A_LIMIT, 0, 0, "", "[--after SEQ] [--limit N]",
+	  "Show the audit log, oldest first, one line per entry: sequence number, time,\n"
+	  "actor, action, object, detail.\n\n"
+	  "  --after SEQ       only the entries after the one numbered SEQ (the SEQ\n"
+	  "                    column), or after a \"next\" cursor of the --json output\n"
+	  "  --limit N         at most N entries (default: all)\n" },
+};
+
+static const char connection_help[] =
+    "connection (every admin command):\n"
+    "  --server URL        the service (else $SMIME_SERVER, else http://127.0.0.1:8080)\n"
+    "  --token-file FILE   the admin token (else $SMIME_TOKEN, the token itself, else\n"
+    "                      the file $SMIME_TOKEN_FILE)\n"
+    "  --cacert FILE       CA certificates for an https:// service with a private CA\n"
+    "                      (else $SMIME_CACERT, else the system's)\n"
+    "  --json              the service's JSON answer on standard output (lists: every\n"
+    "                      page's items as {\"items\":[...]})\n"
+    "  -q, --quiet         no confirmations or progress on standard error\n";
+
+static void
+verb_name(const struct verb *v, char *buf, size_t size)
+{
+	snprintf(buf, size, "admin %s%s%s", v->noun, v->name ? " " : "", v->name ? v->name : "");
+}
+
+/* The synopsis, one line per form (they are separated by newlines). */
+static void
+print_synopsis(FILE *f, const char *lead1, const char *lead, const struct verb *v)
+{
+	const char *p = v->synopsis;
+	char name[64];
+
+	verb_name(v, name, sizeof(name));
+	do {
+		size_t n = strcspn(p, "\n");
+		fprintf(f, "%s smime %s%s%.*s\n", p == v->synopsis ? lead1 : lead, name,
+		    n > 0 ? " " : "", (int)n, p);
+		p += n + (p[n] == '\n');
+	} while (*p != '\0');
+}
+
+static void
+verb_help(FILE *f, const struct verb *v)
+{
+	print_synopsis(f, "usage:", "      ", v);
+	fprintf(f, "\n%s\n%s", v->help, connection_help);
+}
+
+static void
+admin_help(FILE *f, const char *noun)
+{
+	fprintf(f, "usage: smime admin [--server URL] [--token-file FILE] [--cacert FILE] [--json]\n"
+	    "                   OBJECT ACTION [ARGS]\n\n"
+	    "Manage a smimed service through its REST API: users, groups, devices,\n"
+	    "certificate profiles, CAs, certificates, admin tokens and the audit log.\n\n");
+	for (size_t i = 0; i < N(verbs); i++)
+		if (noun == NULL || strcmp(noun, verbs[i].noun) == 0)
+			print_synopsis(f, " ", " ", &verbs[i]);
+	fprintf(f, "\n%s\n"
+	    "'smime admin OBJECT ACTION --help' tells more.  Exit status: 0 success; 1 a row of\n"
+	    "import-csv failed; 2 usage, or no token; 3 refused as malformed (HTTP 400, 413,\n"
+	    "415); 4 not found (404); 5 refused (401, 403, 409, 422); 7 no connection, too\n"
+	    "many requests (429), a failure of the service (5xx), or a file.  See smime-admin(1).\n",
+	    connection_help);
+}
+
+/*
+ * Parse the options and arguments of one action (argv[0] is its name).
+ * Returns EXIT_OK to go on, -1 when --help was answered, else an exit status.
+ */
+static int
+parse_args(const struct verb *v, int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, OPT(A_NAME) },
+		{ "group", required_argument, NULL, OPT(A_GROUP) },
+		{ "alias", required_argument, NULL, OPT(A_ALIAS) },
+		{ "description", required_argument, NULL, OPT(A_DESCRIPTION) },
+		{ "user", required_argument, NULL, OPT(A_USER) },
+		{ "platform", required_argument, NULL, OPT(A_PLATFORM) },
+		{ "device", required_argument, NULL, OPT(A_DEVICE) },
+		{ "profile", required_argument, NULL, OPT(A_PROFILE) },
+		{ "csr", required_argument, NULL, OPT(A_CSR) },
+		{ "out", required_argument, NULL, 'o' },
+		{ "password-file", required_argument, NULL, OPT(A_PASSWORD_FILE) },
+		{ "status", required_argument, NULL, OPT(A_STATUS) },
+		{ "ca", required_argument, NULL, OPT(A_CA) },
+		{ "reason", required_argument, NULL, OPT(A_REASON) },
+		{ "after", required_argument, NULL, OPT(A_AFTER) },
+		{ "limit", required_argument, NULL, OPT(A_LIMIT) },
+		{ "server", required_argument, NULL, O_SERVER },
+		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
+		{ "cacert", required_argument, NULL, O_CACERT },
+		GLOBAL_LONG_OPTIONS, { NULL, 0, NULL, 0 },
+	};
+	int c, idx;
+
+	/* 0: getopt starts afresh (the admin level stopped at the object). */
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "o:qh", opts, &idx)) != -1) {
+		unsigned bit = c == 'o' ? A_OUT : (c & 0x30000) == 0x10000 ? (unsigned)c & 0xffff : 0;
+		if (c == 'h') {
+			verb_help(stdout, v);
+			return -1;
+		}
+		if (optarg != NULL && !utf8_ok(optarg))
+			return usage_error(a->cmd, "an option's value is not UTF-8");
+		if (bit != 0 && (v->opts & bit) == 0)
+			return usage_error(a->cmd, "%s%s does not apply here", c == 'o' ? "-" : "--",
+			    c == 'o' ? "o" : opts[idx].name);
+		switch (c) {
+		case OPT(A_NAME): a->name = optarg; break;
+		case OPT(A_GROUP): a->groups[a->n_groups++] = optarg; break;
+		case OPT(A_ALIAS): a->aliases[a->n_aliases++] = optarg; break;
+		case OPT(A_DESCRIPTION): a->description = optarg; break;
+		case OPT(A_USER): a->user = optarg; break;
+		case OPT(A_PLATFORM): a->platform = optarg; break;
+		case OPT(A_DEVICE): a->device = optarg; break;
+		case OPT(A_PROFILE): a->profile = optarg; break;
+		case OPT(A_CSR): a->csr = optarg; break;
+		case 'o': a->out = optarg; break;
+		case OPT(A_PASSWORD_FILE): a->password_file = optarg; break;
+		case OPT(A_STATUS): a->status = optarg; break;
+		case OPT(A_CA): a->ca = optarg; break;
+		case OPT(A_REASON): a->reason = optarg; break;
+		case OPT(A_AFTER): a->after = optarg; break;
+		case OPT(A_LIMIT): {
+			char *end;
+			long long n = strtoll(optarg, &end, 10);
+			if (*end != '\0' || end == optarg || n < 1 || n > 100000000)
+				return usage_error(a->cmd, "--limit: a number from 1 to 100000000");
+			a->limit = (size_t)n;
+			break;
+		}
+		case O_SERVER: a->conn.server = optarg; break;
+		case O_TOKEN_FILE: a->conn.token_file = optarg; break;
+		case O_CACERT: a->conn.cacert = optarg; break;
+		default:
+			if (!global_option(c, optarg))
+				return usage_error(a->cmd, "unknown option");
+		}
+	}
+	a->pos = argv + optind;
+	a->n_pos = argc - optind;
+	if (a->n_pos < v->min_pos) {
+		/* Name the first argument that is missing. */
+		const char *p = v->pos_names;
+		for (int i = 0; i < a->n_pos && *p != '\0'; i++) {
+			p += strcspn(p, " ");
+			p += *p == ' ';
+		}
+		return usage_error(a->cmd, "missing %.*s", (int)strcspn(p, " "), p);
+	}
+	if (g.json && a->out != NULL && strcmp(a->out, "-") == 0)
+		return usage_error(a->cmd, "--json and -o - would both write to standard output");
+	if (a->n_pos > v->max_pos)
+		return usage_error(a->cmd, "unexpected argument '%s'", a->pos[v->max_pos]);
+	for (int i = 0; i < a->n_pos; i++)
+		if (!utf8_ok(a->pos[i]))
+			return usage_error(a->cmd, "argument %d is not UTF-8", i + 1);
+	return EXIT_OK;
+}
+
+/*
+ * jansson's memory is wiped when freed: answers hold new token secrets and
+ * PKCS#12 files, requests hold PKCS#12 passwords.
+ */
+static void
+cleansing_free(void *p)
+{
+	if (p != NULL) {
+		OPENSSL_cleanse(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+static int
+run(const struct verb *v, int argc, char **argv, const struct admin_options *conn)
+{
+	struct args a = { .conn = *conn };
+	int rc;
+
+	verb_name(v, a.cmd, sizeof(a.cmd));
+	a.groups = calloc((size_t)argc + 1, sizeof(*a.groups));
+	a.aliases = calloc((size_t)argc + 1, sizeof(*a.aliases));
+	if (a.groups == NULL || a.aliases == NULL)
+		rc = oom();
+	else if ((rc = parse_args(v, argc, argv, &a)) == -1)
+		rc = EXIT_OK;
+	else if (rc == EXIT_OK && (rc = admin_init()) == EXIT_OK) {
+		rc = v->fn(&a);
+		admin_done();
+	}
+	free(a.groups);
+	free(a.aliases);
+	return rc;
+}
+
+int
+cmd_admin(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, O_SERVER },
+		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
+		{ "cacert", required_argument, NULL, O_CACERT },
+		GLOBAL_LONG_OPTIONS, { NULL, 0, NULL, 0 },
+	};
+	struct admin_options conn = { 0 };
+	const char *noun, *name;
+	bool known = false;
+	int c;
+
+	json_set_alloc_funcs(malloc, cleansing_free);
+	/* Options before the object; '+': stop at the first argument. */
+	while ((c = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': admin_help(stdout, NULL); return EXIT_OK;
+		case O_SERVER: conn.server = optarg; break;
+		case O_TOKEN_FILE: conn.token_file = optarg; break;
+		case O_CACERT: conn.cacert = optarg; break;
+		default:
+			if (!global_option(c, optarg))
+				return usage_error("admin", "unknown option");
+		}
+	}
+	if (optind >= argc) {
+		admin_help(stderr, NULL);
+		return EXIT_USAGE;
+	}
+	noun = argv[optind];
+	name = optind + 1 < argc ? argv[optind + 1] : NULL;
+	for (size_t i = 0; i < N(verbs); i++) {
+		if (strcmp(verbs[i].noun, noun) != 0)
+			continue;
+		known = true;
+		/* An object without actions (audit) takes its options at once. */
+		if (verbs[i].name == NULL)
+			return run(&verbs[i], argc - optind, argv + optind, &conn);
+		if (name != NULL && strcmp(verbs[i].name, name) == 0)
+			return run(&verbs[i], argc - optind - 1, argv + optind + 1, &conn);
+	}
+	if (!known)
+		return admin_error(EXIT_USAGE, "usage", 0, "unknown object '%s': user, group, device, "
+		    "profile, ca, cert, token or audit (see smime admin --help)", noun);
+	if (name != NULL && (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
+		admin_help(stdout, noun);
+		return EXIT_OK;
+	}
+	if (name == NULL) {
+		char set[128] = "";
+		for (size_t i = 0; i < N(verbs); i++) {
+			if (strcmp(verbs[i].noun, noun) != 0)
+				continue;
+			if (set[0] != '\0')
+				strncat(set, ", ", sizeof(set) - strlen(set) - 1);
+			strncat(set, verbs[i].name, sizeof(set) - strlen(set) - 1);
+		}
+		return admin_error(EXIT_USAGE, "usage", 0, "%s: missing action: %s (see smime admin "
+		    "%s --help)", noun, set, noun);
+	}
+	return admin_error(EXIT_USAGE, "usage", 0, "unknown action '%s %s' (see smime admin %s "
+	    "--help)", noun, name, noun);
+}
