@@ -440,7 +440,7 @@ GIT_HEAD=$(git -C "$ROOT" log -1 --format='%h %s' 2>/dev/null | cut -c1-100)
 GIT_DIRTY=$(git -C "$ROOT" status --short -- lib cli include meson.build 2>/dev/null | awk '{print $2}' | tr '\n' ' ')
 export SMIME_VERSION GIT_HEAD GIT_DIRTY CMDLINE ELAPSED OSSL_SPEED HIST_GEN HIST_IMPORT HIST_HOW HIST_KEYS HISTORY \
 	USE_GPGSM GPGSM_NOTE SIZES RUNS QUICK
-python3 "$ROOT/bench/report.py" "$R" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+python3 "$ROOT/bench/report.py" "$R" >"$T/section.md" && python3 "$ROOT/bench/merge.py" messages "$OUT" <"$T/section.md"
 log "done in ${ELAPSED}s: $OUT"
 grep -q $'\tFAILED\t\|\tXFAIL\t' "$R" && exit 1
 exit 0

@@ -358,7 +358,6 @@ admin_request(struct admin_conn *c, const char *method, const char *path, const 
 	struct curl_slist *headers = NULL, *h;
 	struct sbuf answer = { .max = ADMIN_ANSWER_MAX };
 	char url[ADMIN_URL_MAX], ctype[160], acc[160];
-	const char *got_type = NULL;
 	long status = 0;
 	CURLcode cc;
 	int rc;
@@ -424,7 +423,6 @@ admin_request(struct admin_conn *c, const char *method, const char *path, const 
 		return rc;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &got_type);
 	if (status >= 300 && status < 400) {
 		char *loc = NULL;
 		curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &loc);
@@ -434,8 +432,6 @@ admin_request(struct admin_conn *c, const char *method, const char *path, const 
 		rc = status_error(status, &answer);
 	} else {
 		r->status = status;
-		if (got_type != NULL)
-			snprintf(r->type, sizeof(r->type), "%s", got_type);
 		/* Handed over: the buffer is the reply's now. */
 		r->data = answer.data;
 		r->len = answer.len;

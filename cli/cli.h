@@ -98,7 +98,6 @@ struct admin_options {
 /* A successful answer (2xx); data (NUL-terminated, may be NULL) is cleansed on free. */
 struct admin_reply {
 	long status;
-	char type[128];
 	char *data;
 	size_t len;
 };

@@ -27,6 +27,7 @@
 
 #define CSV_MAX (16u * 1024 * 1024)      /* user import-csv: the whole file */
 #define CSV_CHUNK_ROWS 100               /* rows per request, each with the header */
+#define CSV_MAX_COLUMNS 64               /* of the header, searched for "email" */
 #define CSR_MAX (1024u * 1024)
 #define SERIAL_MAX_DIGITS 64             /* the service's limit (STORE_SERIAL_SIZE) */
 
@@ -213,10 +214,10 @@ str(const json_t *obj, const char *key)
 }
 
 static bool
-one_of(const char *s, const char *const *set, size_t n, bool nocase)
+one_of(const char *s, const char *const *set, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (nocase ? strcasecmp(s, set[i]) == 0 : strcmp(s, set[i]) == 0)
+		if (strcmp(s, set[i]) == 0)
 			return true;
 	return false;
 }
@@ -549,7 +550,7 @@ csv_column(const char *d, const struct csv_record *h, const char *name)
 {
 	char field[128];
 
-	for (int k = 0; k < 64 && csv_field(d, h->start, h->end, (size_t)k, field, sizeof(field));
+	for (int k = 0; k < CSV_MAX_COLUMNS && csv_field(d, h->start, h->end, (size_t)k, field, sizeof(field));
 	    k++)
 		if (strcasecmp(field, name) == 0)
 			return k;
@@ -916,7 +917,7 @@ device_add(struct args *a)
 	join(set, sizeof(set), platforms, N(platforms));
 	if (a->user == NULL || a->name == NULL || a->platform == NULL)
 		return usage_error(a->cmd, "--user, --name and --platform are required");
-	if (!one_of(a->platform, platforms, N(platforms), false))
+	if (!one_of(a->platform, platforms, N(platforms)))
 		return usage_error(a->cmd, "--platform: one of %s", set);
 	return call_show(a, "POST", strdup("/api/v1/devices"), json_pack("{s:s,s:s,s:s}", "user",
 	    a->user, "name", a->name, "platform", a->platform), show_id, NULL);
@@ -1348,7 +1349,7 @@ cert_list(struct args *a)
 	char set[128];
 
 	join(set, sizeof(set), cert_statuses, N(cert_statuses));
-	if (a->status != NULL && !one_of(a->status, cert_statuses, N(cert_statuses), false))
+	if (a->status != NULL && !one_of(a->status, cert_statuses, N(cert_statuses)))
 		return usage_error(a->cmd, "--status: one of %s", set);
 	return list_show(a, "/api/v1/certificates", q, N(q), true, cols, N(cols));
 }
