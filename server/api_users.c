@@ -80,8 +80,9 @@ user_new_fill(struct user_new *un, const char *const *emails, size_t n_emails, c
 		un->u.n_emails++;
 	}
 	for (size_t i = 0; i < n_groups; i++) {
-		if (*groups[i] == '\0' || !api_text(groups[i], MAX_GROUP_NAME)) {
-			*why_r = "a group name has 1 to 128 characters, no control characters";
+		if (*groups[i] == '\0' || !api_text(groups[i], MAX_GROUP_NAME) ||
+		    strchr(groups[i], '/') != NULL) {
+			*why_r = "a group name has 1 to 128 characters, no control characters and no '/'";
 			return false;
 		}
 		if ((un->groups[un->n_groups] = strdup(groups[i])) == NULL) {
@@ -303,15 +304,29 @@ h_users_import(struct request *rq)
 		reply_error(rq, 400, "bad-request", "line 1: the header has no 'email' column");
 		goto out;
 	}
-	for (;;) {
-		n = csv_record(&c, fields, CSV_MAX_FIELDS, buf, CSV_MAX_RECORD, &why);
-		if (n == 0)
+	/* Check the whole file's syntax first: a record that cannot be split
+	 * leaves the rest unreadable, so nothing is imported then. */
+	struct csv scan = c;
+	for (long rows_seen = 0;; rows_seen++) {
+		int k = csv_record(&scan, fields, CSV_MAX_FIELDS, buf, CSV_MAX_RECORD, &why);
+		if (k == 0)
 			break;
-		if (++count > MAX_IMPORT_ROWS) {
+		if (k < 0) {
+			reply_error(rq, 400, "bad-request", "line %zu: %s (RFC 4180); nothing was "
+			    "imported", scan.line, why);
+			goto out;
+		}
+		if (rows_seen >= MAX_IMPORT_ROWS) {
 			reply_error(rq, 413, "payload-too-large", "more than %d rows: split the file",
 			    MAX_IMPORT_ROWS);
 			goto out;
 		}
+	}
+	for (;;) {
+		n = csv_record(&c, fields, CSV_MAX_FIELDS, buf, CSV_MAX_RECORD, &why);
+		if (n == 0)
+			break;
+		count++;
 		json_t *row = json_pack("{s:I}", "line", (json_int_t)c.line);
 		struct user_new un = { .svc = rq->svc, .actor = rq->actor };
 		const char *emails[MAX_EMAILS + 1], *groups[MAX_GROUPS + 1];
@@ -319,12 +334,10 @@ h_users_import(struct request *rq)
 		struct smime_error err;
 
 		if (n < 0) {
-			/* The rest of the data cannot be trusted to be split rightly. */
-			json_object_set_new(row, "status", json_string("error"));
-			json_object_set_new(row, "message", json_string(why));
-			json_array_append_new(rows, row);
-			failed++;
-			break;
+			/* The scan above read the same bytes: this cannot happen. */
+			json_decref(row);
+			reply_error(rq, 500, "internal", "line %zu: %s", c.line, why);
+			goto out;
 		}
 		const char *email = col_email < n ? fields[col_email] : "";
 		json_object_set_new(row, "email", json_string(email));
@@ -392,6 +405,7 @@ struct user_change {
 	const char *actor;
 	const char *key;             /* id or address from the path */
 	const char *name;            /* NULL: unchanged */
+	bool emails_changed;
 	struct user_new repl;        /* addresses when changed (n_emails > 0) */
 	struct store_user result;
 	bool delete;
@@ -422,6 +436,7 @@ user_change_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 		uc->result.name = s;
 	}
 	if (uc->repl.u.n_emails > 0) {
+		uc->emails_changed = true;
 		for (size_t i = 0; i < uc->result.n_emails; i++)
 			free(uc->result.emails[i]);
 		free(uc->result.emails);
@@ -434,8 +449,7 @@ user_change_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	if ((rc = be->user_update(tx, &uc->result, err)) != 0)
 		return rc;
 	return audit_row(uc->svc, tx, uc->actor, "user.update", uc->result.id,
-	    json_pack("{s:b,s:b}", "name", uc->name != NULL, "emails",
-	    uc->result.n_emails > 0), err);
+	    json_pack("{s:b,s:b}", "name", uc->name != NULL, "emails", uc->emails_changed), err);
 }
 
 void
@@ -602,9 +616,9 @@ h_groups_create(struct request *rq)
 		return;
 	const char *name = json_string_value(json_object_get(o, "name"));
 	const char *desc = json_string_value(json_object_get(o, "description"));
-	if (*name == '\0' || !api_text(name, MAX_GROUP_NAME)) {
+	if (*name == '\0' || !api_text(name, MAX_GROUP_NAME) || strchr(name, '/') != NULL) {
 		reply_error(rq, 400, "bad-request", "name: 1 to 128 characters, no control "
-		    "characters");
+		    "characters and no '/'");
 		goto out;
 	}
 	if (desc != NULL && !api_text(desc, 1024)) {

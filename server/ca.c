@@ -426,7 +426,7 @@ out:
  * that.
  */
 static int
-add_ski(X509 *cert, struct smime_error *err)
+add_ski(X509 *cert, ASN1_OCTET_STRING **ski_r, struct smime_error *err)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
@@ -440,6 +440,12 @@ add_ski(X509 *cert, struct smime_error *err)
 		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 	}
 	rc = ext_add(cert, NID_subject_key_identifier, ski, false, err);
+	/* The certificate's cached extensions are not brought up to date while
+	 * it is built: a self-signed one takes its AKI from here. */
+	if (rc == 0 && ski_r != NULL) {
+		*ski_r = ski;
+		ski = NULL;
+	}
 	ASN1_OCTET_STRING_free(ski);
 	return rc;
 }
@@ -791,7 +797,8 @@ csr_key(const unsigned char *csr, size_t len, enum cert_purpose purpose, EVP_PKE
 			goto out;
 		}
 	} else {
-		/* RFC 7468 7: "-----BEGIN CERTIFICATE REQUEST-----" (or "NEW CERTIFICATE REQUEST") */
+		/* RFC 7468 7: "-----BEGIN CERTIFICATE REQUEST-----" (OpenSSL also
+		 * reads "NEW CERTIFICATE REQUEST") */
 		if ((bio = BIO_new_mem_buf(csr, (int)len)) == NULL) {
 			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 			goto out;
@@ -958,8 +965,8 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 		goto out;
 	}
 	if ((ca_ski = X509_get0_subject_key_id(ca_cert)) == NULL) {
-		rc = smime_error_set(err, SMIME_E_POLICY, "CA %s: S/MIME BR 7.1.2.2 (i): no "
-		    "subject key identifier", req->ca->id);
+		rc = smime_error_set(err, SMIME_E_POLICY, "CA %s: no subject key identifier for "
+		    "the authorityKeyIdentifier (S/MIME BR 7.1.2.3 g)", req->ca->id);
 		goto out;
 	}
 	if (time_get(X509_get0_notAfter(ca_cert), &ca_not_after) != 0) {
@@ -987,7 +994,8 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 			goto out;
 		}
 		if (key_r == NULL) {
-			rc = smime_error_set(err, SMIME_E_USAGE, "issue: nowhere to return the key");
+			rc = smime_error_set(err, SMIME_E_USAGE,
+			    "issue: nowhere to return the key");
 			goto out;
 		}
 		if ((key = key_generate(ka)) == NULL) {
@@ -1055,7 +1063,7 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 	    /* 7.1.2.3 (a): "exactly one of the reserved policyIdentifiers" */
 	    (rc = add_policies(cert, &policy, 1, err)) != 0 ||
 	    /* 7.1.2.3 (n) */
-	    (rc = add_ski(cert, err)) != 0 ||
+	    (rc = add_ski(cert, NULL, err)) != 0 ||
 	    (rc = add_aki(cert, ca_ski, err)) != 0 ||
 	    /* 7.1.2.3 (b), (c) */
 	    (rc = add_issuer_urls(cert, base, req->ca->id, err)) != 0 ||
@@ -1166,6 +1174,7 @@ ca_create(struct signer *sg, const char *base_url_text, const char *id, const ch
 	static const char *const sub_policies[] = { OID_MAILBOX_STRICT, OID_MAILBOX_MULTIPURPOSE };
 	X509_NAME *subject = NULL;
 	X509 *parent_cert = NULL, *cert = NULL;
+	ASN1_OCTET_STRING *own_ski = NULL;
 	EVP_PKEY *pub = NULL;
 	unsigned char *wrapped = NULL, *der = NULL;
 	size_t wrapped_len = 0, der_len = 0;
@@ -1224,8 +1233,8 @@ ca_create(struct signer *sg, const char *base_url_text, const char *id, const ch
 		if ((rc = add_basic_constraints(cert, true, -1, err)) != 0 ||
 		    (rc = add_key_usage(cert, KUB(KU_BIT_KEY_CERT_SIGN) | KUB(KU_BIT_CRL_SIGN) |
 		    KUB(KU_BIT_DIGITAL_SIGNATURE), err)) != 0 ||
-		    (rc = add_ski(cert, err)) != 0 ||
-		    (rc = add_aki(cert, X509_get0_subject_key_id(cert), err)) != 0)
+		    (rc = add_ski(cert, &own_ski, err)) != 0 ||
+		    (rc = add_aki(cert, own_ski, err)) != 0)
 			goto out;
 		if ((rc = cert_sign(sg, id, cert, pub, err)) != 0)
 			goto out;
@@ -1244,7 +1253,7 @@ ca_create(struct signer *sg, const char *base_url_text, const char *id, const ch
 		    KUB(KU_BIT_DIGITAL_SIGNATURE), err)) != 0 ||
 		    (rc = add_eku_email(cert, err)) != 0 ||
 		    (rc = add_policies(cert, sub_policies, 2, err)) != 0 ||
-		    (rc = add_ski(cert, err)) != 0 ||
+		    (rc = add_ski(cert, NULL, err)) != 0 ||
 		    (rc = add_aki(cert, X509_get0_subject_key_id(parent_cert), err)) != 0 ||
 		    (rc = add_issuer_urls(cert, base, parent->id, err)) != 0)
 			goto out;
@@ -1273,6 +1282,7 @@ out:
 	X509_NAME_free(subject);
 	X509_free(parent_cert);
 	X509_free(cert);
+	ASN1_OCTET_STRING_free(own_ski);
 	EVP_PKEY_free(pub);
 	if (wrapped != NULL)
 		OPENSSL_cleanse(wrapped, wrapped_len);
@@ -1380,14 +1390,16 @@ ca_import(struct signer *sg, const char *id, X509 *cert, EVP_PKEY *key,
 		    "key", id);
 		goto out;
 	}
-	if (X509_get0_pubkey(cert) == NULL || (alg = key_alg_name(X509_get0_pubkey(cert))) == NULL) {
-		rc = smime_error_ssl(err, SMIME_E_INPUT, "CA %s: the public key does not decode", id);
+	if (X509_get0_pubkey(cert) == NULL ||
+	    (alg = key_alg_name(X509_get0_pubkey(cert))) == NULL) {
+		rc = smime_error_ssl(err, SMIME_E_INPUT, "CA %s: the public key does not decode",
+		    id);
 		goto out;
 	}
 	if (key != NULL) {
 		if (X509_check_private_key(cert, key) != 1) {
-			rc = smime_error_ssl(err, SMIME_E_USAGE, "CA %s: the private key is not the "
-			    "certificate's", id);
+			rc = smime_error_ssl(err, SMIME_E_USAGE,
+			    "CA %s: the private key is not the certificate's", id);
 			goto out;
 		}
 		if ((rc = signer_adopt(sg, id, key, &wrapped, &wrapped_len, err)) != 0)
@@ -1423,22 +1435,20 @@ out:
 /* --- CRLs --- */
 
 /* An ASN1_INTEGER from a serial as this service writes it. */
-static ASN1_INTEGER *
-serial_from_hex(const char *text, struct smime_error *err)
+static int
+serial_from_hex(const char *text, ASN1_INTEGER **serial_r, struct smime_error *err)
 {
 	char hex[STORE_SERIAL_SIZE];
-	ASN1_INTEGER *ai;
 	BIGNUM *bn = NULL;
+	int rc;
 
-	if (ca_serial_parse(text, hex, err) != 0)
-		return NULL;
-	if (!BN_hex2bn(&bn, hex) || (ai = BN_to_ASN1_INTEGER(bn, NULL)) == NULL) {
-		BN_free(bn);
-		smime_error_ssl(err, SMIME_E_INTERNAL, "serial %s", hex);
-		return NULL;
-	}
+	*serial_r = NULL;
+	if ((rc = ca_serial_parse(text, hex, err)) != 0)
+		return rc;
+	if (!BN_hex2bn(&bn, hex) || (*serial_r = BN_to_ASN1_INTEGER(bn, NULL)) == NULL)
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "serial %s", hex);
 	BN_free(bn);
-	return ai;
+	return rc;
 }
 
 static int
@@ -1462,8 +1472,8 @@ crl_entry(X509_CRL *crl, const struct store_revoked *r, struct smime_error *err)
 	if (r->reason < -1 || r->reason >= N_REASONS || r->reason == 7 || r->reason == 8)
 		return smime_error_set(err, SMIME_E_USAGE, "CRL: serial %s: reason %d cannot be "
 		    "in a full CRL", r->serial, r->reason);
-	if ((serial = serial_from_hex(r->serial, err)) == NULL)
-		return err != NULL ? err->code : SMIME_E_INPUT;
+	if ((rc = serial_from_hex(r->serial, &serial, err)) != 0)
+		return rc;
 	if ((rv = X509_REVOKED_new()) == NULL ||
 	    (when = ASN1_TIME_set(NULL, (time_t)r->revoked_at)) == NULL ||
 	    !X509_REVOKED_set_serialNumber(rv, serial) ||

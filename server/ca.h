@@ -76,7 +76,8 @@ struct ca_issue_req {
 
 /*
  * Build and sign one certificate for req.  With a CSR: its signature must
- * verify and its key be RSA >= 2048 bits or EC P-256/P-384/P-521; what the
+ * verify and its key be RSA >= 2048 bits or EC P-256/P-384/P-521, or, for a
+ * signing profile only, Ed25519/Ed448 (S/MIME BR 6.1.5, 7.1.2.3 e); what the
  * CSR asks for (subject, extensions) is ignored: subject and emails come
  * from the user, the rest from the profile.  Without: a key of
  * profile->key_alg is made (allowed only when profile->allow_generate) and

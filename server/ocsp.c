@@ -305,7 +305,9 @@ struct ocsp_responder *
 ocsp_responder_new(struct signer *sg, int64_t cache_ttl, int64_t validity_seconds)
 {
 	struct ocsp_responder *r;
+	pthread_rwlockattr_t attr;
 	size_t i;
+	int rc;
 
 	if (sg == NULL || validity_seconds <= 0)
 		return NULL;
@@ -315,8 +317,16 @@ ocsp_responder_new(struct signer *sg, int64_t cache_ttl, int64_t validity_second
 	r->cache_ttl = cache_ttl > 0 ? cache_ttl : 0;
 	r->validity = validity_seconds;
 	atomic_init(&r->gen, 1);
+	/* Writers first: a set_cas must not wait behind a stream of responses. */
 	if (RAND_bytes((unsigned char *)&r->seed, sizeof(r->seed)) != 1 ||
-	    pthread_rwlock_init(&r->cas_lock, NULL) != 0) {
+	    pthread_rwlockattr_init(&attr) != 0) {
+		free(r);
+		return NULL;
+	}
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rc = pthread_rwlock_init(&r->cas_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (rc != 0) {
 		free(r);
 		return NULL;
 	}
