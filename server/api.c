@@ -453,18 +453,12 @@ h_ca_file(struct request *rq)
 		return;
 	}
 	if (strcmp(ext, "pem") == 0) {
-		const unsigned char *p = ca.cert_der;
-		X509 *x = d2i_X509(NULL, &p, (long)ca.cert_len);
-		BIO *b = BIO_new(BIO_s_mem());
-		char *data;
-		long len;
-		if (x != NULL && b != NULL && PEM_write_bio_X509(b, x) == 1 &&
-		    (len = BIO_get_mem_data(b, &data)) > 0)
-			reply_data(rq, 200, "application/x-pem-file", data, (size_t)len);
+		char *pem = api_cert_pem(ca.cert_der, ca.cert_len);
+		if (pem != NULL)
+			reply_data(rq, 200, "application/x-pem-file", pem, strlen(pem));
 		else
 			reply_error(rq, 500, "internal", "cannot encode the certificate");
-		X509_free(x);
-		BIO_free(b);
+		free(pem);
 	} else
 		reply_data(rq, 200, "application/pkix-cert", ca.cert_der, ca.cert_len);
 	store_ca_clear(&ca);
@@ -598,6 +592,20 @@ h_ocsp_get(struct request *rq)
 	for (size_t i = k; i > 0 && clean[i - 1] == '='; i--)
 		len--;
 	ocsp_answer(rq, der, (size_t)len);
+}
+
+char *
+api_cert_pem(const unsigned char *der, size_t len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *out = NULL;
+	long n;
+
+	if (b != NULL && PEM_write_bio(b, PEM_STRING_X509, "", der, (long)len) > 0 &&
+	    (n = BIO_get_mem_data(b, &data)) > 0)
+		out = strndup(data, (size_t)n);
+	BIO_free(b);
+	return out;
 }
 
 /* ---- values ----------------------------------------------------------- */

@@ -103,6 +103,10 @@ bool api_email(const char *in, char out[API_MAX_EMAIL + 1], const char **why_r);
 /* Display names and descriptions: printable UTF-8 without control characters. */
 bool api_text(const char *s, size_t max_len);
 
+/* A certificate's DER as PEM text (caller frees), or NULL.  The DER is
+ * encoded, not parsed: it comes from the store, which took it parsed. */
+char *api_cert_pem(const unsigned char *der, size_t len);
+
 /* JSON of the records, as docs/openapi.yaml describes them. */
 json_t *user_json(const struct store_user *u);
 json_t *cert_json(const struct store_cert *c, bool with_pem);

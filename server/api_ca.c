@@ -232,22 +232,6 @@ h_profile_delete(struct request *rq)
 
 /* ---- CAs --------------------------------------------------------------- */
 
-static char *
-pem_of(const unsigned char *der, size_t len)
-{
-	const unsigned char *p = der;
-	X509 *x = d2i_X509(NULL, &p, (long)len);
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *out = NULL;
-	long n;
-
-	if (x != NULL && b != NULL && PEM_write_bio_X509(b, x) == 1 &&
-	    (n = BIO_get_mem_data(b, &data)) > 0)
-		out = strndup(data, (size_t)n);
-	X509_free(x);
-	BIO_free(b);
-	return out;
-}
 
 static json_t *
 ca_json(const struct store_ca *ca)
@@ -255,7 +239,7 @@ ca_json(const struct store_ca *ca)
 	const unsigned char *p = ca->cert_der;
 	X509 *x = d2i_X509(NULL, &p, (long)ca->cert_len);
 	char serial[STORE_SERIAL_SIZE] = "", fp[65] = "";
-	char *subject = NULL, *pem = pem_of(ca->cert_der, ca->cert_len);
+	char *subject = NULL, *pem = api_cert_pem(ca->cert_der, ca->cert_len);
 	time_t nb = 0, na = 0;
 	json_t *j;
 
@@ -341,7 +325,7 @@ api_chain_pem(struct service *svc, struct store_tx *tx, const char *ca_id, char 
 		struct store_ca ca = { 0 };
 		if ((rc = svc->be->ca_get(tx, id, &ca, err)) != 0)
 			break;
-		char *pem = pem_of(ca.cert_der, ca.cert_len);
+		char *pem = api_cert_pem(ca.cert_der, ca.cert_len);
 		if (pem != NULL)
 			fputs(pem, f);
 		free(pem);

@@ -19,22 +19,6 @@
 #define ISSUE_TRIES 3             /* fresh serials after a (vanishingly rare) collision */
 #define MIN_P12_PASSWORD 8
 
-static char *
-der_to_pem(const unsigned char *der, size_t len)
-{
-	const unsigned char *p = der;
-	X509 *x = d2i_X509(NULL, &p, (long)len);
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *out = NULL;
-	long n;
-
-	if (x != NULL && b != NULL && PEM_write_bio_X509(b, x) == 1 &&
-	    (n = BIO_get_mem_data(b, &data)) > 0)
-		out = strndup(data, (size_t)n);
-	X509_free(x);
-	BIO_free(b);
-	return out;
-}
 
 json_t *
 cert_json(const struct store_cert *c, bool with_pem)
@@ -53,7 +37,7 @@ cert_json(const struct store_cert *c, bool with_pem)
 	    time_json(c->revoked_at), "reason", c->status == STATUS_REVOKED && c->reason >= 0 ?
 	    json_string(ca_reason_name(c->reason)) : json_null());
 	if (j != NULL && with_pem) {
-		char *pem = der_to_pem(c->der, c->der_len);
+		char *pem = api_cert_pem(c->der, c->der_len);
 		json_object_set_new(j, "certificate", json_string(pem != NULL ? pem : ""));
 		free(pem);
 	}

@@ -22,6 +22,7 @@
  */
 #include <ctype.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,59 @@ time_get(const ASN1_TIME *t, int64_t *r)
 }
 
 /* The certificate in der[len]: all of it, nothing after. */
+static X509 *cert_from_der(const unsigned char *der, size_t len);
+
+/*
+ * CA certificates parsed once: every issuance and CRL needs its CA's, and
+ * OpenSSL 3.0 decodes the key of each parse through its slow decoders.
+ * Keyed by the DER itself, so a changed CA row is a miss, never stale.
+ */
+#define CA_CACHE_SLOTS 16
+static struct {
+	unsigned char *der;
+	size_t len;
+	X509 *cert;
+} ca_cache[CA_CACHE_SLOTS];
+static size_t ca_cache_next;
+static pthread_mutex_t ca_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A new reference to the CA certificate in der[len], or NULL. */
+static X509 *
+ca_cert_of(const unsigned char *der, size_t len)
+{
+	X509 *cert = NULL;
+
+	pthread_mutex_lock(&ca_cache_lock);
+	for (size_t i = 0; i < CA_CACHE_SLOTS; i++)
+		if (ca_cache[i].cert != NULL && ca_cache[i].len == len &&
+		    memcmp(ca_cache[i].der, der, len) == 0) {
+			cert = ca_cache[i].cert;
+			X509_up_ref(cert);
+			break;
+		}
+	pthread_mutex_unlock(&ca_cache_lock);
+	if (cert != NULL)
+		return cert;
+	if ((cert = cert_from_der(der, len)) == NULL)
+		return NULL;
+	/* Fill the extension cache now, while this thread alone holds it. */
+	(void)X509_get0_subject_key_id(cert);
+	unsigned char *copy = malloc(len);
+	if (copy == NULL)
+		return cert;
+	memcpy(copy, der, len);
+	pthread_mutex_lock(&ca_cache_lock);
+	size_t slot = ca_cache_next++ % CA_CACHE_SLOTS;
+	X509_free(ca_cache[slot].cert);
+	free(ca_cache[slot].der);
+	ca_cache[slot].der = copy;
+	ca_cache[slot].len = len;
+	ca_cache[slot].cert = cert;
+	X509_up_ref(cert);
+	pthread_mutex_unlock(&ca_cache_lock);
+	return cert;
+}
+
 static X509 *
 cert_from_der(const unsigned char *der, size_t len)
 {
@@ -959,7 +1013,7 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 	if (!req->ca->issuing)
 		return smime_error_set(err, SMIME_E_POLICY,
 		    "CA %s does not issue end-entity certificates", req->ca->id);
-	if ((ca_cert = cert_from_der(req->ca->cert_der, req->ca->cert_len)) == NULL) {
+	if ((ca_cert = ca_cert_of(req->ca->cert_der, req->ca->cert_len)) == NULL) {
 		rc = smime_error_ssl(err, SMIME_E_INPUT, "CA %s: its certificate does not decode",
 		    req->ca->id);
 		goto out;
@@ -1529,7 +1583,7 @@ ca_make_crl(struct signer *sg, const struct store_ca *ca, const struct store_rev
 	if (validity_seconds < 1 || validity_seconds > CA_CRL_MAX_SECONDS)
 		return smime_error_set(err, SMIME_E_USAGE, "CRL: validity of 1 to %d seconds",
 		    CA_CRL_MAX_SECONDS);
-	if ((ca_cert = cert_from_der(ca->cert_der, ca->cert_len)) == NULL)
+	if ((ca_cert = ca_cert_of(ca->cert_der, ca->cert_len)) == NULL)
 		return smime_error_ssl(err, SMIME_E_INPUT, "CA %s: its certificate does not decode",
 		    ca->id);
 	if ((ski = X509_get0_subject_key_id(ca_cert)) == NULL) {

@@ -147,6 +147,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  reason INTEGER NOT NULL DEFAULT -1);"
 	"CREATE INDEX certs_user ON certs(user_id, created, serial);"
 	"CREATE INDEX certs_ca_status ON certs(ca_id, status);"
+	/* cert_supersede: the active certificates of one user and purpose. */
+	"CREATE INDEX certs_active ON certs(user_id, purpose, status);"
 	"CREATE INDEX certs_created ON certs(created, serial);"
 	"CREATE TABLE tokens ("
 	"  id TEXT PRIMARY KEY NOT NULL,"
