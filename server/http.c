@@ -496,6 +496,8 @@ slurp(const char *path, struct smime_error *err)
 	return buf;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) SMIME_PRINTF(2, 0);
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
