@@ -1,9 +1,10 @@
 # The two commands a newcomer needs:
-#   make run    install what is missing, build, and run the round-trip demo
+#   make run    install what is missing, build, and start smimed with its defaults
 #   make test   install what is missing, build, and run every test
+#   make demo   the sign/encrypt/decrypt/verify round trip of the smime command line
 BUILD ?= build
 
-.PHONY: all deps build run test test-unit test-integration test-fuzz test-san clean bench
+.PHONY: all deps build run demo test test-unit test-integration test-fuzz test-san clean bench bench-service
 
 all: build
 
@@ -17,6 +18,9 @@ build: deps $(BUILD)/build.ninja
 	@ninja -C $(BUILD) >/dev/null || ninja -C $(BUILD)
 
 run: build
+	@bash scripts/run.sh $(BUILD)
+
+demo: build
 	@bash scripts/demo.sh $(BUILD)/smime
 
 test: build
@@ -24,6 +28,9 @@ test: build
 
 bench: build
 	@bash bench/run.sh
+
+bench-service: build
+	@bash bench/service.sh
 
 clean:
 	rm -rf build build-san build-fuzz
