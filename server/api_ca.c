@@ -421,6 +421,9 @@ import_material(json_t *o, X509 **cert_r, EVP_PKEY **key_r, struct smime_error *
 				len--;
 			}
 			rc = smime_pkcs12_read(bag, der, (size_t)len, password, err);
+			/* A wrong password is the client's to fix, not the service's failure. */
+			if (rc == SMIME_E_CRYPTO)
+				rc = err->code = SMIME_E_POLICY;
 		}
 		if (rc == 0) {
 			if (bag->n_keys != 1 || bag->key_cert[0] < 0)

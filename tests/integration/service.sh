@@ -250,6 +250,49 @@ for a in cert.issue cert.revoke token.create token.revoke token.use user.create 
 	jq -e --arg a "$a" '[.items[] | select(.action == $a)] | length > 0' "$T/.out" >/dev/null && ok "the audit log has $a" || not_ok "audit $a"
 done
 
+# ---- more CAs: one made under the root, one imported ---------------------------------
+status_is "a second issuing CA under the root" 201 POST /api/v1/cas '{"id":"issuing-2","parent":"root","key_alg":"ec-p384"}'
+jq -e '.parent == "root" and .issuing == true and .has_key == true' "$T/.body" >/dev/null && ok "it issues and has its key" || not_ok "issuing-2" "$(cat "$T/.body")"
+status_is "a profile naming it" 201 POST /api/v1/profiles '{"name":"sign-2","purpose":"signing","ca":"issuing-2","validity_days":90}'
+expect 0 "issue from the second CA" "$SMIME" admin cert issue --user alice@example.org --profile sign-2 --csr "$T/sig.csr" -o "$T/sig-2.pem"
+"$SMIME" admin ca export --ca issuing-2 -o "$T/chain-2.pem" >/dev/null 2>&1
+openssl verify -CAfile "$T/root.pem" -untrusted "$T/chain-2.pem" "$T/sig-2.pem" >"$T/v" 2>&1 && ok "it chains to the same root" || not_ok "second CA chain" "$(cat "$T/v")"
+openssl x509 -in "$T/sig-2.pem" -noout -text | grep -q "URI:$SVC_URL/crl/issuing-2.crl" && ok "with the second CA's CRL URL" || not_ok "CRL URL of issuing-2"
+status_is "a CA id that exists: 409" 409 POST /api/v1/cas '{"id":"issuing-2","parent":"root"}'
+status_is "a CA under an unknown parent: 404" 404 POST /api/v1/cas '{"id":"x","parent":"nope"}'
+# an external CA with its key, as PEM, then one as PKCS#12
+openssl req -x509 -new -newkey rsa:3072 -nodes -keyout "$T/ext.key" -out "$T/ext.crt" -days 3650 \
+	-subj "/O=Elsewhere/CN=Elsewhere SMIME CA" -addext "basicConstraints=critical,CA:TRUE" \
+	-addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" -addext "subjectKeyIdentifier=hash" 2>/dev/null
+status_is "import a CA (certificate and key, PEM)" 201 POST /api/v1/cas "$(jq -n --rawfile c "$T/ext.crt" --rawfile k "$T/ext.key" '{id:"elsewhere",certificate:$c,key:$k}')"
+jq -e '.parent == null and .has_key == true' "$T/.body" >/dev/null && ok "the imported root has its key" || not_ok "imported CA" "$(cat "$T/.body")"
+status_is "a profile on the imported CA" 201 POST /api/v1/profiles '{"name":"enc-ext","purpose":"encryption","ca":"elsewhere"}'
+expect 0 "issue from the imported CA" "$SMIME" admin cert issue --user bob@example.org --profile enc-ext --csr "$T/dual.csr" -o "$T/ext-leaf.pem"
+openssl verify -CAfile "$T/ext.crt" "$T/ext-leaf.pem" >"$T/v" 2>&1 && ok "it verifies against the imported certificate" || not_ok "imported CA issues" "$(cat "$T/v")"
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/ext2.key" -out "$T/ext2.crt" -days 3650 \
+	-subj "/CN=Elsewhere 2" -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+openssl pkcs12 -export -inkey "$T/ext2.key" -in "$T/ext2.crt" -passout pass:import-pw -out "$T/ext2.p12" 2>/dev/null
+status_is "import a CA from PKCS#12" 201 POST /api/v1/cas "$(jq -n --arg p "$(base64 -w0 "$T/ext2.p12")" '{id:"elsewhere-2",pkcs12:$p,password:"import-pw"}')"
+status_is "a PKCS#12 with a wrong password: 4xx" 422 POST /api/v1/cas "$(jq -n --arg p "$(base64 -w0 "$T/ext2.p12")" '{id:"elsewhere-3",pkcs12:$p,password:"wrong"}')"
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/leafca.key" -out "$T/leafca.crt" -days 30 -subj "/CN=not a CA" -addext "basicConstraints=critical,CA:FALSE" 2>/dev/null
+code=$(api POST /api/v1/cas "$(jq -n --rawfile c "$T/leafca.crt" --rawfile k "$T/leafca.key" '{id:"not-a-ca",certificate:$c,key:$k}')")
+case $code in 4??) ok "a certificate that is no CA is refused ($code)" ;; *) not_ok "a non-CA import is refused ($code)" ;; esac
+code=$(api POST /api/v1/cas "$(jq -n --rawfile c "$T/ext.crt" --rawfile k "$T/ext2.key" '{id:"mismatch",certificate:$c,key:$k}')")
+case $code in 4??) ok "a key that does not match the certificate is refused ($code)" ;; *) not_ok "key mismatch refused ($code)" ;; esac
+status_is "the refused imports left no CA behind" 404 GET /api/v1/cas/mismatch
+
+# ---- no private key in clear in the data folder ---------------------------------------------
+openssl pkcs12 -in "$T/enc.p12" -passin file:"$T/p12pw" -nocerts -nodes 2>/dev/null | openssl pkey -outform DER -out "$T/enc.key.der" 2>/dev/null
+keyhex=$(xxd -p "$T/enc.key.der" | tr -d '\n' | cut -c1-200)
+found=$(for f in "$D"/*; do xxd -p "$f" | tr -d '\n' | grep -c "$keyhex"; done | paste -sd+ | bc)
+[ -n "$keyhex" ] && [ "$found" = 0 ] && ok "the generated key is nowhere in the data folder" || not_ok "generated key found in the data folder"
+# An unencrypted PKCS#8 EC or RSA key begins with version 0 and its algorithm.
+ec8=020100301306072a8648ce3d0201
+rsa8=020100300d06092a864886f70d0101010500
+found=$(for f in "$D"/*; do xxd -p "$f" | tr -d '\n' | grep -cE "$ec8|$rsa8"; done | paste -sd+ | bc)
+[ "$found" = 0 ] && ok "no clear PKCS#8 private key in the data folder (CA keys are wrapped)" || not_ok "a clear PKCS#8 key in the data folder"
+grep -rl "PRIVATE KEY" "$D" >/dev/null 2>&1 && not_ok "a PEM private key in the data folder" || ok "no PEM private key in the data folder"
+
 # ---- restart: everything is still there ------------------------------------------------
 certs_before=$(api GET '/api/v1/certificates?limit=1000' >/dev/null; jq -c '[.items[].serial] | sort' "$T/.body")
 stop_smimed && ok "SIGTERM stops smimed with status 0" || not_ok "SIGTERM exit status"
@@ -285,6 +328,24 @@ status_is "the old token works on the restored service" 200 GET /api/v1/users/al
 expect 0 "it issues with the restored CA key" "$SMIME" admin cert issue --user bob@example.org --profile dual --csr "$T/dual.csr" -o "$T/dual3.pem"
 openssl verify -CAfile "$T/root.pem" -untrusted "$T/issuing.pem" "$T/dual3.pem" >/dev/null 2>&1 && ok "and the new certificate chains to the same root" || not_ok "chain after restore"
 stop_smimed
+
+# ---- SIGTERM lets a request in flight finish ---------------------------------------------------
+if start_smimed "$T/d2"; then
+	SVC_TOKEN=$(cat "$D/admin.token"); export SMIME_TOKEN=$SVC_TOKEN
+	api POST /api/v1/profiles '{"name":"slow","purpose":"encryption","ca":"issuing","key_alg":"rsa-4096","allow_generate":true}' >/dev/null
+	curl -s -o "$T/slow.json" -w '%{http_code}' -H "Authorization: Bearer $SVC_TOKEN" -H 'Content-Type: application/json' \
+		--data '{"user":"bob@example.org","profile":"slow","generate":true,"password":"long-password"}' "$SVC_URL/api/v1/certificates" >"$T/slow.code" &
+	cpid=$!
+	sleep 0.3
+	kill -TERM "$SVC_PID"
+	wait $cpid
+	wait "$SVC_PID"; rc=$?
+	SVC_PID=
+	[ "$(cat "$T/slow.code")" = 201 ] && jq -e '.pkcs12 | length > 100' "$T/slow.json" >/dev/null && ok "a request in flight at SIGTERM is answered (RSA-4096 key made)" || not_ok "in-flight request at SIGTERM" "$(cat "$T/slow.code")"
+	[ $rc = 0 ] && ok "and smimed exits 0 after it" || not_ok "exit after in-flight ($rc)"
+else
+	not_ok "smimed starts for the shutdown test" "$(tail "$T/d2.log")"
+fi
 
 # ---- configuration -------------------------------------------------------------------------
 printf 'listen = 127.0.0.1:99999\n' >"$T/bad.conf"
