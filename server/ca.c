@@ -342,10 +342,49 @@ serial_random(X509 *cert, struct smime_error *err)
 	return rc;
 }
 
+/* Put the encoded SubjectPublicKeyInfo spki into cert as it is. */
+static int
+spki_copy(X509 *cert, const X509_PUBKEY *spki)
+{
+	ASN1_OBJECT *obj;
+	const unsigned char *bits;
+	int len, ptype;
+	X509_ALGOR *alg;
+	const void *pval;
+	ASN1_OBJECT *obj2 = NULL;
+	void *pval2 = NULL;
+	unsigned char *bits2 = NULL;
+
+	if (!X509_PUBKEY_get0_param(&obj, &bits, &len, &alg, (X509_PUBKEY *)spki))
+		return 0;
+	X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+	if ((obj2 = OBJ_dup(obj)) == NULL || (bits2 = OPENSSL_memdup(bits, (size_t)len)) == NULL)
+		goto fail;
+	if (ptype == V_ASN1_OBJECT) {
+		if ((pval2 = OBJ_dup(pval)) == NULL)
+			goto fail;
+	} else if (ptype == V_ASN1_SEQUENCE) {
+		if ((pval2 = ASN1_STRING_dup(pval)) == NULL)
+			goto fail;
+	} else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+		goto fail;
+	if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), obj2, ptype, pval2, bits2, len))
+		goto fail;
+	return 1;
+fail:
+	ASN1_OBJECT_free(obj2);
+	if (ptype == V_ASN1_OBJECT)
+		ASN1_OBJECT_free(pval2);
+	else
+		ASN1_STRING_free(pval2);
+	OPENSSL_free(bits2);
+	return 0;
+}
+
 /* Version, serial, names, validity and key of a new certificate. */
 static int
 cert_begin(X509 *cert, const X509_NAME *issuer, const X509_NAME *subject, int64_t not_before,
-    int64_t not_after, EVP_PKEY *pub, struct smime_error *err)
+    int64_t not_after, EVP_PKEY *pub, const X509_PUBKEY *spki, struct smime_error *err)
 {
 	int rc;
 
@@ -359,7 +398,7 @@ cert_begin(X509 *cert, const X509_NAME *issuer, const X509_NAME *subject, int64_
 	if (!X509_set_issuer_name(cert, issuer) || !X509_set_subject_name(cert, subject) ||
 	    ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)not_before) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)not_after) == NULL ||
-	    !X509_set_pubkey(cert, pub))
+	    !(spki != NULL ? spki_copy(cert, spki) : X509_set_pubkey(cert, pub)))
 		return smime_error_ssl(err, SMIME_E_INTERNAL, "certificate fields");
 	return 0;
 }
@@ -823,7 +862,7 @@ key_policy(X509_PUBKEY *xpk, EVP_PKEY *pub, enum cert_purpose purpose,
  */
 static int
 csr_key(const unsigned char *csr, size_t len, enum cert_purpose purpose, EVP_PKEY **pub_r,
-    struct smime_error *err)
+    X509_PUBKEY **spki_r, struct smime_error *err)
 {
 	X509_REQ *req = NULL;
 	BIO *bio = NULL;
@@ -879,6 +918,11 @@ csr_key(const unsigned char *csr, size_t len, enum cert_purpose purpose, EVP_PKE
 	}
 	if (!EVP_PKEY_up_ref(pub)) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "key reference");
+		goto out;
+	}
+	if ((*spki_r = X509_PUBKEY_dup(X509_REQ_get_X509_PUBKEY(req))) == NULL) {
+		EVP_PKEY_free(pub);
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "CSR: public key copy");
 		goto out;
 	}
 	*pub_r = pub;
@@ -963,6 +1007,7 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 	X509 *ca_cert = NULL, *cert = NULL;
 	X509_NAME *subject = NULL;
 	EVP_PKEY *pub = NULL, *key = NULL;
+	X509_PUBKEY *spki = NULL;
 	char base[CA_URL_MAX];
 	int64_t ca_not_after, not_after, days;
 	unsigned ku;
@@ -1034,7 +1079,7 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 
 	/* The key: the CSR's, or one made here. */
 	if (req->csr != NULL) {
-		if ((rc = csr_key(req->csr, req->csr_len, prof->purpose, &pub, err)) != 0)
+		if ((rc = csr_key(req->csr, req->csr_len, prof->purpose, &pub, &spki, err)) != 0)
 			goto out;
 	} else {
 		if (!prof->allow_generate) {
@@ -1105,7 +1150,7 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 		goto out;
 	}
 	if ((rc = cert_begin(cert, X509_get_subject_name(ca_cert), subject, req->now,
-	    not_after, pub, err)) != 0 ||
+	    not_after, pub, spki, err)) != 0 ||
 	    (rc = spki_lint(cert, err)) != 0 ||
 	    /* 7.1.2.3 (d): "The cA field SHALL NOT be true." */
 	    (rc = add_basic_constraints(cert, false, -1, err)) != 0 ||
@@ -1138,6 +1183,7 @@ out:
 	X509_NAME_free(subject);
 	EVP_PKEY_free(pub);
 	EVP_PKEY_free(key);
+	X509_PUBKEY_free(spki);
 	return rc;
 }
 
@@ -1271,7 +1317,7 @@ ca_create(struct signer *sg, const char *base_url_text, const char *id, const ch
 		goto out;
 	}
 	if ((rc = cert_begin(cert, parent_cert != NULL ? X509_get_subject_name(parent_cert) :
-	    subject, subject, now, not_after, pub, err)) != 0 ||
+	    subject, subject, now, not_after, pub, NULL, err)) != 0 ||
 	    (rc = spki_lint(cert, err)) != 0)
 		goto out;
 	if (parent == NULL) {

@@ -83,6 +83,10 @@ struct ca_issue_req {
  * profile->key_alg is made (allowed only when profile->allow_generate) and
  * returned in *key_r.  Validity: now - 0 .. now + profile->validity_days
  * (never past the CA's own notAfter, never more than 825 days).
+ * With a CSR, *cert_r carries the CSR's key as encoded there, without
+ * decoding it again (OpenSSL 3.0's decoders cost more than the signature):
+ * X509_get0_pubkey gives NULL on it.  Encode it (i2d_X509) to publish it,
+ * and read it back to verify it.
  * Errors: SMIME_E_INPUT (bad CSR), SMIME_E_POLICY (weak key, key not
  * allowed, generation not allowed), SMIME_E_USAGE (user without email).
  */

@@ -35,6 +35,30 @@
 #define BASE "http://ca.example.test:8080"
 
 static char *dir;
+
+/*
+ * ca_issue, then the certificate as a relying party sees it: encoded and
+ * read back (what leaves the service is the DER; the object ca_issue
+ * returns holds a CSR's key in encoded form only).
+ */
+static int
+issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r, EVP_PKEY **key_r,
+    struct smime_error *err)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int rc = ca_issue(sg, req, cert_r, key_r, err), len;
+
+	if (rc != 0)
+		return rc;
+	assert_true((len = i2d_X509(*cert_r, &der)) > 0);
+	X509_free(*cert_r);
+	p = der;
+	assert_non_null(*cert_r = d2i_X509(NULL, &p, len));
+	assert_true(p == der + len);
+	OPENSSL_free(der);
+	return 0;
+}
 static struct signer *sg;
 static int64_t now;
 static struct store_ca root_a, issuing_a, root_b, issuing_b;
@@ -973,7 +997,7 @@ test_issue(void **state)
 		req.csr_len = csr_len;
 		c = NULL;
 		key = NULL;
-		if (ca_issue(sg, &req, &c, &key, &err) != 0)
+		if (issue(sg, &req, &c, &key, &err) != 0)
 			fail_msg("%s: %s", row->name, err.message);
 		check_issued(c, row, &alice, row->on_b ? x_issuing_b : x_issuing_a,
 		    row->on_b ? x_root_b : x_root_a, row->on_b ? "issuing-b" : "issuing-a", 365,
@@ -1050,7 +1074,7 @@ test_issue_serials(void **state)
 	req.csr = mk_csr(k_p256, false, &csr_len);
 	req.csr_len = csr_len;
 	for (i = 0; i < N; i++) {
-		assert_int_equal(ca_issue(sg, &req, &c, NULL, &err), 0);
+		assert_int_equal(issue(sg, &req, &c, NULL, &err), 0);
 		ca_serial_hex(X509_get0_serialNumber(c), serials[i]);
 		/* 9 to 16 octets, the first below 0x80 (positive without a 00 octet). */
 		assert_in_range(strlen(serials[i]), 18, 2 * CA_SERIAL_OCTETS);
@@ -1096,7 +1120,7 @@ test_issue_validity(void **state)
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		prof.validity_days = rows[i].days;
 		req.ca = rows[i].short_ca ? &short_ca : &issuing_b;
-		assert_int_equal(ca_issue(sg, &req, &c, NULL, &err), 0);
+		assert_int_equal(issue(sg, &req, &c, NULL, &err), 0);
 		assert_int_equal(tm_of(X509_get0_notBefore(c)), now);
 		assert_int_equal(tm_of(X509_get0_notAfter(c)), rows[i].want != 0 ?
 		    now + rows[i].want : tm_of(X509_get0_notAfter(x_short)));
@@ -1106,7 +1130,7 @@ test_issue_validity(void **state)
 	/* A CA past its notAfter issues nothing. */
 	req.ca = &short_ca;
 	req.now = now + 21 * DAY;
-	assert_int_equal(ca_issue(sg, &req, &c, NULL, &err), SMIME_E_POLICY);
+	assert_int_equal(issue(sg, &req, &c, NULL, &err), SMIME_E_POLICY);
 	free((void *)req.csr);
 	X509_free(x_short);
 	ca_clear(&short_ca);
@@ -1135,7 +1159,7 @@ test_issue_long_address(void **state)
 	assert_true(strlen(emails[0]) > 64);
 	req.csr = mk_csr(k_p256, false, &csr_len);
 	req.csr_len = csr_len;
-	assert_int_equal(ca_issue(sg, &req, &c, NULL, &err), 0);
+	assert_int_equal(issue(sg, &req, &c, NULL, &err), 0);
 	check_issued(c, &row, &bob, x_issuing_b, x_root_b, "issuing-b", 30, "2.23.140.1.5.1.3");
 	X509_free(c);
 	free((void *)req.csr);
@@ -1313,7 +1337,7 @@ test_issue_errors(void **state)
 		req.csr_len = csr_len;
 		c = NULL;
 		key = NULL;
-		rc = ca_issue(sg, &req, &c, &key, &err);
+		rc = issue(sg, &req, &c, &key, &err);
 		if (rc != row->want || strncmp(err.message, row->want_prefix,
 		    strlen(row->want_prefix)) != 0)
 			fail_msg("%s: got %d (%s), want %d (%s...)", row->name, rc,
@@ -1460,7 +1484,7 @@ test_import(void **state)
 		if (rows[i].key != NULL) {
 			/* It issues, and what it issues chains to the imported certificate. */
 			req.ca = &ca;
-			assert_int_equal(ca_issue(sg, &req, &c, NULL, &err), 0);
+			assert_int_equal(issue(sg, &req, &c, NULL, &err), 0);
 			assert_int_equal(chain_verify(c, rows[i].cert, NULL, "2.23.140.1.5.1.3",
 			    X509_PURPOSE_SMIME_SIGN, NULL), X509_V_OK);
 			X509_free(c);
@@ -1509,7 +1533,7 @@ test_crl(void **state)
 	req.csr = mk_csr(k_p256, false, &csr_len);
 	req.csr_len = csr_len;
 	for (i = 0; i < 4; i++)
-		assert_int_equal(ca_issue(sg, &req, &c[i], NULL, &err), 0);
+		assert_int_equal(issue(sg, &req, &c[i], NULL, &err), 0);
 	for (i = 0; i < 3; i++) {
 		memset(&rv[i], 0, sizeof(rv[i]));
 		ca_serial_hex(X509_get0_serialNumber(c[i]), rv[i].serial);
@@ -1944,7 +1968,7 @@ test_ocsp(void **state)
 	for (i = 0; i < C_COUNT; i++) {
 		req.ca = i == C_B ? &issuing_b : &issuing_a;
 		issuers[i] = i == C_B ? x_issuing_b : x_issuing_a;
-		assert_int_equal(ca_issue(sg, &req, &certs[i], NULL, &err), 0);
+		assert_int_equal(issue(sg, &req, &certs[i], NULL, &err), 0);
 	}
 	issuers[C_OTHER_CA] = x_root_a;  /* a CertID naming root-a, not served */
 	static const struct { int idx; const char *ca; int revoked, reason; } known[] = {
@@ -2118,7 +2142,7 @@ test_ocsp_cache(void **state)
 	pthread_mutex_init(&t.lock, NULL);
 	req.csr = mk_csr(k_p256, false, &csr_len);
 	req.csr_len = csr_len;
-	assert_int_equal(ca_issue(sg, &req, &c, NULL, &err), 0);
+	assert_int_equal(issue(sg, &req, &c, NULL, &err), 0);
 	t.e[0].ca_id = "issuing-b";
 	ca_serial_hex(X509_get0_serialNumber(c), t.e[0].serial);
 	t.e[0].st.known = 1;
