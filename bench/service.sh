@@ -75,6 +75,18 @@ raw_rate() { # ec-p256 | rsa-3072 ...
 
 R=$T/results
 : >"$R"
+# Every issuance from a CSR verifies the CSR's signature (EC P-256 here):
+# the rate of that verification bounds issuance whatever else it costs.
+log "CSR verification rate (openssl speed -multi $(nproc) ecdsap256)"
+openssl speed -seconds 5 -multi "$(nproc)" ecdsap256 2>/dev/null >"$T/speed.verify"
+CSR_VERIFY=$(grep -E "ecdsa \(nistp256" "$T/speed.verify" | tail -1 | awk '{print int($NF + 0.5)}')
+
+# pace.lua CONNS RATE: each connection waits so that all together send about RATE/s.
+pace() {
+	local ms
+	ms=$(python3 -c "print(max(1, round($1 * 1000 / $2)))")
+	echo "function delay() return $ms end"
+}
 for ca in ${CAS//,/ }; do
 	log "CA $ca: starting smimed"
 	D=$T/data-$ca
@@ -128,6 +140,11 @@ LUA
 	log "CA $ca: OCSP GET, $CONNS connections, ${SECONDS_RUN}s"
 	wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency "$URL/ocsp/issuing/$b64" >"$T/wrk.ocspget.$ca" 2>&1
 	echo "ocsp-get $ca $(wrk_parse "$T/wrk.ocspget.$ca") $ocsp_ok" >>"$R"
+	# The latency at a given rate: 64 connections, 4 ms between requests each.
+	pace 64 16000 >"$T/pace.lua"
+	log "CA $ca: OCSP GET paced"
+	wrk -t2 -c64 -d"${SECONDS_RUN}s" --latency -s "$T/pace.lua" "$URL/ocsp/issuing/$b64" >"$T/wrk.ocspgetp.$ca" 2>&1
+	echo "ocsp-get-paced $ca $(wrk_parse "$T/wrk.ocspgetp.$ca") $ocsp_ok" >>"$R"
 	cat >"$T/ocsp.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/ocsp-request"
@@ -138,12 +155,20 @@ LUA
 	log "CA $ca: OCSP POST"
 	wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency -s "$T/ocsp.lua" "$URL/ocsp/issuing" >"$T/wrk.ocsppost.$ca" 2>&1
 	echo "ocsp-post $ca $(wrk_parse "$T/wrk.ocsppost.$ca") $ocsp_ok" >>"$R"
+	cat "$T/ocsp.lua" "$T/pace.lua" >"$T/ocspp.lua"
+	log "CA $ca: OCSP POST paced"
+	wrk -t2 -c64 -d"${SECONDS_RUN}s" --latency -s "$T/ocspp.lua" "$URL/ocsp/issuing" >"$T/wrk.ocsppostp.$ca" 2>&1
+	echo "ocsp-post-paced $ca $(wrk_parse "$T/wrk.ocsppostp.$ca") $ocsp_ok" >>"$R"
 	# With a nonce every response is signed afresh.
 	openssl ocsp -issuer "$T/issuing.pem" -cert "$T/leaf.pem" -reqout "$T/ocspn.der" >/dev/null 2>&1
 	sed "s|$T/ocsp.der|$T/ocspn.der|" "$T/ocsp.lua" >"$T/ocspn.lua"
 	log "CA $ca: OCSP POST with a nonce"
 	wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency -s "$T/ocspn.lua" "$URL/ocsp/issuing" >"$T/wrk.ocspnonce.$ca" 2>&1
 	echo "ocsp-nonce $ca $(wrk_parse "$T/wrk.ocspnonce.$ca") $ocsp_ok" >>"$R"
+	cat "$T/ocspn.lua" "$T/pace.lua" >"$T/ocspnp.lua"
+	log "CA $ca: OCSP POST with a nonce paced"
+	wrk -t2 -c64 -d"${SECONDS_RUN}s" --latency -s "$T/ocspnp.lua" "$URL/ocsp/issuing" >"$T/wrk.ocspnoncep.$ca" 2>&1
+	echo "ocsp-nonce-paced $ca $(wrk_parse "$T/wrk.ocspnoncep.$ca") $ocsp_ok" >>"$R"
 	kill -TERM $PID; wait $PID; PID=
 done
 ELAPSED=$(( $(date +%s) - START ))
@@ -166,21 +191,28 @@ print("## Issuance: \`POST /api/v1/certificates\` (profile dual, an EC P-256 CSR
 print()
 print("| CA key | certificates/s | p50 ms | p90 ms | p99 ms | non-2xx | answered | counted by /metrics | in the store | raw signing rate (openssl speed, all cores) | share | target 50% |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+verify = float("$CSR_VERIFY" or 0)
 for r in rows:
     if r[0] != "issue": continue
     ca, rps, p50, p90, p99, bad, total, counted, stored, raw = r[1], float(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], float(r[10] or 0)
     share = rps / raw * 100 if raw else 0
     print(f"| {ca} | {rps:.0f} | {p50} | {p90} | {p99} | {bad} | {total} | {counted} | {stored} | {raw:.0f} sign/s | {share:.0f}% | {'**PASS**' if share >= 50 and bad == '0' else '**MISS**'} |")
 print()
+print(f"Each issuance verifies its CSR's signature (EC P-256): \`openssl speed -multi $(nproc) ecdsap256\` verifies {verify:.0f} signatures/s in this run, so no CSR issuance can exceed that rate, which is {verify / max(1.0, max([float(r[10] or 1) for r in rows if r[0] == 'issue' and r[1].startswith('ec-')] or [1])) * 100:.0f}% of the P-256 signing rate: for an EC CA the 50% target is out of reach by the verification alone, before HTTP, JSON and the durable commit.")
+print()
 print("## OCSP: \`/ocsp/issuing\`, one certificate, response checked with \`openssl ocsp\`")
+print()
+print("Each kind of request runs twice: as fast as wrk can send ($CONNS connections; the latency then is mostly queueing in a saturated machine), and paced: 64 connections, each waiting 4 ms between requests (about 14,000 requests/s when answers are quick), which is where the target's p99 is read.")
 print()
 print("| CA key | request | responses/s | p50 ms | p90 ms | p99 ms | non-2xx | response | target 10,000/s, p99 < 5 ms |")
 print("|---|---|---|---|---|---|---|---|---|")
-names = {"ocsp-get": "GET, no nonce", "ocsp-post": "POST, no nonce", "ocsp-nonce": "POST with a nonce (signed each time)"}
+names = {"ocsp-get": "GET, no nonce, as fast as it goes", "ocsp-post": "POST, no nonce, as fast as it goes", "ocsp-nonce": "POST with a nonce (signed each time), as fast as it goes",
+         "ocsp-get-paced": "GET, no nonce, paced", "ocsp-post-paced": "POST, no nonce, paced", "ocsp-nonce-paced": "POST with a nonce, paced"}
 for r in rows:
     if not r[0].startswith("ocsp"): continue
     ca, rps, p50, p90, p99, bad, ok = r[1], float(r[2]), r[3], r[4], float(r[5]), r[6], r[-1]
-    verdict = "**PASS**" if rps >= 10000 and p99 < 5 and bad == "0" and ok == "checked" else "**MISS**"
+    paced = r[0].endswith("-paced")
+    verdict = ("**PASS**" if rps >= 10000 and p99 < 5 and bad == "0" and ok == "checked" else "**MISS**") if paced else "(throughput)"
     print(f"| {ca} | {names[r[0]]} | {rps:.0f} | {p50} | {p90} | {p99:.2f} | {bad} | {ok} | {verdict} |")
 PY
 python3 "$ROOT/bench/merge.py" service "$OUT" <"$T/section.md"
