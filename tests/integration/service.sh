@@ -250,6 +250,21 @@ for a in cert.issue cert.revoke token.create token.revoke token.use user.create 
 	jq -e --arg a "$a" '[.items[] | select(.action == $a)] | length > 0' "$T/.out" >/dev/null && ok "the audit log has $a" || not_ok "audit $a"
 done
 
+# ---- deleting is not revoking ------------------------------------------------------------
+SIG2=$(openssl x509 -in "$T/sig2.pem" -noout -serial | cut -d= -f2)
+expect 0 "smime admin device delete" "$SMIME" admin device delete "$DEV"
+status_is "the device is gone" 404 GET "/api/v1/devices/$DEV"
+status_is "its certificate is still recorded" 200 GET "/api/v1/certificates/$SIG2"
+jq -e '.status == "active"' "$T/.body" >/dev/null && ok "and still active: deleting a device does not revoke" || not_ok "device delete revoked" "$(cat "$T/.body")"
+openssl ocsp -issuer "$T/issuing.pem" -CAfile "$T/chain.pem" -cert "$T/sig2.pem" -url "$SVC_URL/ocsp/issuing" >"$T/ocsp6" 2>&1
+contains "OCSP still says good" "$T/ocsp6" "sig2.pem: good"
+expect 0 "smime admin user delete" "$SMIME" admin user delete dave@example.org
+status_is "the user is gone" 404 GET /api/v1/users/dave@example.org
+expect 0 "the audit log after the deletions" "$SMIME" admin audit --json
+for a in device.delete user.delete; do
+	jq -e --arg a "$a" '[.items[] | select(.action == $a)] | length > 0' "$T/.out" >/dev/null && ok "the audit log has $a" || not_ok "audit $a"
+done
+
 # ---- more CAs: one made under the root, one imported ---------------------------------
 status_is "a second issuing CA under the root" 201 POST /api/v1/cas '{"id":"issuing-2","parent":"root","key_alg":"ec-p384"}'
 jq -e '.parent == "root" and .issuing == true and .has_key == true' "$T/.body" >/dev/null && ok "it issues and has its key" || not_ok "issuing-2" "$(cat "$T/.body")"
