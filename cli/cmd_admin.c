@@ -65,9 +65,10 @@ struct verb {
 
 static const char *const platforms[] = { "ios", "android", "macos", "windows", "linux" };
 static const char *const cert_statuses[] = { "active", "superseded", "expired", "revoked" };
-/* RFC 5280 5.3.1: CRLReason, spelled as the ASN.1 module names them (7 is unused). */
+/* RFC 5280 5.3.1: CRLReason, spelled as the ASN.1 module names them (7 is
+ * unused); certificateHold is not offered: a revocation is final. */
 static const char *const reasons[] = { "unspecified", "keyCompromise", "cACompromise",
-	"affiliationChanged", "superseded", "cessationOfOperation", "certificateHold",
+	"affiliationChanged", "superseded", "cessationOfOperation",
 	"privilegeWithdrawn", "aACompromise" };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -1619,8 +1620,8 @@ static const struct verb verbs[] = {
 	  "Revoke a certificate; the CA's CRL is made anew.  Nothing else ever revokes.\n\n"
 	  "  --reason REASON   as RFC 5280 5.3.1 names it: unspecified, keyCompromise,\n"
 	  "                    cACompromise, affiliationChanged, superseded,\n"
-	  "                    cessationOfOperation, certificateHold, privilegeWithdrawn,\n"
-	  "                    aACompromise\n" },
+	  "                    cessationOfOperation, privilegeWithdrawn, aACompromise\n"
+	  "                    (a revocation is final: certificateHold is not offered)\n" },
 	{ "token", "create", token_create, 0, 1, 1, "NAME", "NAME",
 	  "Create an admin token called NAME and print its secret, which the service\n"
 	  "shows this once only.\n" },

@@ -362,10 +362,13 @@ h_cert_revoke(struct request *rq)
 	if (o == NULL)
 		return;
 	ro.reason = ca_reason_parse(json_string_value(json_object_get(o, "reason")));
-	if (ro.reason < 0 || ro.reason == 8 /* removeFromCRL: only in delta CRLs */) {
+	/* removeFromCRL belongs in delta CRLs only; certificateHold would need a
+	 * way back that a revocation here does not have (S/MIME BR 7.2.2 does
+	 * not use it either). */
+	if (ro.reason < 0 || ro.reason == 8 || ro.reason == 6) {
 		reply_error(rq, 400, "bad-request", "reason: one of unspecified, keyCompromise, "
 		    "cACompromise, affiliationChanged, superseded, cessationOfOperation, "
-		    "certificateHold, privilegeWithdrawn, aACompromise");
+		    "privilegeWithdrawn, aACompromise (a revocation is final: no certificateHold)");
 		goto out;
 	}
 	if (ca_serial_parse(rq->params[0], ro.serial, &err) != 0 ||

@@ -35,8 +35,10 @@ static const struct key {
 } keys[] = {
 	{ "listen", K_STR, offsetof(struct config, listen), "127.0.0.1:8080", 0, 0,
 	  "address and port to listen on (IPv6 in brackets: [::1]:8080)" },
+	{ "public_listen", K_STR, offsetof(struct config, public_listen), "", 0, 0,
+	  "address and port of a second, plain-HTTP listener for /ca, /crl, /ocsp and /healthz only; needed with TLS" },
 	{ "public_url", K_STR, offsetof(struct config, public_url), "", 0, 0,
-	  "base URL put in certificates (AIA, CRL); empty: http(s)://LISTEN" },
+	  "base URL put in certificates (AIA, CRL), http://; empty: http://PUBLIC_LISTEN, else http://LISTEN" },
 	{ "store", K_STR, offsetof(struct config, store), "sqlite", 0, 0,
 	  "store backend" },
 	{ "tls_cert", K_STR, offsetof(struct config, tls_cert), "", 0, 0,
@@ -252,17 +254,32 @@ config_load(struct config *cfg, const char *path, const char *data_override,
 	return 0;
 }
 
+static int
+check_addr(const char *key, const char *value, struct smime_error *err)
+{
+	const char *colon = strrchr(value, ':');
+	char *end;
+
+	if (colon == NULL || colon == value)
+		return smime_error_set(err, SMIME_E_USAGE, "%s: '%s' is not ADDR:PORT", key, value);
+	long port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || port < 1 || port > 65535)
+		return smime_error_set(err, SMIME_E_USAGE, "%s: bad port in '%s'", key, value);
+	return 0;
+}
+
 int
 config_check(const struct config *cfg, struct smime_error *err)
 {
-	const char *colon = strrchr(cfg->listen, ':');
-	char *end;
+	int rc;
 
-	if (colon == NULL || colon == cfg->listen)
-		return smime_error_set(err, SMIME_E_USAGE, "listen: '%s' is not ADDR:PORT", cfg->listen);
-	long port = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || port < 1 || port > 65535)
-		return smime_error_set(err, SMIME_E_USAGE, "listen: bad port in '%s'", cfg->listen);
+	if ((rc = check_addr("listen", cfg->listen, err)) != 0)
+		return rc;
+	if (*cfg->public_listen != '\0' &&
+	    (rc = check_addr("public_listen", cfg->public_listen, err)) != 0)
+		return rc;
+	if (*cfg->public_listen != '\0' && strcmp(cfg->public_listen, cfg->listen) == 0)
+		return smime_error_set(err, SMIME_E_USAGE, "public_listen: must differ from listen");
 	if (store_backend_find(cfg->store) == NULL)
 		return smime_error_set(err, SMIME_E_USAGE, "store: unknown backend '%s' (known: sqlite)",
 		    cfg->store);
@@ -279,10 +296,14 @@ config_check(const struct config *cfg, struct smime_error *err)
 		    "ec-p384, ec-p521, rsa-3072, rsa-4096", cfg->ca_key_alg);
 	if (*cfg->ca_name == '\0' || strlen(cfg->ca_name) > 48)
 		return smime_error_set(err, SMIME_E_USAGE, "ca_name: 1 to 48 characters");
-	if (*cfg->public_url != '\0' && strncmp(cfg->public_url, "http://", 7) != 0 &&
-	    strncmp(cfg->public_url, "https://", 8) != 0)
+	/* S/MIME BR 7.1.2.3 (b), (c): the CRL and AIA URIs SHALL use the http scheme. */
+	if (*cfg->public_url != '\0' && strncmp(cfg->public_url, "http://", 7) != 0)
 		return smime_error_set(err, SMIME_E_USAGE, "public_url: must start with http:// "
-		    "or https://");
+		    "(S/MIME BR 7.1.2.3: CRL and AIA URLs are plain HTTP)");
+	if (*cfg->tls_cert != '\0' && *cfg->public_url == '\0' && *cfg->public_listen == '\0')
+		return smime_error_set(err, SMIME_E_USAGE, "with tls_cert, set public_listen (a plain "
+		    "HTTP listener for /ca, /crl, /ocsp) or public_url: the URLs in certificates are "
+		    "http:// (S/MIME BR 7.1.2.3)");
 	if (strcmp(cfg->log_format, "json") != 0 && strcmp(cfg->log_format, "text") != 0)
 		return smime_error_set(err, SMIME_E_USAGE, "log_format: json or text");
 	if (cfg->crl_validity <= cfg->crl_refresh)

@@ -79,9 +79,19 @@ static const struct route {
 
 #define PATH_MAX_LEN 4096
 
+struct http;
+
+/* One listening daemon: the main one, or the plain-HTTP one that serves the
+ * public routes alone (public_listen). */
+struct listener {
+	struct http *h;
+	struct MHD_Daemon *d;
+	bool public_only;
+};
+
 struct http {
 	struct service *svc;
-	struct MHD_Daemon *d;
+	struct listener main, pub;
 	_Atomic long active;
 	char *tls_cert, *tls_key;
 };
@@ -348,7 +358,8 @@ static enum MHD_Result
 access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
-	struct http *h = cls;
+	struct listener *l = cls;
+	struct http *h = l->h;
 	struct conn_state *cs = *con_cls;
 
 	(void)version;
@@ -374,6 +385,11 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 			return queue(rq);
 		}
 		cs->route = find_route(rq, method, &cs->early_status, cs->allow, sizeof(cs->allow));
+		/* The plain-HTTP listener knows the public routes alone. */
+		if (l->public_only && cs->route != NULL && cs->route->admin) {
+			cs->route = NULL;
+			cs->early_status = 404;
+		}
 		rq->route = cs->route != NULL ? cs->route->pattern : "-";
 		rq->body_max = cs->route != NULL ? body_limit(h, cs->route->body) : 0;
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -508,86 +524,132 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_event("warn", "http", "message", msg, NULL);
 }
 
-int
-http_start(struct service *svc, struct http **h_r, struct smime_error *err)
+/* Parse ADDR:PORT (IPv6 in brackets) into ss. */
+static int
+parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6_r, struct smime_error *err)
 {
-	struct http *h = calloc(1, sizeof(*h));
-	struct sockaddr_storage ss;
 	char host[256];
-	const char *colon = strrchr(svc->cfg.listen, ':');
+	const char *colon = strrchr(listen, ':');
 	int port = atoi(colon + 1);
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-	    MHD_USE_ERROR_LOG;
-	long threads = svc->cfg.http_threads;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 
-	if (h == NULL)
-		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-	h->svc = svc;
-	memset(&ss, 0, sizeof(ss));
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - svc->cfg.listen), svc->cfg.listen);
+	memset(ss, 0, sizeof(*ss));
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
 	if (host[0] == '[') {
 		size_t n = strlen(host);
 		memmove(host, host + 1, n);
 		if (n >= 2 && host[n - 2] == ']')
 			host[n - 2] = '\0';
 	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	*v6_r = false;
 	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)port);
 	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)port);
-		flags |= MHD_USE_IPv6;
-	} else {
-		free(h);
+		*v6_r = true;
+	} else
 		return smime_error_set(err, SMIME_E_USAGE, "listen: '%s' is not a numeric IPv4 or "
 		    "IPv6 address", host);
+	return 0;
+}
+
+static int
+start_listener(struct http *h, struct listener *l, const char *listen, bool tls,
+    unsigned int threads, struct smime_error *err)
+{
+	struct service *svc = h->svc;
+	struct sockaddr_storage ss;
+	bool v6;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	    MHD_USE_ERROR_LOG;
+	int rc;
+
+	if ((rc = parse_listen(listen, &ss, &v6, err)) != 0)
+		return rc;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	if (tls)
+		flags |= MHD_USE_TLS;
+	struct MHD_OptionItem tls_opts[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	l->h = h;
+	l->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, l,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)svc->cfg.connection_limit,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)svc->cfg.request_timeout,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_ARRAY, tls ? tls_opts : &tls_opts[2],
+	    MHD_OPTION_END);
+	if (l->d == NULL) {
+		int e = errno;
+		return smime_error_set(err, SMIME_E_IO, "cannot listen on %s: %s", listen,
+		    e ? strerror(e) : "libmicrohttpd refused to start");
 	}
+	return 0;
+}
+
+static void
+stop_listener(struct listener *l)
+{
+	if (l->d == NULL)
+		return;
+	MHD_socket s = MHD_quiesce_daemon(l->d);
+	if (s != MHD_INVALID_SOCKET)
+		close(s);
+}
+
+int
+http_start(struct service *svc, struct http **h_r, struct smime_error *err)
+{
+	struct http *h = calloc(1, sizeof(*h));
+	long threads = svc->cfg.http_threads;
+	bool tls = *svc->cfg.tls_cert != '\0';
+	int rc;
+
+	if (h == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	h->svc = svc;
 	if (threads == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = cpus > 0 ? cpus * 4 : 8;
 		if (threads < 8)
 			threads = 8;
 	}
-	if (*svc->cfg.tls_cert != '\0') {
+	if (tls) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			free(h);
 			return smime_error_set(err, SMIME_E_USAGE, "this libmicrohttpd has no TLS");
 		}
 		if ((h->tls_cert = slurp(svc->cfg.tls_cert, err)) == NULL ||
 		    (h->tls_key = slurp(svc->cfg.tls_key, err)) == NULL) {
-			free(h->tls_cert);
-			free(h);
-			return err->code;
+			rc = err->code;
+			goto fail;
 		}
-		flags |= MHD_USE_TLS;
 	}
-	struct MHD_OptionItem tls_opts[] = {
-		{ MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert },
-		{ MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key },
-		{ MHD_OPTION_END, 0, NULL },
-	};
-	h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, h,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)svc->cfg.connection_limit,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)svc->cfg.request_timeout,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_ARRAY, h->tls_cert != NULL ? tls_opts : &tls_opts[2],
-	    MHD_OPTION_END);
-	if (h->d == NULL) {
-		int e = errno;
-		free(h->tls_cert);
-		secret_free(h->tls_key);
-		free(h);
-		return smime_error_set(err, SMIME_E_IO, "cannot listen on %s: %s", svc->cfg.listen,
-		    e ? strerror(e) : "libmicrohttpd refused to start");
-	}
+	if ((rc = start_listener(h, &h->main, svc->cfg.listen, tls, (unsigned int)threads,
+	    err)) != 0)
+		goto fail;
+	h->pub.public_only = true;
+	if (*svc->cfg.public_listen != '\0' && (rc = start_listener(h, &h->pub,
+	    svc->cfg.public_listen, false, (unsigned int)(threads + 1) / 2, err)) != 0)
+		goto fail;
 	*h_r = h;
 	return 0;
+fail:
+	if (h->main.d != NULL)
+		MHD_stop_daemon(h->main.d);
+	free(h->tls_cert);
+	secret_free(h->tls_key);
+	free(h);
+	return rc;
 }
 
 void
@@ -595,14 +657,15 @@ http_stop(struct http *h, long grace)
 {
 	if (h == NULL)
 		return;
-	MHD_socket s = MHD_quiesce_daemon(h->d);
-	if (s != MHD_INVALID_SOCKET)
-		close(s);
+	stop_listener(&h->main);
+	stop_listener(&h->pub);
 	for (long i = 0; i < grace * 10 && atomic_load(&h->active) > 0; i++) {
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	MHD_stop_daemon(h->d);
+	MHD_stop_daemon(h->main.d);
+	if (h->pub.d != NULL)
+		MHD_stop_daemon(h->pub.d);
 	free(h->tls_cert);
 	secret_free(h->tls_key);
 	free(h);

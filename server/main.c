@@ -241,6 +241,9 @@ main(int argc, char **argv)
 	    svc.cfg.data, NULL);
 	printf("smimed %s listening on %s://%s\n", SMIME_VERSION,
 	    *svc.cfg.tls_cert != '\0' ? "https" : "http", svc.cfg.listen);
+	if (*svc.cfg.public_listen != '\0')
+		printf("public listener (CA certificates, CRLs, OCSP): http://%s\n",
+		    svc.cfg.public_listen);
 	printf("public URL: %s\nadmin token: %s/admin.token\n", svc.base_url, svc.cfg.data);
 	fflush(stdout);
 

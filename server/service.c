@@ -114,6 +114,7 @@ bootstrap(struct service *svc, struct smime_error *err)
 	struct bootstrap b = { .svc = svc };
 	char cn[128], path[PATH_MAX], text[TOKEN_TEXT_SIZE + 1];
 	int64_t now = service_now();
+	bool made = true;
 	int rc;
 
 	log_event("info", "ca.bootstrap", "key_alg", svc->cfg.ca_key_alg, NULL);
@@ -170,9 +171,15 @@ bootstrap(struct service *svc, struct smime_error *err)
 		unlink(path);
 		goto out;
 	}
+	made = false;
 	log_event("info", "ca.created", "root", b.root.id, "issuing", b.issuing.id, "token",
 	    path, NULL);
 out:
+	/* Keys made for CAs that were not stored are forgotten. */
+	if (made && b.root.cert_der != NULL)
+		signer_forget(svc->signer, "root");
+	if (made && b.issuing.cert_der != NULL)
+		signer_forget(svc->signer, "issuing");
 	store_ca_clear(&b.root);
 	store_ca_clear(&b.issuing);
 	for (size_t i = 0; i < 3; i++)
@@ -338,8 +345,8 @@ derive_base_url(const struct config *cfg)
 	if (src != NULL)
 		snprintf(buf, sizeof(buf), "%s", src);
 	else
-		snprintf(buf, sizeof(buf), "%s://%s", *cfg->tls_cert != '\0' ? "https" : "http",
-		    cfg->listen);
+		snprintf(buf, sizeof(buf), "http://%s", *cfg->public_listen != '\0' ?
+		    cfg->public_listen : cfg->listen);
 	size_t n = strlen(buf);
 	while (n > 0 && buf[n - 1] == '/')
 		buf[--n] = '\0';

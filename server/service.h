@@ -27,6 +27,7 @@ struct committer;
 struct config {
 	char *data;                 /* data folder */
 	char *listen;               /* ADDR:PORT */
+	char *public_listen;        /* ADDR:PORT of plain HTTP for /ca, /crl, /ocsp; "" = none */
 	char *public_url;           /* base of the URLs put in certificates; "" = from listen */
 	char *store;                /* backend name */
 	char *tls_cert, *tls_key;   /* PEM files; both or neither */

@@ -207,6 +207,7 @@ status_is "generate where the profile forbids it: 422" 422 POST /api/v1/certific
 status_is "an unknown profile: 404" 404 POST /api/v1/certificates "{\"user\":\"alice@example.org\",\"profile\":\"nope\",\"csr\":$(jq -Rs . "$T/dual.csr")}"
 status_is "an unknown user: 404" 404 POST /api/v1/certificates "{\"user\":\"nobody@example.org\",\"profile\":\"dual\",\"csr\":$(jq -Rs . "$T/dual.csr")}"
 status_is "an unknown reason: 400" 400 POST "/api/v1/certificates/$SIG1/revoke" '{"reason":"because"}'
+status_is "certificateHold (a revocation is final): 400" 400 POST "/api/v1/certificates/$SIG1/revoke" '{"reason":"certificateHold"}'
 status_is "revoking an unknown serial: 404" 404 POST /api/v1/certificates/0123456789ABCDEF/revoke '{"reason":"keyCompromise"}'
 status_is "a serial that is not hex: 400" 400 GET /api/v1/certificates/xyz
 status_is "a page limit out of range: 400" 400 GET '/api/v1/users?limit=100000'
@@ -380,16 +381,27 @@ contains "with defaults" "$T/.out" "^# .*\(default: 127.0.0.1:8080\)"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tls.key" -out "$T/tls.crt" \
 	-subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" -days 2 2>/dev/null
 printf 'ca_key_alg = rsa-3072\ntls_cert = %s\ntls_key = %s\n' "$T/tls.crt" "$T/tls.key" >"$T/d4.conf"
+expect 2 "TLS without a plain-HTTP public listener or URL is refused" "$SMIMED" --config "$T/d4.conf" --data "$T/d4" --check-config
+contains "naming public_listen and the BR rule" "$T/.err" "public_listen.*7.1.2.3"
+printf 'public_url = https://pki.example.org\n' >"$T/d5.conf"
+expect 2 "an https public_url is refused (CRL and AIA URLs are http)" "$SMIMED" --config "$T/d5.conf" --data "$T/d4" --check-config
 mkdir -m 700 "$T/d4"
-P4=$(free_port)
+P4=$(free_port); P5=$(free_port)
+printf 'public_listen = 127.0.0.1:%s\n' "$P5" >>"$T/d4.conf"
 "$SMIMED" --config "$T/d4.conf" --data "$T/d4" --listen "127.0.0.1:$P4" >"$T/d4.out" 2>"$T/d4.log" &
 pid4=$!
 for i in $(seq 1 300); do curl -sf --cacert "$T/tls.crt" -o /dev/null "https://127.0.0.1:$P4/healthz" && break; sleep 0.1; done
 code=$(curl -s --cacert "$T/tls.crt" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$P4/healthz")
 [ "$code" = 200 ] && ok "HTTPS with the configured certificate" || not_ok "HTTPS ($code)" "$(tail "$T/d4.log")"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P4/healthz")
+[ "$code" != 200 ] && ok "no plain HTTP on the TLS listener" || not_ok "plain HTTP on the TLS port"
 SMIME_SERVER=https://127.0.0.1:$P4 SMIME_TOKEN=$(cat "$T/d4/admin.token") "$SMIME" admin ca export --cacert "$T/tls.crt" -o "$T/rsa-chain.pem" >/dev/null 2>&1
 openssl x509 -in "$T/rsa-chain.pem" -noout -text 2>/dev/null | grep -q "Public-Key: (3072 bit)" && ok "ca_key_alg = rsa-3072 makes an RSA-3072 CA" || not_ok "RSA CA"
-grep -q "https://127.0.0.1:$P4" "$T/d4.out" && ok "the public URL follows HTTPS" || not_ok "https URL" "$(cat "$T/d4.out")"
+openssl x509 -in "$T/rsa-chain.pem" -noout -text 2>/dev/null | grep -q "URI:http://127.0.0.1:$P5/crl/root.crl" && ok "the URLs in certificates are the plain-HTTP listener's" || not_ok "http URLs with TLS" "$(openssl x509 -in "$T/rsa-chain.pem" -noout -text | grep URI)"
+grep -q "public listener (CA certificates, CRLs, OCSP): http://127.0.0.1:$P5" "$T/d4.out" && ok "it prints the public listener" || not_ok "public listener printed" "$(cat "$T/d4.out")"
+curl -sf -o "$T/pub-root.crl" "http://127.0.0.1:$P5/crl/root.crl" && openssl crl -inform DER -in "$T/pub-root.crl" -noout 2>/dev/null && ok "the CRL is served over plain HTTP" || not_ok "CRL over the public listener"
+code=$(curl -s -o "$T/.body" -w '%{http_code}' -H "Authorization: Bearer $(cat "$T/d4/admin.token")" "http://127.0.0.1:$P5/api/v1/users")
+[ "$code" = 404 ] && ok "the admin API is not on the public listener, even with a token" || not_ok "admin API on the public listener ($code)"
 kill -TERM $pid4; wait $pid4
 
 done_testing
