@@ -59,10 +59,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	snprintf(path, sizeof(path), "%s/master.key", dir);
 	if (signer_open(path, true, &sg, &err) != 0 ||
-	    ca_create(sg, "http://127.0.0.1:8080", "root", "ec-p256", "Fuzz Root", "fuzz", 3650,
+	    ca_create(sg, "http://127.0.0.1:8080", "root", "ec-p256", "Fuzz Root", "fuzz", "DE", 3650,
 	    NULL, false, 1700000000, &root, &err) != 0 ||
 	    ca_create(sg, "http://127.0.0.1:8080", "issuing", "ec-p256", "Fuzz Issuing", "fuzz",
-	    3000, &root, true, 1700000000, &issuing, &err) != 0) {
+	    "DE", 3000, &root, true, 1700000000, &issuing, &err) != 0) {
 		fprintf(stderr, "fuzz_ca_input: %s\n", err.message);
 		abort();
 	}

@@ -594,7 +594,7 @@ h_cas_create(struct request *rq)
 			goto out;
 		}
 		rc = ca_create(rq->svc->signer, rq->svc->base_url, id, alg, cn, rq->svc->cfg.ca_name,
-		    (int)days, &parent, true, service_now(), &co.ca, &err);
+		    rq->svc->cfg.ca_country, (int)days, &parent, true, service_now(), &co.ca, &err);
 		co.how = "create";
 	}
 	if (rc != 0) {

@@ -1189,10 +1189,10 @@ out:
 
 /* --- CA certificates --- */
 
-/* S/MIME BR 7.1.4.3.1: commonName (and organizationName) of a CA. */
+/* S/MIME BR 7.1.4.3.1: countryName, organizationName and commonName of a CA. */
 static int
-ca_subject(const char *common_name, const char *organisation, X509_NAME **name_r,
-    struct smime_error *err)
+ca_subject(const char *common_name, const char *organisation, const char *country,
+    X509_NAME **name_r, struct smime_error *err)
 {
 	X509_NAME *name;
 	size_t n;
@@ -1205,9 +1205,16 @@ ca_subject(const char *common_name, const char *organisation, X509_NAME **name_r
 	if (organisation != NULL && strnlen(organisation, CA_ORG_MAX + 1) > CA_ORG_MAX)
 		return smime_error_set(err, SMIME_E_USAGE, "CA organizationName: at most %d "
 		    "characters (RFC 5280 A.1 ub-organization-name)", CA_ORG_MAX);
+	if (country != NULL && country[0] != '\0' && (strlen(country) != 2 ||
+	    !isupper((unsigned char)country[0]) || !isupper((unsigned char)country[1])))
+		return smime_error_set(err, SMIME_E_USAGE, "CA countryName: two capital letters "
+		    "(ISO 3166-1 alpha-2)");
 	if ((name = X509_NAME_new()) == NULL)
 		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-	if ((organisation != NULL && organisation[0] != '\0' &&
+	if ((country != NULL && country[0] != '\0' &&
+	    !X509_NAME_add_entry_by_NID(name, NID_countryName, MBSTRING_ASC,
+	    (const unsigned char *)country, -1, -1, 0)) ||
+	    (organisation != NULL && organisation[0] != '\0' &&
 	    !X509_NAME_add_entry_by_NID(name, NID_organizationName, MBSTRING_UTF8,
 	    (const unsigned char *)organisation, -1, -1, 0)) ||
 	    !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
@@ -1265,7 +1272,7 @@ out:
 
 int
 ca_create(struct signer *sg, const char *base_url_text, const char *id, const char *key_alg,
-    const char *common_name, const char *organisation, int validity_days,
+    const char *common_name, const char *organisation, const char *country, int validity_days,
     const struct store_ca *parent, bool issuing, int64_t now, struct store_ca *ca_r,
     struct smime_error *err)
 {
@@ -1296,7 +1303,7 @@ ca_create(struct signer *sg, const char *base_url_text, const char *id, const ch
 		    CA_MAX_CA_DAYS);
 	if (parent != NULL && strcmp(parent->id, id) == 0)
 		return smime_error_set(err, SMIME_E_USAGE, "CA %s cannot be its own parent", id);
-	if ((rc = ca_subject(common_name, organisation, &subject, err)) != 0)
+	if ((rc = ca_subject(common_name, organisation, country, &subject, err)) != 0)
 		return rc;
 	if (parent != NULL && ((rc = base_url(base_url_text, base, err)) != 0 ||
 	    (rc = parent_check(sg, parent, now, &parent_cert, &parent_not_after, err)) != 0))

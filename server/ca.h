@@ -43,12 +43,12 @@ bool ca_key_alg_valid(const char *alg);
  * certificate.  parent NULL: a self-signed root (CA:TRUE critical, keyUsage
  * keyCertSign cRLSign critical).  Otherwise an intermediate signed by
  * parent (pathLenConstraint 0 when issuing, EKU emailProtection, AIA and
- * CRL DP of the parent).  Subject: CN=common_name, O=organisation (when
- * not NULL or "").  Fills ca_r (id, parent_id, issuing, key_alg, cert_der,
+ * CRL DP of the parent).  Subject: C=country, O=organisation (each when
+ * not NULL or ""; country two letters, ISO 3166-1), CN=common_name.  Fills ca_r (id, parent_id, issuing, key_alg, cert_der,
  * key_wrapped, created = now); caller clears it.
  */
 int ca_create(struct signer *sg, const char *base_url, const char *id, const char *key_alg,
-    const char *common_name, const char *organisation, int validity_days,
+    const char *common_name, const char *organisation, const char *country, int validity_days,
     const struct store_ca *parent, bool issuing, int64_t now, struct store_ca *ca_r,
     struct smime_error *err);
 

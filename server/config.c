@@ -59,6 +59,8 @@ static const struct key {
 	  "key of the CA made at first start: ec-p256, ec-p384, rsa-3072, rsa-4096" },
 	{ "ca_name", K_STR, offsetof(struct config, ca_name), "smimed", 0, 0,
 	  "organisation name in the subjects of the CA made at first start" },
+	{ "ca_country", K_STR, offsetof(struct config, ca_country), "", 0, 0,
+	  "two-letter country (ISO 3166-1) in the subjects of CAs this service makes; S/MIME BR 7.1.4.3.1 wants it" },
 	{ "root_validity_days", K_LONG, offsetof(struct config, root_validity_days), "7300", 365, 10950,
 	  "validity of the root made at first start, days" },
 	{ "issuing_validity_days", K_LONG, offsetof(struct config, issuing_validity_days), "3650", 30, 7300,
@@ -294,6 +296,10 @@ config_check(const struct config *cfg, struct smime_error *err)
 	if (!ca_key_alg_valid(cfg->ca_key_alg) || strncmp(cfg->ca_key_alg, "rsa-2048", 8) == 0)
 		return smime_error_set(err, SMIME_E_USAGE, "ca_key_alg: '%s' is not one of ec-p256, "
 		    "ec-p384, ec-p521, rsa-3072, rsa-4096", cfg->ca_key_alg);
+	if (*cfg->ca_country != '\0' && (strlen(cfg->ca_country) != 2 ||
+	    !isupper((unsigned char)cfg->ca_country[0]) || !isupper((unsigned char)cfg->ca_country[1])))
+		return smime_error_set(err, SMIME_E_USAGE, "ca_country: two capital letters "
+		    "(ISO 3166-1 alpha-2), e.g. DE");
 	if (*cfg->ca_name == '\0' || strlen(cfg->ca_name) > 48)
 		return smime_error_set(err, SMIME_E_USAGE, "ca_name: 1 to 48 characters");
 	/* S/MIME BR 7.1.2.3 (b), (c): the CRL and AIA URIs SHALL use the http scheme. */

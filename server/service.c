@@ -120,13 +120,13 @@ bootstrap(struct service *svc, struct smime_error *err)
 	log_event("info", "ca.bootstrap", "key_alg", svc->cfg.ca_key_alg, NULL);
 	snprintf(cn, sizeof(cn), "%s S/MIME Root CA", svc->cfg.ca_name);
 	if ((rc = ca_create(svc->signer, svc->base_url, "root", svc->cfg.ca_key_alg, cn,
-	    svc->cfg.ca_name, (int)svc->cfg.root_validity_days, NULL, false, now, &b.root,
-	    err)) != 0)
+	    svc->cfg.ca_name, svc->cfg.ca_country, (int)svc->cfg.root_validity_days, NULL, false,
+	    now, &b.root, err)) != 0)
 		goto out;
 	snprintf(cn, sizeof(cn), "%s S/MIME Issuing CA", svc->cfg.ca_name);
 	if ((rc = ca_create(svc->signer, svc->base_url, "issuing", svc->cfg.ca_key_alg, cn,
-	    svc->cfg.ca_name, (int)svc->cfg.issuing_validity_days, &b.root, true, now, &b.issuing,
-	    err)) != 0)
+	    svc->cfg.ca_name, svc->cfg.ca_country, (int)svc->cfg.issuing_validity_days, &b.root,
+	    true, now, &b.issuing, err)) != 0)
 		goto out;
 	static const struct {
 		const char *name;

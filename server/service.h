@@ -38,6 +38,7 @@ struct config {
 	long request_timeout;       /* seconds */
 	char *ca_key_alg;           /* for the CA made at first start */
 	char *ca_name;              /* organisation name in the CA subjects */
+	char *ca_country;           /* ISO 3166-1 country code in the CA subjects, "" = none */
 	long root_validity_days, issuing_validity_days;
 	long crl_refresh, crl_validity;       /* seconds */
 	long ocsp_validity, ocsp_cache;       /* seconds */

@@ -367,6 +367,8 @@ fi
 printf 'listen = 127.0.0.1:99999\n' >"$T/bad.conf"
 expect 2 "--check-config refuses a bad port" "$SMIMED" --config "$T/bad.conf" --data "$T/d3" --check-config
 contains "naming the key" "$T/.err" "listen"
+printf 'ca_country = Germany\n' >"$T/bad3.conf"
+expect 2 "--check-config refuses a country that is not two letters" "$SMIMED" --config "$T/bad3.conf" --data "$T/d3" --check-config
 printf 'lissten = 127.0.0.1:8080\n' >"$T/bad2.conf"
 expect 2 "--check-config refuses an unknown key" "$SMIMED" --config "$T/bad2.conf" --data "$T/d3" --check-config
 contains "with its line" "$T/.err" "bad2.conf:1"
@@ -380,7 +382,7 @@ contains "with defaults" "$T/.out" "^# .*\(default: 127.0.0.1:8080\)"
 # ---- RSA CA and HTTPS ----------------------------------------------------------------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tls.key" -out "$T/tls.crt" \
 	-subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" -days 2 2>/dev/null
-printf 'ca_key_alg = rsa-3072\ntls_cert = %s\ntls_key = %s\n' "$T/tls.crt" "$T/tls.key" >"$T/d4.conf"
+printf 'ca_key_alg = rsa-3072\nca_country = DE\nca_name = Example Org\ntls_cert = %s\ntls_key = %s\n' "$T/tls.crt" "$T/tls.key" >"$T/d4.conf"
 expect 2 "TLS without a plain-HTTP public listener or URL is refused" "$SMIMED" --config "$T/d4.conf" --data "$T/d4" --check-config
 contains "naming public_listen and the BR rule" "$T/.err" "public_listen.*7.1.2.3"
 printf 'public_url = https://pki.example.org\n' >"$T/d5.conf"
@@ -398,6 +400,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P4/healthz")
 SMIME_SERVER=https://127.0.0.1:$P4 SMIME_TOKEN=$(cat "$T/d4/admin.token") "$SMIME" admin ca export --cacert "$T/tls.crt" -o "$T/rsa-chain.pem" >/dev/null 2>&1
 openssl x509 -in "$T/rsa-chain.pem" -noout -text 2>/dev/null | grep -q "Public-Key: (3072 bit)" && ok "ca_key_alg = rsa-3072 makes an RSA-3072 CA" || not_ok "RSA CA"
 openssl x509 -in "$T/rsa-chain.pem" -noout -text 2>/dev/null | grep -q "URI:http://127.0.0.1:$P5/crl/root.crl" && ok "the URLs in certificates are the plain-HTTP listener's" || not_ok "http URLs with TLS" "$(openssl x509 -in "$T/rsa-chain.pem" -noout -text | grep URI)"
+openssl x509 -in "$T/rsa-chain.pem" -noout -subject 2>/dev/null | grep -qE "C ?= ?DE, O ?= ?Example Org, CN ?= ?Example Org S/MIME Issuing CA" && ok "ca_country and ca_name are in the CA's subject" || not_ok "CA subject" "$(openssl x509 -in "$T/rsa-chain.pem" -noout -subject)"
 grep -q "public listener (CA certificates, CRLs, OCSP): http://127.0.0.1:$P5" "$T/d4.out" && ok "it prints the public listener" || not_ok "public listener printed" "$(cat "$T/d4.out")"
 curl -sf -o "$T/pub-root.crl" "http://127.0.0.1:$P5/crl/root.crl" && openssl crl -inform DER -in "$T/pub-root.crl" -noout 2>/dev/null && ok "the CRL is served over plain HTTP" || not_ok "CRL over the public listener"
 code=$(curl -s -o "$T/.body" -w '%{http_code}' -H "Authorization: Bearer $(cat "$T/d4/admin.token")" "http://127.0.0.1:$P5/api/v1/users")

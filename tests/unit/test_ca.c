@@ -174,13 +174,13 @@ group_setup(void **state)
 	now = (int64_t)time(NULL);
 	snprintf(path, sizeof(path), "%s/master.key", dir);
 	if (signer_open(path, true, &sg, &err) != 0 ||
-	    ca_create(sg, BASE, "root-a", "ec-p256", "Test Root A", "smimed tests", 3650, NULL,
+	    ca_create(sg, BASE, "root-a", "ec-p256", "Test Root A", "smimed tests", "DE", 3650, NULL,
 	    false, now, &root_a, &err) != 0 ||
-	    ca_create(sg, BASE, "issuing-a", "rsa-3072", "Test Issuing A", "smimed tests", 1825,
+	    ca_create(sg, BASE, "issuing-a", "rsa-3072", "Test Issuing A", "smimed tests", "DE", 1825,
 	    &root_a, true, now, &issuing_a, &err) != 0 ||
-	    ca_create(sg, BASE, "root-b", "ec-p384", "Test Root B", NULL, 3650, NULL, false, now,
+	    ca_create(sg, BASE, "root-b", "ec-p384", "Test Root B", NULL, NULL, 3650, NULL, false, now,
 	    &root_b, &err) != 0 ||
-	    ca_create(sg, BASE, "issuing-b", "ec-p256", "Test Issuing B", "", 1825, &root_b,
+	    ca_create(sg, BASE, "issuing-b", "ec-p256", "Test Issuing B", "", "", 1825, &root_b,
 	    true, now, &issuing_b, &err) != 0) {
 		fprintf(stderr, "setup: %s\n", err.message);
 		return -1;
@@ -782,9 +782,9 @@ test_ca_create(void **state)
 	EVP_PKEY_free(pub);
 
 	/* An intermediate's validity ends with its parent's; not issuing: no pathLen. */
-	assert_int_equal(ca_create(sg, BASE, "short-root", "ec-p256", "Short Root", NULL, 30,
+	assert_int_equal(ca_create(sg, BASE, "short-root", "ec-p256", "Short Root", NULL, NULL, 30,
 	    NULL, true, now, &short_root, &err), 0);
-	assert_int_equal(ca_create(sg, BASE "/", "short-sub", "ec-p256", "Short Sub", "O", 3650,
+	assert_int_equal(ca_create(sg, BASE "/", "short-sub", "ec-p256", "Short Sub", "O", NULL, 3650,
 	    &short_root, false, now, &sub, &err), 0);
 	x_short = der_cert(short_root.cert_der, short_root.cert_len);
 	x_sub = der_cert(sub.cert_der, sub.cert_len);
@@ -823,7 +823,7 @@ test_ca_create(void **state)
 	ghost.cert_len = root_b.cert_len;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct store_ca out;
-		int rc = ca_create(sg, bad[i].base, bad[i].id, bad[i].alg, bad[i].cn, NULL,
+		int rc = ca_create(sg, bad[i].base, bad[i].id, bad[i].alg, bad[i].cn, NULL, NULL,
 		    bad[i].days, bad[i].parent, true, now, &out, &err);
 		if (rc != bad[i].want)
 			fail_msg("%s: got %d (%s), want %d", bad[i].name, rc, err.message,
@@ -1112,7 +1112,7 @@ test_issue_validity(void **state)
 	X509 *c, *x_short;
 
 	(void)state;
-	assert_int_equal(ca_create(sg, BASE, "short-ca", "ec-p256", "Short CA", NULL, 20, NULL,
+	assert_int_equal(ca_create(sg, BASE, "short-ca", "ec-p256", "Short CA", NULL, NULL, 20, NULL,
 	    true, now, &short_ca, &err), 0);
 	x_short = der_cert(short_ca.cert_der, short_ca.cert_len);
 	req.csr = mk_csr(k_p256, true, &csr_len);
