@@ -144,6 +144,7 @@ void h_user_delete(struct request *rq);
 void h_groups_list(struct request *rq);
 void h_groups_create(struct request *rq);
 void h_group_get(struct request *rq);
+void h_group_patch(struct request *rq);
 void h_group_delete(struct request *rq);
 void h_group_member_put(struct request *rq);
 void h_group_member_delete(struct request *rq);

@@ -564,7 +564,8 @@ struct group_op {
 	const char *actor;
 	struct store_group gr;
 	const char *group_key, *user_key;
-	int op;                  /* 0 create, 1 delete, 2 add member, 3 remove member */
+	int op;                  /* 0 create, 1 delete, 2 add member, 3 remove member, 4 update */
+	const char *name, *description;   /* update: NULL = unchanged */
 };
 
 static int
@@ -583,6 +584,22 @@ group_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	}
 	if ((rc = be->group_get(tx, go->group_key, &go->gr, err)) != 0)
 		return rc;
+	if (go->op == 4) {
+		if (go->name != NULL) {
+			free(go->gr.name);
+			go->gr.name = strdup(go->name);
+		}
+		if (go->description != NULL) {
+			free(go->gr.description);
+			go->gr.description = strdup(go->description);
+		}
+		if (go->gr.name == NULL || go->gr.description == NULL)
+			return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		if ((rc = be->group_update(tx, &go->gr, err)) != 0)
+			return rc;
+		return audit_row(go->svc, tx, go->actor, "group.update", go->gr.id,
+		    json_pack("{s:s}", "name", go->gr.name), err);
+	}
 	if (go->op == 1) {
 		if ((rc = be->group_delete(tx, go->gr.id, err)) != 0)
 			return rc;
@@ -670,6 +687,42 @@ group_change(struct request *rq, int op)
 	else
 		reply_empty(rq, 204);
 	store_group_clear(&go.gr);
+}
+
+void
+h_group_patch(struct request *rq)
+{
+	static const struct jfield fields[] = {
+		{ "name", JSON_STRING, false },
+		{ "description", JSON_STRING, false },
+		{ NULL, 0, false },
+	};
+	json_t *o = rq_body_object(rq, fields);
+	struct group_op go = { .svc = rq->svc, .actor = rq->actor, .op = 4,
+		.group_key = rq->params[0] };
+	struct smime_error err;
+
+	if (o == NULL)
+		return;
+	go.name = json_string_value(json_object_get(o, "name"));
+	go.description = json_string_value(json_object_get(o, "description"));
+	if (go.name != NULL && (*go.name == '\0' || !api_text(go.name, MAX_GROUP_NAME) ||
+	    strchr(go.name, '/') != NULL)) {
+		reply_error(rq, 400, "bad-request", "name: 1 to 128 characters, no control "
+		    "characters and no '/'");
+		goto out;
+	}
+	if (go.description != NULL && !api_text(go.description, 1024)) {
+		reply_error(rq, 400, "bad-request", "description: at most 1024 characters");
+		goto out;
+	}
+	if (rq_commit(rq, group_fn, &go, &err) != 0)
+		reply_smime(rq, &err);
+	else
+		reply_json(rq, 200, group_json(&go.gr));
+out:
+	store_group_clear(&go.gr);
+	json_decref(o);
 }
 
 void

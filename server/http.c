@@ -48,6 +48,7 @@ static const struct route {
 	{ "GET", "/api/v1/groups", h_groups_list, true, BODY_NONE },
 	{ "POST", "/api/v1/groups", h_groups_create, true, BODY_JSON },
 	{ "GET", "/api/v1/groups/{group}", h_group_get, true, BODY_NONE },
+	{ "PATCH", "/api/v1/groups/{group}", h_group_patch, true, BODY_JSON },
 	{ "DELETE", "/api/v1/groups/{group}", h_group_delete, true, BODY_NONE },
 	{ "PUT", "/api/v1/groups/{group}/members/{user}", h_group_member_put, true, BODY_NONE },
 	{ "DELETE", "/api/v1/groups/{group}/members/{user}", h_group_member_delete, true, BODY_NONE },

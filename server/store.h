@@ -195,6 +195,8 @@ struct store_backend {
 	    struct smime_error *err);
 	int (*group_list)(struct store_tx *tx, const struct store_page *page,
 	    struct store_group **groups_r, size_t *n_r, char **next_r, struct smime_error *err);
+	/* Replaces name and description of the group with gr->id. */
+	int (*group_update)(struct store_tx *tx, const struct store_group *gr, struct smime_error *err);
 	int (*group_delete)(struct store_tx *tx, const char *id, struct smime_error *err);
 	/* EXISTS when already a member; NOTFOUND when not one (remove). */
 	int (*group_add_member)(struct store_tx *tx, const char *group_id, const char *user_id,

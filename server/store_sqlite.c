@@ -186,7 +186,7 @@ enum stmt_id {
 	S_USER_EMAILS, S_USER_GROUPS, S_USER_UPDATE, S_USER_EMAILS_DELETE,
 	S_USER_DELETE, S_USER_EXISTS,
 	S_USER_LIST, S_USER_LIST_AFTER, S_USER_LIST_GROUP, S_USER_LIST_GROUP_AFTER,
-	S_GROUP_INSERT, S_GROUP_BY_ID, S_GROUP_BY_NAME, S_GROUP_LIST, S_GROUP_LIST_AFTER,
+	S_GROUP_INSERT, S_GROUP_UPDATE, S_GROUP_BY_ID, S_GROUP_BY_NAME, S_GROUP_LIST, S_GROUP_LIST_AFTER,
 	S_GROUP_DELETE, S_GROUP_EXISTS, S_MEMBER_ADD, S_MEMBER_REMOVE,
 	S_DEVICE_INSERT, S_DEVICE_GET,
 	S_DEVICE_LIST, S_DEVICE_LIST_AFTER, S_DEVICE_LIST_USER, S_DEVICE_LIST_USER_AFTER,
@@ -269,6 +269,7 @@ static const char *const sql_text[S_CERT_LIST] = {
 
 	[S_GROUP_INSERT] = "INSERT INTO groups (id, name, description, created)"
 	    " VALUES (?1, ?2, ?3, ?4)",
+	[S_GROUP_UPDATE] = "UPDATE groups SET name = ?2, description = ?3 WHERE id = ?1",
 	[S_GROUP_BY_ID] = "SELECT " GROUP_COLS " FROM groups g WHERE g.id = ?1",
 	[S_GROUP_BY_NAME] = "SELECT " GROUP_COLS " FROM groups g WHERE g.name = ?1",
 	[S_GROUP_LIST] = "SELECT " GROUP_COLS " FROM groups g ORDER BY g.name LIMIT ?3",
@@ -2215,6 +2216,36 @@ out:
 }
 
 static int
+sq_group_update(struct store_tx *tx, const struct store_group *gr, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (gr == NULL || gr->name == NULL)
+		return usage(err, "a group needs a name");
+	if ((ret = stmt(tx->c, S_GROUP_UPDATE, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, gr->id, sizeof(gr->id));
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, gr->name);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 3, gr->description);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (is_constraint(rc))
+		ret = smime_error_set(err, SMIME_E_EXISTS, "a group named '%.200s' exists",
+		    gr->name);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a group");
+	else if (sqlite3_changes(tx->c->db) == 0)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no group '%.36s'", gr->id);
+	done(s);
+	return ret;
+}
+
+static int
 sq_group_delete(struct store_tx *tx, const char *id, struct smime_error *err)
 {
 	return delete_by(tx, S_GROUP_DELETE, id, "group", err);
@@ -3153,6 +3184,7 @@ const struct store_backend store_sqlite = {
 	.group_insert = sq_group_insert,
 	.group_get = sq_group_get,
 	.group_list = sq_group_list,
+	.group_update = sq_group_update,
 	.group_delete = sq_group_delete,
 	.group_add_member = sq_group_add_member,
 	.group_remove_member = sq_group_remove_member,

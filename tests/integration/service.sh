@@ -91,6 +91,13 @@ jq -e '.created == 2 and .existing == 1 and .failed == 1' "$T/import.json" >/dev
 jq -e '.rows[] | select(.line == 4) | .status == "error"' "$T/import.json" >/dev/null && ok "the bad row is reported with its line" || not_ok "bad row line" "$(cat "$T/import.json")"
 status_is "carol's alias finds her" 200 GET /api/v1/users/c@example.org
 jq -e '.name == "Carol, C." and (.groups | sort) == ["sales","staff"]' "$T/.body" >/dev/null && ok "a quoted CSV field with a comma survives" || not_ok "quoted field" "$(cat "$T/.body")"
+status_is "a group is renamed" 200 PATCH /api/v1/groups/sales '{"name":"sales-emea","description":"Sales, Europe"}'
+status_is "its members follow" 200 GET /api/v1/users/carol@example.org
+jq -e '(.groups | sort) == ["sales-emea","staff"]' "$T/.body" >/dev/null && ok "carol is in sales-emea" || not_ok "renamed group membership" "$(cat "$T/.body")"
+status_is "renaming onto a taken name: 409" 409 PATCH /api/v1/groups/sales-emea '{"name":"staff"}'
+status_is "renaming an unknown group: 404" 404 PATCH /api/v1/groups/nope '{"name":"x"}'
+status_is "a group name with a '/': 400" 400 PATCH /api/v1/groups/sales-emea '{"name":"a/b"}'
+status_is "and back" 200 PATCH /api/v1/groups/sales-emea '{"name":"sales"}'
 "$SMIME" admin user import-csv "$T/users.csv" --json >"$T/import2.json" 2>/dev/null
 jq -e '.created == 0 and .existing == 3' "$T/import2.json" >/dev/null && ok "importing the same file twice creates nothing" || not_ok "import twice" "$(cat "$T/import2.json")"
 

@@ -481,6 +481,14 @@ nf_group_delete(struct store_tx *tx, struct smime_error *err)
 }
 
 static int
+nf_group_update(struct store_tx *tx, struct smime_error *err)
+{
+	struct store_group g = { .id = "nogroup", .name = (char *)"x", .description = (char *)"" };
+
+	return B->group_update(tx, &g, err);
+}
+
+static int
 nf_member_add_group(struct store_tx *tx, struct smime_error *err)
 {
 	return B->group_add_member(tx, "nogroup", "u1", err);
@@ -653,6 +661,7 @@ test_notfound(void **state)
 		{ "user_delete", nf_user_delete, "no user 'nobody'" },
 		{ "group_get", nf_group_get, "no group 'nogroup'" },
 		{ "group_delete", nf_group_delete, "no group 'nogroup'" },
+		{ "group_update", nf_group_update, "no group 'nogroup'" },
 		{ "add_member, no group", nf_member_add_group, "no group 'nogroup'" },
 		{ "add_member, no user", nf_member_add_user, "no user 'nobody'" },
 		{ "remove_member, not one", nf_member_remove, "not a member" },
@@ -995,6 +1004,22 @@ test_groups(void **state)
 	assert_null(next);
 	store_groups_free(v, n);
 
+	/* Renaming: onto a taken name is EXISTS and changes nothing; members follow. */
+	{
+		struct store_group gr = { 0 };
+		CHECK(B->group_get(tx, "staff", &gr, &err));
+		free(gr.name);
+		gr.name = strdup("admins");
+		assert_int_equal(B->group_update(tx, &gr, &err), SMIME_E_EXISTS);
+		free(gr.name);
+		gr.name = strdup("staff-2");
+		CHECK(B->group_update(tx, &gr, &err));
+		store_group_clear(&gr);
+		CHECK(B->group_get(tx, "staff-2", &gr, &err));
+		assert_string_equal(gr.id, "g1");
+		store_group_clear(&gr);
+		assert_int_equal(B->group_get(tx, "staff", &gr, &err), SMIME_E_NOTFOUND);
+	}
 	CHECK(B->group_remove_member(tx, "g1", "u2", &err));
 	assert_int_equal(B->group_remove_member(tx, "g1", "u2", &err), SMIME_E_NOTFOUND);
 	/* Deleting a group ends its memberships; deleting a user too. */
