@@ -167,7 +167,7 @@ rq_page(struct request *rq, struct store_page *page)
 		page->limit = (size_t)v;
 	}
 	if (after != NULL) {
-		if (*after == '\0' || strlen(after) > 256) {
+		if (*after == '\0' || strlen(after) > API_MAX_CURSOR) {
 			reply_error(rq, 400, "bad-request", "after: not a cursor");
 			return false;
 		}
@@ -226,6 +226,7 @@ audit_row(struct service *svc, struct store_tx *tx, const char *actor, const cha
 	a.detail = text != NULL ? text : (char *)"{}";
 	rc = svc->be->audit_append(tx, &a, err);
 	free(text);
+	json_decref(detail);
 	return rc;
 }
 
@@ -455,12 +456,12 @@ h_ca_file(struct request *rq)
 	if (strcmp(ext, "pem") == 0) {
 		char *pem = api_cert_pem(ca.cert_der, ca.cert_len);
 		if (pem != NULL)
-			reply_data(rq, 200, "application/x-pem-file", pem, strlen(pem));
+			reply_public(rq, "application/x-pem-file", pem, strlen(pem), 3600);
 		else
 			reply_error(rq, 500, "internal", "cannot encode the certificate");
 		free(pem);
 	} else
-		reply_data(rq, 200, "application/pkix-cert", ca.cert_der, ca.cert_len);
+		reply_public(rq, "application/pkix-cert", ca.cert_der, ca.cert_len, 3600);
 	store_ca_clear(&ca);
 }
 
@@ -486,7 +487,8 @@ h_crl_file(struct request *rq)
 	else if (ca.crl_der == NULL)
 		reply_error(rq, 404, "not-found", "CA '%s' has no CRL yet", id);
 	else
-		reply_data(rq, 200, "application/pkix-crl", ca.crl_der, ca.crl_len);
+		reply_public(rq, "application/pkix-crl", ca.crl_der, ca.crl_len,
+		    rq->svc->cfg.crl_refresh);
 	store_ca_clear(&ca);
 }
 
@@ -523,7 +525,7 @@ ocsp_lookup(void *arg, const char *ca_id, const char *serial, struct ocsp_status
 }
 
 static void
-ocsp_answer(struct request *rq, const unsigned char *req, size_t len)
+ocsp_answer(struct request *rq, const unsigned char *req, size_t len, bool get)
 {
 	unsigned char *resp = NULL;
 	size_t resp_len = 0;
@@ -535,7 +537,11 @@ ocsp_answer(struct request *rq, const unsigned char *req, size_t len)
 		return;
 	}
 	atomic_fetch_add(&rq->svc->metrics.ocsp_responses, 1);
-	reply_data(rq, 200, "application/ocsp-response", resp, resp_len);
+	/* RFC 5019 6.2: a GET response may be cached as long as the responder's. */
+	if (get)
+		reply_public(rq, "application/ocsp-response", resp, resp_len, rq->svc->cfg.ocsp_cache);
+	else
+		reply_data(rq, 200, "application/ocsp-response", resp, resp_len);
 	free(resp);
 }
 
@@ -549,49 +555,57 @@ h_ocsp_post(struct request *rq)
 		    "the body must be application/ocsp-request");
 		return;
 	}
-	ocsp_answer(rq, rq->body, rq->body_len);
+	ocsp_answer(rq, rq->body, rq->body_len, false);
 }
 
 void
 h_ocsp_get(struct request *rq)
 {
 	/* RFC 6960 A.1: base64 of the DER request, URL-encoded (the HTTP layer
-	 * has undone the URL encoding). */
+	 * has undone the URL encoding).  The URL-safe alphabet is taken too. */
 	const char *b64 = rq->params[1];
 	size_t n = strlen(b64);
-	unsigned char der[OCSP_MAX_REQUEST + 4];
-	char clean[(OCSP_MAX_REQUEST / 3 + 2) * 4 + 1];
-	size_t k = 0;
+	char *std;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	struct smime_error err;
 
-	for (size_t i = 0; i < n; i++) {
-		char c = b64[i];
-		if (c == ' ')
-			c = '+';   /* a '+' that a client sent unencoded and a decoder made a space */
-		if (c == '-')
-			c = '+';
-		else if (c == '_')
-			c = '/';
-		if (c == '\r' || c == '\n')
-			continue;
-		if (k >= sizeof(clean) - 4) {
-			reply_error(rq, 413, "payload-too-large", "the OCSP request is too large");
-			return;
-		}
-		clean[k++] = c;
-	}
-	while (k % 4 != 0)
-		clean[k++] = '=';
-	clean[k] = '\0';
-	int len = EVP_DecodeBlock(der, (const unsigned char *)clean, (int)k);
-	if (len < 0) {
-		/* Not base64: OCSP's own malformedRequest answer. */
-		ocsp_answer(rq, (const unsigned char *)"", 0);
+	if (n > (OCSP_MAX_REQUEST / 3 + 2) * 4 + 64) {
+		reply_error(rq, 413, "payload-too-large", "the OCSP request is too large");
 		return;
 	}
-	/* EVP_DecodeBlock counts the padding as zero octets. */
-	for (size_t i = k; i > 0 && clean[i - 1] == '='; i--)
-		len--;
-	ocsp_answer(rq, der, (size_t)len);
+	if ((std = strdup(b64)) == NULL) {
+		reply_error(rq, 500, "internal", "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (std[i] == ' ')
+			std[i] = '+';   /* a '+' that a client sent unencoded */
+		else if (std[i] == '-')
+			std[i] = '+';
+		else if (std[i] == '_')
+			std[i] = '/';
+	}
+	/* Padding may be left out in URLs. */
+	size_t k = strlen(std);
+	char *padded = malloc(k + 4);
+	if (padded == NULL) {
+		free(std);
+		reply_error(rq, 500, "internal", "out of memory");
+		return;
+	}
+	memcpy(padded, std, k);
+	while (k % 4 != 0 && padded[k - 1] != '=')
+		padded[k++] = '=';
+	padded[k] = '\0';
+	free(std);
+	if (api_base64(padded, &der, &len, OCSP_MAX_REQUEST, &err) != 0)
+		/* Not base64: OCSP's own malformedRequest answer. */
+		ocsp_answer(rq, (const unsigned char *)"", 0, true);
+	else
+		ocsp_answer(rq, der, len, true);
+	free(padded);
+	free(der);
 }
 
 char *
@@ -669,16 +683,71 @@ api_email(const char *in, char out[API_MAX_EMAIL + 1], const char **why_r)
 }
 
 bool
+api_utf8(const char *s, size_t n)
+{
+	return utf8_valid(s, n);
+}
+
+bool
 api_text(const char *s, size_t max_len)
 {
 	size_t n = strlen(s);
 
-	if (n > max_len)
+	if (n > max_len || !api_utf8(s, n))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return false;
 	return true;
+}
+
+int
+api_base64(const char *in, unsigned char **out_r, size_t *len_r, size_t max,
+    struct smime_error *err)
+{
+	size_t n = strlen(in), k = 0, pad = 0;
+	char *clean;
+	unsigned char *out;
+	int len;
+
+	*out_r = NULL;
+	*len_r = 0;
+	if (n / 4 * 3 > max + 3)
+		return smime_error_set(err, SMIME_E_INPUT, "base64: more than %zu octets", max);
+	if ((clean = malloc(n + 1)) == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	/* RFC 4648 4: the alphabet, then at most two '=' at the very end; white
+	 * space between is dropped (RFC 2045 line breaks). */
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		clean[k++] = c;
+	}
+	while (pad < k && clean[k - 1 - pad] == '=')
+		pad++;
+	if (k == 0 || k % 4 != 0 || pad > 2 || memchr(clean, '=', k - pad) != NULL) {
+		OPENSSL_cleanse(clean, k);
+		free(clean);
+		return smime_error_set(err, SMIME_E_INPUT, "not base64 (RFC 4648)");
+	}
+	clean[k] = '\0';
+	if ((out = malloc(k / 4 * 3 + 1)) == NULL) {
+		OPENSSL_cleanse(clean, k);
+		free(clean);
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	}
+	len = EVP_DecodeBlock(out, (const unsigned char *)clean, (int)k);
+	OPENSSL_cleanse(clean, k);
+	free(clean);
+	if (len < 0 || (size_t)len < pad) {
+		free(out);
+		return smime_error_set(err, SMIME_E_INPUT, "not base64 (RFC 4648)");
+	}
+	/* EVP_DecodeBlock counts the padding as zero octets. */
+	*out_r = out;
+	*len_r = (size_t)len - pad;
+	return 0;
 }
 
 json_t *

@@ -35,8 +35,9 @@ struct request {
 	char *params[API_MAX_PARAMS];         /* path parameters, in order */
 	size_t n_params;
 	unsigned char *body;
-	size_t body_len, body_max;
+	size_t body_len, body_max, body_cap;
 	bool body_too_large;
+	bool body_busy;                       /* the budget of all bodies was spent */
 	char client[64];
 	char actor[64];                       /* "token:ID" once authenticated, else "" */
 	char token_id[STORE_ID_SIZE];
@@ -63,6 +64,9 @@ void reply_smime(struct request *rq, const struct smime_error *err);
 void reply_data(struct request *rq, int status, const char *content_type,
     const void *data, size_t len);
 void reply_empty(struct request *rq, int status);
+/* 200 with a public PKI object that caches may keep max_age seconds. */
+void reply_public(struct request *rq, const char *content_type, const void *data, size_t len,
+    long max_age);
 
 /* The body as a JSON object checked against fields: every field known, of
  * its type, required ones present, strings at most API_MAX_STRING.  On
@@ -90,7 +94,8 @@ json_t *time_json(int64_t t);
 int rq_commit(struct request *rq, commit_fn fn, void *arg, struct smime_error *err);
 /* Record the token use alone (for requests that change nothing). */
 void rq_record_use(struct request *rq);
-/* Append an audit row inside tx: actor is rq->actor or "system". */
+/* Append an audit row inside tx: actor is rq->actor or "system".  Takes
+ * detail (a new reference, or NULL) over. */
 int audit_row(struct service *svc, struct store_tx *tx, const char *actor, const char *action, const char *object,
     json_t *detail, struct smime_error *err);
 
@@ -100,8 +105,15 @@ int audit_row(struct service *svc, struct store_tx *tx, const char *actor, const
  * syntax (* ( ) \ NUL) are refused.  On failure *why_r says why. */
 #define API_MAX_EMAIL 254
 bool api_email(const char *in, char out[API_MAX_EMAIL + 1], const char **why_r);
-/* Display names and descriptions: printable UTF-8 without control characters. */
+/* Display names and descriptions: valid UTF-8 without control characters. */
 bool api_text(const char *s, size_t max_len);
+/* True when s[0..n) is valid UTF-8 (RFC 3629: shortest forms, no surrogates). */
+bool api_utf8(const char *s, size_t n);
+/* Decode base64 (RFC 4648; white space ignored, '=' only at the end) of at
+ * most max octets into *out_r (caller frees). */
+int api_base64(const char *in, unsigned char **out_r, size_t *len_r, size_t max,
+    struct smime_error *err);
+#define API_MAX_CURSOR 600        /* octets of a page cursor (a group name in hex and more) */
 
 /* A certificate's DER as PEM text (caller frees), or NULL.  The DER is
  * encoded, not parsed: it comes from the store, which took it parsed. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -13,6 +14,7 @@
 
 #include "api.h"
 #include "ca.h"
+#include "signer.h"
 
 /* Slugs: CA ids and profile names, [a-z0-9][a-z0-9-]{0,63}. */
 static bool
@@ -408,19 +410,15 @@ import_material(json_t *o, X509 **cert_r, EVP_PKEY **key_r, struct smime_error *
 		if (cert_pem != NULL || key_pem != NULL)
 			return smime_error_set(err, SMIME_E_USAGE, "give pkcs12, or certificate and key, "
 			    "not both");
-		size_t n = strlen(p12_b64);
-		unsigned char *der = malloc(n / 4 * 3 + 3);
+		unsigned char *der = NULL;
+		size_t len = 0;
 		struct smime_bag *bag = smime_bag_new();
-		int len = der != NULL ? EVP_DecodeBlock(der, (const unsigned char *)p12_b64, (int)n) :
-		    -1;
-		if (len < 0 || bag == NULL)
-			rc = smime_error_set(err, SMIME_E_INPUT, "pkcs12: not base64");
+		if (bag == NULL)
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		else if ((rc = api_base64(p12_b64, &der, &len, SMIME_CERT_MAX_INPUT, err)) != 0)
+			rc = smime_error_set(err, SMIME_E_INPUT, "pkcs12: %s", err->message);
 		else {
-			while (n > 0 && p12_b64[n - 1] == '=') {
-				n--;
-				len--;
-			}
-			rc = smime_pkcs12_read(bag, der, (size_t)len, password, err);
+			rc = smime_pkcs12_read(bag, der, len, password, err);
 			/* A wrong password is the client's to fix, not the service's failure. */
 			if (rc == SMIME_E_CRYPTO)
 				rc = err->code = SMIME_E_POLICY;
@@ -437,6 +435,8 @@ import_material(json_t *o, X509 **cert_r, EVP_PKEY **key_r, struct smime_error *
 			}
 		}
 		smime_bag_free(bag);
+		if (der != NULL)
+			OPENSSL_cleanse(der, len);
 		free(der);
 		return rc;
 	}
@@ -546,8 +546,11 @@ h_cas_create(struct request *rq)
 			goto out;
 		}
 		find_parent(rq->svc, cert, parent_id);
-		rc = ca_import(rq->svc->signer, id, cert, key, parent_id, key != NULL, service_now(),
-		    &co.ca, &err);
+		/* S/MIME BR 6.1.7: a root's key signs no subscriber certificate, so
+		 * an imported root (self-signed) never issues, key or not. */
+		bool self_signed = X509_check_issued(cert, cert) == X509_V_OK;
+		rc = ca_import(rq->svc->signer, id, cert, key, parent_id, key != NULL && !self_signed,
+		    service_now(), &co.ca, &err);
 		co.how = "import";
 	} else {
 		const char *parent_id = json_string_value(json_object_get(o, "parent"));
@@ -602,6 +605,8 @@ h_cas_create(struct request *rq)
 		goto out;
 	}
 	if (rq_commit(rq, ca_insert_fn, &co, &err) != 0) {
+		/* Not stored: the key made or taken for it goes too. */
+		signer_forget(rq->svc->signer, co.ca.id);
 		reply_smime(rq, &err);
 		goto out;
 	}

@@ -622,7 +622,7 @@ add_aia(X509 *cert, const char *ca_url, const char *ocsp_url, struct smime_error
 	int rc;
 
 	if ((aia = sk_ACCESS_DESCRIPTION_new_null()) == NULL ||
-	    aia_push(aia, NID_ad_OCSP, ocsp_url) != 0 ||
+	    (ocsp_url != NULL && aia_push(aia, NID_ad_OCSP, ocsp_url) != 0) ||
 	    aia_push(aia, NID_ad_ca_issuers, ca_url) != 0) {
 		AUTHORITY_INFO_ACCESS_free(aia);
 		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
@@ -633,8 +633,13 @@ add_aia(X509 *cert, const char *ca_url, const char *ocsp_url, struct smime_error
 }
 
 /* CRL DP and AIA of the CA issuer_id, under base. */
+/*
+ * CRL DP and AIA of issuer_id.  ocsp: name the OCSP responder too; CA
+ * certificates do not, because the responder answers for the certificates
+ * in the store, and the CRL of the parent is what revokes a CA.
+ */
 static int
-add_issuer_urls(X509 *cert, const char *base, const char *issuer_id,
+add_issuer_urls(X509 *cert, const char *base, const char *issuer_id, bool ocsp_too,
     struct smime_error *err)
 {
 	char crl[CA_URL_MAX + 80], crt[CA_URL_MAX + 80], ocsp[CA_URL_MAX + 80];
@@ -645,7 +650,7 @@ add_issuer_urls(X509 *cert, const char *base, const char *issuer_id,
 	snprintf(ocsp, sizeof(ocsp), "%s/ocsp/%s", base, issuer_id);
 	if ((rc = add_crl_dp(cert, crl, err)) != 0)
 		return rc;
-	return add_aia(cert, crt, ocsp, err);
+	return add_aia(cert, crt, ocsp_too ? ocsp : NULL, err);
 }
 
 static int
@@ -1165,7 +1170,7 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 	    (rc = add_ski(cert, NULL, err)) != 0 ||
 	    (rc = add_aki(cert, ca_ski, err)) != 0 ||
 	    /* 7.1.2.3 (b), (c) */
-	    (rc = add_issuer_urls(cert, base, req->ca->id, err)) != 0 ||
+	    (rc = add_issuer_urls(cert, base, req->ca->id, true, err)) != 0 ||
 	    /* 7.1.4.2.1: at least one rfc822Name; every address of the subject */
 	    (rc = add_san_emails(cert, user->emails, user->n_emails, san_critical, err)) != 0)
 		goto out;
@@ -1362,7 +1367,7 @@ ca_create(struct signer *sg, const char *base_url_text, const char *id, const ch
 		    (rc = add_policies(cert, sub_policies, 2, err)) != 0 ||
 		    (rc = add_ski(cert, NULL, err)) != 0 ||
 		    (rc = add_aki(cert, X509_get0_subject_key_id(parent_cert), err)) != 0 ||
-		    (rc = add_issuer_urls(cert, base, parent->id, err)) != 0)
+		    (rc = add_issuer_urls(cert, base, parent->id, false, err)) != 0)
 			goto out;
 		if ((rc = cert_sign(sg, parent->id, cert, X509_get0_pubkey(parent_cert),
 		    err)) != 0)

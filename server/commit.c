@@ -43,38 +43,41 @@ run_batch(struct committer *c, struct item *batch)
 
 	smime_error_clear(&err);
 	rc = c->be->begin(c->st, true, &tx, &err);
-	for (struct item *it = batch; it != NULL; it = it->next) {
-		if (rc != 0) {
-			it->rc = rc;
-			it->err = err;
-			continue;
-		}
+	for (struct item *it = batch; it != NULL && rc == 0; it = it->next) {
 		smime_error_clear(&it->err);
-		if ((it->rc = c->be->savepoint(tx, &it->err)) != 0)
-			continue;
+		if ((it->rc = c->be->savepoint(tx, &it->err)) != 0) {
+			/* The transaction cannot take more: fail the batch. */
+			rc = it->rc;
+			err = it->err;
+			break;
+		}
 		it->rc = it->fn(tx, it->arg, &it->err);
 		if (it->rc == 0) {
-			it->rc = c->be->release(tx, &it->err);
-		} else {
-			struct smime_error e2;
-			if (c->be->rollback_to(tx, &e2) != 0) {
-				/* The transaction is unusable: fail what follows too. */
-				rc = e2.code;
-				err = e2;
+			if ((it->rc = c->be->release(tx, &it->err)) != 0) {
+				/* Its changes would stay in the transaction: fail the batch. */
+				rc = it->rc;
+				err = it->err;
+				break;
 			}
+		} else if (c->be->rollback_to(tx, &err) != 0) {
+			/* The database undid the transaction itself (an I/O error,
+			 * a full disk): everything before is gone too. */
+			rc = err.code != 0 ? err.code : SMIME_E_IO;
+			break;
 		}
 	}
-	if (rc == 0) {
+	if (rc == 0)
 		rc = c->be->commit(tx, &err);
-		if (rc != 0)
-			for (struct item *it = batch; it != NULL; it = it->next)
-				if (it->rc == 0) {
-					it->rc = rc;
-					it->err = err;
-				}
-	} else if (tx != NULL)
+	else if (tx != NULL)
 		c->be->rollback(tx);
 	if (rc != 0) {
+		/* Nothing of this batch is stored: no item may report success,
+		 * and items not run yet fail with the same error. */
+		for (struct item *it = batch; it != NULL; it = it->next)
+			if (it->rc == 0) {
+				it->rc = rc;
+				it->err = err;
+			}
 		atomic_fetch_add(&c->m->store_errors, 1);
 		log_event("error", "store.commit", "message", err.message, NULL);
 	}

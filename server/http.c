@@ -31,50 +31,51 @@ static const struct route {
 	api_handler fn;
 	bool admin;               /* needs an admin token */
 	enum body body;
+	bool main_only;           /* not on the plain-HTTP public listener */
 } routes[] = {
-	{ "GET", "/healthz", h_healthz, false, BODY_NONE },
-	{ "GET", "/metrics", h_metrics, false, BODY_NONE },
-	{ "GET", "/ca/{file}", h_ca_file, false, BODY_NONE },
-	{ "GET", "/crl/{file}", h_crl_file, false, BODY_NONE },
-	{ "POST", "/ocsp/{ca}", h_ocsp_post, false, BODY_OCSP },
-	{ "GET", "/ocsp/{ca}/{request*}", h_ocsp_get, false, BODY_NONE },
+	{ "GET", "/healthz", h_healthz, false, BODY_NONE, false },
+	{ "GET", "/metrics", h_metrics, false, BODY_NONE, true },
+	{ "GET", "/ca/{file}", h_ca_file, false, BODY_NONE, false },
+	{ "GET", "/crl/{file}", h_crl_file, false, BODY_NONE, false },
+	{ "POST", "/ocsp/{ca}", h_ocsp_post, false, BODY_OCSP, false },
+	{ "GET", "/ocsp/{ca}/{request*}", h_ocsp_get, false, BODY_NONE, false },
 
-	{ "GET", "/api/v1/users", h_users_list, true, BODY_NONE },
-	{ "POST", "/api/v1/users", h_users_create, true, BODY_JSON },
-	{ "POST", "/api/v1/users/import", h_users_import, true, BODY_IMPORT },
-	{ "GET", "/api/v1/users/{user}", h_user_get, true, BODY_NONE },
-	{ "PATCH", "/api/v1/users/{user}", h_user_patch, true, BODY_JSON },
-	{ "DELETE", "/api/v1/users/{user}", h_user_delete, true, BODY_NONE },
-	{ "GET", "/api/v1/groups", h_groups_list, true, BODY_NONE },
-	{ "POST", "/api/v1/groups", h_groups_create, true, BODY_JSON },
-	{ "GET", "/api/v1/groups/{group}", h_group_get, true, BODY_NONE },
-	{ "PATCH", "/api/v1/groups/{group}", h_group_patch, true, BODY_JSON },
-	{ "DELETE", "/api/v1/groups/{group}", h_group_delete, true, BODY_NONE },
-	{ "PUT", "/api/v1/groups/{group}/members/{user}", h_group_member_put, true, BODY_NONE },
-	{ "DELETE", "/api/v1/groups/{group}/members/{user}", h_group_member_delete, true, BODY_NONE },
-	{ "GET", "/api/v1/devices", h_devices_list, true, BODY_NONE },
-	{ "POST", "/api/v1/devices", h_devices_create, true, BODY_JSON },
-	{ "GET", "/api/v1/devices/{device}", h_device_get, true, BODY_NONE },
-	{ "PATCH", "/api/v1/devices/{device}", h_device_patch, true, BODY_JSON },
-	{ "DELETE", "/api/v1/devices/{device}", h_device_delete, true, BODY_NONE },
-	{ "GET", "/api/v1/profiles", h_profiles_list, true, BODY_NONE },
-	{ "POST", "/api/v1/profiles", h_profiles_create, true, BODY_JSON },
-	{ "GET", "/api/v1/profiles/{profile}", h_profile_get, true, BODY_NONE },
-	{ "PUT", "/api/v1/profiles/{profile}", h_profile_put, true, BODY_JSON },
-	{ "DELETE", "/api/v1/profiles/{profile}", h_profile_delete, true, BODY_NONE },
-	{ "GET", "/api/v1/cas", h_cas_list, true, BODY_NONE },
-	{ "POST", "/api/v1/cas", h_cas_create, true, BODY_JSON },
-	{ "GET", "/api/v1/cas/{ca}", h_ca_get, true, BODY_NONE },
-	{ "GET", "/api/v1/cas/{ca}/chain", h_ca_chain, true, BODY_NONE },
-	{ "POST", "/api/v1/cas/{ca}/crl", h_ca_crl, true, BODY_NONE },
-	{ "GET", "/api/v1/certificates", h_certs_list, true, BODY_NONE },
-	{ "POST", "/api/v1/certificates", h_certs_issue, true, BODY_JSON },
-	{ "GET", "/api/v1/certificates/{serial}", h_cert_get, true, BODY_NONE },
-	{ "POST", "/api/v1/certificates/{serial}/revoke", h_cert_revoke, true, BODY_JSON },
-	{ "GET", "/api/v1/tokens", h_tokens_list, true, BODY_NONE },
-	{ "POST", "/api/v1/tokens", h_tokens_create, true, BODY_JSON },
-	{ "DELETE", "/api/v1/tokens/{token}", h_token_delete, true, BODY_NONE },
-	{ "GET", "/api/v1/audit", h_audit_list, true, BODY_NONE },
+	{ "GET", "/api/v1/users", h_users_list, true, BODY_NONE, false },
+	{ "POST", "/api/v1/users", h_users_create, true, BODY_JSON, false },
+	{ "POST", "/api/v1/users/import", h_users_import, true, BODY_IMPORT, false },
+	{ "GET", "/api/v1/users/{user}", h_user_get, true, BODY_NONE, false },
+	{ "PATCH", "/api/v1/users/{user}", h_user_patch, true, BODY_JSON, false },
+	{ "DELETE", "/api/v1/users/{user}", h_user_delete, true, BODY_NONE, false },
+	{ "GET", "/api/v1/groups", h_groups_list, true, BODY_NONE, false },
+	{ "POST", "/api/v1/groups", h_groups_create, true, BODY_JSON, false },
+	{ "GET", "/api/v1/groups/{group}", h_group_get, true, BODY_NONE, false },
+	{ "PATCH", "/api/v1/groups/{group}", h_group_patch, true, BODY_JSON, false },
+	{ "DELETE", "/api/v1/groups/{group}", h_group_delete, true, BODY_NONE, false },
+	{ "PUT", "/api/v1/groups/{group}/members/{user}", h_group_member_put, true, BODY_NONE, false },
+	{ "DELETE", "/api/v1/groups/{group}/members/{user}", h_group_member_delete, true, BODY_NONE, false },
+	{ "GET", "/api/v1/devices", h_devices_list, true, BODY_NONE, false },
+	{ "POST", "/api/v1/devices", h_devices_create, true, BODY_JSON, false },
+	{ "GET", "/api/v1/devices/{device}", h_device_get, true, BODY_NONE, false },
+	{ "PATCH", "/api/v1/devices/{device}", h_device_patch, true, BODY_JSON, false },
+	{ "DELETE", "/api/v1/devices/{device}", h_device_delete, true, BODY_NONE, false },
+	{ "GET", "/api/v1/profiles", h_profiles_list, true, BODY_NONE, false },
+	{ "POST", "/api/v1/profiles", h_profiles_create, true, BODY_JSON, false },
+	{ "GET", "/api/v1/profiles/{profile}", h_profile_get, true, BODY_NONE, false },
+	{ "PUT", "/api/v1/profiles/{profile}", h_profile_put, true, BODY_JSON, false },
+	{ "DELETE", "/api/v1/profiles/{profile}", h_profile_delete, true, BODY_NONE, false },
+	{ "GET", "/api/v1/cas", h_cas_list, true, BODY_NONE, false },
+	{ "POST", "/api/v1/cas", h_cas_create, true, BODY_JSON, false },
+	{ "GET", "/api/v1/cas/{ca}", h_ca_get, true, BODY_NONE, false },
+	{ "GET", "/api/v1/cas/{ca}/chain", h_ca_chain, true, BODY_NONE, false },
+	{ "POST", "/api/v1/cas/{ca}/crl", h_ca_crl, true, BODY_NONE, false },
+	{ "GET", "/api/v1/certificates", h_certs_list, true, BODY_NONE, false },
+	{ "POST", "/api/v1/certificates", h_certs_issue, true, BODY_JSON, false },
+	{ "GET", "/api/v1/certificates/{serial}", h_cert_get, true, BODY_NONE, false },
+	{ "POST", "/api/v1/certificates/{serial}/revoke", h_cert_revoke, true, BODY_JSON, false },
+	{ "GET", "/api/v1/tokens", h_tokens_list, true, BODY_NONE, false },
+	{ "POST", "/api/v1/tokens", h_tokens_create, true, BODY_JSON, false },
+	{ "DELETE", "/api/v1/tokens/{token}", h_token_delete, true, BODY_NONE, false },
+	{ "GET", "/api/v1/audit", h_audit_list, true, BODY_NONE, false },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -94,6 +95,8 @@ struct http {
 	struct service *svc;
 	struct listener main, pub;
 	_Atomic long active;
+	_Atomic size_t buffered;      /* octets of request bodies held now */
+	size_t buffered_max;
 	char *tls_cert, *tls_key;
 };
 
@@ -165,6 +168,14 @@ set_response(struct request *rq, int status, struct MHD_Response *resp)
 	rq->status = status;
 }
 
+static void
+add_headers(struct MHD_Response *resp, const char *content_type, const char *cache)
+{
+	MHD_add_response_header(resp, "Content-Type", content_type);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Cache-Control", cache);
+}
+
 void
 reply_data(struct request *rq, int status, const char *content_type, const void *data, size_t len)
 {
@@ -172,10 +183,23 @@ reply_data(struct request *rq, int status, const char *content_type, const void 
 	    MHD_RESPMEM_MUST_COPY);
 	if (resp == NULL)
 		return;
-	MHD_add_response_header(resp, "Content-Type", content_type);
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	add_headers(resp, content_type, "no-store");
 	set_response(rq, status, resp);
+}
+
+void
+reply_public(struct request *rq, const char *content_type, const void *data, size_t len,
+    long max_age)
+{
+	char cache[64];
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data,
+	    MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return;
+	/* RFC 5019 6.2: caches may keep public PKI objects for a while. */
+	snprintf(cache, sizeof(cache), "public, max-age=%ld", max_age > 0 ? max_age : 0);
+	add_headers(resp, content_type, cache);
+	set_response(rq, 200, resp);
 }
 
 void
@@ -184,6 +208,16 @@ reply_empty(struct request *rq, int status)
 	struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	if (resp != NULL)
 		set_response(rq, status, resp);
+}
+
+/* Answers may carry secrets (a new token, a PKCS#12): wiped when sent. */
+static void
+cleansing_free(void *p)
+{
+	if (p != NULL) {
+		OPENSSL_cleanse(p, strlen(p));
+		free(p);
+	}
 }
 
 void
@@ -197,15 +231,13 @@ reply_json(struct request *rq, int status, json_t *j)
 		return;
 	}
 	size_t len = strlen(text);
-	text[len] = '\0';
-	struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, text,
+	    cleansing_free);
 	if (resp == NULL) {
-		free(text);
+		cleansing_free(text);
 		return;
 	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	add_headers(resp, "application/json", "no-store");
 	if (status == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"smimed\"");
 	set_response(rq, status, resp);
@@ -220,6 +252,7 @@ reply_error(struct request *rq, int status, const char *code, const char *fmt, .
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	text_scrub(msg);
 	reply_json(rq, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
@@ -263,6 +296,19 @@ rq_header(struct request *rq, const char *name)
 	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
+/* Wipe and free a request's body, and give its octets back to the budget. */
+static void
+body_drop(struct http *h, struct request *rq)
+{
+	if (rq->body != NULL) {
+		OPENSSL_cleanse(rq->body, rq->body_cap);
+		free(rq->body);
+		atomic_fetch_sub(&h->buffered, rq->body_cap);
+	}
+	rq->body = NULL;
+	rq->body_len = rq->body_cap = 0;
+}
+
 static size_t
 body_limit(const struct http *h, enum body b)
 {
@@ -286,8 +332,6 @@ dispatch(struct http *h, struct request *rq, const struct route *r)
 		reply_error(rq, 400, "bad-request", "this request takes no body");
 		return;
 	}
-	if (r->admin && !api_authenticate(rq))
-		return;
 	r->fn(rq);
 	if (r->admin && rq->actor[0] != '\0' && !rq->token_use_recorded)
 		rq_record_use(rq);
@@ -387,16 +431,28 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 		}
 		cs->route = find_route(rq, method, &cs->early_status, cs->allow, sizeof(cs->allow));
 		/* The plain-HTTP listener knows the public routes alone. */
-		if (l->public_only && cs->route != NULL && cs->route->admin) {
+		if (l->public_only && cs->route != NULL && (cs->route->admin ||
+		    cs->route->main_only)) {
 			cs->route = NULL;
 			cs->early_status = 404;
 		}
 		rq->route = cs->route != NULL ? cs->route->pattern : "-";
 		rq->body_max = cs->route != NULL ? body_limit(h, cs->route->body) : 0;
+		/* Admin routes check the token on the headers: without one, no
+		 * body is read at all. */
+		if (cs->route != NULL && cs->route->admin && !api_authenticate(rq)) {
+			cs->queued = true;
+			return queue(rq);
+		}
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cs->route != NULL && cl != NULL && strtoull(cl, NULL, 10) > rq->body_max &&
-		    rq->body_max > 0) {
+		unsigned long long want = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+		if (cs->route != NULL && want > 0 && rq->body_max == 0) {
+			reply_error(rq, 400, "bad-request", "this request takes no body");
+			cs->queued = true;
+			return queue(rq);
+		}
+		if (cs->route != NULL && want > rq->body_max && rq->body_max > 0) {
 			/* Refuse before reading what would be thrown away. */
 			reply_error(rq, 413, "payload-too-large", "the body is larger than %zu octets",
 			    rq->body_max);
@@ -415,17 +471,41 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 			return MHD_YES;
 		size_t max = rq->body_max > 0 ? rq->body_max : 1024;
 		if (rq->body_len + n > max) {
+			body_drop(h, rq);
 			rq->body_too_large = true;
-			free(rq->body);
-			rq->body = NULL;
-			rq->body_len = 0;
 			return MHD_YES;
 		}
-		unsigned char *nb = realloc(rq->body, rq->body_len + n + 1);
-		if (nb == NULL)
-			return MHD_NO;
-		memcpy(nb + rq->body_len, upload_data, n);
-		rq->body = nb;
+		if (rq->body_len + n + 1 > rq->body_cap) {
+			/* Grow by doubling into a fresh buffer; the old one is wiped
+			 * (bodies carry keys and passwords).  All bodies together stay
+			 * under a budget, so that many slow uploads cannot take the
+			 * memory. */
+			size_t cap = rq->body_cap ? rq->body_cap * 2 : 4096;
+			while (cap < rq->body_len + n + 1)
+				cap *= 2;
+			if (cap > max + 1)
+				cap = max + 1;
+			size_t grow = cap - rq->body_cap;
+			if (atomic_fetch_add(&h->buffered, grow) + grow > h->buffered_max) {
+				atomic_fetch_sub(&h->buffered, grow);
+				body_drop(h, rq);
+				rq->body_busy = true;
+				return MHD_YES;
+			}
+			unsigned char *nb = malloc(cap);
+			if (nb == NULL) {
+				atomic_fetch_sub(&h->buffered, grow);
+				return MHD_NO;
+			}
+			if (rq->body != NULL) {
+				memcpy(nb, rq->body, rq->body_len);
+				OPENSSL_cleanse(rq->body, rq->body_cap);
+				free(rq->body);
+			}
+			rq->body = nb;
+			rq->body_cap = cap;
+		}
+		memcpy(rq->body + rq->body_len, upload_data, n);
 		rq->body_len += n;
 		rq->body[rq->body_len] = '\0';
 		return MHD_YES;
@@ -442,6 +522,8 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 			reply_error(rq, 404, "not-found", "no such route: %s", rq->path);
 	} else if (rq->body_too_large && rq->body_max == 0)
 		reply_error(rq, 400, "bad-request", "this request takes no body");
+	else if (rq->body_busy)
+		reply_error(rq, 503, "unavailable", "too many uploads at once: try again");
 	else
 		dispatch(h, rq, cs->route);
 	return queue(rq);
@@ -465,7 +547,8 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	snprintf(status, sizeof(status), "%d", st);
 	snprintf(ms, sizeof(ms), "%.3f", (double)us / 1000.0);
 	/* OCSP GET paths carry the request: the route is enough for the log. */
-	const char *path = strncmp(rq->path, "/ocsp/", 6) == 0 ? rq->route : rq->path;
+	const char *path = rq->path == NULL ? "-" : strncmp(rq->path, "/ocsp/", 6) == 0 ?
+	    rq->route : rq->path;
 	log_event(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "info" : "warn", "request",
 	    "method", rq->method, "path", path, "status", status, "ms", ms,
 	    "client", rq->client, "actor", rq->actor[0] ? rq->actor : "-",
@@ -476,7 +559,7 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	for (size_t i = 0; i < rq->n_params; i++)
 		free(rq->params[i]);
 	free(rq->path);
-	free(rq->body);
+	body_drop(h, rq);
 	free(cs);
 	*con_cls = NULL;
 	atomic_fetch_sub(&h->active, 1);
@@ -584,6 +667,7 @@ start_listener(struct http *h, struct listener *l, const char *listen, bool tls,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)svc->cfg.connection_limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)svc->cfg.per_ip_connection_limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)svc->cfg.request_timeout,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -618,6 +702,7 @@ http_start(struct service *svc, struct http **h_r, struct smime_error *err)
 	if (h == NULL)
 		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 	h->svc = svc;
+	h->buffered_max = (size_t)svc->cfg.max_buffered;
 	if (threads == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = cpus > 0 ? cpus * 4 : 8;

@@ -5,7 +5,9 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -21,6 +23,64 @@ void
 log_init(bool json)
 {
 	log_json = json;
+}
+
+bool
+utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+	while (p < end) {
+		unsigned char c = *p;
+		size_t k;
+		uint32_t cp;
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			k = 3;
+			cp = c & 0x07;
+		} else
+			return false;
+		if ((size_t)(end - p) <= k)
+			return false;
+		for (size_t i = 1; i <= k; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		/* Shortest form only, no surrogates, nothing past U+10FFFF. */
+		if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += k + 1;
+	}
+	return true;
+}
+
+void
+text_scrub(char *s)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+		if (c >= 0x80 && (k == 1 || i + k > n || !utf8_valid(s + i, k))) {
+			s[i++] = '?';
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f)
+			s[i] = '?';
+		i += c >= 0x80 ? k : 1;
+	}
 }
 
 static void
@@ -69,7 +129,14 @@ log_event(const char *level, const char *event, ...)
 			if (k == NULL)
 				break;
 			const char *v = va_arg(ap, const char *);
-			json_object_set_new(o, k, json_string(v != NULL ? v : ""));
+			/* Values come from outside (paths, messages): what is not
+			 * UTF-8 or is a control character is replaced, never dropped. */
+			char *copy = strdup(v != NULL ? v : "");
+			if (copy != NULL) {
+				text_scrub(copy);
+				json_object_set_new(o, k, json_string(copy));
+				free(copy);
+			}
 		}
 		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		json_decref(o);
@@ -86,8 +153,13 @@ log_event(const char *level, const char *event, ...)
 			if (k == NULL)
 				break;
 			const char *v = va_arg(ap, const char *);
+			char *copy = strdup(v != NULL ? v : "");
 			fprintf(f, " %s=", k);
-			text_value(f, v != NULL ? v : "");
+			if (copy != NULL) {
+				text_scrub(copy);
+				text_value(f, copy);
+				free(copy);
+			}
 		}
 		fclose(f);
 		pthread_mutex_lock(&log_lock);

@@ -15,6 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <malloc.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include <smime/smime.h>
@@ -46,6 +49,15 @@ usage(FILE *f)
 	    "restore FILE  replace the store with a backup; a running smimed reloads\n\n"
 	    "Signals: SIGTERM and SIGINT stop after in-flight requests finish; SIGHUP\n"
 	    "reloads the CAs from the store.  See smimed(8).\n");
+}
+
+static void
+cleansing_free(void *p)
+{
+	if (p != NULL) {
+		OPENSSL_cleanse(p, malloc_usable_size(p));
+		free(p);
+	}
 }
 
 /* One smimed per data folder: an advisory lock held while it runs. */
@@ -205,6 +217,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	smime_init();
+	/* JSON holds tokens, passwords and PKCS#12 files: wiped when freed. */
+	json_set_alloc_funcs(malloc, cleansing_free);
 	if (command != NULL) {
 		int rc = backup_restore(strcmp(command, "restore") == 0, file, &svc.cfg);
 		config_free(&svc.cfg);

@@ -35,6 +35,8 @@ struct config {
 	long max_body;              /* octets of a JSON body */
 	long max_import;            /* octets of a CSV import */
 	long connection_limit;
+	long per_ip_connection_limit;
+	long max_buffered;          /* octets of all request bodies held at once */
 	long request_timeout;       /* seconds */
 	char *ca_key_alg;           /* for the CA made at first start */
 	char *ca_name;              /* organisation name in the CA subjects */
@@ -64,6 +66,10 @@ char *config_default_data(void);
 /* Structured log lines on stderr, one per request and per event.
  * fields: pairs of key, value strings, ending with NULL. */
 void log_init(bool json);
+/* True when s[0..n) is valid UTF-8 (RFC 3629: shortest forms, no surrogates). */
+bool utf8_valid(const char *s, size_t n);
+/* Replace in place what is not UTF-8, and control characters, by '?'. */
+void text_scrub(char *s);
 void log_event(const char *level, const char *event, ...);  /* key, value, ..., NULL */
 
 struct metrics {

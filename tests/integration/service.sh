@@ -55,6 +55,19 @@ code=$(curl -s -o "$T/b" -w '%{http_code}' -H "Authorization: Bearer ${SVC_TOKEN
 code=$(curl -s -o "$T/b" -w '%{http_code}' -H "Authorization: Basic $(printf 'admin:%s' "$SVC_TOKEN" | base64 -w0)" "$SVC_URL/api/v1/users")
 [ "$code" = 401 ] && ok "Basic instead of Bearer: 401" || not_ok "Basic: 401 ($code)"
 
+head -c 3000000 /dev/zero | tr '\0' a >"$T/upload.csv"
+code=$(curl -s -o "$T/b" -w '%{http_code}' -H 'Content-Type: text/csv' --data-binary @"$T/upload.csv" "$SVC_URL/api/v1/users/import")
+[ "$code" = 401 ] && ok "a large upload without a token: 401 on the headers" || not_ok "upload without token ($code)"
+code=$(curl -s -o "$T/b" -w '%{http_code}' -H 'Content-Type: text/csv' -H 'Transfer-Encoding: chunked' --data-binary @"$T/upload.csv" "$SVC_URL/api/v1/users/import")
+[ "$code" = 401 ] && ok "a chunked upload without a token: 401" || not_ok "chunked upload without token ($code)"
+code=$(curl -s -o "$T/b" -w '%{http_code}' "$SVC_URL/ca/%ff.crt")
+[ "$code" = 404 ] && jq -e .error.message "$T/b" >/dev/null && ok "a path that is not UTF-8: 404 with a JSON error" || not_ok "non-UTF-8 path ($code)" "$(cat "$T/b")"
+code=$(curl -s -o "$T/b" -w '%{http_code}' "$SVC_URL/nothing/%ff%c3")
+[ "$code" = 404 ] && jq -e .error.message "$T/b" >/dev/null && ok "an unknown route that is not UTF-8: 404 with a JSON error" || not_ok "non-UTF-8 route ($code)" "$(cat "$T/b")"
+code=$(curl -s -o "$T/b" -w '%{http_code}' -H 'Content-Length: 5' --data-binary 'hello' -X GET "$SVC_URL/healthz")
+[ "$code" = 400 ] && ok "a body where none is taken: 400" || not_ok "body on GET /healthz ($code)"
+curl -s -D "$T/h" -o /dev/null "$SVC_URL/ca/issuing.crt"
+grep -qi '^Cache-Control: public, max-age=' "$T/h" && ok "CA certificates may be cached (RFC 5019)" || not_ok "Cache-Control of /ca" "$(cat "$T/h")"
 status_is "a second token is made" 201 POST /api/v1/tokens '{"name":"ci"}'
 TOK2=$(jq -r .token "$T/.body"); TOK2_ID=$(jq -r .id "$T/.body")
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOK2" "$SVC_URL/api/v1/users")
@@ -91,6 +104,20 @@ jq -e '.created == 2 and .existing == 1 and .failed == 1' "$T/import.json" >/dev
 jq -e '.rows[] | select(.line == 4) | .status == "error"' "$T/import.json" >/dev/null && ok "the bad row is reported with its line" || not_ok "bad row line" "$(cat "$T/import.json")"
 status_is "carol's alias finds her" 200 GET /api/v1/users/c@example.org
 jq -e '.name == "Carol, C." and (.groups | sort) == ["sales","staff"]' "$T/.body" >/dev/null && ok "a quoted CSV field with a comma survives" || not_ok "quoted field" "$(cat "$T/.body")"
+printf 'email,name\nfrank@example.org,Frank \xff\xfe\n' >"$T/bad-utf8.csv"
+"$SMIME" admin user import-csv "$T/bad-utf8.csv" --json >"$T/import3.json" 2>/dev/null
+jq -e '.failed == 1 and .created == 0' "$T/import3.json" >/dev/null && ok "a CSV name that is not UTF-8 is refused" || not_ok "non-UTF-8 CSV" "$(cat "$T/import3.json")"
+status_is "and no such user exists" 404 GET /api/v1/users/frank@example.org
+long=$(printf 'g%.0s' $(seq 128))
+status_is "a group with a 128-character name" 201 POST /api/v1/groups "{\"name\":\"$long\"}"
+api GET '/api/v1/groups?limit=1' >/dev/null
+n=1
+while [ "$(jq -r .next "$T/.body")" != null ] && [ $n -lt 20 ]; do
+	code=$(api GET "/api/v1/groups?limit=1&after=$(jq -r .next "$T/.body")")
+	[ "$code" = 200 ] || break
+	n=$((n + 1))
+done
+[ "$(jq -r .next "$T/.body")" = null ] && [ $n -ge 3 ] && ok "groups page one by one to the end, past a long name ($n pages)" || not_ok "group pagination ($n, $code)" "$(cat "$T/.body")"
 status_is "a group is renamed" 200 PATCH /api/v1/groups/sales '{"name":"sales-emea","description":"Sales, Europe"}'
 status_is "its members follow" 200 GET /api/v1/users/carol@example.org
 jq -e '(.groups | sort) == ["sales-emea","staff"]' "$T/.body" >/dev/null && ok "carol is in sales-emea" || not_ok "renamed group membership" "$(cat "$T/.body")"
@@ -112,6 +139,8 @@ contains "the root is EC P-256 by default" "$T/root.txt" "NIST CURVE: P-256|prim
 openssl x509 -in "$T/issuing.pem" -noout -text >"$T/issuing.txt"
 contains "the issuing CA carries EKU emailProtection" "$T/issuing.txt" "E-mail Protection"
 contains "the issuing CA has pathlen 0" "$T/issuing.txt" "CA:TRUE, pathlen:0"
+lacks "the issuing CA names no OCSP responder (the root's CRL revokes it)" "$T/issuing.txt" "OCSP - URI"
+contains "but the root's CRL" "$T/issuing.txt" "URI:$SVC_URL/crl/root.crl"
 
 # signing: an EC key of alice's phone, the CSR asking for another name and address
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/sig.key" \
@@ -283,15 +312,25 @@ openssl verify -CAfile "$T/root.pem" -untrusted "$T/chain-2.pem" "$T/sig-2.pem" 
 openssl x509 -in "$T/sig-2.pem" -noout -text | grep -q "URI:$SVC_URL/crl/issuing-2.crl" && ok "with the second CA's CRL URL" || not_ok "CRL URL of issuing-2"
 status_is "a CA id that exists: 409" 409 POST /api/v1/cas '{"id":"issuing-2","parent":"root"}'
 status_is "a CA under an unknown parent: 404" 404 POST /api/v1/cas '{"id":"x","parent":"nope"}'
-# an external CA with its key, as PEM, then one as PKCS#12
+# an external root (certificate only, then with its key: it still does not
+# issue, S/MIME BR 6.1.7), and its intermediate with its key, which does
 openssl req -x509 -new -newkey rsa:3072 -nodes -keyout "$T/ext.key" -out "$T/ext.crt" -days 3650 \
-	-subj "/O=Elsewhere/CN=Elsewhere SMIME CA" -addext "basicConstraints=critical,CA:TRUE" \
+	-subj "/O=Elsewhere/CN=Elsewhere SMIME Root" -addext "basicConstraints=critical,CA:TRUE" \
 	-addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" -addext "subjectKeyIdentifier=hash" 2>/dev/null
-status_is "import a CA (certificate and key, PEM)" 201 POST /api/v1/cas "$(jq -n --rawfile c "$T/ext.crt" --rawfile k "$T/ext.key" '{id:"elsewhere",certificate:$c,key:$k}')"
-jq -e '.parent == null and .has_key == true' "$T/.body" >/dev/null && ok "the imported root has its key" || not_ok "imported CA" "$(cat "$T/.body")"
-status_is "a profile on the imported CA" 201 POST /api/v1/profiles '{"name":"enc-ext","purpose":"encryption","ca":"elsewhere"}'
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/extsub.key" -out "$T/extsub.csr" \
+	-subj "/O=Elsewhere/CN=Elsewhere SMIME Issuing" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nextendedKeyUsage=emailProtection\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' >"$T/extsub.ext"
+openssl x509 -req -in "$T/extsub.csr" -CA "$T/ext.crt" -CAkey "$T/ext.key" -CAcreateserial -days 1825 \
+	-extfile "$T/extsub.ext" -out "$T/extsub.crt" 2>/dev/null
+status_is "import a root with its key (PEM)" 201 POST /api/v1/cas "$(jq -n --rawfile c "$T/ext.crt" --rawfile k "$T/ext.key" '{id:"elsewhere",certificate:$c,key:$k}')"
+jq -e '.parent == null and .has_key == true and .issuing == false' "$T/.body" >/dev/null && ok "an imported root does not issue, even with its key" || not_ok "imported root" "$(cat "$T/.body")"
+status_is "a profile on the imported root: 422" 422 POST /api/v1/profiles '{"name":"enc-root","purpose":"encryption","ca":"elsewhere"}'
+status_is "import its intermediate with its key" 201 POST /api/v1/cas "$(jq -n --rawfile c "$T/extsub.crt" --rawfile k "$T/extsub.key" '{id:"elsewhere-sub",certificate:$c,key:$k}')"
+jq -e '.parent == "elsewhere" and .issuing == true' "$T/.body" >/dev/null && ok "the intermediate finds its parent and issues" || not_ok "imported intermediate" "$(cat "$T/.body")"
+status_is "a profile on the imported intermediate" 201 POST /api/v1/profiles '{"name":"enc-ext","purpose":"encryption","ca":"elsewhere-sub"}'
 expect 0 "issue from the imported CA" "$SMIME" admin cert issue --user bob@example.org --profile enc-ext --csr "$T/dual.csr" -o "$T/ext-leaf.pem"
-openssl verify -CAfile "$T/ext.crt" "$T/ext-leaf.pem" >"$T/v" 2>&1 && ok "it verifies against the imported certificate" || not_ok "imported CA issues" "$(cat "$T/v")"
+openssl verify -CAfile "$T/ext.crt" -untrusted "$T/extsub.crt" "$T/ext-leaf.pem" >"$T/v" 2>&1 && ok "it verifies against the imported chain" || not_ok "imported CA issues" "$(cat "$T/v")"
+status_is "a PKCS#12 that is not base64: 400" 400 POST /api/v1/cas '{"id":"bad-b64","pkcs12":"====","password":"x"}'
 openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/ext2.key" -out "$T/ext2.crt" -days 3650 \
 	-subj "/CN=Elsewhere 2" -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 openssl pkcs12 -export -inkey "$T/ext2.key" -in "$T/ext2.crt" -passout pass:import-pw -out "$T/ext2.p12" 2>/dev/null
@@ -412,6 +451,8 @@ grep -q "public listener (CA certificates, CRLs, OCSP): http://127.0.0.1:$P5" "$
 curl -sf -o "$T/pub-root.crl" "http://127.0.0.1:$P5/crl/root.crl" && openssl crl -inform DER -in "$T/pub-root.crl" -noout 2>/dev/null && ok "the CRL is served over plain HTTP" || not_ok "CRL over the public listener"
 code=$(curl -s -o "$T/.body" -w '%{http_code}' -H "Authorization: Bearer $(cat "$T/d4/admin.token")" "http://127.0.0.1:$P5/api/v1/users")
 [ "$code" = 404 ] && ok "the admin API is not on the public listener, even with a token" || not_ok "admin API on the public listener ($code)"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P5/metrics")
+[ "$code" = 404 ] && ok "/metrics is not on the public listener" || not_ok "/metrics on the public listener ($code)"
 kill -TERM $pid4; wait $pid4
 
 done_testing
