@@ -67,9 +67,8 @@ static const char *const platforms[] = { "ios", "android", "macos", "windows", "
 static const char *const cert_statuses[] = { "active", "superseded", "expired", "revoked" };
 /* RFC 5280 5.3.1: CRLReason, spelled as the ASN.1 module names them (7 is
  * unused); certificateHold is not offered: a revocation is final. */
-static const char *const reasons[] = { "unspecified", "keyCompromise", "cACompromise",
-	"affiliationChanged", "superseded", "cessationOfOperation",
-	"privilegeWithdrawn", "aACompromise" };
+static const char *const reasons[] = { "unspecified", "keyCompromise",
+	"affiliationChanged", "superseded", "cessationOfOperation", "privilegeWithdrawn" };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1619,9 +1618,9 @@ static const struct verb verbs[] = {
 	{ "cert", "revoke", cert_revoke, A_REASON, 1, 1, "SERIAL", "SERIAL --reason REASON",
 	  "Revoke a certificate; the CA's CRL is made anew.  Nothing else ever revokes.\n\n"
 	  "  --reason REASON   as RFC 5280 5.3.1 names it: unspecified, keyCompromise,\n"
-	  "                    cACompromise, affiliationChanged, superseded,\n"
-	  "                    cessationOfOperation, privilegeWithdrawn, aACompromise\n"
-	  "                    (a revocation is final: certificateHold is not offered)\n" },
+	  "                    affiliationChanged, superseded, cessationOfOperation,\n"
+	  "                    privilegeWithdrawn (the reasons for a subscriber\n"
+	  "                    certificate; a revocation is final: no certificateHold)\n" },
 	{ "token", "create", token_create, 0, 1, 1, "NAME", "NAME",
 	  "Create an admin token called NAME and print its secret, which the service\n"
 	  "shows this once only.\n" },

@@ -362,13 +362,19 @@ h_cert_revoke(struct request *rq)
 	if (o == NULL)
 		return;
 	ro.reason = ca_reason_parse(json_string_value(json_object_get(o, "reason")));
-	/* removeFromCRL belongs in delta CRLs only; certificateHold would need a
-	 * way back that a revocation here does not have (S/MIME BR 7.2.2 does
-	 * not use it either). */
-	if (ro.reason < 0 || ro.reason == 8 || ro.reason == 6) {
+	/*
+	 * Subscriber certificates (Mozilla Root Store Policy 6.1.1, which the
+	 * S/MIME BR follow): unspecified (no reasonCode), keyCompromise,
+	 * affiliationChanged, superseded, cessationOfOperation or
+	 * privilegeWithdrawn.  Not certificateHold (a revocation here is
+	 * final), not the CA and AA reasons, not removeFromCRL (delta CRLs).
+	 */
+	if (ro.reason != 0 && ro.reason != 1 && ro.reason != 3 && ro.reason != 4 &&
+	    ro.reason != 5 && ro.reason != 9) {
 		reply_error(rq, 400, "bad-request", "reason: one of unspecified, keyCompromise, "
-		    "cACompromise, affiliationChanged, superseded, cessationOfOperation, "
-		    "privilegeWithdrawn, aACompromise (a revocation is final: no certificateHold)");
+		    "affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn "
+		    "(a revocation is final: no certificateHold; cACompromise and aACompromise "
+		    "are not reasons for a subscriber certificate)");
 		goto out;
 	}
 	if (ca_serial_parse(rq->params[0], ro.serial, &err) != 0 ||

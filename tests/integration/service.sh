@@ -244,6 +244,7 @@ status_is "an unknown profile: 404" 404 POST /api/v1/certificates "{\"user\":\"a
 status_is "an unknown user: 404" 404 POST /api/v1/certificates "{\"user\":\"nobody@example.org\",\"profile\":\"dual\",\"csr\":$(jq -Rs . "$T/dual.csr")}"
 status_is "an unknown reason: 400" 400 POST "/api/v1/certificates/$SIG1/revoke" '{"reason":"because"}'
 status_is "certificateHold (a revocation is final): 400" 400 POST "/api/v1/certificates/$SIG1/revoke" '{"reason":"certificateHold"}'
+status_is "cACompromise for a subscriber certificate: 400" 400 POST "/api/v1/certificates/$SIG1/revoke" '{"reason":"cACompromise"}'
 status_is "revoking an unknown serial: 404" 404 POST /api/v1/certificates/0123456789ABCDEF/revoke '{"reason":"keyCompromise"}'
 status_is "a serial that is not hex: 400" 400 GET /api/v1/certificates/xyz
 status_is "a page limit out of range: 400" 400 GET '/api/v1/users?limit=100000'
