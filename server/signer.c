@@ -34,19 +34,16 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "keyfile.h"
 #include "signer.h"
 
-#define MASTER_KEY_LEN   32
+#define MASTER_KEY_LEN   KEYFILE_LEN
 #define SIGNER_MAX_KEYS  256      /* keys held at once */
 #define SIGNER_ID_MAX    64       /* characters of a key id */
 #define SIGNER_PATH_MAX  4096
 #define RSA_MIN_BITS     2048
 #define RSA_MAX_BITS     8192
 #define WRAP_MAGIC       "SMK1"
-#define WRAP_MAGIC_LEN   4
-#define WRAP_NONCE_LEN   12
-#define WRAP_TAG_LEN     16
-#define WRAP_OVERHEAD    (WRAP_MAGIC_LEN + WRAP_NONCE_LEN + WRAP_TAG_LEN)
 #define WRAP_MAX         16384    /* a wrapped RSA-8192 key is under 5 KiB */
 
 struct signer_key {
@@ -244,87 +241,13 @@ key_ref(struct signer *s, const char *key_id)
 
 /* --- wrapping --- */
 
-/* key as PKCS#8 PrivateKeyInfo DER; *der_r: caller frees with OPENSSL_clear_free. */
-static int
-p8_encode(EVP_PKEY *key, unsigned char **der_r, size_t *len_r, struct smime_error *err)
-{
-	PKCS8_PRIV_KEY_INFO *p8;
-	unsigned char *der = NULL;
-	int len;
-
-	*der_r = NULL;
-	*len_r = 0;
-	if ((p8 = EVP_PKEY2PKCS8(key)) == NULL)
-		return smime_error_ssl(err, SMIME_E_USAGE, "signer: not a private key");
-	len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
-	PKCS8_PRIV_KEY_INFO_free(p8);
-	if (len <= 0)
-		return smime_error_ssl(err, SMIME_E_INTERNAL, "signer: PKCS#8 encoding");
-	*der_r = der;
-	*len_r = (size_t)len;
-	return 0;
-}
-
-static EVP_PKEY *
-p8_decode(const unsigned char *der, size_t len)
-{
-	PKCS8_PRIV_KEY_INFO *p8;
-	const unsigned char *p = der;
-	EVP_PKEY *key = NULL;
-
-	if ((p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len)) == NULL)
-		return NULL;
-	if (p == der + len)
-		key = EVP_PKCS82PKEY(p8);
-	PKCS8_PRIV_KEY_INFO_free(p8);
-	return key;
-}
-
 /* Wrap der (a PKCS#8 key) for key_id; *out_r: caller frees with free(). */
 static int
 wrap(struct signer *s, const char *key_id, const unsigned char *der, size_t len,
     unsigned char **out_r, size_t *out_len_r, struct smime_error *err)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
-	unsigned char *out = NULL, *nonce, *ct, *tag;
-	size_t out_len;
-	int n, rc = 0;
-
-	*out_r = NULL;
-	*out_len_r = 0;
-	if (len == 0 || len > WRAP_MAX - WRAP_OVERHEAD)
-		return smime_error_set(err, SMIME_E_USAGE,
-		    "signer: a key of %zu octets cannot be wrapped", len);
-	out_len = WRAP_OVERHEAD + len;
-	if ((out = malloc(out_len)) == NULL)
-		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-	memcpy(out, WRAP_MAGIC, WRAP_MAGIC_LEN);
-	nonce = out + WRAP_MAGIC_LEN;
-	ct = nonce + WRAP_NONCE_LEN;
-	tag = ct + len;
-	/* NIST SP 800-38D 8.2.2: a 96-bit nonce from a random bit generator,
-	 * fresh for every wrap under the one master key. */
-	if (RAND_bytes(nonce, WRAP_NONCE_LEN) != 1) {
-		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "signer: random nonce");
-		goto out;
-	}
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
-	    EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), s->master, nonce, NULL) != 1 ||
-	    EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)key_id,
-	    (int)strlen(key_id)) != 1 ||
-	    EVP_EncryptUpdate(ctx, ct, &n, der, (int)len) != 1 || (size_t)n != len ||
-	    EVP_EncryptFinal_ex(ctx, ct + n, &n) != 1 || n != 0 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, WRAP_TAG_LEN, tag) != 1) {
-		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "signer: wrapping key %s", key_id);
-		goto out;
-	}
-	*out_r = out;
-	*out_len_r = out_len;
-	out = NULL;
-out:
-	EVP_CIPHER_CTX_free(ctx);
-	free(out);
-	return rc;
+	return seal_bytes(s->master, WRAP_MAGIC, key_id, der, len, WRAP_MAX - SEAL_OVERHEAD,
+	    out_r, out_len_r, err);
 }
 
 /* The private key wrapped for key_id in in[len] (the header's form). */
@@ -332,43 +255,18 @@ static int
 unwrap(struct signer *s, const char *key_id, const unsigned char *in, size_t len,
     EVP_PKEY **key_r, struct smime_error *err)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
-	const unsigned char *nonce, *ct, *tag;
 	unsigned char *der = NULL;
 	size_t der_len = 0;
 	EVP_PKEY *key = NULL;
-	int n, rc = 0;
+	int rc;
 
 	*key_r = NULL;
-	if (in == NULL || len <= WRAP_OVERHEAD || len > WRAP_MAX)
-		return smime_error_set(err, SMIME_E_INPUT,
-		    "wrapped key %s: %zu octets, not a wrapped key", key_id, in ? len : 0);
-	if (memcmp(in, WRAP_MAGIC, WRAP_MAGIC_LEN) != 0)
-		return smime_error_set(err, SMIME_E_INPUT,
-		    "wrapped key %s: it does not begin with \"SMK1\"", key_id);
-	nonce = in + WRAP_MAGIC_LEN;
-	ct = nonce + WRAP_NONCE_LEN;
-	der_len = len - WRAP_OVERHEAD;
-	tag = ct + der_len;
-	if ((der = malloc(der_len)) == NULL)
-		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
-	    EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), s->master, nonce, NULL) != 1 ||
-	    EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)key_id,
-	    (int)strlen(key_id)) != 1 ||
-	    EVP_DecryptUpdate(ctx, der, &n, ct, (int)der_len) != 1 || (size_t)n != der_len ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, WRAP_TAG_LEN,
-	    (void *)(uintptr_t)tag) != 1) {
-		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "wrapped key %s: cipher", key_id);
-		goto out;
-	}
-	/* The tag covers the key id: a wrapped key moved to another id fails here. */
-	if (EVP_DecryptFinal_ex(ctx, der + n, &n) != 1) {
-		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "wrapped key %s: the GCM tag does not "
-		    "verify (another master key, another key id, or damage)", key_id);
-		goto out;
-	}
-	if ((key = p8_decode(der, der_len)) == NULL) {
+	/* The additional data is the key id: a wrapped key moved to another
+	 * id does not open. */
+	if ((rc = open_bytes(s->master, WRAP_MAGIC, key_id, in, len, WRAP_MAX - SEAL_OVERHEAD,
+	    &der, &der_len, err)) != 0)
+		return rc;
+	if ((key = pkcs8_decode(der, der_len)) == NULL) {
 		rc = smime_error_ssl(err, SMIME_E_INPUT,
 		    "wrapped key %s: not a PKCS#8 private key", key_id);
 		goto out;
@@ -382,7 +280,6 @@ unwrap(struct signer *s, const char *key_id, const unsigned char *in, size_t len
 	*key_r = key;
 	key = NULL;
 out:
-	EVP_CIPHER_CTX_free(ctx);
 	OPENSSL_clear_free(der, der_len);
 	EVP_PKEY_free(key);
 	return rc;
@@ -397,7 +294,7 @@ seal(struct signer *s, const char *key_id, EVP_PKEY *key, unsigned char **wrappe
 	size_t der_len = 0;
 	int rc;
 
-	if ((rc = p8_encode(key, &der, &der_len, err)) != 0)
+	if ((rc = pkcs8_encode(key, &der, &der_len, err)) != 0)
 		return rc;
 	rc = wrap(s, key_id, der, der_len, wrapped_r, len_r, err);
 	OPENSSL_clear_free(der, der_len);
@@ -405,139 +302,6 @@ seal(struct signer *s, const char *key_id, EVP_PKEY *key, unsigned char **wrappe
 }
 
 /* --- the master key file --- */
-
-static int
-read_all(int fd, unsigned char *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = read(fd, buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-static int
-write_all(int fd, const unsigned char *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = write(fd, buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-/* fsync the folder holding path, so that a new entry in it is durable. */
-static int
-sync_folder(const char *path, struct smime_error *err)
-{
-	char dir[SIGNER_PATH_MAX];
-	char *slash;
-	int fd, rc = 0;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return smime_error_set(err, SMIME_E_IO, "%s: %s", dir, strerror(errno));
-	if (fsync(fd) != 0)
-		rc = smime_error_set(err, SMIME_E_IO, "%s: fsync: %s", dir, strerror(errno));
-	close(fd);
-	return rc;
-}
-
-/*
- * Make a new master key file at path.  SMIME_E_EXISTS when one is there
- * already (another process was first): then read that one.
- */
-static int
-master_create(const char *path, struct smime_error *err)
-{
-	unsigned char key[MASTER_KEY_LEN];
-	int fd = -1, rc = 0;
-
-	if (RAND_priv_bytes(key, sizeof(key)) != 1)
-		return smime_error_ssl(err, SMIME_E_CRYPTO, "master key: random octets");
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		rc = smime_error_set(err, errno == EEXIST ? SMIME_E_EXISTS : SMIME_E_IO,
-		    "master key %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (write_all(fd, key, sizeof(key)) != 0 || fsync(fd) != 0) {
-		rc = smime_error_set(err, SMIME_E_IO, "master key %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = smime_error_set(err, SMIME_E_IO, "master key %s: %s", path, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	rc = sync_folder(path, err);
-out:
-	if (fd >= 0)
-		close(fd);
-	/* O_EXCL made the file ours: a partial one would be refused for ever. */
-	if (rc != 0 && rc != SMIME_E_EXISTS)
-		unlink(path);
-	OPENSSL_cleanse(key, sizeof(key));
-	return rc;
-}
-
-static int
-master_read(const char *path, unsigned char key[MASTER_KEY_LEN], struct smime_error *err)
-{
-	struct stat st;
-	int fd, rc = 0;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-		return smime_error_set(err, errno == ENOENT ? SMIME_E_NOTFOUND : SMIME_E_IO,
-		    "master key %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0) {
-		rc = smime_error_set(err, SMIME_E_IO, "master key %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = smime_error_set(err, SMIME_E_IO, "master key %s: not a regular file", path);
-		goto out;
-	}
-	/* DESIGN: files holding secrets are 0600; anything wider is refused. */
-	if ((st.st_mode & 07777 & ~(mode_t)0600) != 0) {
-		rc = smime_error_set(err, SMIME_E_POLICY, "master key %s: mode %04o is wider "
-		    "than 0600", path, (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	if (st.st_size != MASTER_KEY_LEN) {
-		rc = smime_error_set(err, SMIME_E_INPUT, "master key %s: %lld octets, a master "
-		    "key has %d", path, (long long)st.st_size, MASTER_KEY_LEN);
-		goto out;
-	}
-	if (read_all(fd, key, MASTER_KEY_LEN) != 0) {
-		rc = smime_error_set(err, SMIME_E_IO, "master key %s: short read", path);
-		goto out;
-	}
-out:
-	close(fd);
-	return rc;
-}
 
 /* --- the interface --- */
 
@@ -559,13 +323,7 @@ signer_open(const char *master_key_path, bool create, struct signer **s_r,
 		return smime_error_set(err, SMIME_E_INTERNAL, "signer: lock");
 	}
 	s->lock_ok = true;
-	rc = master_read(master_key_path, s->master, err);
-	if (rc == SMIME_E_NOTFOUND && create) {
-		rc = master_create(master_key_path, err);
-		if (rc == 0 || rc == SMIME_E_EXISTS)
-			rc = master_read(master_key_path, s->master, err);
-	}
-	if (rc != 0)
+	if ((rc = keyfile_load(master_key_path, create, s->master, err)) != 0)
 		goto out;
 	*s_r = s;
 	s = NULL;
@@ -658,9 +416,9 @@ signer_adopt(struct signer *s, const char *key_id, EVP_PKEY *key,
 		    "of %d to %d bits or an EC key on P-256, P-384, P-521", key_id,
 		    RSA_MIN_BITS, RSA_MAX_BITS);
 	/* The copy kept is the one the store will give back: through PKCS#8. */
-	if ((rc = p8_encode(key, &der, &der_len, err)) != 0)
+	if ((rc = pkcs8_encode(key, &der, &der_len, err)) != 0)
 		goto out;
-	if ((copy = p8_decode(der, der_len)) == NULL) {
+	if ((copy = pkcs8_decode(der, der_len)) == NULL) {
 		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "signer: PKCS#8 of key %s", key_id);
 		goto out;
 	}
