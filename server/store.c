@@ -98,6 +98,14 @@ store_audit_clear(struct store_audit *a)
 	memset(a, 0, sizeof(*a));
 }
 
+void
+store_trust_clear(struct store_trust *t)
+{
+	free(t->subject);
+	free(t->der);
+	memset(t, 0, sizeof(*t));
+}
+
 #define ARRAY_FREE(fn, type, clear) \
 	void fn(type *v, size_t n) \
 	{ \
@@ -113,6 +121,7 @@ ARRAY_FREE(store_profiles_free, struct store_profile, store_profile_clear)
 ARRAY_FREE(store_certs_free, struct store_cert, store_cert_clear)
 ARRAY_FREE(store_tokens_free, struct store_token, store_token_clear)
 ARRAY_FREE(store_audits_free, struct store_audit, store_audit_clear)
+ARRAY_FREE(store_trusts_free, struct store_trust, store_trust_clear)
 
 static const char *const purpose_names[] = { NULL, "signing", "encryption", "dual" };
 static const char *const source_names[] = { NULL, "issued", "imported", "scep", "derived" };

@@ -34,7 +34,7 @@
 #define STORE_ID_SIZE 37        /* an id as text: 36 characters and NUL */
 #define STORE_NAME_SIZE 65      /* CA ids and profile names: at most 64 */
 #define STORE_SERIAL_SIZE 65    /* serial numbers: upper-case hex, at most 64 digits */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 enum cert_purpose { PURPOSE_SIGNING = 1, PURPOSE_ENCRYPTION = 2, PURPOSE_DUAL = 3 };
 enum cert_source { SOURCE_ISSUED = 1, SOURCE_IMPORTED = 2, SOURCE_SCEP = 3, SOURCE_DERIVED = 4 };
@@ -141,6 +141,16 @@ struct store_audit {
 	char *action;                    /* "cert.issue", "user.delete", ... */
 	char *object;                    /* what it acted on, "" when nothing */
 	char *detail;                    /* a JSON object as text, "{}" when nothing */
+};
+
+/* A CA certificate of the trust collection (the service's own CAs are in
+ * it too, from the cas table; these are the ones imported). */
+struct store_trust {
+	char sha256[65];                 /* lower-case hex of the DER's SHA-256 */
+	char *subject;                   /* RFC 2253 */
+	unsigned char *der;
+	size_t der_len;
+	int64_t created;
 };
 
 struct store_page {
@@ -261,6 +271,20 @@ struct store_backend {
 	int (*audit_append)(struct store_tx *tx, struct store_audit *a, struct smime_error *err);
 	int (*audit_list)(struct store_tx *tx, const struct store_page *page,
 	    struct store_audit **items_r, size_t *n_r, char **next_r, struct smime_error *err);
+
+	/* The key archive: a private key sealed by archive.c, by the serial of
+	 * its certificate.  archive_put: EXISTS when one is there; archive_get:
+	 * *sealed_r freed by the caller with free(). */
+	int (*archive_put)(struct store_tx *tx, const char *serial, const unsigned char *sealed,
+	    size_t len, int64_t when, struct smime_error *err);
+	int (*archive_get)(struct store_tx *tx, const char *serial, unsigned char **sealed_r,
+	    size_t *len_r, struct smime_error *err);
+
+	/* The trust collection (imported CAs; few: no pagination). */
+	int (*trust_put)(struct store_tx *tx, const struct store_trust *t, struct smime_error *err);
+	int (*trust_list)(struct store_tx *tx, struct store_trust **v_r, size_t *n_r,
+	    struct smime_error *err);
+	int (*trust_delete)(struct store_tx *tx, const char *sha256, struct smime_error *err);
 };
 
 /* The backend called name, or NULL. */
@@ -274,6 +298,7 @@ void store_profile_clear(struct store_profile *p);
 void store_cert_clear(struct store_cert *c);
 void store_token_clear(struct store_token *t);
 void store_audit_clear(struct store_audit *a);
+void store_trust_clear(struct store_trust *t);
 /* Clear each of n records and free the array. */
 void store_users_free(struct store_user *v, size_t n);
 void store_groups_free(struct store_group *v, size_t n);
@@ -283,6 +308,7 @@ void store_profiles_free(struct store_profile *v, size_t n);
 void store_certs_free(struct store_cert *v, size_t n);
 void store_tokens_free(struct store_token *v, size_t n);
 void store_audits_free(struct store_audit *v, size_t n);
+void store_trusts_free(struct store_trust *v, size_t n);
 
 /* Names of the enums as the API spells them, and back (0 when unknown). */
 const char *cert_purpose_name(enum cert_purpose p);

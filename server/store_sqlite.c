@@ -169,6 +169,16 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+	/* 1 -> 2: the key archive and the trust collection */
+	"CREATE TABLE archive ("
+	"  serial TEXT PRIMARY KEY NOT NULL,"
+	"  sealed BLOB NOT NULL,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE trust ("
+	"  sha256 TEXT PRIMARY KEY NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  der BLOB NOT NULL,"
+	"  created INTEGER NOT NULL);",
 };
 
 /*
@@ -197,6 +207,8 @@ enum stmt_id {
 	S_TOKEN_INSERT, S_TOKEN_GET, S_TOKEN_LIST, S_TOKEN_REVOKE, S_TOKEN_EXISTS,
 	S_TOKEN_TOUCH,
 	S_AUDIT_APPEND, S_AUDIT_LIST, S_AUDIT_LIST_AFTER,
+	S_ARCHIVE_PUT, S_ARCHIVE_GET,
+	S_TRUST_PUT, S_TRUST_LIST, S_TRUST_DELETE,
 	/* cert_list: one slot per combination of the CL_* flags, built from
 	 * constant fragments by cert_list_sql. */
 	S_CERT_LIST,
@@ -329,6 +341,11 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq LIMIT ?3",
 	[S_AUDIT_LIST_AFTER] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?2"
 	    " ORDER BY seq LIMIT ?3",
+	[S_ARCHIVE_PUT] = "INSERT INTO archive (serial, sealed, created) VALUES (?1, ?2, ?3)",
+	[S_ARCHIVE_GET] = "SELECT sealed FROM archive WHERE serial = ?1",
+	[S_TRUST_PUT] = "INSERT INTO trust (sha256, subject, der, created) VALUES (?1, ?2, ?3, ?4)",
+	[S_TRUST_LIST] = "SELECT sha256, subject, der, created FROM trust ORDER BY created, sha256",
+	[S_TRUST_DELETE] = "DELETE FROM trust WHERE sha256 = ?1",
 };
 
 struct conn {
@@ -3161,6 +3178,153 @@ out:
 	return ret;
 }
 
+/* ---- the key archive and the trust collection -------------------------- */
+
+static int
+sq_archive_put(struct store_tx *tx, const char *serial, const unsigned char *sealed, size_t len,
+    int64_t when, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (serial == NULL || sealed == NULL || len == 0)
+		return usage(err, "archive_put needs a serial and a sealed key");
+	if ((ret = stmt(tx->c, S_ARCHIVE_PUT, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, serial);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 2, sealed, len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, when);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (is_constraint(rc))
+		ret = smime_error_set(err, SMIME_E_EXISTS, "the key of %.64s is archived already",
+		    serial);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "archiving a key");
+	done(s);
+	return ret;
+}
+
+static int
+sq_archive_get(struct store_tx *tx, const char *serial, unsigned char **sealed_r,
+    size_t *len_r, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (serial == NULL || sealed_r == NULL || len_r == NULL)
+		return usage(err, "archive_get needs a serial");
+	*sealed_r = NULL;
+	*len_r = 0;
+	if ((ret = stmt(tx->c, S_ARCHIVE_GET, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, serial);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (col_blob(s, 0, sealed_r, len_r) != 0)
+			ret = nomem(err);
+	} else if (rc == SQLITE_DONE)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no archived key for %.64s", serial);
+	else
+		ret = dberr(tx->c->db, err, "reading an archived key");
+	done(s);
+	return ret;
+}
+
+static int
+sq_trust_put(struct store_tx *tx, const struct store_trust *t, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (t == NULL || t->der == NULL || t->der_len == 0 || t->subject == NULL)
+		return usage(err, "trust_put needs a certificate");
+	if ((ret = stmt(tx->c, S_TRUST_PUT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, t->sha256, sizeof(t->sha256));
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 2, t->subject);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 3, t->der, t->der_len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, t->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (is_constraint(rc))
+		ret = smime_error_set(err, SMIME_E_EXISTS, "%.64s is in the trust collection "
+		    "already", t->sha256);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing the trust collection");
+	done(s);
+	return ret;
+}
+
+static int
+sq_trust_list(struct store_tx *tx, struct store_trust **v_r, size_t *n_r,
+    struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct store_trust *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	*v_r = NULL;
+	*n_r = 0;
+	if ((ret = stmt(tx->c, S_TRUST_LIST, &s, err)) != 0)
+		return ret;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct store_trust *nv = realloc(v, ncap * sizeof(*v));
+			if (nv == NULL) {
+				ret = nomem(err);
+				goto out;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		struct store_trust *t = &v[n];
+		memset(t, 0, sizeof(*t));
+		const unsigned char *fp = sqlite3_column_text(s, 0);
+		snprintf(t->sha256, sizeof(t->sha256), "%s", fp != NULL ? (const char *)fp : "");
+		n++;
+		if (col_str(s, 1, &t->subject) != 0 || col_blob(s, 2, &t->der, &t->der_len) != 0) {
+			ret = nomem(err);
+			goto out;
+		}
+		t->created = sqlite3_column_int64(s, 3);
+	}
+	if (rc != SQLITE_DONE) {
+		ret = dberr(tx->c->db, err, "reading the trust collection");
+		goto out;
+	}
+	*v_r = v;
+	*n_r = n;
+	v = NULL;
+	n = 0;
+out:
+	store_trusts_free(v, n);
+	done(s);
+	return ret;
+}
+
+static int
+sq_trust_delete(struct store_tx *tx, const char *sha256, struct smime_error *err)
+{
+	return delete_by(tx, S_TRUST_DELETE, sha256, "trusted certificate", err);
+}
+
 const struct store_backend store_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -3214,4 +3378,9 @@ const struct store_backend store_sqlite = {
 	.token_touch = sq_token_touch,
 	.audit_append = sq_audit_append,
 	.audit_list = sq_audit_list,
+	.archive_put = sq_archive_put,
+	.archive_get = sq_archive_get,
+	.trust_put = sq_trust_put,
+	.trust_list = sq_trust_list,
+	.trust_delete = sq_trust_delete,
 };

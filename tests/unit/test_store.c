@@ -261,7 +261,7 @@ struct refuse_row {
 };
 
 static const struct refuse_row refuse_rows[] = {
-	{ "newer schema", "PRAGMA user_version = 2", NULL, SMIME_E_INPUT },
+	{ "newer schema", "PRAGMA user_version = 99", NULL, SMIME_E_INPUT },
 	{ "much newer schema", "PRAGMA user_version = 1000000", NULL, SMIME_E_INPUT },
 	{ "another application", "PRAGMA application_id = 42", NULL, SMIME_E_INPUT },
 	{ "no version", "PRAGMA user_version = 0", NULL, SMIME_E_INPUT },
@@ -1809,7 +1809,7 @@ test_restore_refuses(void **state)
 	assert_true(asprintf(&missing, "%s/missing.db", f->dir) > 0);
 	CHECK(B->backup(f->st, good, &err));
 	CHECK(B->backup(f->st, newer, &err));
-	raw_exec(newer, "PRAGMA user_version = 2");
+	raw_exec(newer, "PRAGMA user_version = 99");
 	fp = fopen(text, "w");
 	assert_non_null(fp);
 	for (int i = 0; i < 100; i++)
@@ -1930,6 +1930,50 @@ test_concurrency(void **state)
 	CHECK(B->ping(f->st, &err));
 }
 
+/* The key archive and the trust collection (schema 2). */
+static void
+test_archive_trust(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	unsigned char *got = NULL;
+	size_t len = 0, n = 0;
+	struct store_trust t = { .sha256 = "ab12", .subject = (char *)"CN=Root",
+		.der = (unsigned char *)"\x30\x03\x02\x01\x01", .der_len = 5, .created = 7 };
+	struct store_trust *v = NULL;
+
+	CHECK(B->archive_put(tx, "0A0B", (const unsigned char *)"SMA1sealed", 10, 5, &err));
+	assert_int_equal(B->archive_put(tx, "0A0B", (const unsigned char *)"x", 1, 5, &err),
+	    SMIME_E_EXISTS);
+	CHECK(B->archive_get(tx, "0A0B", &got, &len, &err));
+	assert_int_equal(len, 10);
+	assert_memory_equal(got, "SMA1sealed", 10);
+	free(got);
+	assert_int_equal(B->archive_get(tx, "FFFF", &got, &len, &err), SMIME_E_NOTFOUND);
+	assert_null(got);
+	CHECK(B->trust_put(tx, &t, &err));
+	assert_int_equal(B->trust_put(tx, &t, &err), SMIME_E_EXISTS);
+	CHECK(B->trust_list(tx, &v, &n, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].sha256, "ab12");
+	assert_string_equal(v[0].subject, "CN=Root");
+	assert_int_equal(v[0].der_len, 5);
+	assert_int_equal(v[0].created, 7);
+	store_trusts_free(v, n);
+	CHECK(B->trust_delete(tx, "ab12", &err));
+	assert_int_equal(B->trust_delete(tx, "ab12", &err), SMIME_E_NOTFOUND);
+	CHECK(B->trust_list(tx, &v, &n, &err));
+	assert_int_equal(n, 0);
+	store_trusts_free(v, n);
+	CHECK(B->commit(tx, &err));
+	/* A read transaction cannot write. */
+	tx = tx_begin(f->st, false);
+	assert_int_equal(B->archive_put(tx, "0C", (const unsigned char *)"x", 1, 5, &err),
+	    SMIME_E_USAGE);
+	B->rollback(tx);
+}
+
 static void
 test_long_values(void **state)
 {
@@ -2009,6 +2053,7 @@ main(void)
 		T(test_restore_refuses),
 		T(test_concurrency),
 		T(test_long_values),
+		T(test_archive_trust),
 	};
 #undef T
 
