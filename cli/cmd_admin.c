@@ -1522,6 +1522,77 @@ out:
 
 /* ---- the table of actions, help, options, dispatch ---------------------- */
 
+/* ---- the trust collection -------------------------------------------------- */
+
+#define TRUST_FILE_MAX (16u * 1024 * 1024)
+
+static int
+trust_list(struct args *a)
+{
+	static const struct column cols[] = { { "SHA256", "sha256", NULL },
+		{ "SOURCE", "source", NULL }, { "NOT-AFTER", "not_after", NULL },
+		{ "SUBJECT", "subject", NULL } };
+
+	return list_show(a, "/api/v1/trust", NULL, 0, false, cols, N(cols));
+}
+
+static int
+show_trust_report(const struct args *a, const json_t *answer)
+{
+	size_t i;
+	json_t *row;
+
+	(void)a;
+	json_array_foreach(json_object_get(answer, "rows"), i, row)
+		printf("%-8s %.64s  %s%s%s\n", str(row, "status"), str(row, "sha256"),
+		    str(row, "subject"), *str(row, "message") ? ": " : "", str(row, "message"));
+	if (!g.quiet)
+		fprintf(stderr, "smime: admin trust import: %" JSON_INTEGER_FORMAT " added, %"
+		    JSON_INTEGER_FORMAT " already there, %" JSON_INTEGER_FORMAT " refused\n",
+		    json_integer_value(json_object_get(answer, "added")),
+		    json_integer_value(json_object_get(answer, "existing")),
+		    json_integer_value(json_object_get(answer, "refused")));
+	return json_integer_value(json_object_get(answer, "refused")) > 0 ? EXIT_INVALID :
+	    EXIT_OK;
+}
+
+/* Each FILE (PEM, DER, PKCS#7, SST) goes to the service as it is. */
+static int
+trust_import(struct args *a)
+{
+	int worst = EXIT_OK;
+
+	for (int i = 0; i < a->n_pos; i++) {
+		struct smime_error err;
+		size_t len = 0;
+		unsigned char *data = slurp_file(a->pos[i], TRUST_FILE_MAX, &len, &err);
+		char *b64;
+		int rc;
+
+		if (data == NULL)
+			return fail("admin", &err);
+		if ((b64 = malloc(len / 3 * 4 + 8)) == NULL) {
+			free(data);
+			return admin_error(EXIT_IO, "internal", 0, "out of memory");
+		}
+		EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
+		free(data);
+		rc = call_show(a, "POST", strdup("/api/v1/trust"), json_pack("{s:s}", "file", b64),
+		    show_trust_report, NULL);
+		free(b64);
+		if (rc != EXIT_OK && (worst == EXIT_OK || worst == EXIT_INVALID))
+			worst = rc;
+	}
+	return worst;
+}
+
+static int
+trust_remove(struct args *a)
+{
+	return call_show(a, "DELETE", admin_path("/api/v1/trust/%s", a->pos[0]), NULL, NULL,
+	    "removed from the trust collection");
+}
+
 static const struct verb verbs[] = {
 	{ "user", "add", user_add, A_NAME | A_GROUP | A_ALIAS, 1, 1, "EMAIL",
 	  "EMAIL [--name NAME] [--group GROUP]... [--alias EMAIL]...",
@@ -1585,6 +1656,18 @@ static const struct verb verbs[] = {
 	  "  -o, --out FILE    the file, written atomically (default: standard output)\n" },
 	{ "ca", "crl", ca_crl, 0, 1, 1, "ID", "ID",
 	  "Make a new CRL of the CA now, and print its number.\n" },
+	{ "trust", "list", trust_list, 0, 0, 0, "", "",
+	  "List the trust collection: the service's own CAs (source service) and the\n"
+	  "roots and intermediates imported (source imported).\n" },
+	{ "trust", "import", trust_import, 0, 1, 64, "FILE", "FILE...",
+	  "Import roots and intermediates into the trust collection from PEM, DER,\n"
+	  "PKCS#7 certs-only or Microsoft SST files (Export-Certificate -Type SST).\n"
+	  "Each certificate is added, found already there, or refused with the\n"
+	  "reason (not a CA, no subject key identifier, expired, ...).  Exit status 1\n"
+	  "when any was refused.\n" },
+	{ "trust", "remove", trust_remove, 0, 1, 1, "SHA256", "SHA256",
+	  "Remove an imported certificate, named by its SHA-256 fingerprint, from the\n"
+	  "trust collection.  The service's own CAs cannot be removed.\n" },
 	{ "cert", "issue", cert_issue, A_USER | A_PROFILE | A_DEVICE | A_CSR | A_OUT |
 	  A_PASSWORD_FILE, 0, 0, "",
 	  "--user USER --profile PROFILE [--device ID] --csr FILE [-o FILE]\n"

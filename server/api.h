@@ -21,7 +21,6 @@
 #define API_DEFAULT_LIMIT 100
 #define API_MAX_LIMIT 1000
 #define API_MAX_DEPTH 16          /* JSON nesting */
-#define API_MAX_STRING 65536      /* one JSON string value */
 
 struct MHD_Connection;
 struct MHD_Response;
@@ -69,7 +68,8 @@ void reply_public(struct request *rq, const char *content_type, const void *data
     long max_age);
 
 /* The body as a JSON object checked against fields: every field known, of
- * its type, required ones present, strings at most API_MAX_STRING.  On
+ * its type, required ones present, no NUL in strings (the body's limit
+ * bounds their length).  On
  * failure it has answered (400/415) and returns NULL. */
 struct jfield {
 	const char *name;
@@ -187,5 +187,9 @@ void h_tokens_list(struct request *rq);
 void h_tokens_create(struct request *rq);
 void h_token_delete(struct request *rq);
 void h_audit_list(struct request *rq);
+
+void h_trust_list(struct request *rq);
+void h_trust_import(struct request *rq);
+void h_trust_delete(struct request *rq);
 
 #endif

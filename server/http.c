@@ -76,6 +76,9 @@ static const struct route {
 	{ "POST", "/api/v1/tokens", h_tokens_create, true, BODY_JSON, false },
 	{ "DELETE", "/api/v1/tokens/{token}", h_token_delete, true, BODY_NONE, false },
 	{ "GET", "/api/v1/audit", h_audit_list, true, BODY_NONE, false },
+	{ "GET", "/api/v1/trust", h_trust_list, true, BODY_NONE, false },
+	{ "POST", "/api/v1/trust", h_trust_import, true, BODY_IMPORT, false },
+	{ "DELETE", "/api/v1/trust/{sha256}", h_trust_delete, true, BODY_NONE, false },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -344,6 +344,49 @@ code=$(api POST /api/v1/cas "$(jq -n --rawfile c "$T/ext.crt" --rawfile k "$T/ex
 case $code in 4??) ok "a key that does not match the certificate is refused ($code)" ;; *) not_ok "key mismatch refused ($code)" ;; esac
 status_is "the refused imports left no CA behind" 404 GET /api/v1/cas/mismatch
 
+# ---- the trust collection ------------------------------------------------------------
+expect 0 "smime admin trust list" "$SMIME" admin trust list --json
+[ "$(jq '[.items[] | select(.source == "service")] | length' "$T/.out")" -ge 2 ] && ok "the service's own CAs are in the trust collection from the start" || not_ok "service CAs in trust" "$(head -c 600 "$T/.out")"
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tr1.key" -out "$T/tr1.crt" -days 3650 \
+	-subj "/O=Partner/CN=Partner Root" -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tr2.key" -out "$T/tr2.crt" -days 3650 \
+	-subj "/O=Partner/CN=Partner Root 2" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
+openssl crl2pkcs7 -nocrl -certfile "$T/tr1.crt" -certfile "$T/tr2.crt" -outform DER -out "$T/partners.p7b" 2>/dev/null
+expect 0 "import roots from a PKCS#7 file" "$SMIME" admin trust import "$T/partners.p7b"
+contains "both are added" "$T/.out" "^added .*Partner Root 2"
+expect 0 "the same file again changes nothing" "$SMIME" admin trust import --json "$T/partners.p7b"
+jq -e '.added == 0 and .existing == 2' "$T/.out" >/dev/null && ok "reported as already there" || not_ok "trust import twice" "$(cat "$T/.out")"
+# a CA certificate without a subject key identifier, and a leaf, are refused with the reason
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/noski.key" -subj "/CN=No SKI CA" -out "$T/noski.csr" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE\nsubjectKeyIdentifier=none\nauthorityKeyIdentifier=none\n' >"$T/noski.ext"
+openssl x509 -req -in "$T/noski.csr" -signkey "$T/noski.key" -days 30 -extfile "$T/noski.ext" -out "$T/noski.crt" 2>/dev/null
+expect 1 "a CA without a subject key identifier is refused (exit 1)" "$SMIME" admin trust import "$T/noski.crt"
+contains "with that reason" "$T/.out" "refused .*no subject key identifier"
+expect 1 "a leaf certificate is refused" "$SMIME" admin trust import "$T/sig.pem"
+contains "not a CA" "$T/.out" "refused .*not a CA"
+contains "the service's own CAs in the same file are there already" "$T/.out" "^exists .*a CA of this service"
+cat "$T/tr1.key" "$T/tr1.crt" >"$T/withkey.pem"
+expect 3 "a file that holds a private key is refused whole" "$SMIME" admin trust import "$T/withkey.pem"
+contains "saying why" "$T/.err" "private key"
+status_is "a file that is no certificate: 400" 400 POST /api/v1/trust '{"file":"aGVsbG8gd29ybGQ="}'
+fp=$(openssl x509 -in "$T/tr2.crt" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f)
+expect 0 "smime admin trust remove" "$SMIME" admin trust remove "$fp"
+expect 4 "removing it again: not found" "$SMIME" admin trust remove "$fp"
+status_is "a fingerprint that is not one: 400" 400 DELETE /api/v1/trust/xyz
+rootfp=$(openssl x509 -in "$T/root.pem" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f)
+status_is "the service's own root cannot be removed: 404" 404 DELETE "/api/v1/trust/$rootfp"
+if [ -f "$SHARED/corpus/sst/windows-update-roots-2021-10-01.sst" ]; then
+	"$SMIME" admin trust import --json "$SHARED/corpus/sst/windows-update-roots-2021-10-01.sst" >"$T/sst.json" 2>"$T/sst.err"
+	jq -e '.added > 10' "$T/sst.json" >/dev/null && ok "roots from a Windows SST are imported ($(jq .added "$T/sst.json") added, $(jq .refused "$T/sst.json") refused)" || not_ok "SST import" "$(head -c 600 "$T/sst.json" "$T/sst.err")"
+	jq -e '[.rows[] | select(.status == "refused") | .message] | all(test("subject key identifier|emailProtection|not valid now|keyCertSign|not a CA"))' "$T/sst.json" >/dev/null && ok "every refused root says why" || not_ok "SST refusals" "$(jq -c '[.rows[] | select(.status == "refused")][0:3]' "$T/sst.json")"
+	"$SMIME" admin trust import --json "$SHARED/corpus/sst/windows-update-roots-2021-10-01.sst" >"$T/sst2.json" 2>/dev/null
+	jq -e '.added == 0' "$T/sst2.json" >/dev/null && ok "the SST imported twice adds nothing" || not_ok "SST twice" "$(head -c 300 "$T/sst2.json")"
+else
+	skip "roots from a Windows SST" "no $SHARED/corpus/sst (the shared corpus is absent)"
+fi
+expect 0 "the audit log has the trust changes" "$SMIME" admin audit --json
+jq -e '[.items[] | select(.action == "trust.import" or .action == "trust.remove")] | length >= 3' "$T/.out" >/dev/null && ok "trust.import and trust.remove are audited" || not_ok "trust audit"
+
 # ---- no private key in clear in the data folder ---------------------------------------------
 openssl pkcs12 -in "$T/enc.p12" -passin file:"$T/p12pw" -nocerts -nodes 2>/dev/null | openssl pkey -outform DER -out "$T/enc.key.der" 2>/dev/null
 keyhex=$(xxd -p "$T/enc.key.der" | tr -d '\n' | cut -c1-200)

@@ -1,0 +1,280 @@
+/*
+ * smimed: /api/v1/trust, the trust collection (the virtual certificate
+ * collection of Exchange): the CAs of this service, always in it, and the
+ * roots and intermediates an administrator imports from PEM, DER, PKCS#7
+ * or Microsoft SST files.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <smime/cert.h>
+
+#include "api.h"
+
+#define TRUST_MAX_FILE (16 * 1024 * 1024)
+
+static json_t *
+trust_json(X509 *x, const char *sha256, const char *source, const char *ca_id, int64_t added)
+{
+	char *subject = smime_cert_subject(x);
+	unsigned char *der = NULL;
+	int len = i2d_X509(x, &der);
+	char *pem = len > 0 ? api_cert_pem(der, (size_t)len) : NULL;
+	struct tm tm;
+	int64_t na = 0;
+
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+		na = (int64_t)timegm(&tm);
+	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:s}", "sha256", sha256, "subject",
+	    subject != NULL ? subject : "", "source", source, "ca",
+	    ca_id != NULL ? json_string(ca_id) : json_null(), "not_after", time_json(na),
+	    "added", time_json(added), "certificate", pem != NULL ? pem : "");
+	OPENSSL_free(subject);
+	OPENSSL_free(der);
+	free(pem);
+	return j;
+}
+
+void
+h_trust_list(struct request *rq)
+{
+	struct store_ca *cas = NULL;
+	struct store_trust *v = NULL;
+	size_t n_cas = 0, n = 0;
+	struct smime_error err;
+	struct store_tx *tx = rq_read(rq);
+
+	if (tx == NULL)
+		return;
+	int rc = rq->svc->be->ca_list(tx, &cas, &n_cas, &err);
+	if (rc == 0)
+		rc = rq->svc->be->trust_list(tx, &v, &n, &err);
+	rq->svc->be->rollback(tx);
+	if (rc != 0) {
+		reply_smime(rq, &err);
+		goto out;
+	}
+	json_t *items = json_array();
+	for (size_t i = 0; i < n_cas; i++) {
+		const unsigned char *p = cas[i].cert_der;
+		X509 *x = d2i_X509(NULL, &p, (long)cas[i].cert_len);
+		char fp[65];
+		if (x == NULL)
+			continue;
+		smime_cert_fingerprint(x, fp);
+		json_array_append_new(items, trust_json(x, fp, "service", cas[i].id, cas[i].created));
+		X509_free(x);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *p = v[i].der;
+		X509 *x = d2i_X509(NULL, &p, (long)v[i].der_len);
+		if (x == NULL)
+			continue;
+		json_array_append_new(items, trust_json(x, v[i].sha256, "imported", NULL,
+		    v[i].created));
+		X509_free(x);
+	}
+	reply_json(rq, 200, json_pack("{s:o}", "items", items));
+out:
+	store_cas_free(cas, n_cas);
+	store_trusts_free(v, n);
+}
+
+struct trust_op {
+	struct service *svc;
+	const char *actor;
+	struct store_trust t;
+	const char *sha256;     /* delete */
+};
+
+static int
+trust_put_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	struct trust_op *to = arg;
+	int rc = to->svc->be->trust_put(tx, &to->t, err);
+
+	if (rc != 0)
+		return rc;
+	return audit_row(to->svc, tx, to->actor, "trust.import", to->t.sha256,
+	    json_pack("{s:s}", "subject", to->t.subject), err);
+}
+
+static int
+trust_delete_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	struct trust_op *to = arg;
+	int rc = to->svc->be->trust_delete(tx, to->sha256, err);
+
+	if (rc != 0)
+		return rc;
+	return audit_row(to->svc, tx, to->actor, "trust.remove", to->sha256, NULL, err);
+}
+
+/* Why cert cannot join the trust collection, or NULL when it can. */
+static const char *
+trust_refusal(X509 *cert, int64_t now)
+{
+	if ((smime_cert_roles(cert) & SMIME_ROLE_CA) == 0)
+		return "not a CA certificate (basicConstraints cA is not true)";
+	/* DESIGN: every certificate carries Subject and Authority Key
+	 * Identifiers; chains are built on them. */
+	if (X509_get0_subject_key_id(cert) == NULL)
+		return "no subject key identifier";
+	uint32_t ku = X509_get_key_usage(cert);
+	if (ku != UINT32_MAX && (ku & KU_KEY_CERT_SIGN) == 0)
+		return "its key usage does not allow keyCertSign";
+	if (!smime_cert_email_protection(cert))
+		return "its extended key usage does not allow emailProtection";
+	if (!smime_cert_valid_at(cert, (time_t)now))
+		return "not valid now (expired, or not yet valid)";
+	return NULL;
+}
+
+void
+h_trust_import(struct request *rq)
+{
+	static const struct jfield fields[] = {
+		{ "file", JSON_STRING, true },
+		{ NULL, 0, false },
+	};
+	json_t *o = rq_body_object(rq, fields);
+	struct smime_bag *bag = NULL;
+	unsigned char *data = NULL;
+	size_t len = 0, n_cas = 0;
+	struct store_ca *cas = NULL;
+	struct smime_error err;
+	json_t *rows = json_array();
+	long added = 0, existing = 0, refused = 0;
+	int64_t now = service_now();
+
+	if (o == NULL)
+		goto out;
+	if (api_base64(json_string_value(json_object_get(o, "file")), &data, &len,
+	    TRUST_MAX_FILE, &err) != 0) {
+		reply_error(rq, 400, "bad-request", "file: %s", err.message);
+		goto out;
+	}
+	if ((bag = smime_bag_new()) == NULL) {
+		reply_error(rq, 500, "internal", "out of memory");
+		goto out;
+	}
+	/* PEM, DER, PKCS#7 certs-only, SST: recognised by content. */
+	if (smime_bag_load(bag, data, len, NULL, &err) != 0) {
+		reply_error(rq, err.code == SMIME_E_CRYPTO ? 422 : 400, err.code == SMIME_E_CRYPTO ?
+		    "unprocessable" : "bad-request", "file: %s", err.message);
+		goto out;
+	}
+	if (bag->n_keys > 0) {
+		reply_error(rq, 400, "bad-request", "file: it holds a private key; the trust "
+		    "collection takes certificates only");
+		goto out;
+	}
+	if (sk_X509_num(bag->certs) == 0) {
+		reply_error(rq, 400, "bad-request", "file: no certificate in it");
+		goto out;
+	}
+	/* The service's own CAs are in the collection already. */
+	struct store_tx *tx = rq_read(rq);
+	if (tx == NULL)
+		goto out;
+	int rc = rq->svc->be->ca_list(tx, &cas, &n_cas, &err);
+	rq->svc->be->rollback(tx);
+	if (rc != 0) {
+		reply_smime(rq, &err);
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_num(bag->certs); i++) {
+		X509 *x = sk_X509_value(bag->certs, i);
+		struct trust_op to = { .svc = rq->svc, .actor = rq->actor };
+		const char *why = trust_refusal(x, now);
+		unsigned char *der = NULL;
+		int der_len;
+		bool ours = false;
+
+		smime_cert_fingerprint(x, to.t.sha256);
+		to.t.subject = smime_cert_subject(x);
+		json_t *row = json_pack("{s:s,s:s}", "sha256", to.t.sha256, "subject",
+		    to.t.subject != NULL ? to.t.subject : "");
+		for (size_t k = 0; k < n_cas && !ours; k++) {
+			const unsigned char *p = cas[k].cert_der;
+			X509 *c = d2i_X509(NULL, &p, (long)cas[k].cert_len);
+			ours = c != NULL && X509_cmp(c, x) == 0;
+			X509_free(c);
+		}
+		if (ours) {
+			json_object_set_new(row, "status", json_string("exists"));
+			json_object_set_new(row, "message", json_string("a CA of this service"));
+			existing++;
+		} else if (why != NULL) {
+			json_object_set_new(row, "status", json_string("refused"));
+			json_object_set_new(row, "message", json_string(why));
+			refused++;
+		} else if ((der_len = i2d_X509(x, &der)) <= 0) {
+			json_object_set_new(row, "status", json_string("refused"));
+			json_object_set_new(row, "message", json_string("cannot be encoded"));
+			refused++;
+		} else {
+			to.t.der = der;
+			to.t.der_len = (size_t)der_len;
+			to.t.created = now;
+			if (rq_commit(rq, trust_put_fn, &to, &err) == 0) {
+				json_object_set_new(row, "status", json_string("added"));
+				added++;
+			} else if (err.code == SMIME_E_EXISTS) {
+				json_object_set_new(row, "status", json_string("exists"));
+				existing++;
+			} else {
+				OPENSSL_free(der);
+				OPENSSL_free(to.t.subject);
+				json_decref(row);
+				reply_smime(rq, &err);
+				goto out;
+			}
+		}
+		OPENSSL_free(der);
+		OPENSSL_free(to.t.subject);
+		json_array_append_new(rows, row);
+	}
+	reply_json(rq, 200, json_pack("{s:I,s:I,s:I,s:O}", "added", (json_int_t)added,
+	    "existing", (json_int_t)existing, "refused", (json_int_t)refused, "rows", rows));
+out:
+	store_cas_free(cas, n_cas);
+	json_decref(rows);
+	smime_bag_free(bag);
+	free(data);
+	json_decref(o);
+}
+
+void
+h_trust_delete(struct request *rq)
+{
+	struct trust_op to = { .svc = rq->svc, .actor = rq->actor };
+	char fp[65];
+	struct smime_error err;
+	const char *in = rq->params[0];
+	size_t n = strlen(in);
+
+	if (n != 64) {
+		reply_error(rq, 400, "bad-request", "a trusted certificate is named by its SHA-256 "
+		    "fingerprint: 64 hexadecimal digits");
+		return;
+	}
+	for (size_t i = 0; i < 64; i++) {
+		if (!isxdigit((unsigned char)in[i])) {
+			reply_error(rq, 400, "bad-request", "a SHA-256 fingerprint is hexadecimal");
+			return;
+		}
+		fp[i] = (char)tolower((unsigned char)in[i]);
+	}
+	fp[64] = '\0';
+	to.sha256 = fp;
+	if (rq_commit(rq, trust_delete_fn, &to, &err) != 0)
+		reply_smime(rq, &err);
+	else
+		reply_empty(rq, 204);
+}
