@@ -272,12 +272,13 @@ struct store_backend {
 	int (*audit_list)(struct store_tx *tx, const struct store_page *page,
 	    struct store_audit **items_r, size_t *n_r, char **next_r, struct smime_error *err);
 
-	/* The key archive: a private key sealed by archive.c, by the serial of
-	 * its certificate.  archive_put: EXISTS when one is there; archive_get:
-	 * *sealed_r freed by the caller with free(). */
-	int (*archive_put)(struct store_tx *tx, const char *serial, const unsigned char *sealed,
+	/* The key archive: a private key sealed by archive.c, by the SHA-256
+	 * fingerprint of its certificate (serials of imported certificates
+	 * are unique only per issuer).  archive_put: EXISTS when one is there;
+	 * archive_get: *sealed_r freed by the caller with free(). */
+	int (*archive_put)(struct store_tx *tx, const char *sha256, const unsigned char *sealed,
 	    size_t len, int64_t when, struct smime_error *err);
-	int (*archive_get)(struct store_tx *tx, const char *serial, unsigned char **sealed_r,
+	int (*archive_get)(struct store_tx *tx, const char *sha256, unsigned char **sealed_r,
 	    size_t *len_r, struct smime_error *err);
 
 	/* The trust collection (imported CAs; few: no pagination). */

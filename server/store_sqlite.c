@@ -171,7 +171,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 	/* 1 -> 2: the key archive and the trust collection */
 	"CREATE TABLE archive ("
-	"  serial TEXT PRIMARY KEY NOT NULL,"
+	"  sha256 TEXT PRIMARY KEY NOT NULL,"
 	"  sealed BLOB NOT NULL,"
 	"  created INTEGER NOT NULL);"
 	"CREATE TABLE trust ("
@@ -341,8 +341,8 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq LIMIT ?3",
 	[S_AUDIT_LIST_AFTER] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?2"
 	    " ORDER BY seq LIMIT ?3",
-	[S_ARCHIVE_PUT] = "INSERT INTO archive (serial, sealed, created) VALUES (?1, ?2, ?3)",
-	[S_ARCHIVE_GET] = "SELECT sealed FROM archive WHERE serial = ?1",
+	[S_ARCHIVE_PUT] = "INSERT INTO archive (sha256, sealed, created) VALUES (?1, ?2, ?3)",
+	[S_ARCHIVE_GET] = "SELECT sealed FROM archive WHERE sha256 = ?1",
 	[S_TRUST_PUT] = "INSERT INTO trust (sha256, subject, der, created) VALUES (?1, ?2, ?3, ?4)",
 	[S_TRUST_LIST] = "SELECT sha256, subject, der, created FROM trust ORDER BY created, sha256",
 	[S_TRUST_DELETE] = "DELETE FROM trust WHERE sha256 = ?1",
@@ -3181,7 +3181,7 @@ out:
 /* ---- the key archive and the trust collection -------------------------- */
 
 static int
-sq_archive_put(struct store_tx *tx, const char *serial, const unsigned char *sealed, size_t len,
+sq_archive_put(struct store_tx *tx, const char *sha256, const unsigned char *sealed, size_t len,
     int64_t when, struct smime_error *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -3189,11 +3189,11 @@ sq_archive_put(struct store_tx *tx, const char *serial, const unsigned char *sea
 
 	if ((ret = need_tx(tx, true, err)) != 0)
 		return ret;
-	if (serial == NULL || sealed == NULL || len == 0)
-		return usage(err, "archive_put needs a serial and a sealed key");
+	if (sha256 == NULL || sealed == NULL || len == 0)
+		return usage(err, "archive_put needs a fingerprint and a sealed key");
 	if ((ret = stmt(tx->c, S_ARCHIVE_PUT, &s, err)) != 0)
 		return ret;
-	rc = bind_str(s, 1, serial);
+	rc = bind_str(s, 1, sha256);
 	if (rc == SQLITE_OK)
 		rc = bind_blob(s, 2, sealed, len);
 	if (rc == SQLITE_OK)
@@ -3202,7 +3202,7 @@ sq_archive_put(struct store_tx *tx, const char *serial, const unsigned char *sea
 		rc = sqlite3_step(s);
 	if (is_constraint(rc))
 		ret = smime_error_set(err, SMIME_E_EXISTS, "the key of %.64s is archived already",
-		    serial);
+		    sha256);
 	else if (rc != SQLITE_DONE)
 		ret = dberr(tx->c->db, err, "archiving a key");
 	done(s);
@@ -3210,7 +3210,7 @@ sq_archive_put(struct store_tx *tx, const char *serial, const unsigned char *sea
 }
 
 static int
-sq_archive_get(struct store_tx *tx, const char *serial, unsigned char **sealed_r,
+sq_archive_get(struct store_tx *tx, const char *sha256, unsigned char **sealed_r,
     size_t *len_r, struct smime_error *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -3218,20 +3218,20 @@ sq_archive_get(struct store_tx *tx, const char *serial, unsigned char **sealed_r
 
 	if ((ret = need_tx(tx, false, err)) != 0)
 		return ret;
-	if (serial == NULL || sealed_r == NULL || len_r == NULL)
-		return usage(err, "archive_get needs a serial");
+	if (sha256 == NULL || sealed_r == NULL || len_r == NULL)
+		return usage(err, "archive_get needs a fingerprint");
 	*sealed_r = NULL;
 	*len_r = 0;
 	if ((ret = stmt(tx->c, S_ARCHIVE_GET, &s, err)) != 0)
 		return ret;
-	rc = bind_str(s, 1, serial);
+	rc = bind_str(s, 1, sha256);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		if (col_blob(s, 0, sealed_r, len_r) != 0)
 			ret = nomem(err);
 	} else if (rc == SQLITE_DONE)
-		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no archived key for %.64s", serial);
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no archived key for %.64s", sha256);
 	else
 		ret = dberr(tx->c->db, err, "reading an archived key");
 	done(s);
