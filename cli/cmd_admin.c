@@ -1593,6 +1593,72 @@ trust_remove(struct args *a)
 	    "removed from the trust collection");
 }
 
+/* ---- importing PKCS#12 files into the key archive ------------------------------ */
+
+#define PFX_MAX (16u * 1024 * 1024)
+
+static int
+show_import_report(const struct args *a, const json_t *answer)
+{
+	size_t i;
+	json_t *row;
+
+	(void)a;
+	json_array_foreach(json_object_get(answer, "rows"), i, row)
+		printf("%-8s %-10s %s%s  %s%s%s\n", str(row, "status"), str(row, "purpose"),
+		    str(row, "serial"), json_is_true(json_object_get(row, "expired")) ?
+		    " (expired)" : "", str(row, "subject"), *str(row, "message") ? ": " : "",
+		    str(row, "message"));
+	return json_integer_value(json_object_get(answer, "refused")) > 0 ? EXIT_INVALID :
+	    EXIT_OK;
+}
+
+/* smime admin import --user USER [--password-file FILE] FILE.pfx... */
+static int
+admin_import(struct args *a)
+{
+	struct smime_error err;
+	char *password = NULL;
+	int worst = EXIT_OK;
+
+	if (a->user == NULL)
+		return usage_error(a->cmd, "--user is required");
+	g.password_file = a->password_file;
+	smime_error_clear(&err);
+	if ((password = p12_password(false, &err)) == NULL && err.code != SMIME_OK)
+		return fail("admin", &err);
+	for (int i = 0; i < a->n_pos; i++) {
+		size_t len = 0;
+		unsigned char *data = slurp_file(a->pos[i], PFX_MAX, &len, &err);
+		char *b64;
+		int rc;
+
+		if (data == NULL) {
+			secret_free(password);
+			return fail("admin", &err);
+		}
+		if ((b64 = malloc(len / 3 * 4 + 8)) == NULL) {
+			OPENSSL_clear_free(data, len);
+			secret_free(password);
+			return admin_error(EXIT_IO, "internal", 0, "out of memory");
+		}
+		EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
+		OPENSSL_clear_free(data, len);
+		json_t *body = password != NULL ? json_pack("{s:s,s:s}", "pkcs12", b64, "password",
+		    password) : json_pack("{s:s}", "pkcs12", b64);
+		if (!g.quiet && !g.json && a->n_pos > 1)
+			fprintf(stderr, "%s:\n", a->pos[i]);
+		rc = call_show(a, "POST", admin_path("/api/v1/users/%s/certificates/import", a->user),
+		    body, show_import_report, NULL);
+		OPENSSL_cleanse(b64, strlen(b64));
+		free(b64);
+		if (rc != EXIT_OK && (worst == EXIT_OK || worst == EXIT_INVALID))
+			worst = rc;
+	}
+	secret_free(password);
+	return worst;
+}
+
 static const struct verb verbs[] = {
 	{ "user", "add", user_add, A_NAME | A_GROUP | A_ALIAS, 1, 1, "EMAIL",
 	  "EMAIL [--name NAME] [--group GROUP]... [--alias EMAIL]...",
@@ -1712,6 +1778,17 @@ static const struct verb verbs[] = {
 	  "revoked.\n" },
 	{ "token", "revoke", token_revoke, 0, 1, 1, "ID", "ID",
 	  "Revoke an admin token; requests with it are refused from then on.\n" },
+	{ "import", NULL, admin_import, A_USER | A_PASSWORD_FILE, 1, 64, "FILE",
+	  "--user USER [--password-file FILE] FILE.pfx...",
+	  "Import PKCS#12 files (modern, or legacy RC2/3DES) of a user into the key\n"
+	  "archive: each key with its certificate is checked (the user's address, the\n"
+	  "key matches, a chain to the trust collection, a subject key identifier),\n"
+	  "classified as signing, encryption or dual-use, recorded and archived.  An\n"
+	  "expired certificate joins the history.  Each is reported as imported,\n"
+	  "exists or refused with the reason; exit status 1 when any was refused.\n\n"
+	  "  --user USER           the user (id or address)\n"
+	  "  --password-file FILE  the files' password (else SMIME_P12_PASSWORD, else a\n"
+	  "                        prompt; none when there is no terminal)\n" },
 	{ "audit", NULL, audit, A_AFTER | A_LIMIT, 0, 0, "", "[--after SEQ] [--limit N]",
 	  "Show the audit log, oldest first, one line per entry: sequence number, time,\n"
 	  "actor, action, object, detail.\n\n"

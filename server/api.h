@@ -188,6 +188,8 @@ void h_tokens_create(struct request *rq);
 void h_token_delete(struct request *rq);
 void h_audit_list(struct request *rq);
 
+void h_user_cert_import(struct request *rq);
+
 void h_trust_list(struct request *rq);
 void h_trust_import(struct request *rq);
 void h_trust_delete(struct request *rq);

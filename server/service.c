@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "api.h"
+#include "archive.h"
 #include "ca.h"
 #include "ocsp.h"
 #include "signer.h"
@@ -374,6 +375,10 @@ service_open(struct service *svc, struct smime_error *err)
 	snprintf(path, sizeof(path), "%s/master.key", svc->cfg.data);
 	if ((rc = signer_open(path, true, &svc->signer, err)) != 0)
 		return rc;
+	/* The archive's KEK is a file of its own, apart from the CA keys' master key. */
+	snprintf(path, sizeof(path), "%s/archive.kek", svc->cfg.data);
+	if ((rc = archive_open(&kek_file, path, true, &svc->archive, err)) != 0)
+		return rc;
 	if ((svc->commit = committer_new(svc->be, svc->st, (size_t)svc->cfg.commit_batch,
 	    &svc->metrics)) == NULL)
 		return smime_error_set(err, SMIME_E_INTERNAL, "cannot start the committer");
@@ -404,6 +409,8 @@ service_close(struct service *svc)
 	svc->ocsp = NULL;
 	signer_free(svc->signer);
 	svc->signer = NULL;
+	archive_free(svc->archive);
+	svc->archive = NULL;
 	if (svc->st != NULL)
 		svc->be->close(svc->st);
 	svc->st = NULL;

@@ -19,6 +19,7 @@
 #include "store.h"
 
 struct signer;
+struct archive;
 struct ocsp_responder;
 struct committer;
 
@@ -93,6 +94,7 @@ struct service {
 	const struct store_backend *be;
 	struct store *st;
 	struct signer *signer;
+	struct archive *archive;    /* users' private keys, wrapped (DATA/archive.kek) */
 	struct committer *commit;
 	struct ocsp_responder *ocsp;
 	struct metrics metrics;

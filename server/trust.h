@@ -1,0 +1,27 @@
+/*
+ * smimed: validation against the trust collection (the service's own CAs
+ * and the imported roots and intermediates, api_trust.c).  Every
+ * certificate the service imports or publishes goes through here.
+ */
+#ifndef SMIMED_TRUST_H
+#define SMIMED_TRUST_H
+
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "service.h"
+
+/*
+ * Validate cert with untrusted (intermediates that came with it, may be
+ * NULL): a chain to a certificate of the collection (an intermediate of
+ * the collection is an anchor too), a subject key identifier, EKU
+ * emailProtection (or none).  Validity is checked at `at` (a moment within
+ * the certificate's own validity, for an expired one kept for history).
+ * SMIME_E_BADSIG with the reason when it does not validate, SMIME_E_POLICY
+ * for a missing subject key identifier or EKU.
+ */
+int trust_verify(struct service *svc, X509 *cert, STACK_OF(X509) *untrusted, int64_t at,
+    struct smime_error *err);
+
+#endif

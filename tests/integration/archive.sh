@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The key archive: a user's encryption history imported from PKCS#12 files
+# (modern and legacy, some expired) into a running smimed, checked against
+# the trust collection; the same files twice change nothing; files that
+# must be refused are, with their reason; no key in clear in the data folder.
+. "$(dirname "$0")/lib.sh"
+
+if [ ! -x "$SMIMED" ]; then
+	skip "archive" "no smimed binary at $SMIMED"
+	done_testing
+	exit
+fi
+D=$T/data
+trap 'stop_smimed; rm -rf "$T"' EXIT
+if ! start_smimed "$D"; then not_ok "smimed starts" "$(tail "$D.log")"; done_testing; exit 1; fi
+[ "$(stat -c %a "$D/archive.kek")" = 600 ] && ok "the archive's KEK is a 0600 file of its own" || not_ok "archive.kek 0600"
+
+# A partner CA (as an organisation's old CA would be), in the trust collection.
+P=$T/partner
+mkdir -p "$P/new"
+: >"$P/index.txt"
+echo 1000 >"$P/serial"
+cat >"$P/ca.cnf" <<CNF
+[ ca ]
+default_ca = partner
+[ partner ]
+dir = $P
+database = \$dir/index.txt
+new_certs_dir = \$dir/new
+serial = \$dir/serial
+default_md = sha256
+policy = any
+unique_subject = no
+[ any ]
+commonName = supplied
+CNF
+# The CA is older than the history it issued: self-signed from 2020 on.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/ca.key" -out "$P/ca.csr" \
+	-subj "/O=Partner/CN=Partner CA" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n' >"$P/ca.ext"
+openssl ca -batch -notext -selfsign -config "$P/ca.cnf" -keyfile "$P/ca.key" -in "$P/ca.csr" -out "$P/ca.crt" \
+	-startdate 20200101000000Z -enddate 20400101000000Z -extfile "$P/ca.ext" >/dev/null 2>&1
+expect 0 "the partner CA joins the trust collection" "$SMIME" admin trust import "$P/ca.crt"
+expect 0 "a user" "$SMIME" admin user add carol@example.org --alias c.smith@example.org
+
+# issue NAME EMAIL START END KU: a certificate of the partner CA and its key
+issue() {
+	local name=$1 email=$2 start=$3 end=$4 ku=$5
+	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,%s\nextendedKeyUsage=emailProtection\nsubjectAltName=email:%s\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' "$ku" "$email" >"$P/$name.ext"
+	openssl req -new -newkey rsa:2048 -nodes -keyout "$P/$name.key" -subj "/CN=$email" -out "$P/$name.csr" 2>/dev/null
+	openssl ca -batch -notext -config "$P/ca.cnf" -cert "$P/ca.crt" -keyfile "$P/ca.key" -in "$P/$name.csr" \
+		-out "$P/$name.crt" -startdate "$start" -enddate "$end" -extfile "$P/$name.ext" >/dev/null 2>&1
+}
+# Four years of encryption certificates: two expired, two valid; one file legacy.
+issue y1 carol@example.org 20220101000000Z 20230101000000Z keyEncipherment
+issue y2 carol@example.org 20230101000000Z 20240101000000Z keyEncipherment
+issue y3 c.smith@example.org 20240101000000Z 20360101000000Z keyEncipherment
+issue y4 carol@example.org 20250101000000Z 20370101000000Z "digitalSignature,keyEncipherment"
+mkdir -p "$T/pfx"
+for y in y1 y2 y4; do
+	openssl pkcs12 -export -inkey "$P/$y.key" -in "$P/$y.crt" -certfile "$P/ca.crt" -passout pass:history-pw -out "$T/pfx/$y.p12"
+done
+openssl pkcs12 -export -legacy -inkey "$P/y3.key" -in "$P/y3.crt" -passout pass:history-pw -out "$T/pfx/y3.p12" 2>/dev/null ||
+	openssl pkcs12 -export -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -inkey "$P/y3.key" -in "$P/y3.crt" -passout pass:history-pw -out "$T/pfx/y3.p12"
+openssl pkcs12 -in "$T/pfx/y3.p12" -info -passin pass:history-pw -noout 2>&1 | grep -q "3DES\|RC2" && ok "one file is legacy (3DES)" || not_ok "legacy file"
+echo history-pw >"$T/pw"
+
+expect 0 "smime admin import: the four years" "$SMIME" admin import --user carol@example.org --password-file "$T/pw" "$T/pfx/y1.p12" "$T/pfx/y2.p12" "$T/pfx/y3.p12" "$T/pfx/y4.p12"
+[ "$(grep -c '^imported' "$T/.out")" = 4 ] && ok "all four imported" || not_ok "four imported" "$(cat "$T/.out" "$T/.err")"
+[ "$(grep -c '(expired)' "$T/.out")" = 2 ] && ok "the two expired ones join the history" || not_ok "expired into the history" "$(cat "$T/.out")"
+contains "an encryption certificate is classified so" "$T/.out" "^imported encryption"
+contains "a signing-and-encryption one is dual" "$T/.out" "^imported dual"
+expect 0 "the same files again" "$SMIME" admin import --user carol@example.org --password-file "$T/pw" "$T/pfx/y1.p12" "$T/pfx/y2.p12" "$T/pfx/y3.p12" "$T/pfx/y4.p12"
+[ "$(grep -c '^exists' "$T/.out")" = 4 ] && ok "change nothing (exists)" || not_ok "second import" "$(cat "$T/.out")"
+expect 0 "carol's certificates" "$SMIME" admin cert list --user carol@example.org --json
+[ "$(jq '[.items[] | select(.source == "imported")] | length' "$T/.out")" = 4 ] && ok "four imported certificates recorded" || not_ok "recorded" "$(cat "$T/.out")"
+[ "$(jq '[.items[] | select(.status == "expired")] | length' "$T/.out")" = 2 ] && ok "two of them shown expired" || not_ok "expired status" "$(cat "$T/.out")"
+
+# What must be refused, and why.
+echo wrong >"$T/wrongpw"
+expect 5 "a wrong password: refused (422)" "$SMIME" admin import --user carol@example.org --password-file "$T/wrongpw" "$T/pfx/y1.p12"
+contains "saying so" "$T/.err" "wrong password"
+issue other mallory@example.org 20250101000000Z 20360101000000Z keyEncipherment
+openssl pkcs12 -export -inkey "$P/other.key" -in "$P/other.crt" -passout pass:history-pw -out "$T/other.p12"
+expect 1 "a certificate for another user's address: refused" "$SMIME" admin import --user carol@example.org --password-file "$T/pw" "$T/other.p12"
+contains "for another address" "$T/.out" "refused .*another address"
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/rogue.key" -out "$T/rogue.crt" \
+	-days 365 -subj "/CN=Rogue CA" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
+printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=emailProtection\nsubjectAltName=email:carol@example.org\nsubjectKeyIdentifier=hash\n' >"$T/rogue.ext"
+openssl req -new -newkey rsa:2048 -nodes -keyout "$T/r.key" -subj "/CN=carol@example.org" -out "$T/r.csr" 2>/dev/null
+openssl x509 -req -in "$T/r.csr" -CA "$T/rogue.crt" -CAkey "$T/rogue.key" -CAcreateserial -days 30 -extfile "$T/rogue.ext" -out "$T/r.crt" 2>/dev/null
+openssl pkcs12 -export -inkey "$T/r.key" -in "$T/r.crt" -certfile "$T/rogue.crt" -passout pass:history-pw -out "$T/rogue.p12"
+expect 1 "a certificate outside the trust collection: refused" "$SMIME" admin import --user carol@example.org --password-file "$T/pw" "$T/rogue.p12"
+contains "not trusted" "$T/.out" "refused .*not trusted"
+head -c 3000 /dev/urandom >"$T/garbage.p12"
+expect 3 "a file that is no PKCS#12: refused as malformed" "$SMIME" admin import --user carol@example.org --password-file "$T/pw" "$T/garbage.p12"
+expect 4 "an unknown user" "$SMIME" admin import --user nobody@example.org --password-file "$T/pw" "$T/pfx/y1.p12"
+expect 0 "nothing of that was recorded" "$SMIME" admin cert list --user carol@example.org --json
+[ "$(jq '.items | length' "$T/.out")" = 4 ] && ok "carol still has four certificates" || not_ok "refusals changed nothing" "$(cat "$T/.out")"
+
+# No archived key, in DER or PEM, anywhere in the data folder or the database.
+found=0
+for y in y1 y2 y3 y4; do
+	openssl pkey -in "$P/$y.key" -outform DER -out "$T/$y.der" 2>/dev/null
+	hex=$(xxd -p "$T/$y.der" | tr -d '\n' | cut -c1-400)
+	pemline=$(sed -n 2p "$P/$y.key")
+	for f in "$D"/*; do
+		xxd -p "$f" | tr -d '\n' | grep -q "$hex" && found=$((found + 1))
+		grep -qF -- "$pemline" "$f" && found=$((found + 1))
+	done
+done
+[ "$found" = 0 ] && ok "no archived key in clear (DER or PEM) in the data folder" || not_ok "an archived key in clear ($found)"
+expect 0 "the audit log" "$SMIME" admin audit --json
+[ "$(jq '[.items[] | select(.action == "cert.import")] | length' "$T/.out")" = 4 ] && ok "four cert.import entries" || not_ok "audit cert.import"
+done_testing
