@@ -85,6 +85,37 @@ int cmd_list(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 
 /*
+ * smime encrypt --ldap (ldap.c): recipients' certificates looked up in an
+ * LDAP directory, validated against the keystore's trust anchors and added
+ * to its contacts.
+ */
+struct ldap_opts {
+	const char *url;           /* ldap[s]://HOST[:PORT][/BASE_DN]: --ldap, else $SMIME_LDAP */
+	const char *base;          /* --ldap-base: the base DN, instead of the URL's */
+	const char *bind_dn;       /* --ldap-bind-dn, with password_file; NULL: anonymous */
+	const char *password_file; /* --ldap-password-file */
+	const char *filter;        /* --ldap-filter, %s for the address; NULL: mail or otherMailbox */
+	const char *cacert;        /* --ldap-cacert: CAs for TLS; NULL: the system's */
+	bool starttls;             /* --ldap-starttls */
+	bool url_from_env;         /* url is $SMIME_LDAP's (for messages) */
+};
+struct ldap_dir;
+/* Check the options and read the password; returns EXIT_OK or a status (printed). */
+int ldap_dir_new(const char *cmd, const struct ldap_opts *o, struct ldap_dir **d_r);
+void ldap_dir_free(struct ldap_dir *d);
+/*
+ * Look up each of addrs[n] (connecting on first use), add the certificates
+ * that pass to the contacts of ks and commit.  A directory that cannot be
+ * reached, refuses or answers badly is reported on stderr and leaves the
+ * addresses missing: that is not an error of this function, which returns
+ * EXIT_OK unless the keystore cannot be written (printed).  *found_r: the
+ * addresses that gained a certificate.  report (may be NULL) receives one
+ * JSON object per address (address, status, reason, certificates, refused).
+ */
+int ldap_dir_fetch(struct ldap_dir *d, struct smime_keystore *ks, const char *const *addrs,
+    size_t n, json_t *report, size_t *found_r);
+
+/*
  * smime admin: the client of smimed's REST API (admin_http.c).  Every
  * function that returns an int returns an exit status (EXIT_OK or another)
  * and has printed the error when it is not EXIT_OK.

@@ -1,9 +1,13 @@
 /* smime: the message commands: sign, encrypt, decrypt, verify, open, inspect. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "cli.h"
 
@@ -29,7 +33,10 @@ help_encrypt(FILE *f)
 {
 	fprintf(f, "usage: smime encrypt [-i FILE] [-o FILE] [--to ADDR]... [--cipher NAME]\n"
 	    "                     [--oaep] [--no-self] [--drop-missing] [--allow-weak]\n"
-	    "                     [--sign [--opaque] [--digest NAME] [--pss]]\n\n"
+	    "                     [--sign [--opaque] [--digest NAME] [--pss]]\n"
+	    "                     [--ldap URL [--ldap-base DN] [--ldap-filter FILTER]\n"
+	    "                      [--ldap-bind-dn DN --ldap-password-file FILE]\n"
+	    "                      [--ldap-starttls] [--ldap-cacert FILE]] [--no-ldap]\n\n"
 	    "Encrypt a message to the recipients in its To and Cc headers and those named\n"
 	    "with --to, and to yourself so that sent mail stays readable.  The default is\n"
 	    "AES-256-GCM (authEnveloped-data); AES-CBC is chosen when a recipient announced\n"
@@ -42,6 +49,20 @@ help_encrypt(FILE *f)
 	    "  --drop-missing   leave out recipients without a certificate and go on\n"
 	    "  --sign           sign first (sign then encrypt), with the sign options\n"
 	    "                   --opaque, --digest, --pss and --signer FINGERPRINT\n\n"
+	    "  --ldap URL       look recipients without a certificate up in this LDAP\n"
+	    "                   directory: ldap://HOST:PORT/BASE_DN or ldaps://...\n"
+	    "                   (default: $SMIME_LDAP; --no-ldap: not at all)\n"
+	    "  --ldap-base DN   the base DN, when the URL names none\n"
+	    "  --ldap-filter F  the search filter, %%s for the address\n"
+	    "                   (default: (|(mail=%%s)(otherMailbox=%%s)))\n"
+	    "  --ldap-bind-dn DN, --ldap-password-file FILE\n"
+	    "                   bind as DN with the password in FILE (default: anonymous)\n"
+	    "  --ldap-starttls  StartTLS on an ldap:// URL\n"
+	    "  --ldap-cacert FILE  CA certificates for the directory's TLS certificate\n"
+	    "                   (default: the system's)\n\n"
+	    "A certificate from the directory is taken only when it chains to a trust\n"
+	    "anchor of the keystore, is valid now, allows encryption and email protection\n"
+	    "and carries the recipient's address; it is then added to the contacts.\n\n"
 	    "Recipients without a usable certificate are all named; on a terminal you are\n"
 	    "asked whether to leave them out, otherwise the command fails with status 4.\n");
 }
@@ -80,7 +101,9 @@ help_read(FILE *f, const char *cmd)
 }
 
 enum { O_OPAQUE = 0x200, O_DIGEST, O_PSS, O_SIGNER, O_TO, O_CIPHER, O_OAEP, O_NOSELF,
-	O_DROP, O_WEAK, O_SIGN, O_ATTIME, O_ALLOWFROM, O_NOHARVEST, O_UNVERIFIED };
+	O_DROP, O_WEAK, O_SIGN, O_ATTIME, O_ALLOWFROM, O_NOHARVEST, O_UNVERIFIED,
+	O_LDAP, O_LDAP_BASE, O_LDAP_FILTER, O_LDAP_BIND, O_LDAP_PWFILE, O_LDAP_STARTTLS,
+	O_LDAP_CACERT, O_NO_LDAP };
 
 static int
 finish(const char *cmd, struct output *out, int rc, struct smime_error *err)
@@ -96,9 +119,8 @@ finish(const char *cmd, struct output *out, int rc, struct smime_error *err)
 
 /* Ask on the terminal whether to drop recipients without a certificate. */
 static bool
-ask_missing(void *arg, const char *const *addrs, size_t n)
+ask_missing(bool drop, const char *const *addrs, size_t n)
 {
-	bool drop = *(bool *)arg;
 	FILE *tty;
 	char line[16];
 
@@ -117,6 +139,128 @@ ask_missing(void *arg, const char *const *addrs, size_t n)
 	return yes;
 }
 
+/*
+ * What to do with recipients without a certificate.  With a directory, the
+ * first pass only records them (and fails, writing nothing): they are
+ * looked up, and the second pass decides as without one.
+ */
+struct missing {
+	bool drop;               /* --drop-missing */
+	bool defer;              /* record and fail: a directory is asked first */
+	bool oom;
+	char **addrs;            /* the recorded addresses */
+	size_t n;
+};
+
+static bool
+on_missing(void *arg, const char *const *addrs, size_t n)
+{
+	struct missing *m = arg;
+
+	if (m->defer) {
+		m->defer = false;
+		for (size_t i = 0; i < n; i++) {
+			char **na;
+			/* libsmime names the sender "ADDR (yourself; ...)": no directory holds your key. */
+			if (strstr(addrs[i], " (yourself") != NULL)
+				continue;
+			if ((na = realloc(m->addrs, (m->n + 1) * sizeof(*na))) == NULL ||
+			    (na[m->n] = strdup(addrs[i])) == NULL) {
+				if (na != NULL)
+					m->addrs = na;
+				m->oom = true;
+				return false;
+			}
+			m->addrs = na;
+			m->n++;
+		}
+		if (m->n > 0)
+			return false;
+	}
+	return ask_missing(m->drop, addrs, n);
+}
+
+static void
+missing_free(struct missing *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->addrs[i]);
+	free(m->addrs);
+	m->addrs = NULL;
+	m->n = 0;
+}
+
+/*
+ * Make the input readable twice (encrypt may read it again after a
+ * directory lookup): a regular file is read again from *pos_r; anything
+ * else (a pipe) is first copied to an unlinked 0600 file in $TMPDIR, which
+ * replaces *in.
+ */
+static int
+input_rewindable(BIO **in, off_t *pos_r, struct smime_error *err)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	unsigned char *chunk = NULL;
+	unsigned long long total = 0;
+	FILE *fp = NULL;
+	struct stat st;
+	BIO *spool;
+	int fd, n, rc = 0;
+
+	if (BIO_method_type(*in) == BIO_TYPE_FILE && BIO_get_fp(*in, &fp) > 0 && fp != NULL &&
+	    fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && (*pos_r = ftello(fp)) >= 0)
+		return 0;
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+	snprintf(path, sizeof(path), "%s/smime-spool-XXXXXX", dir);
+	if ((fd = mkstemp(path)) < 0)
+		return smime_error_set(err, SMIME_E_IO, "cannot create a spool file in %s: %s", dir,
+		    strerror(errno));
+	unlink(path);
+	(void)fchmod(fd, 0600);
+	if ((chunk = malloc(65536)) == NULL) {
+		close(fd);
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	}
+	while (rc == 0 && (n = BIO_read(*in, chunk, 65536)) > 0) {
+		total += (unsigned)n;
+		if (total > SMIME_MSG_MAX_SIZE)
+			rc = smime_error_set(err, SMIME_E_INPUT, "the message exceeds the limit of "
+			    "%u bytes", SMIME_MSG_MAX_SIZE);
+		else if (write(fd, chunk, (size_t)n) != n)
+			rc = smime_error_set(err, SMIME_E_IO, "cannot spool the input: %s",
+			    strerror(errno));
+	}
+	OPENSSL_cleanse(chunk, 65536);
+	free(chunk);
+	if (rc != 0 || lseek(fd, 0, SEEK_SET) != 0 || (spool = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {
+		close(fd);
+		return rc != 0 ? rc : smime_error_set(err, SMIME_E_IO, "cannot spool the input");
+	}
+	BIO_free(*in);
+	*in = spool;
+	*pos_r = 0;
+	return 0;
+}
+
+/* fail(), with the directory's answers in the JSON error. */
+static int
+fail_directory(const char *cmd, const struct smime_error *err, json_t *directory)
+{
+	if (!g.json || directory == NULL || json_array_size(directory) == 0)
+		return fail(cmd, err);
+	json_t *j = json_pack("{s:{s:s,s:s,s:i},s:O}", "error", "code",
+	    smime_code_name(err->code), "message", err->message, "exit", exit_code(err->code),
+	    "directory", directory);
+	char *s = json_dumps(j, JSON_PRESERVE_ORDER);
+	if (s != NULL)
+		fprintf(stderr, "%s\n", s);
+	free(s);
+	json_decref(j);
+	return exit_code(err->code);
+}
+
 static int
 sign_or_encrypt(int argc, char **argv, bool encrypt)
 {
@@ -129,10 +273,24 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 		{ "oaep", no_argument, NULL, O_OAEP }, { "no-self", no_argument, NULL, O_NOSELF },
 		{ "drop-missing", no_argument, NULL, O_DROP }, { "allow-weak", no_argument, NULL, O_WEAK },
 		{ "sign", no_argument, NULL, O_SIGN },
+		{ "ldap", required_argument, NULL, O_LDAP },
+		{ "ldap-base", required_argument, NULL, O_LDAP_BASE },
+		{ "ldap-filter", required_argument, NULL, O_LDAP_FILTER },
+		{ "ldap-bind-dn", required_argument, NULL, O_LDAP_BIND },
+		{ "ldap-password-file", required_argument, NULL, O_LDAP_PWFILE },
+		{ "ldap-starttls", no_argument, NULL, O_LDAP_STARTTLS },
+		{ "ldap-cacert", required_argument, NULL, O_LDAP_CACERT },
+		{ "no-ldap", no_argument, NULL, O_NO_LDAP },
 		GLOBAL_LONG_OPTIONS, { NULL, 0, NULL, 0 },
 	};
 	struct smime_sign_opts so = { 0 };
 	struct smime_encrypt_opts eo = { 0 };
+	struct ldap_opts lo = { 0 };
+	struct ldap_dir *dir = NULL;
+	struct missing miss = { 0 };
+	json_t *jdir = NULL;
+	bool no_ldap = false, ldap_opt = false;
+	off_t in_pos = 0;
 	const char *in_path = NULL, *out_path = NULL;
 	const char **to = NULL;
 	size_t n_to = 0;
@@ -167,6 +325,14 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 		case O_DROP: drop = true; enc_only_opt = true; break;
 		case O_WEAK: eo.allow_weak = true; enc_only_opt = true; break;
 		case O_SIGN: eo.sign = true; enc_only_opt = true; break;
+		case O_LDAP: lo.url = optarg; enc_only_opt = true; break;
+		case O_LDAP_BASE: lo.base = optarg; ldap_opt = enc_only_opt = true; break;
+		case O_LDAP_FILTER: lo.filter = optarg; ldap_opt = enc_only_opt = true; break;
+		case O_LDAP_BIND: lo.bind_dn = optarg; ldap_opt = enc_only_opt = true; break;
+		case O_LDAP_PWFILE: lo.password_file = optarg; ldap_opt = enc_only_opt = true; break;
+		case O_LDAP_STARTTLS: lo.starttls = true; ldap_opt = enc_only_opt = true; break;
+		case O_LDAP_CACERT: lo.cacert = optarg; ldap_opt = enc_only_opt = true; break;
+		case O_NO_LDAP: no_ldap = true; enc_only_opt = true; break;
 		case 'h':
 			if (encrypt) help_encrypt(stdout); else help_sign(stdout);
 			free(to);
@@ -187,11 +353,32 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 		return usage_error(cmd, "--to, --cipher and the other encryption options belong "
 		    "to 'smime encrypt'");
 	}
-	if ((rc = open_keystore(cmd, false, &ks)) != EXIT_OK) {
+	/* The directory: --ldap, else $SMIME_LDAP, unless --no-ldap. */
+	if (encrypt && !no_ldap && lo.url == NULL && getenv("SMIME_LDAP") != NULL &&
+	    getenv("SMIME_LDAP")[0] != '\0') {
+		lo.url = getenv("SMIME_LDAP");
+		lo.url_from_env = true;
+	}
+	if (encrypt && no_ldap && (lo.url != NULL || ldap_opt)) {
+		free(to);
+		return usage_error(cmd, "--no-ldap with other --ldap options");
+	}
+	if (encrypt && lo.url == NULL && ldap_opt) {
+		free(to);
+		return usage_error(cmd, "the --ldap-* options want --ldap URL (or SMIME_LDAP)");
+	}
+	if (encrypt && lo.url != NULL && (rc = ldap_dir_new(cmd, &lo, &dir)) != EXIT_OK) {
 		free(to);
 		return rc;
 	}
-	if ((in = open_input(in_path, &err)) == NULL || output_open(&out, out_path, &err) != 0) {
+	if ((rc = open_keystore(cmd, false, &ks)) != EXIT_OK) {
+		ldap_dir_free(dir);
+		free(to);
+		return rc;
+	}
+	if ((in = open_input(in_path, &err)) == NULL ||
+	    (dir != NULL && input_rewindable(&in, &in_pos, &err) != 0) ||
+	    output_open(&out, out_path, &err) != 0) {
 		rc = fail(cmd, &err);
 		goto out;
 	}
@@ -199,15 +386,37 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 		eo.to = to;
 		eo.n_to = n_to;
 		eo.sign_opts = so;
-		eo.missing = ask_missing;
-		eo.missing_arg = &drop;
+		eo.missing = on_missing;
+		eo.missing_arg = &miss;
+		miss.drop = drop;
+		miss.defer = dir != NULL;
 		rc = smime_msg_encrypt(ks, &eo, in, out.bio, &res, &err);
+		if (rc == SMIME_E_NOTFOUND && miss.oom)
+			rc = smime_error_set(&err, SMIME_E_INTERNAL, "out of memory");
+		if (rc == SMIME_E_NOTFOUND && miss.n > 0) {
+			/* Nothing was written: look them up, then encrypt from the start again. */
+			size_t found;
+			if (g.json && (jdir = json_array()) == NULL) {
+				smime_error_set(&err, SMIME_E_INTERNAL, "out of memory");
+				rc = fail(cmd, &err);
+				goto out;
+			}
+			if ((rc = ldap_dir_fetch(dir, ks, (const char *const *)miss.addrs, miss.n, jdir,
+			    &found)) != EXIT_OK)
+				goto out;
+			if (BIO_seek(in, in_pos) < 0) {
+				smime_error_set(&err, SMIME_E_IO, "cannot read the input again");
+				rc = fail(cmd, &err);
+				goto out;
+			}
+			rc = smime_msg_encrypt(ks, &eo, in, out.bio, &res, &err);
+		}
 	} else {
 		rc = smime_msg_sign(ks, &so, in, out.bio, &err);
 	}
 	rc = finish(cmd, &out, rc, &err);
 	if (rc != 0) {
-		rc = fail(cmd, &err);
+		rc = fail_directory(cmd, &err, jdir);
 		goto out;
 	}
 	if (encrypt && res != NULL) {
@@ -219,6 +428,8 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 				json_array_append_new(d, json_string(res->dropped[i]));
 			json_t *j = json_pack("{s:s,s:s,s:o,s:o}", "status", "ok", "cipher", res->cipher,
 			    "recipients", r, "dropped", d);
+			if (jdir != NULL)
+				json_object_set(j, "directory", jdir);
 			char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 			if (s)
 				fprintf(stderr, "%s\n", s);
@@ -240,6 +451,9 @@ out:
 	smime_encrypt_result_free(res);
 	BIO_free(in);
 	smime_keystore_free(ks);
+	ldap_dir_free(dir);
+	missing_free(&miss);
+	json_decref(jdir);
 	free(to);
 	return rc;
 }

@@ -14,6 +14,7 @@ packages=(
 	libmicrohttpd-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
 	curl wrk jq python3-yaml
 	gpgsm gnupg
+	libldap-dev slapd ldap-utils
 	time bsdutils python3
 )
 
@@ -35,5 +36,28 @@ else
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Services that packages bring (slapd) must not start: the tests run their
+# own on free ports.  policy-rc.d 101 tells invoke-rc.d "not now"; ours is
+# removed again unless one was there before.
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+	$sudo chmod 755 "$policy"
+	own_policy=1
+fi
+rc=0
+$sudo apt-get update -qq &&
+	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+[ -n "$own_policy" ] && $sudo rm -f "$policy"
+# Where an init system started the slapd just installed anyway, stop and
+# disable it (a slapd that was there before is left alone).
+case " ${missing[*]} " in *" slapd "*) new_slapd=1 ;; *) new_slapd= ;; esac
+if [ -n "$new_slapd" ] && [ -e /run/slapd/slapd.pid ]; then
+	if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+		$sudo systemctl disable --now slapd >/dev/null 2>&1 || true
+	elif [ -x /etc/init.d/slapd ]; then
+		$sudo /etc/init.d/slapd stop >/dev/null 2>&1 || true
+	fi
+fi
+exit $rc

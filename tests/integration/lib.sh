@@ -255,3 +255,146 @@ status_is() {
 		ok "$name"
 	fi
 }
+
+# ---- the directory (OpenLDAP slapd) -------------------------------------
+# No test looks anything up in a directory it did not start.
+unset SMIME_LDAP
+SLAPD=${SLAPD:-/usr/sbin/slapd}
+SLAPADD=${SLAPADD:-/usr/sbin/slapadd}
+
+# have_slapd: slapd and the LDAP tools are installed (scripts/install-deps.sh).
+have_slapd() {
+	[ -x "$SLAPD" ] && [ -x "$SLAPADD" ] &&
+		[ -f /etc/ldap/schema/inetorgperson.ldif ] && command -v ldapadd >/dev/null
+}
+
+# start_slapd DIR: a slapd of our own, as the current user, on a free
+# loopback port: schemas core, cosine and inetorgperson, one mdb database
+# dc=example,dc=org holding its base entry, a rootdn with a password, the
+# default access (everyone reads).  Its configuration is DIR/slapd.d (made by
+# slapadd -n0 from DIR/config.ldif), its data DIR/db, its pid DIR/slapd.pid.
+# Sets SLAPD_URL SLAPD_PID SLAPD_BASE SLAPD_ADMIN_DN SLAPD_ADMIN_PW and
+# SLAPD_DIR; the slapd is stopped when the test script exits, whatever
+# happens.  Returns non-zero when it does not answer within 30 s.  One at a
+# time: stop_slapd before starting another.
+# With SLAPD_TLS_CERT and SLAPD_TLS_KEY (PEM files) set, it also speaks
+# StartTLS on SLAPD_URL and TLS on SLAPD_LDAPS_URL (another free port).
+start_slapd() {
+	local dir=$1 port i tls= urls
+	mkdir -p "$dir/db" "$dir/slapd.d"
+	dir=$(cd "$dir" && pwd)
+	port=$(free_port)
+	SLAPD_DIR=$dir
+	SLAPD_URL=ldap://127.0.0.1:$port
+	SLAPD_BASE=dc=example,dc=org
+	SLAPD_ADMIN_DN=cn=admin,$SLAPD_BASE
+	SLAPD_ADMIN_PW=admin-secret-$RANDOM
+	SLAPD_PID=
+	SLAPD_LDAPS_URL=
+	urls="$SLAPD_URL/"
+	if [ -n "${SLAPD_TLS_CERT:-}" ] && [ -n "${SLAPD_TLS_KEY:-}" ]; then
+		cp "$SLAPD_TLS_CERT" "$dir/tls.crt"
+		cp "$SLAPD_TLS_KEY" "$dir/tls.key"
+		chmod 600 "$dir/tls.key"
+		tls="olcTLSCertificateFile: $dir/tls.crt
+olcTLSCertificateKeyFile: $dir/tls.key"
+		local tls_port=$port
+		while [ "$tls_port" = "$port" ]; do tls_port=$(free_port); done
+		SLAPD_LDAPS_URL=ldaps://127.0.0.1:$tls_port
+		urls="$urls $SLAPD_LDAPS_URL/"
+	fi
+	cat >"$dir/config.ldif" <<CONF
+dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: $dir/slapd.pid
+olcArgsFile: $dir/slapd.args
+$tls
+
+dn: cn=module{0},cn=config
+objectClass: olcModuleList
+cn: module{0}
+olcModulePath: /usr/lib/ldap
+olcModuleLoad: back_mdb
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+include: file:///etc/ldap/schema/core.ldif
+
+include: file:///etc/ldap/schema/cosine.ldif
+
+include: file:///etc/ldap/schema/inetorgperson.ldif
+
+dn: olcDatabase={-1}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {-1}frontend
+
+dn: olcDatabase={0}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {0}config
+olcAccess: {0}to * by * none
+
+dn: olcDatabase={1}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {1}mdb
+olcSuffix: $SLAPD_BASE
+olcRootDN: $SLAPD_ADMIN_DN
+olcRootPW: $SLAPD_ADMIN_PW
+olcDbDirectory: $dir/db
+olcDbMaxSize: 67108864
+olcDbIndex: objectClass eq
+olcDbIndex: mail eq
+CONF
+	"$SLAPADD" -n0 -F "$dir/slapd.d" -l "$dir/config.ldif" >"$dir/slapadd.log" 2>&1 ||
+		{ cat "$dir/slapadd.log" >&2; return 1; }
+	printf 'dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n' \
+		"$SLAPD_BASE" >"$dir/base.ldif"
+	"$SLAPADD" -F "$dir/slapd.d" -b "$SLAPD_BASE" -l "$dir/base.ldif" >>"$dir/slapadd.log" 2>&1 ||
+		{ cat "$dir/slapadd.log" >&2; return 1; }
+	trap '_slapd_exit' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	"$SLAPD" -h "$urls" -F "$dir/slapd.d" >"$dir/slapd.log" 2>&1 ||
+		{ cat "$dir/slapd.log" >&2; return 1; }
+	for i in $(seq 1 300); do
+		[ -z "$SLAPD_PID" ] && [ -s "$dir/slapd.pid" ] && SLAPD_PID=$(cat "$dir/slapd.pid")
+		if [ -n "$SLAPD_PID" ] && ldapsearch -x -LLL -H "$SLAPD_URL" -b "$SLAPD_BASE" -s base \
+			dn >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# stop_slapd: SIGTERM, and wait (at most 10 s, then SIGKILL) until it is gone.
+stop_slapd() {
+	local i
+	[ -n "${SLAPD_PID:-}" ] || return 0
+	kill -TERM "$SLAPD_PID" 2>/dev/null
+	for i in $(seq 1 100); do
+		kill -0 "$SLAPD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$SLAPD_PID" 2>/dev/null && kill -KILL "$SLAPD_PID" 2>/dev/null
+	SLAPD_PID=
+	return 0
+}
+
+_slapd_exit() {
+	local rc=$?
+	stop_slapd
+	rm -rf "$T"
+	exit $rc
+}
+
+# ldap_admin TOOL ARGS...: ldapadd, ldapmodify, ldapdelete as the rootdn.
+ldap_admin() {
+	local tool=$1
+	shift
+	"$tool" -x -H "$SLAPD_URL" -D "$SLAPD_ADMIN_DN" -w "$SLAPD_ADMIN_PW" "$@"
+}
