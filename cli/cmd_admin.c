@@ -1659,6 +1659,61 @@ admin_import(struct args *a)
 	return worst;
 }
 
+/* smime admin recover --user USER -o FILE.p12 [--password-file FILE] */
+static int
+admin_recover(struct args *a)
+{
+	struct smime_error err;
+	struct admin_conn *c = NULL;
+	json_t *ans = NULL;
+	char *password = NULL;
+	unsigned char *p12 = NULL;
+	size_t p12_len = 0;
+	int rc;
+
+	if (a->user == NULL)
+		return usage_error(a->cmd, "--user is required");
+	/* Private keys go into a file, never onto a screen. */
+	if (a->out == NULL || (strcmp(a->out, "-") == 0 && isatty(STDOUT_FILENO)))
+		return usage_error(a->cmd, "-o FILE is required: the export holds private keys");
+	g.password_file = a->password_file;
+	smime_error_clear(&err);
+	if ((password = p12_password(true, &err)) == NULL) {
+		if (err.code != SMIME_OK)
+			return fail("admin", &err);
+		return usage_error(a->cmd, "the PKCS#12 needs a password: --password-file FILE or "
+		    "SMIME_P12_PASSWORD (no terminal to ask on)");
+	}
+	json_t *body = json_pack("{s:s}", "password", password);
+	char *path = admin_path("/api/v1/users/%s/recover", a->user);
+	if (path == NULL)
+		rc = admin_error(EXIT_USAGE, "usage", 0, "the user is too long");
+	else if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK)
+		rc = admin_call(c, "POST", path, body, &ans);
+	if (rc == EXIT_OK) {
+		const char *b64 = json_string_value(json_object_get(ans, "pkcs12"));
+		if (b64 == NULL || (p12 = decode_p12(b64, &p12_len)) == NULL)
+			rc = admin_error(EXIT_IO, "io", 0, "the service answered no PKCS#12");
+		else if ((rc = write_out(a->out, p12, p12_len)) == EXIT_OK) {
+			if (g.json) {
+				json_object_del(ans, "pkcs12");
+				json_out(json_incref(ans));
+			} else if (!g.quiet)
+				fprintf(stderr, "smime: admin recover: %" JSON_INTEGER_FORMAT " keys with "
+				    "their certificates written to %s (the export is audited)\n",
+				    json_integer_value(json_object_get(ans, "keys")), a->out);
+		}
+	}
+	if (p12 != NULL)
+		OPENSSL_clear_free(p12, p12_len);
+	json_decref(ans);
+	json_decref(body);
+	free(path);
+	admin_conn_free(c);
+	secret_free(password);
+	return rc;
+}
+
 static const struct verb verbs[] = {
 	{ "user", "add", user_add, A_NAME | A_GROUP | A_ALIAS, 1, 1, "EMAIL",
 	  "EMAIL [--name NAME] [--group GROUP]... [--alias EMAIL]...",
@@ -1778,6 +1833,14 @@ static const struct verb verbs[] = {
 	  "revoked.\n" },
 	{ "token", "revoke", token_revoke, 0, 1, 1, "ID", "ID",
 	  "Revoke an admin token; requests with it are refused from then on.\n" },
+	{ "recover", NULL, admin_recover, A_USER | A_OUT | A_PASSWORD_FILE, 0, 0, "",
+	  "--user USER -o FILE.p12 [--password-file FILE]",
+	  "Write the user's whole archived history, every key with its certificate, as\n"
+	  "one PKCS#12 (AES-256) to FILE (0600): for an administrator who must read a\n"
+	  "user's old mail.  The export is written to the audit log first.\n\n"
+	  "  --user USER           the user (id or address)\n"
+	  "  -o, --out FILE        the PKCS#12 (never a terminal)\n"
+	  "  --password-file FILE  its password (else SMIME_P12_PASSWORD, else a prompt)\n" },
 	{ "import", NULL, admin_import, A_USER | A_PASSWORD_FILE, 1, 64, "FILE",
 	  "--user USER [--password-file FILE] FILE.pfx...",
 	  "Import PKCS#12 files (modern, or legacy RC2/3DES) of a user into the key\n"

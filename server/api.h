@@ -189,6 +189,7 @@ void h_token_delete(struct request *rq);
 void h_audit_list(struct request *rq);
 
 void h_user_cert_import(struct request *rq);
+void h_user_recover(struct request *rq);
 
 void h_trust_list(struct request *rq);
 void h_trust_import(struct request *rq);

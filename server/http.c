@@ -48,6 +48,7 @@ static const struct route {
 	{ "DELETE", "/api/v1/users/{user}", h_user_delete, true, BODY_NONE, false },
 	{ "POST", "/api/v1/users/{user}/certificates/import", h_user_cert_import, true, BODY_IMPORT,
 	  false },
+	{ "POST", "/api/v1/users/{user}/recover", h_user_recover, true, BODY_JSON, false },
 	{ "GET", "/api/v1/groups", h_groups_list, true, BODY_NONE, false },
 	{ "POST", "/api/v1/groups", h_groups_create, true, BODY_JSON, false },
 	{ "GET", "/api/v1/groups/{group}", h_group_get, true, BODY_NONE, false },

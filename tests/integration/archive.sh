@@ -110,6 +110,31 @@ for y in y1 y2 y3 y4; do
 	done
 done
 [ "$found" = 0 ] && ok "no archived key in clear (DER or PEM) in the data folder" || not_ok "an archived key in clear ($found)"
+# The recovery export: the whole history in one PKCS#12; a message encrypted
+# to each of the four certificates decrypts with the keys in it (openssl).
+echo "recovery-pw-1" >"$T/recpw"
+expect 2 "recover without -o: refused" "$SMIME" admin recover --user carol@example.org --password-file "$T/recpw"
+expect 0 "smime admin recover" "$SMIME" admin recover --user carol@example.org -o "$T/history.p12" --password-file "$T/recpw"
+[ "$(stat -c %a "$T/history.p12")" = 600 ] && ok "the export is written 0600" || not_ok "export mode"
+openssl pkcs12 -in "$T/history.p12" -passin file:"$T/recpw" -nodes -out "$T/history.pem" 2>"$T/p12.err" && ok "openssl reads the export" || not_ok "openssl reads the export" "$(cat "$T/p12.err")"
+[ "$(grep -c 'BEGIN PRIVATE KEY' "$T/history.pem")" = 4 ] && ok "four keys in it" || not_ok "four keys" "$(grep -c 'BEGIN PRIVATE KEY' "$T/history.pem")"
+# split the keys out
+awk '/BEGIN PRIVATE KEY/{n++; f=sprintf("'"$T"'/rk%d.pem", n)} f{print > f} /END PRIVATE KEY/{f=""}' "$T/history.pem"
+printf 'Content-Type: text/plain\r\n\r\nold mail %s\r\n' "$(date +%s)" >"$T/msg.txt"
+for y in y1 y2 y3 y4; do
+	openssl cms -encrypt -aes-256-cbc -in "$T/msg.txt" -out "$T/$y.msg" -recip "$P/$y.crt" 2>/dev/null
+	done_ok=0
+	for k in "$T"/rk*.pem; do
+		if openssl cms -decrypt -in "$T/$y.msg" -inkey "$k" -recip "$P/$y.crt" -out "$T/$y.out" 2>/dev/null &&
+		   cmp -s "$T/msg.txt" "$T/$y.out"; then
+			done_ok=1
+			break
+		fi
+	done
+	[ $done_ok = 1 ] && ok "mail to the $y certificate decrypts with a key of the export" || not_ok "decrypt $y with the export"
+done
+expect 4 "a user with nothing archived: not found" "$SMIME" admin recover --user nobody@example.org -o "$T/none.p12" --password-file "$T/recpw"
 expect 0 "the audit log" "$SMIME" admin audit --json
+jq -e '[.items[] | select(.action == "archive.recover")] | length == 1' "$T/.out" >/dev/null && ok "the recovery export is audited" || not_ok "archive.recover audited"
 [ "$(jq '[.items[] | select(.action == "cert.import")] | length' "$T/.out")" = 4 ] && ok "four cert.import entries" || not_ok "audit cert.import"
 done_testing
