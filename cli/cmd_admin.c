@@ -8,6 +8,8 @@
  * JSON answer on standard output; without it, a table or text.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
@@ -37,15 +39,16 @@ enum {
 	A_USER = 1 << 4, A_PLATFORM = 1 << 5, A_DEVICE = 1 << 6, A_PROFILE = 1 << 7,
 	A_CSR = 1 << 8, A_OUT = 1 << 9, A_PASSWORD_FILE = 1 << 10, A_STATUS = 1 << 11,
 	A_CA = 1 << 12, A_REASON = 1 << 13, A_AFTER = 1 << 14, A_LIMIT = 1 << 15,
+	A_PASSWORDS = 1 << 16,
 };
-#define OPT(bit) (0x10000 | (bit))
-enum { O_SERVER = 0x20000, O_TOKEN_FILE, O_CACERT };
+#define OPT(bit) (0x100000 | (bit))
+enum { O_SERVER = 0x200000, O_TOKEN_FILE, O_CACERT };
 
 struct args {
 	char cmd[64];                    /* "admin user add", for messages */
 	struct admin_options conn;
 	const char *name, *description, *user, *platform, *device, *profile, *csr, *out,
-	    *password_file, *status, *ca, *reason, *after;
+	    *password_file, *status, *ca, *reason, *after, *passwords;
 	const char **groups, **aliases;  /* repeatable */
 	size_t n_groups, n_aliases;
 	size_t limit;
@@ -1714,6 +1717,296 @@ admin_recover(struct args *a)
 	return rc;
 }
 
+/* ---- importing a folder of PKCS#12 files ---------------------------------------- */
+
+/* For sk_OPENSSL_STRING_pop_free (OPENSSL_free is a macro). */
+static void
+cli_string_free(char *s)
+{
+	OPENSSL_free(s);
+}
+
+#define FOLDER_MAX_FILES 100000
+#define PASSWORDS_MAX (16u * 1024 * 1024)
+
+struct pw_entry {
+	char *file, *password;
+};
+
+static void
+pw_free(struct pw_entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].file);
+		secret_free(v[i].password);
+	}
+	free(v);
+}
+
+/*
+ * The passwords CSV: a header with the columns "file" and "password"
+ * (RFC 4180 quoting), one row per file of the folder (its name, not a path).
+ */
+static int
+read_passwords(const char *path, struct pw_entry **v_r, size_t *n_r)
+{
+	struct smime_error err;
+	size_t len = 0, n = 0, cap = 0;
+	char *data = (char *)slurp_file(path, PASSWORDS_MAX, &len, &err);
+	struct pw_entry *v = NULL;
+	int col_file = -1, col_pw = -1, line = 0;
+
+	*v_r = NULL;
+	*n_r = 0;
+	if (data == NULL)
+		return fail("admin", &err);
+	char *p = data, *end = data + len;
+	while (p < end) {
+		/* One record: fields split at commas outside quotes. */
+		char *fields[8];
+		int nf = 0;
+		line++;
+		while (nf < 8) {
+			char *out = p, *start = p;
+			bool quoted = p < end && *p == '"';
+			if (quoted)
+				p++;
+			while (p < end) {
+				if (quoted && *p == '"') {
+					if (p + 1 < end && p[1] == '"') {
+						*out++ = '"';
+						p += 2;
+						continue;
+					}
+					p++;
+					quoted = false;
+					continue;
+				}
+				if (!quoted && (*p == ',' || *p == '\n' || *p == '\r'))
+					break;
+				*out++ = *p++;
+			}
+			char sep = p < end ? *p : '\n';
+			*out = '\0';
+			fields[nf++] = start;
+			if (p < end)
+				p++;
+			if (sep == '\r' && p < end && *p == '\n')
+				p++;
+			if (sep != ',')
+				break;
+		}
+		if (nf == 1 && fields[0][0] == '\0')
+			continue;
+		if (col_file < 0) {
+			for (int i = 0; i < nf; i++) {
+				if (strcasecmp(fields[i], "file") == 0)
+					col_file = i;
+				else if (strcasecmp(fields[i], "password") == 0)
+					col_pw = i;
+			}
+			if (col_file < 0 || col_pw < 0) {
+				OPENSSL_clear_free(data, len);
+				return admin_error(EXIT_MALFORMED, "input", 0, "%s: the header needs the "
+				    "columns file and password", path);
+			}
+			continue;
+		}
+		if (col_file >= nf || col_pw >= nf) {
+			OPENSSL_clear_free(data, len);
+			pw_free(v, n);
+			return admin_error(EXIT_MALFORMED, "input", 0, "%s:%d: fewer fields than the "
+			    "header", path, line);
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct pw_entry *nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				OPENSSL_clear_free(data, len);
+				pw_free(v, n);
+				return admin_error(EXIT_IO, "internal", 0, "out of memory");
+			}
+			v = nv;
+		}
+		v[n].file = strdup(fields[col_file]);
+		v[n].password = strdup(fields[col_pw]);
+		n++;
+	}
+	OPENSSL_clear_free(data, len);
+	*v_r = v;
+	*n_r = n;
+	return EXIT_OK;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * smime admin import-folder DIR --passwords FILE.csv: every .pfx and .p12
+ * file of DIR, each to the user whose address its certificate carries,
+ * with a progress line on a terminal and a report per file.
+ */
+static int
+import_folder(struct args *a)
+{
+	struct pw_entry *pws = NULL;
+	size_t n_pw = 0, n_files = 0, cap = 0;
+	char **files = NULL;
+	DIR *d = NULL;
+	struct dirent *de;
+	json_t *report = json_array();
+	struct admin_conn *c = NULL;
+	long imported = 0, existing = 0, failed = 0;
+	bool tty = isatty(STDERR_FILENO) && !g.quiet;
+	int rc;
+
+	if (a->passwords == NULL)
+		return usage_error(a->cmd, "--passwords FILE.csv is required (columns file, password)");
+	if ((rc = read_passwords(a->passwords, &pws, &n_pw)) != EXIT_OK)
+		return rc;
+	if ((d = opendir(a->pos[0])) == NULL) {
+		pw_free(pws, n_pw);
+		return admin_error(EXIT_IO, "io", 0, "%s: %s", a->pos[0], strerror(errno));
+	}
+	while ((de = readdir(d)) != NULL && n_files < FOLDER_MAX_FILES) {
+		size_t l = strlen(de->d_name);
+		if (l < 5 || (strcasecmp(de->d_name + l - 4, ".pfx") != 0 &&
+		    strcasecmp(de->d_name + l - 4, ".p12") != 0))
+			continue;
+		if (n_files == cap) {
+			cap = cap ? cap * 2 : 64;
+			char **nf = realloc(files, cap * sizeof(*files));
+			if (nf == NULL)
+				break;
+			files = nf;
+		}
+		files[n_files++] = strdup(de->d_name);
+	}
+	closedir(d);
+	if (files != NULL)
+		qsort(files, n_files, sizeof(*files), name_cmp);
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK)
+		goto out;
+	for (size_t i = 0; i < n_files; i++) {
+		char path[4096];
+		const char *password = NULL, *why = NULL, *email = NULL;
+		json_t *row = json_pack("{s:s}", "file", files[i]), *ans = NULL;
+		struct smime_error err;
+		struct smime_bag *bag = NULL;
+		STACK_OF(OPENSSL_STRING) *emails = NULL;
+		unsigned char *data = NULL;
+		size_t len = 0;
+
+		if (tty)
+			fprintf(stderr, "\rimporting: %zu/%zu %-40.40s", i + 1, n_files, files[i]);
+		for (size_t k = 0; k < n_pw; k++)
+			if (strcmp(pws[k].file, files[i]) == 0)
+				password = pws[k].password;
+		snprintf(path, sizeof(path), "%s/%s", a->pos[0], files[i]);
+		if (password == NULL)
+			why = "no password for it in the passwords file";
+		else if ((data = slurp_file(path, PFX_MAX, &len, &err)) == NULL)
+			why = err.message;
+		else if ((bag = smime_bag_new()) == NULL ||
+		    smime_pkcs12_read(bag, data, len, password, &err) != 0)
+			why = bag == NULL ? "out of memory" : err.message;
+		else if (bag->n_keys == 0 || bag->key_cert[0] < 0)
+			why = "no key with its certificate in it";
+		else if ((emails = smime_cert_emails(sk_X509_value(bag->certs, bag->key_cert[0]))) ==
+		    NULL || sk_OPENSSL_STRING_num(emails) == 0)
+			why = "its certificate carries no address";
+		if (why == NULL) {
+			/* The first address of the certificate that is a user's. */
+			for (int k = 0; k < sk_OPENSSL_STRING_num(emails) && email == NULL; k++) {
+				json_t *u = NULL;
+				char *up = admin_path("/api/v1/users/%s", sk_OPENSSL_STRING_value(emails, k));
+				if (up != NULL && admin_call(c, "GET", up, NULL, &u) == EXIT_OK)
+					email = sk_OPENSSL_STRING_value(emails, k);
+				free(up);
+				json_decref(u);
+			}
+			if (email == NULL)
+				why = "no user has the certificate's address";
+		}
+		if (why == NULL) {
+			char *b64 = malloc(len / 3 * 4 + 8);
+			if (b64 == NULL)
+				why = "out of memory";
+			else {
+				EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
+				char *ip = admin_path("/api/v1/users/%s/certificates/import", email);
+				json_t *body = json_pack("{s:s,s:s}", "pkcs12", b64, "password", password);
+				rc = ip != NULL ? admin_call(c, "POST", ip, body, &ans) : EXIT_USAGE;
+				json_decref(body);
+				free(ip);
+				OPENSSL_cleanse(b64, strlen(b64));
+				free(b64);
+				if (rc != EXIT_OK)
+					why = "the service refused it (see the message above)";
+			}
+		}
+		json_object_set_new(row, "user", json_string(email != NULL ? email : ""));
+		if (why != NULL) {
+			json_object_set_new(row, "status", json_string("error"));
+			json_object_set_new(row, "message", json_string(why));
+			failed++;
+		} else {
+			json_t *keys = json_object_get(ans, "rows");
+			long imp = (long)json_integer_value(json_object_get(ans, "imported"));
+			long ex = (long)json_integer_value(json_object_get(ans, "existing"));
+			long ref = (long)json_integer_value(json_object_get(ans, "refused"));
+			const char *st = ref > 0 ? "error" : imp > 0 ? "imported" : "exists";
+			json_object_set_new(row, "status", json_string(st));
+			json_object_set(row, "keys", keys);
+			if (ref > 0) {
+				size_t x;
+				json_t *kr;
+				json_array_foreach(keys, x, kr)
+					if (strcmp(str(kr, "status"), "refused") == 0)
+						json_object_set_new(row, "message",
+						    json_string(str(kr, "message")));
+				failed++;
+			} else if (imp > 0)
+				imported++;
+			else
+				existing += ex > 0;
+		}
+		json_array_append_new(report, row);
+		json_decref(ans);
+		sk_OPENSSL_STRING_pop_free(emails, cli_string_free);
+		smime_bag_free(bag);
+		if (data != NULL)
+			OPENSSL_clear_free(data, len);
+	}
+	if (tty)
+		fprintf(stderr, "\r%60s\r", "");
+	if (g.json)
+		json_out(json_pack("{s:I,s:I,s:I,s:O}", "imported", (json_int_t)imported,
+		    "existing", (json_int_t)existing, "failed", (json_int_t)failed, "files", report));
+	else {
+		size_t i;
+		json_t *row;
+		json_array_foreach(report, i, row)
+			printf("%-8s %s  %s%s%s\n", str(row, "status"), str(row, "file"),
+			    str(row, "user"), *str(row, "message") ? ": " : "", str(row, "message"));
+		if (!g.quiet)
+			fprintf(stderr, "smime: admin import-folder: %ld imported, %ld already there, "
+			    "%ld failed, of %zu files\n", imported, existing, failed, n_files);
+	}
+	rc = failed > 0 ? EXIT_INVALID : EXIT_OK;
+out:
+	admin_conn_free(c);
+	json_decref(report);
+	for (size_t i = 0; i < n_files; i++)
+		free(files[i]);
+	free(files);
+	pw_free(pws, n_pw);
+	return rc;
+}
+
 static const struct verb verbs[] = {
 	{ "user", "add", user_add, A_NAME | A_GROUP | A_ALIAS, 1, 1, "EMAIL",
 	  "EMAIL [--name NAME] [--group GROUP]... [--alias EMAIL]...",
@@ -1833,6 +2126,15 @@ static const struct verb verbs[] = {
 	  "revoked.\n" },
 	{ "token", "revoke", token_revoke, 0, 1, 1, "ID", "ID",
 	  "Revoke an admin token; requests with it are refused from then on.\n" },
+	{ "import-folder", NULL, import_folder, A_PASSWORDS, 1, 1, "DIR",
+	  "DIR --passwords FILE.csv",
+	  "Import every .pfx and .p12 file of DIR into the key archive, each to the\n"
+	  "user whose address its certificate carries, with a progress line on a\n"
+	  "terminal and a report per file: imported, exists (already there), or\n"
+	  "error with the reason.  Importing the same folder again changes nothing.\n"
+	  "Exit status 1 when any file failed.\n\n"
+	  "  --passwords FILE.csv  the files' passwords: a header naming the columns\n"
+	  "                        file and password, then one row per file name\n" },
 	{ "recover", NULL, admin_recover, A_USER | A_OUT | A_PASSWORD_FILE, 0, 0, "",
 	  "--user USER -o FILE.p12 [--password-file FILE]",
 	  "Write the user's whole archived history, every key with its certificate, as\n"
@@ -1937,6 +2239,7 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		{ "csr", required_argument, NULL, OPT(A_CSR) },
 		{ "out", required_argument, NULL, 'o' },
 		{ "password-file", required_argument, NULL, OPT(A_PASSWORD_FILE) },
+		{ "passwords", required_argument, NULL, OPT(A_PASSWORDS) },
 		{ "status", required_argument, NULL, OPT(A_STATUS) },
 		{ "ca", required_argument, NULL, OPT(A_CA) },
 		{ "reason", required_argument, NULL, OPT(A_REASON) },
@@ -1974,6 +2277,7 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		case OPT(A_CSR): a->csr = optarg; break;
 		case 'o': a->out = optarg; break;
 		case OPT(A_PASSWORD_FILE): a->password_file = optarg; break;
+		case OPT(A_PASSWORDS): a->passwords = optarg; break;
 		case OPT(A_STATUS): a->status = optarg; break;
 		case OPT(A_CA): a->ca = optarg; break;
 		case OPT(A_REASON): a->reason = optarg; break;

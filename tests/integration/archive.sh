@@ -76,6 +76,27 @@ expect 0 "carol's certificates" "$SMIME" admin cert list --user carol@example.or
 [ "$(jq '[.items[] | select(.source == "imported")] | length' "$T/.out")" = 4 ] && ok "four imported certificates recorded" || not_ok "recorded" "$(cat "$T/.out")"
 [ "$(jq '[.items[] | select(.status == "expired")] | length' "$T/.out")" = 2 ] && ok "two of them shown expired" || not_ok "expired status" "$(cat "$T/.out")"
 
+# A folder of files for several users, passwords from a CSV.
+expect 0 "a second user" "$SMIME" admin user add dave@example.org
+issue d1 dave@example.org 20250101000000Z 20360101000000Z keyEncipherment
+issue d2 dave@example.org 20230101000000Z 20240101000000Z keyEncipherment
+mkdir -p "$T/folder"
+openssl pkcs12 -export -inkey "$P/d1.key" -in "$P/d1.crt" -certfile "$P/ca.crt" -passout pass:dave-1 -out "$T/folder/dave-2025.pfx"
+openssl pkcs12 -export -inkey "$P/d2.key" -in "$P/d2.crt" -passout 'pass:dave, "two"' -out "$T/folder/dave-2023.p12"
+cp "$T/pfx/y1.p12" "$T/folder/carol-2022.pfx"
+cp "$T/pfx/y2.p12" "$T/folder/carol-bad.pfx"
+printf 'file,password\ndave-2025.pfx,dave-1\n"dave-2023.p12","dave, ""two"""\ncarol-2022.pfx,history-pw\ncarol-bad.pfx,not-the-password\n' >"$T/passwords.csv"
+"$SMIME" admin import-folder "$T/folder" --passwords "$T/passwords.csv" --json >"$T/folder.json" 2>"$T/folder.err"
+rc=$?
+[ $rc = 1 ] && ok "import-folder with one bad password exits 1" || not_ok "import-folder exit ($rc)" "$(cat "$T/folder.err")"
+jq -e '.imported == 2 and .existing == 1 and .failed == 1' "$T/folder.json" >/dev/null && ok "two imported (dave), one already there (carol), one failed" || not_ok "import-folder report" "$(cat "$T/folder.json" "$T/folder.err")"
+jq -e '.files[] | select(.file == "carol-bad.pfx") | .status == "error" and (.message | test("password"))' "$T/folder.json" >/dev/null && ok "the bad password is named in its row" || not_ok "bad password row" "$(cat "$T/folder.json")"
+jq -e '.files[] | select(.file == "dave-2023.p12") | .user == "dave@example.org"' "$T/folder.json" >/dev/null && ok "files are matched to users by the certificate's address (a quoted CSV password)" || not_ok "matched by address" "$(cat "$T/folder.json")"
+"$SMIME" admin import-folder "$T/folder" --passwords "$T/passwords.csv" --json >"$T/folder2.json" 2>/dev/null
+jq -e '.imported == 0 and .existing == 3' "$T/folder2.json" >/dev/null && ok "the same folder again changes nothing" || not_ok "import-folder twice" "$(cat "$T/folder2.json")"
+expect 0 "dave's certificates" "$SMIME" admin cert list --user dave@example.org --json
+[ "$(jq '.items | length' "$T/.out")" = 2 ] && ok "dave has his two" || not_ok "dave's two" "$(cat "$T/.out")"
+
 # What must be refused, and why.
 echo wrong >"$T/wrongpw"
 expect 5 "a wrong password: refused (422)" "$SMIME" admin import --user carol@example.org --password-file "$T/wrongpw" "$T/pfx/y1.p12"
@@ -136,5 +157,5 @@ done
 expect 4 "a user with nothing archived: not found" "$SMIME" admin recover --user nobody@example.org -o "$T/none.p12" --password-file "$T/recpw"
 expect 0 "the audit log" "$SMIME" admin audit --json
 jq -e '[.items[] | select(.action == "archive.recover")] | length == 1' "$T/.out" >/dev/null && ok "the recovery export is audited" || not_ok "archive.recover audited"
-[ "$(jq '[.items[] | select(.action == "cert.import")] | length' "$T/.out")" = 4 ] && ok "four cert.import entries" || not_ok "audit cert.import"
+[ "$(jq '[.items[] | select(.action == "cert.import")] | length' "$T/.out")" = 6 ] && ok "six cert.import entries (four of carol, two of dave)" || not_ok "audit cert.import"
 done_testing
