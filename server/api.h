@@ -191,6 +191,8 @@ void h_audit_list(struct request *rq);
 void h_user_cert_import(struct request *rq);
 void h_user_recover(struct request *rq);
 
+void h_lookup(struct request *rq);
+
 void h_trust_list(struct request *rq);
 void h_trust_import(struct request *rq);
 void h_trust_delete(struct request *rq);

@@ -39,6 +39,7 @@ static const struct route {
 	{ "GET", "/crl/{file}", h_crl_file, false, BODY_NONE, false },
 	{ "POST", "/ocsp/{ca}", h_ocsp_post, false, BODY_OCSP, false },
 	{ "GET", "/ocsp/{ca}/{request*}", h_ocsp_get, false, BODY_NONE, false },
+	{ "GET", "/api/v1/lookup", h_lookup, false, BODY_NONE, false },
 
 	{ "GET", "/api/v1/users", h_users_list, true, BODY_NONE, false },
 	{ "POST", "/api/v1/users", h_users_create, true, BODY_JSON, false },

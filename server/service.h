@@ -45,6 +45,7 @@ struct config {
 	long root_validity_days, issuing_validity_days;
 	long crl_refresh, crl_validity;       /* seconds */
 	long ocsp_validity, ocsp_cache;       /* seconds */
+	long lookup_rate, lookup_burst;       /* per client address: per second, at once */
 	long commit_batch;          /* requests per group commit, at most */
 	long shutdown_grace;        /* seconds in-flight requests get on SIGTERM */
 	char *log_format;           /* json or text */

@@ -97,6 +97,32 @@ jq -e '.imported == 0 and .existing == 3' "$T/folder2.json" >/dev/null && ok "th
 expect 0 "dave's certificates" "$SMIME" admin cert list --user dave@example.org --json
 [ "$(jq '.items | length' "$T/.out")" = 2 ] && ok "dave has his two" || not_ok "dave's two" "$(cat "$T/.out")"
 
+# The public lookup: no token, the current certificates, nothing private.
+code=$(curl -s -o "$T/lookup.json" -w '%{http_code}' "$SVC_URL/api/v1/lookup?email=carol@example.org")
+[ "$code" = 200 ] && ok "lookup without a token: 200" || not_ok "lookup ($code)" "$(cat "$T/lookup.json")"
+y4=$(openssl x509 -in "$P/y4.crt" -noout -serial | cut -d= -f2)
+jq -e --arg s "$y4" '.encryption.serial == $s' "$T/lookup.json" >/dev/null && ok "the newest valid encryption certificate is the current one" || not_ok "current encryption" "$(jq -c '.encryption.serial' "$T/lookup.json")"
+jq -r .encryption.pem "$T/lookup.json" >"$T/lookup.pem"
+openssl x509 -in "$T/lookup.pem" -noout 2>/dev/null && cmp -s <(openssl x509 -in "$T/lookup.pem" -outform DER) <(jq -r .encryption.der "$T/lookup.json" | base64 -d) && ok "PEM and DER forms of the same certificate" || not_ok "PEM/DER forms"
+lacks "nothing private or internal in the answer" "$T/lookup.json" '"(id|name|user|password|key|pkcs12)"'
+code=$(curl -s -o "$T/lookup2.json" -w '%{http_code}' "$SVC_URL/api/v1/lookup?email=C.Smith@Example.org")
+[ "$code" = 200 ] && jq -e --arg s "$y4" '.encryption.serial == $s' "$T/lookup2.json" >/dev/null && ok "the same by another address of the user, in any case" || not_ok "lookup by alias ($code)"
+for q in nobody@example.org '*@example.org' 'a)(mail=*' '' 'not-an-address'; do
+	code=$(curl -s -o "$T/b" -w '%{http_code}' -G --data-urlencode "email=$q" "$SVC_URL/api/v1/lookup")
+	[ "$code" = 404 ] && jq -e '.error.code == "not-found"' "$T/b" >/dev/null && ok "lookup of '$q': the same 404" || not_ok "lookup of '$q' ($code)"
+done
+expect 0 "a user without certificates" "$SMIME" admin user add erin@example.org
+code=$(curl -s -o "$T/b" -w '%{http_code}' "$SVC_URL/api/v1/lookup?email=erin@example.org")
+[ "$code" = 404 ] && cmp -s <(jq -S . "$T/b") <(curl -s "$SVC_URL/api/v1/lookup?email=nobody@example.org" | jq -S .) && ok "a user without certificates looks like no user" || not_ok "no existence leak ($code)" "$(cat "$T/b")"
+flood=()
+for i in $(seq 300); do flood+=(-o /dev/null "$SVC_URL/api/v1/lookup?email=carol@example.org"); done
+curl -s -w '%{http_code}\n' "${flood[@]}" >"$T/flood" 2>/dev/null
+n429=$(grep -c '^429$' "$T/flood"); n200=$(grep -c '^200$' "$T/flood")
+[ "$n429" -gt 0 ] && [ "$n200" -ge 100 ] && ok "a lookup flood is limited: $n200 answered, $n429 refused with 429" || not_ok "rate limit ($n200 / $n429)"
+sleep 2
+code=$(curl -s -o /dev/null -w '%{http_code}' "$SVC_URL/api/v1/lookup?email=carol@example.org")
+[ "$code" = 200 ] && ok "and answered again after a pause" || not_ok "after the flood ($code)"
+
 # What must be refused, and why.
 echo wrong >"$T/wrongpw"
 expect 5 "a wrong password: refused (422)" "$SMIME" admin import --user carol@example.org --password-file "$T/wrongpw" "$T/pfx/y1.p12"

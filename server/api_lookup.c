@@ -1,0 +1,165 @@
+/*
+ * smimed: GET /api/v1/lookup?email=ADDR, the public address book that
+ * senders' mail clients ask for a recipient's certificates.
+ *
+ * Unauthenticated, so it answers only what is public anyway: the user's
+ * current certificates (the newest valid encryption certificate, and the
+ * valid signing ones), PEM and DER; never a key, never the user's id or
+ * name.  An unknown address, a user without a current certificate and a
+ * malformed address all get the same 404.  Each client address has a token
+ * bucket (lookup_rate per second, lookup_burst at once); beyond it, 429
+ * with Retry-After.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <microhttpd.h>
+#include <openssl/evp.h>
+
+#include "api.h"
+
+#define BUCKETS 4096               /* client addresses tracked at once (a hash table) */
+
+struct bucket {
+	char client[64];
+	double tokens;
+	double last;                   /* seconds, monotonic */
+};
+
+static struct bucket buckets[BUCKETS];
+static pthread_mutex_t buckets_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t bucket_seed;
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t
+hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull ^ bucket_seed;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* True when client may ask now; takes one token. */
+static bool
+rate_ok(const char *client, double rate, double burst)
+{
+	double now = mono();
+	bool ok;
+
+	pthread_mutex_lock(&buckets_lock);
+	if (bucket_seed == 0)
+		bucket_seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&bucket_seed;
+	struct bucket *b = &buckets[hash(client) % BUCKETS];
+	if (strcmp(b->client, client) != 0) {
+		/* A new address takes the slot over, with a full bucket.  Two
+		 * addresses sharing a slot only ever reset each other's bucket to
+		 * full, so a flood from one address stays limited. */
+		snprintf(b->client, sizeof(b->client), "%s", client);
+		b->tokens = burst;
+		b->last = now;
+	}
+	b->tokens += (now - b->last) * rate;
+	if (b->tokens > burst)
+		b->tokens = burst;
+	b->last = now;
+	ok = b->tokens >= 1.0;
+	if (ok)
+		b->tokens -= 1.0;
+	pthread_mutex_unlock(&buckets_lock);
+	return ok;
+}
+
+static json_t *
+public_cert(const struct store_cert *c)
+{
+	char *pem = api_cert_pem(c->der, c->der_len);
+	char *b64 = malloc(c->der_len / 3 * 4 + 8);
+	json_t *j;
+
+	if (b64 != NULL)
+		EVP_EncodeBlock((unsigned char *)b64, c->der, (int)c->der_len);
+	j = json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:s}", "serial", c->serial, "purpose",
+	    cert_purpose_name(c->purpose), "sha256", c->sha256, "not_before",
+	    time_json(c->not_before), "not_after", time_json(c->not_after), "pem",
+	    pem != NULL ? pem : "", "der", b64 != NULL ? b64 : "");
+	free(pem);
+	free(b64);
+	return j;
+}
+
+void
+h_lookup(struct request *rq)
+{
+	const char *q = rq_query(rq, "email");
+	char addr[API_MAX_EMAIL + 1];
+	const char *why;
+	struct store_user u = { 0 };
+	struct store_cert *v = NULL;
+	size_t n = 0;
+	char *next = NULL;
+	struct smime_error err;
+	struct store_tx *tx = NULL;
+	int64_t now = service_now();
+
+	if (!rate_ok(rq->client, (double)rq->svc->cfg.lookup_rate,
+	    (double)rq->svc->cfg.lookup_burst)) {
+		reply_error(rq, 429, "too-many-requests", "too many lookups from %s: slow down",
+		    rq->client);
+		if (rq->resp != NULL)
+			MHD_add_response_header(rq->resp, "Retry-After", "1");
+		return;
+	}
+	if (q == NULL || !api_email(q, addr, &why)) {
+		reply_error(rq, 404, "not-found", "no certificate for that address");
+		return;
+	}
+	if ((tx = rq_read(rq)) == NULL)
+		return;
+	struct store_page page = { .after = NULL, .limit = 1000 };
+	int rc = rq->svc->be->user_get(tx, addr, &u, &err);
+	struct store_cert_filter f = { .user_id = u.id, .status = STATUS_ACTIVE };
+	if (rc == 0)
+		rc = rq->svc->be->cert_list(tx, &page, &f, &v, &n, &next, &err);
+	rq->svc->be->rollback(tx);
+	if (rc != 0 && rc != SMIME_E_NOTFOUND) {
+		reply_smime(rq, &err);
+		goto out;
+	}
+	/* The newest valid encryption certificate is the current one; every
+	 * valid signing certificate (one per device) is offered. */
+	const struct store_cert *enc = NULL;
+	json_t *signing = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct store_cert *c = &v[i];
+		if (c->not_before > now || c->not_after < now)
+			continue;
+		if (c->purpose == PURPOSE_ENCRYPTION || c->purpose == PURPOSE_DUAL)
+			if (enc == NULL || c->not_before > enc->not_before)
+				enc = c;
+		if (c->purpose == PURPOSE_SIGNING || c->purpose == PURPOSE_DUAL)
+			json_array_append_new(signing, public_cert(c));
+	}
+	if (enc == NULL && json_array_size(signing) == 0) {
+		json_decref(signing);
+		reply_error(rq, 404, "not-found", "no certificate for that address");
+		goto out;
+	}
+	reply_json(rq, 200, json_pack("{s:s,s:o,s:o}", "email", addr, "encryption",
+	    enc != NULL ? public_cert(enc) : json_null(), "signing", signing));
+out:
+	store_user_clear(&u);
+	store_certs_free(v, n);
+	free(next);
+}
