@@ -265,8 +265,11 @@ rq_commit(struct request *rq, commit_fn fn, void *arg, struct smime_error *err)
 	struct use_arg u = { rq, fn, arg };
 	int rc = committer_run(rq->svc->commit, use_and_fn, &u, err);
 
-	if (rc == 0)
+	if (rc == 0) {
 		rq->token_use_recorded = true;
+		/* What answers were made from may have changed. */
+		atomic_fetch_add(&rq->svc->state_gen, 1);
+	}
 	return rc;
 }
 

@@ -9,6 +9,10 @@
  * malformed address all get the same 404.  Each client address has a token
  * bucket (lookup_rate per second, lookup_burst at once); beyond it, 429
  * with Retry-After.
+ *
+ * Answers are cached per address while nothing has been committed since
+ * (the service's state generation) and for at most LOOKUP_TTL seconds
+ * (which bounds what another node's change may take to show).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -21,6 +25,28 @@
 #include "api.h"
 
 #define BUCKETS 4096               /* client addresses tracked at once (a hash table) */
+#define CACHE_SLOTS 16384          /* cached answers (a hash table, one per slot) */
+#define CACHE_SHARDS 64
+#define LOOKUP_TTL 10              /* seconds a cached answer lives at most */
+
+struct cached {
+	char addr[API_MAX_EMAIL + 1];
+	char *text;                    /* the JSON answer */
+	size_t len;
+	uint64_t gen;
+	int64_t made;
+};
+
+static struct cached cache[CACHE_SLOTS];
+static pthread_mutex_t cache_locks[CACHE_SHARDS];
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void
+cache_init(void)
+{
+	for (size_t i = 0; i < CACHE_SHARDS; i++)
+		pthread_mutex_init(&cache_locks[i], NULL);
+}
 
 struct bucket {
 	char client[64];
@@ -125,6 +151,19 @@ h_lookup(struct request *rq)
 		reply_error(rq, 404, "not-found", "no certificate for that address");
 		return;
 	}
+	pthread_once(&cache_once, cache_init);
+	uint64_t gen = atomic_load(&rq->svc->state_gen);
+	size_t slot = hash(addr) % CACHE_SLOTS;
+	pthread_mutex_t *lock = &cache_locks[slot % CACHE_SHARDS];
+	pthread_mutex_lock(lock);
+	struct cached *ce = &cache[slot];
+	if (ce->text != NULL && ce->gen == gen && now - ce->made < LOOKUP_TTL &&
+	    strcmp(ce->addr, addr) == 0) {
+		reply_data(rq, 200, "application/json", ce->text, ce->len);
+		pthread_mutex_unlock(lock);
+		return;
+	}
+	pthread_mutex_unlock(lock);
 	if ((tx = rq_read(rq)) == NULL)
 		return;
 	struct store_page page = { .after = NULL, .limit = 1000 };
@@ -156,8 +195,29 @@ h_lookup(struct request *rq)
 		reply_error(rq, 404, "not-found", "no certificate for that address");
 		goto out;
 	}
-	reply_json(rq, 200, json_pack("{s:s,s:o,s:o}", "email", addr, "encryption",
-	    enc != NULL ? public_cert(enc) : json_null(), "signing", signing));
+	json_t *answer = json_pack("{s:s,s:o,s:o}", "email", addr, "encryption",
+	    enc != NULL ? public_cert(enc) : json_null(), "signing", signing);
+	char *text = answer != NULL ? json_dumps(answer, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (text != NULL) {
+		/* Kept for the next asker, made from the state of generation gen. */
+		size_t len = strlen(text);
+		char *copy = malloc(len + 1);
+		if (copy != NULL) {
+			memcpy(copy, text, len + 1);
+			pthread_mutex_lock(lock);
+			free(ce->text);
+			snprintf(ce->addr, sizeof(ce->addr), "%s", addr);
+			ce->text = copy;
+			ce->len = len;
+			ce->gen = gen;
+			ce->made = now;
+			pthread_mutex_unlock(lock);
+		}
+		reply_data(rq, 200, "application/json", text, len);
+		free(text);
+	} else
+		reply_error(rq, 500, "internal", "out of memory");
+	json_decref(answer);
 out:
 	store_user_clear(&u);
 	store_certs_free(v, n);

@@ -100,6 +100,7 @@ struct service {
 	struct ocsp_responder *ocsp;
 	struct metrics metrics;
 	pthread_mutex_t crl_lock;   /* one CRL generation at a time */
+	_Atomic uint64_t state_gen; /* grows with every committed change (rq_commit): caches compare it */
 	atomic_bool stopping;
 };
 

@@ -114,6 +114,13 @@ done
 expect 0 "a user without certificates" "$SMIME" admin user add erin@example.org
 code=$(curl -s -o "$T/b" -w '%{http_code}' "$SVC_URL/api/v1/lookup?email=erin@example.org")
 [ "$code" = 404 ] && cmp -s <(jq -S . "$T/b") <(curl -s "$SVC_URL/api/v1/lookup?email=nobody@example.org" | jq -S .) && ok "a user without certificates looks like no user" || not_ok "no existence leak ($code)" "$(cat "$T/b")"
+# A newer certificate becomes current at once (the answer cache follows every change).
+issue y5 carol@example.org 20260101000000Z 20380101000000Z keyEncipherment
+openssl pkcs12 -export -inkey "$P/y5.key" -in "$P/y5.crt" -passout pass:history-pw -out "$T/y5.p12"
+expect 0 "a fifth, newer certificate" "$SMIME" admin import --user carol@example.org --password-file "$T/pw" "$T/y5.p12"
+y5=$(openssl x509 -in "$P/y5.crt" -noout -serial | cut -d= -f2)
+curl -s -o "$T/lookup3.json" "$SVC_URL/api/v1/lookup?email=carol@example.org"
+jq -e --arg s "$y5" '.encryption.serial == $s' "$T/lookup3.json" >/dev/null && ok "the lookup answers the newer one at once" || not_ok "lookup after import" "$(jq -c .encryption.serial "$T/lookup3.json")"
 flood=()
 for i in $(seq 300); do flood+=(-o /dev/null "$SVC_URL/api/v1/lookup?email=carol@example.org"); done
 curl -s -w '%{http_code}\n' "${flood[@]}" >"$T/flood" 2>/dev/null
@@ -143,7 +150,7 @@ head -c 3000 /dev/urandom >"$T/garbage.p12"
 expect 3 "a file that is no PKCS#12: refused as malformed" "$SMIME" admin import --user carol@example.org --password-file "$T/pw" "$T/garbage.p12"
 expect 4 "an unknown user" "$SMIME" admin import --user nobody@example.org --password-file "$T/pw" "$T/pfx/y1.p12"
 expect 0 "nothing of that was recorded" "$SMIME" admin cert list --user carol@example.org --json
-[ "$(jq '.items | length' "$T/.out")" = 4 ] && ok "carol still has four certificates" || not_ok "refusals changed nothing" "$(cat "$T/.out")"
+[ "$(jq '.items | length' "$T/.out")" = 5 ] && ok "carol still has her five certificates" || not_ok "refusals changed nothing" "$(cat "$T/.out")"
 
 # No archived key, in DER or PEM, anywhere in the data folder or the database.
 found=0
@@ -164,11 +171,11 @@ expect 2 "recover without -o: refused" "$SMIME" admin recover --user carol@examp
 expect 0 "smime admin recover" "$SMIME" admin recover --user carol@example.org -o "$T/history.p12" --password-file "$T/recpw"
 [ "$(stat -c %a "$T/history.p12")" = 600 ] && ok "the export is written 0600" || not_ok "export mode"
 openssl pkcs12 -in "$T/history.p12" -passin file:"$T/recpw" -nodes -out "$T/history.pem" 2>"$T/p12.err" && ok "openssl reads the export" || not_ok "openssl reads the export" "$(cat "$T/p12.err")"
-[ "$(grep -c 'BEGIN PRIVATE KEY' "$T/history.pem")" = 4 ] && ok "four keys in it" || not_ok "four keys" "$(grep -c 'BEGIN PRIVATE KEY' "$T/history.pem")"
+[ "$(grep -c 'BEGIN PRIVATE KEY' "$T/history.pem")" = 5 ] && ok "all five keys in it" || not_ok "five keys" "$(grep -c 'BEGIN PRIVATE KEY' "$T/history.pem")"
 # split the keys out
 awk '/BEGIN PRIVATE KEY/{n++; f=sprintf("'"$T"'/rk%d.pem", n)} f{print > f} /END PRIVATE KEY/{f=""}' "$T/history.pem"
 printf 'Content-Type: text/plain\r\n\r\nold mail %s\r\n' "$(date +%s)" >"$T/msg.txt"
-for y in y1 y2 y3 y4; do
+for y in y1 y2 y3 y4 y5; do
 	openssl cms -encrypt -aes-256-cbc -in "$T/msg.txt" -out "$T/$y.msg" -recip "$P/$y.crt" 2>/dev/null
 	done_ok=0
 	for k in "$T"/rk*.pem; do
@@ -183,5 +190,5 @@ done
 expect 4 "a user with nothing archived: not found" "$SMIME" admin recover --user nobody@example.org -o "$T/none.p12" --password-file "$T/recpw"
 expect 0 "the audit log" "$SMIME" admin audit --json
 jq -e '[.items[] | select(.action == "archive.recover")] | length == 1' "$T/.out" >/dev/null && ok "the recovery export is audited" || not_ok "archive.recover audited"
-[ "$(jq '[.items[] | select(.action == "cert.import")] | length' "$T/.out")" = 6 ] && ok "six cert.import entries (four of carol, two of dave)" || not_ok "audit cert.import"
+[ "$(jq '[.items[] | select(.action == "cert.import")] | length' "$T/.out")" = 7 ] && ok "seven cert.import entries (five of carol, two of dave)" || not_ok "audit cert.import"
 done_testing
