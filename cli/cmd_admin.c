@@ -1525,6 +1525,34 @@ out:
 
 /* ---- the table of actions, help, options, dispatch ---------------------- */
 
+/* data[len] in base64, NUL-terminated (caller frees; it may be a secret:
+ * cleanse before freeing), or NULL when out of memory. */
+static char *
+b64_of(const unsigned char *data, size_t len)
+{
+	char *b64 = malloc(len / 3 * 4 + 8);
+
+	if (b64 != NULL)
+		EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
+	return b64;
+}
+
+/* The file at path (at most max octets) in base64; NULL with err set. */
+static char *
+file_b64(const char *path, size_t max, struct smime_error *err)
+{
+	size_t len = 0;
+	unsigned char *data = slurp_file(path, max, &len, err);
+	char *b64;
+
+	if (data == NULL)
+		return NULL;
+	if ((b64 = b64_of(data, len)) == NULL)
+		smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	OPENSSL_clear_free(data, len);
+	return b64;
+}
+
 /* ---- the trust collection -------------------------------------------------- */
 
 #define TRUST_FILE_MAX (16u * 1024 * 1024)
@@ -1567,19 +1595,11 @@ trust_import(struct args *a)
 
 	for (int i = 0; i < a->n_pos; i++) {
 		struct smime_error err;
-		size_t len = 0;
-		unsigned char *data = slurp_file(a->pos[i], TRUST_FILE_MAX, &len, &err);
-		char *b64;
+		char *b64 = file_b64(a->pos[i], TRUST_FILE_MAX, &err);
 		int rc;
 
-		if (data == NULL)
+		if (b64 == NULL)
 			return fail("admin", &err);
-		if ((b64 = malloc(len / 3 * 4 + 8)) == NULL) {
-			free(data);
-			return admin_error(EXIT_IO, "internal", 0, "out of memory");
-		}
-		EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
-		free(data);
 		rc = call_show(a, "POST", strdup("/api/v1/trust"), json_pack("{s:s}", "file", b64),
 		    show_trust_report, NULL);
 		free(b64);
@@ -1631,22 +1651,13 @@ admin_import(struct args *a)
 	if ((password = p12_password(false, &err)) == NULL && err.code != SMIME_OK)
 		return fail("admin", &err);
 	for (int i = 0; i < a->n_pos; i++) {
-		size_t len = 0;
-		unsigned char *data = slurp_file(a->pos[i], PFX_MAX, &len, &err);
-		char *b64;
+		char *b64 = file_b64(a->pos[i], PFX_MAX, &err);
 		int rc;
 
-		if (data == NULL) {
+		if (b64 == NULL) {
 			secret_free(password);
 			return fail("admin", &err);
 		}
-		if ((b64 = malloc(len / 3 * 4 + 8)) == NULL) {
-			OPENSSL_clear_free(data, len);
-			secret_free(password);
-			return admin_error(EXIT_IO, "internal", 0, "out of memory");
-		}
-		EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
-		OPENSSL_clear_free(data, len);
 		json_t *body = password != NULL ? json_pack("{s:s,s:s}", "pkcs12", b64, "password",
 		    password) : json_pack("{s:s}", "pkcs12", b64);
 		if (!g.quiet && !g.json && a->n_pos > 1)
@@ -1932,11 +1943,10 @@ import_folder(struct args *a)
 				why = "no user has the certificate's address";
 		}
 		if (why == NULL) {
-			char *b64 = malloc(len / 3 * 4 + 8);
+			char *b64 = b64_of(data, len);
 			if (b64 == NULL)
 				why = "out of memory";
 			else {
-				EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
 				char *ip = admin_path("/api/v1/users/%s/certificates/import", email);
 				json_t *body = json_pack("{s:s,s:s}", "pkcs12", b64, "password", password);
 				rc = ip != NULL ? admin_call(c, "POST", ip, body, &ans) : EXIT_USAGE;

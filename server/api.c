@@ -624,6 +624,39 @@ api_cert_pem(const unsigned char *der, size_t len)
 	return out;
 }
 
+char *
+api_base64_encode(const void *data, size_t len)
+{
+	char *b64 = malloc(len / 3 * 4 + 8);
+
+	if (b64 != NULL)
+		EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
+	return b64;
+}
+
+char *
+api_pkcs12_b64(EVP_PKEY **keys, X509 **certs, size_t n, STACK_OF(X509) *extra,
+    const char *password, const char *name, struct smime_error *err)
+{
+	BIO *out = BIO_new(BIO_s_mem());
+	char *b64 = NULL, *data;
+	long len;
+
+	if (out == NULL) {
+		smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (smime_pkcs12_write(out, keys, certs, n, extra, password, SMIME_P12_AES, name,
+	    err) == 0) {
+		len = BIO_get_mem_data(out, &data);
+		if ((b64 = api_base64_encode(data, (size_t)len)) == NULL)
+			smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		OPENSSL_cleanse(data, (size_t)len);
+	}
+	BIO_free(out);
+	return b64;
+}
+
 /* ---- values ----------------------------------------------------------- */
 
 bool

@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "service.h"
 
@@ -119,6 +121,13 @@ int api_base64(const char *in, unsigned char **out_r, size_t *len_r, size_t max,
  * encoded, not parsed: it comes from the store, which took it parsed. */
 char *api_cert_pem(const unsigned char *der, size_t len);
 
+/* data[len] in base64, NUL-terminated (caller frees), or NULL. */
+char *api_base64_encode(const void *data, size_t len);
+/* keys[i] with certs[i] (and extra, may be NULL) as a PKCS#12 (AES-256)
+ * under password, in base64; caller cleanses and frees.  NULL with err. */
+char *api_pkcs12_b64(EVP_PKEY **keys, X509 **certs, size_t n, STACK_OF(X509) *extra,
+    const char *password, const char *name, struct smime_error *err);
+
 /* JSON of the records, as docs/openapi.yaml describes them. */
 json_t *user_json(const struct store_user *u);
 json_t *cert_json(const struct store_cert *c, bool with_pem);
@@ -126,6 +135,47 @@ json_t *cert_json(const struct store_cert *c, bool with_pem);
 /* The PEM chain of ca_id: the CA, then its parents up to the root. */
 int api_chain_pem(struct service *svc, struct store_tx *tx, const char *ca_id, char **pem_r,
     struct smime_error *err);
+
+/*
+ * The GET handlers of one record and of a small table are all alike: read
+ * in one transaction with the store's getter (lister), answer 200 with the
+ * record's JSON (every record's, as {"items":[...]}) or the store's error,
+ * and free what was read.
+ */
+#define ANSWER_RECORD(rq, type, getter, key, to_json, clear) do { \
+		type rec_ = { 0 }; \
+		struct smime_error err_; \
+		struct store_tx *tx_ = rq_read(rq); \
+		if (tx_ == NULL) \
+			break; \
+		int rc_ = (rq)->svc->be->getter(tx_, (key), &rec_, &err_); \
+		(rq)->svc->be->rollback(tx_); \
+		if (rc_ != 0) \
+			reply_smime((rq), &err_); \
+		else \
+			reply_json((rq), 200, to_json(&rec_)); \
+		clear(&rec_); \
+	} while (0)
+
+#define ANSWER_ALL(rq, type, lister, to_json, free_all) do { \
+		type *v_ = NULL; \
+		size_t n_ = 0; \
+		struct smime_error err_; \
+		struct store_tx *tx_ = rq_read(rq); \
+		if (tx_ == NULL) \
+			break; \
+		int rc_ = (rq)->svc->be->lister(tx_, &v_, &n_, &err_); \
+		(rq)->svc->be->rollback(tx_); \
+		if (rc_ != 0) \
+			reply_smime((rq), &err_); \
+		else { \
+			json_t *items_ = json_array(); \
+			for (size_t i_ = 0; i_ < n_; i_++) \
+				json_array_append_new(items_, to_json(&v_[i_])); \
+			reply_json((rq), 200, json_pack("{s:o}", "items", items_)); \
+		} \
+		free_all(v_, n_); \
+	} while (0)
 
 /* Begin a read transaction; on failure answers 500 and returns NULL. */
 struct store_tx *rq_read(struct request *rq);

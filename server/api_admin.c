@@ -18,24 +18,7 @@ token_json(const struct store_token *t)
 void
 h_tokens_list(struct request *rq)
 {
-	struct store_token *v = NULL;
-	size_t n = 0;
-	struct smime_error err;
-	struct store_tx *tx = rq_read(rq);
-
-	if (tx == NULL)
-		return;
-	int rc = rq->svc->be->token_list(tx, &v, &n, &err);
-	rq->svc->be->rollback(tx);
-	if (rc != 0)
-		reply_smime(rq, &err);
-	else {
-		json_t *items = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(items, token_json(&v[i]));
-		reply_json(rq, 200, json_pack("{s:o}", "items", items));
-	}
-	store_tokens_free(v, n);
+	ANSWER_ALL(rq, struct store_token, token_list, token_json, store_tokens_free);
 }
 
 struct token_op {

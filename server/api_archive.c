@@ -299,7 +299,6 @@ h_user_recover(struct request *rq)
 	char *next = NULL;
 	EVP_PKEY **keys = NULL;
 	X509 **xs = NULL;
-	BIO *out = NULL;
 	char *b64 = NULL;
 	struct smime_error err;
 	struct store_tx *tx = NULL;
@@ -366,20 +365,11 @@ h_user_recover(struct request *rq)
 		reply_smime(rq, &err);
 		goto out;
 	}
-	if ((out = BIO_new(BIO_s_mem())) == NULL ||
-	    smime_pkcs12_write(out, keys, xs, k, NULL, password, SMIME_P12_AES,
-	    u.n_emails ? u.emails[0] : u.id, &err) != 0) {
+	if ((b64 = api_pkcs12_b64(keys, xs, k, NULL, password, u.n_emails ? u.emails[0] : u.id,
+	    &err)) == NULL) {
 		reply_smime(rq, &err);
 		goto out;
 	}
-	char *data;
-	long len = BIO_get_mem_data(out, &data);
-	if ((b64 = malloc((size_t)len / 3 * 4 + 8)) == NULL) {
-		reply_error(rq, 500, "internal", "out of memory");
-		goto out;
-	}
-	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)data, (int)len);
-	OPENSSL_cleanse(data, (size_t)len);
 	log_event("info", "archive.recover", "user", u.id, "actor", rq->actor, NULL);
 	reply_json(rq, 200, json_pack("{s:s,s:I,s:O}", "pkcs12", b64, "keys", (json_int_t)k,
 	    "serials", serials));
@@ -390,7 +380,6 @@ out:
 		OPENSSL_cleanse(b64, strlen(b64));
 		free(b64);
 	}
-	BIO_free(out);
 	for (size_t i = 0; i < k; i++) {
 		EVP_PKEY_free(keys[i]);
 		X509_free(xs[i]);

@@ -45,42 +45,14 @@ profile_json(const struct store_profile *p)
 void
 h_profiles_list(struct request *rq)
 {
-	struct store_profile *v = NULL;
-	size_t n = 0;
-	struct smime_error err;
-	struct store_tx *tx = rq_read(rq);
-
-	if (tx == NULL)
-		return;
-	int rc = rq->svc->be->profile_list(tx, &v, &n, &err);
-	rq->svc->be->rollback(tx);
-	if (rc != 0)
-		reply_smime(rq, &err);
-	else {
-		json_t *items = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(items, profile_json(&v[i]));
-		reply_json(rq, 200, json_pack("{s:o}", "items", items));
-	}
-	store_profiles_free(v, n);
+	ANSWER_ALL(rq, struct store_profile, profile_list, profile_json, store_profiles_free);
 }
 
 void
 h_profile_get(struct request *rq)
 {
-	struct store_profile p = { 0 };
-	struct smime_error err;
-	struct store_tx *tx = rq_read(rq);
-
-	if (tx == NULL)
-		return;
-	int rc = rq->svc->be->profile_get(tx, rq->params[0], &p, &err);
-	rq->svc->be->rollback(tx);
-	if (rc != 0)
-		reply_smime(rq, &err);
-	else
-		reply_json(rq, 200, profile_json(&p));
-	store_profile_clear(&p);
+	ANSWER_RECORD(rq, struct store_profile, profile_get, rq->params[0], profile_json,
+	    store_profile_clear);
 }
 
 struct profile_op {
@@ -271,42 +243,13 @@ ca_json(const struct store_ca *ca)
 void
 h_cas_list(struct request *rq)
 {
-	struct store_ca *v = NULL;
-	size_t n = 0;
-	struct smime_error err;
-	struct store_tx *tx = rq_read(rq);
-
-	if (tx == NULL)
-		return;
-	int rc = rq->svc->be->ca_list(tx, &v, &n, &err);
-	rq->svc->be->rollback(tx);
-	if (rc != 0)
-		reply_smime(rq, &err);
-	else {
-		json_t *items = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(items, ca_json(&v[i]));
-		reply_json(rq, 200, json_pack("{s:o}", "items", items));
-	}
-	store_cas_free(v, n);
+	ANSWER_ALL(rq, struct store_ca, ca_list, ca_json, store_cas_free);
 }
 
 void
 h_ca_get(struct request *rq)
 {
-	struct store_ca ca = { 0 };
-	struct smime_error err;
-	struct store_tx *tx = rq_read(rq);
-
-	if (tx == NULL)
-		return;
-	int rc = rq->svc->be->ca_get(tx, rq->params[0], &ca, &err);
-	rq->svc->be->rollback(tx);
-	if (rc != 0)
-		reply_smime(rq, &err);
-	else
-		reply_json(rq, 200, ca_json(&ca));
-	store_ca_clear(&ca);
+	ANSWER_RECORD(rq, struct store_ca, ca_get, rq->params[0], ca_json, store_ca_clear);
 }
 
 int

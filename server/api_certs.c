@@ -154,32 +154,20 @@ pkcs12_b64(EVP_PKEY *key, X509 *cert, const char *chain_pem, const char *passwor
     const char *name, struct smime_error *err)
 {
 	STACK_OF(X509) *extra = sk_X509_new_null();
-	BIO *in = BIO_new_mem_buf(chain_pem, -1), *out = BIO_new(BIO_s_mem());
+	BIO *in = BIO_new_mem_buf(chain_pem, -1);
 	X509 *x;
-	char *b64 = NULL, *data;
-	long len;
+	char *b64 = NULL;
 
-	if (extra == NULL || in == NULL || out == NULL) {
+	if (extra == NULL || in == NULL)
 		smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-		goto out;
+	else {
+		while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL)
+			sk_X509_push(extra, x);
+		ERR_clear_error();
+		b64 = api_pkcs12_b64(&key, &cert, 1, extra, password, name, err);
 	}
-	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL)
-		sk_X509_push(extra, x);
-	ERR_clear_error();
-	if (smime_pkcs12_write(out, &key, &cert, 1, extra, password, SMIME_P12_AES, name, err) != 0)
-		goto out;
-	len = BIO_get_mem_data(out, &data);
-	b64 = malloc((size_t)len / 3 * 4 + 8);
-	if (b64 == NULL) {
-		smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)data, (int)len);
-	OPENSSL_cleanse(data, (size_t)len);
-out:
 	sk_X509_pop_free(extra, X509_free);
 	BIO_free(in);
-	BIO_free(out);
 	return b64;
 }
 

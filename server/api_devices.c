@@ -165,19 +165,8 @@ out:
 void
 h_device_get(struct request *rq)
 {
-	struct store_device d = { 0 };
-	struct smime_error err;
-	struct store_tx *tx = rq_read(rq);
-
-	if (tx == NULL)
-		return;
-	int rc = rq->svc->be->device_get(tx, rq->params[0], &d, &err);
-	rq->svc->be->rollback(tx);
-	if (rc != 0)
-		reply_smime(rq, &err);
-	else
-		reply_json(rq, 200, device_json(&d));
-	store_device_clear(&d);
+	ANSWER_RECORD(rq, struct store_device, device_get, rq->params[0], device_json,
+	    store_device_clear);
 }
 
 void

@@ -111,12 +111,8 @@ static json_t *
 public_cert(const struct store_cert *c)
 {
 	char *pem = api_cert_pem(c->der, c->der_len);
-	char *b64 = malloc(c->der_len / 3 * 4 + 8);
-	json_t *j;
-
-	if (b64 != NULL)
-		EVP_EncodeBlock((unsigned char *)b64, c->der, (int)c->der_len);
-	j = json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:s}", "serial", c->serial, "purpose",
+	char *b64 = api_base64_encode(c->der, c->der_len);
+	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:s}", "serial", c->serial, "purpose",
 	    cert_purpose_name(c->purpose), "sha256", c->sha256, "not_before",
 	    time_json(c->not_before), "not_after", time_json(c->not_after), "pem",
 	    pem != NULL ? pem : "", "der", b64 != NULL ? b64 : "");

@@ -147,6 +147,7 @@ h_trust_import(struct request *rq)
 	unsigned char *data = NULL;
 	size_t len = 0, n_cas = 0;
 	struct store_ca *cas = NULL;
+	char (*ca_fps)[65] = NULL;
 	struct smime_error err;
 	json_t *rows = json_array();
 	long added = 0, existing = 0, refused = 0;
@@ -188,6 +189,18 @@ h_trust_import(struct request *rq)
 		reply_smime(rq, &err);
 		goto out;
 	}
+	/* Their fingerprints once, not for every certificate of the file. */
+	if ((ca_fps = calloc(n_cas + 1, sizeof(*ca_fps))) == NULL) {
+		reply_error(rq, 500, "internal", "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < n_cas; k++) {
+		const unsigned char *p = cas[k].cert_der;
+		X509 *c = d2i_X509(NULL, &p, (long)cas[k].cert_len);
+		if (c != NULL)
+			smime_cert_fingerprint(c, ca_fps[k]);
+		X509_free(c);
+	}
 	for (int i = 0; i < sk_X509_num(bag->certs); i++) {
 		X509 *x = sk_X509_value(bag->certs, i);
 		struct trust_op to = { .svc = rq->svc, .actor = rq->actor };
@@ -200,12 +213,8 @@ h_trust_import(struct request *rq)
 		to.t.subject = smime_cert_subject(x);
 		json_t *row = json_pack("{s:s,s:s}", "sha256", to.t.sha256, "subject",
 		    to.t.subject != NULL ? to.t.subject : "");
-		for (size_t k = 0; k < n_cas && !ours; k++) {
-			const unsigned char *p = cas[k].cert_der;
-			X509 *c = d2i_X509(NULL, &p, (long)cas[k].cert_len);
-			ours = c != NULL && X509_cmp(c, x) == 0;
-			X509_free(c);
-		}
+		for (size_t k = 0; k < n_cas && !ours; k++)
+			ours = strcmp(ca_fps[k], to.t.sha256) == 0;
 		if (ours) {
 			json_object_set_new(row, "status", json_string("exists"));
 			json_object_set_new(row, "message", json_string("a CA of this service"));
@@ -243,6 +252,7 @@ h_trust_import(struct request *rq)
 	reply_json(rq, 200, json_pack("{s:I,s:I,s:I,s:O}", "added", (json_int_t)added,
 	    "existing", (json_int_t)existing, "refused", (json_int_t)refused, "rows", rows));
 out:
+	free(ca_fps);
 	store_cas_free(cas, n_cas);
 	json_decref(rows);
 	smime_bag_free(bag);

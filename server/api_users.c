@@ -385,19 +385,7 @@ out:
 void
 h_user_get(struct request *rq)
 {
-	struct store_user u = { 0 };
-	struct smime_error err;
-	struct store_tx *tx = rq_read(rq);
-
-	if (tx == NULL)
-		return;
-	int rc = rq->svc->be->user_get(tx, rq->params[0], &u, &err);
-	rq->svc->be->rollback(tx);
-	if (rc != 0)
-		reply_smime(rq, &err);
-	else
-		reply_json(rq, 200, user_json(&u));
-	store_user_clear(&u);
+	ANSWER_RECORD(rq, struct store_user, user_get, rq->params[0], user_json, store_user_clear);
 }
 
 struct user_change {
@@ -660,19 +648,8 @@ out:
 void
 h_group_get(struct request *rq)
 {
-	struct store_group gr = { 0 };
-	struct smime_error err;
-	struct store_tx *tx = rq_read(rq);
-
-	if (tx == NULL)
-		return;
-	int rc = rq->svc->be->group_get(tx, rq->params[0], &gr, &err);
-	rq->svc->be->rollback(tx);
-	if (rc != 0)
-		reply_smime(rq, &err);
-	else
-		reply_json(rq, 200, group_json(&gr));
-	store_group_clear(&gr);
+	ANSWER_RECORD(rq, struct store_group, group_get, rq->params[0], group_json,
+	    store_group_clear);
 }
 
 static void

@@ -632,7 +632,6 @@ add_aia(X509 *cert, const char *ca_url, const char *ocsp_url, struct smime_error
 	return rc;
 }
 
-/* CRL DP and AIA of the CA issuer_id, under base. */
 /*
  * CRL DP and AIA of issuer_id.  ocsp: name the OCSP responder too; CA
  * certificates do not, because the responder answers for the certificates

@@ -689,6 +689,22 @@ row_audit(sqlite3_stmt *s, void *item)
 	return 0;
 }
 
+static int
+row_trust(sqlite3_stmt *s, void *item)
+{
+	struct store_trust *t = item;
+	int r;
+
+	if ((r = col_field(s, 0, t->sha256, sizeof(t->sha256))) != 0 ||
+	    (r = col_str(s, 1, &t->subject)) != 0 ||
+	    (r = col_blob(s, 2, &t->der, &t->der_len)) != 0) {
+		store_trust_clear(t);
+		return r;
+	}
+	t->created = sqlite3_column_int64(s, 3);
+	return 0;
+}
+
 /* v with room for item n (zeroed), doubling; NULL when out of memory,
  * v then unchanged. */
 static void *
@@ -1222,6 +1238,31 @@ need_tx(struct store_tx *tx, bool write, struct smime_error *err)
 		return usage(err, "a write in a read transaction");
 	return 0;
 }
+
+/*
+ * One record by key, for the *_get functions: a transaction, a key and a
+ * place, item zeroed, NOTFOUND as "no WHAT 'KEY'".
+ */
+static int
+get_record(struct store_tx *tx, const char *op, int id, const char *key, row_fn row,
+    void *item, size_t size, const char *what, struct smime_error *err)
+{
+	bool found;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (key == NULL || item == NULL)
+		return smime_error_set(err, SMIME_E_USAGE, "store: %s needs a key and a place",
+		    op);
+	memset(item, 0, size);
+	if ((ret = get_one(tx->c, id, key, row, item, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no %s '%.128s'", what, key);
+	return 0;
+}
+
 
 static void
 tx_end(struct store_tx *tx)
@@ -2393,19 +2434,8 @@ static int
 sq_device_get(struct store_tx *tx, const char *id, struct store_device *d_r,
     struct smime_error *err)
 {
-	bool found;
-	int ret;
-
-	if ((ret = need_tx(tx, false, err)) != 0)
-		return ret;
-	if (id == NULL || d_r == NULL)
-		return usage(err, "device_get needs an id");
-	memset(d_r, 0, sizeof(*d_r));
-	if ((ret = get_one(tx->c, S_DEVICE_GET, id, row_device, d_r, &found, err)) != 0)
-		return ret;
-	if (!found)
-		return smime_error_set(err, SMIME_E_NOTFOUND, "no device '%.128s'", id);
-	return 0;
+	return get_record(tx, "device_get", S_DEVICE_GET, id, row_device, d_r, sizeof(*d_r),
+	    "device", err);
 }
 
 static int
@@ -2543,59 +2573,62 @@ sq_ca_insert(struct store_tx *tx, const struct store_ca *ca, struct smime_error 
 static int
 sq_ca_get(struct store_tx *tx, const char *id, struct store_ca *ca_r, struct smime_error *err)
 {
-	bool found;
+	return get_record(tx, "ca_get", S_CA_GET, id, row_ca, ca_r, sizeof(*ca_r), "CA", err);
+}
+
+typedef void (*clear_fn)(void *item);
+
+/*
+ * A whole small table (no pagination) by statement id, for the *_list
+ * functions: *v_r an array of n_r items of size octets, freed here (each
+ * item cleared with clear) when reading fails.
+ */
+static int
+list_all(struct store_tx *tx, const char *op, int id, size_t size, row_fn row,
+    clear_fn clear, void **v_r, size_t *n_r, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	void *v = NULL;
+	size_t n = 0;
 	int ret;
 
 	if ((ret = need_tx(tx, false, err)) != 0)
 		return ret;
-	if (id == NULL || ca_r == NULL)
-		return usage(err, "ca_get needs an id");
-	memset(ca_r, 0, sizeof(*ca_r));
-	if ((ret = get_one(tx->c, S_CA_GET, id, row_ca, ca_r, &found, err)) != 0)
+	if (v_r == NULL || n_r == NULL)
+		return smime_error_set(err, SMIME_E_USAGE, "store: %s needs places for its "
+		    "results", op);
+	*v_r = NULL;
+	*n_r = 0;
+	if ((ret = stmt(tx->c, id, &s, err)) != 0)
 		return ret;
-	if (!found)
-		return smime_error_set(err, SMIME_E_NOTFOUND, "no CA '%.128s'", id);
+	ret = fetch(tx->c->db, s, SIZE_MAX, size, row, &v, &n, NULL, err);
+	done(s);
+	if (ret != 0) {
+		for (size_t i = 0; i < n; i++)
+			clear((char *)v + i * size);
+		free(v);
+		return ret;
+	}
+	*v_r = v;
+	*n_r = n;
 	return 0;
 }
 
-/* A whole small table (no pagination) by statement id. */
-static int
-list_all(struct store_tx *tx, int id, size_t size, row_fn row, void **v_r, size_t *n_r,
-    struct smime_error *err)
-{
-	sqlite3_stmt *s;
-	int ret;
-
-	if ((ret = stmt(tx->c, id, &s, err)) != 0)
-		return ret;
-	ret = fetch(tx->c->db, s, SIZE_MAX, size, row, v_r, n_r, NULL, err);
-	done(s);
-	return ret;
-}
+static void clear_ca(void *p) { store_ca_clear(p); }
+static void clear_profile(void *p) { store_profile_clear(p); }
+static void clear_token(void *p) { store_token_clear(p); }
+static void clear_trust(void *p) { store_trust_clear(p); }
 
 static int
 sq_ca_list(struct store_tx *tx, struct store_ca **cas_r, size_t *n_r, struct smime_error *err)
 {
-	struct store_ca *v;
-	void *raw = NULL;
-	size_t n;
-	int ret;
+	void *v = NULL;
+	int ret = list_all(tx, "ca_list", S_CA_LIST, sizeof(**cas_r), row_ca, clear_ca, &v, n_r,
+	    err);
 
-	if ((ret = need_tx(tx, false, err)) != 0)
-		return ret;
-	if (cas_r == NULL || n_r == NULL)
-		return usage(err, "ca_list needs places for its results");
-	*cas_r = NULL;
-	*n_r = 0;
-	ret = list_all(tx, S_CA_LIST, sizeof(*v), row_ca, &raw, &n, err);
-	v = raw;
-	if (ret != 0) {
-		store_cas_free(v, n);
-		return ret;
-	}
-	*cas_r = v;
-	*n_r = n;
-	return 0;
+	if (cas_r != NULL)
+		*cas_r = v;
+	return ret;
 }
 
 static int
@@ -2666,45 +2699,21 @@ static int
 sq_profile_get(struct store_tx *tx, const char *name, struct store_profile *p_r,
     struct smime_error *err)
 {
-	bool found;
-	int ret;
-
-	if ((ret = need_tx(tx, false, err)) != 0)
-		return ret;
-	if (name == NULL || p_r == NULL)
-		return usage(err, "profile_get needs a name");
-	memset(p_r, 0, sizeof(*p_r));
-	if ((ret = get_one(tx->c, S_PROFILE_GET, name, row_profile, p_r, &found, err)) != 0)
-		return ret;
-	if (!found)
-		return smime_error_set(err, SMIME_E_NOTFOUND, "no profile '%.128s'", name);
-	return 0;
+	return get_record(tx, "profile_get", S_PROFILE_GET, name, row_profile, p_r, sizeof(*p_r),
+	    "profile", err);
 }
 
 static int
 sq_profile_list(struct store_tx *tx, struct store_profile **profiles_r, size_t *n_r,
     struct smime_error *err)
 {
-	struct store_profile *v;
-	void *raw = NULL;
-	size_t n;
-	int ret;
+	void *v = NULL;
+	int ret = list_all(tx, "profile_list", S_PROFILE_LIST, sizeof(**profiles_r), row_profile,
+	    clear_profile, &v, n_r, err);
 
-	if ((ret = need_tx(tx, false, err)) != 0)
-		return ret;
-	if (profiles_r == NULL || n_r == NULL)
-		return usage(err, "profile_list needs places for its results");
-	*profiles_r = NULL;
-	*n_r = 0;
-	ret = list_all(tx, S_PROFILE_LIST, sizeof(*v), row_profile, &raw, &n, err);
-	v = raw;
-	if (ret != 0) {
-		store_profiles_free(v, n);
-		return ret;
-	}
-	*profiles_r = v;
-	*n_r = n;
-	return 0;
+	if (profiles_r != NULL)
+		*profiles_r = v;
+	return ret;
 }
 
 static int
@@ -2780,20 +2789,8 @@ static int
 sq_cert_get(struct store_tx *tx, const char *serial, struct store_cert *c_r,
     struct smime_error *err)
 {
-	bool found;
-	int ret;
-
-	if ((ret = need_tx(tx, false, err)) != 0)
-		return ret;
-	if (serial == NULL || c_r == NULL)
-		return usage(err, "cert_get needs a serial");
-	memset(c_r, 0, sizeof(*c_r));
-	if ((ret = get_one(tx->c, S_CERT_GET, serial, row_cert, c_r, &found, err)) != 0)
-		return ret;
-	if (!found)
-		return smime_error_set(err, SMIME_E_NOTFOUND,
-		    "no certificate with serial '%.128s'", serial);
-	return 0;
+	return get_record(tx, "cert_get", S_CERT_GET, serial, row_cert, c_r, sizeof(*c_r),
+	    "certificate with serial", err);
 }
 
 static int
@@ -3005,45 +3002,21 @@ static int
 sq_token_get(struct store_tx *tx, const char *id, struct store_token *t_r,
     struct smime_error *err)
 {
-	bool found;
-	int ret;
-
-	if ((ret = need_tx(tx, false, err)) != 0)
-		return ret;
-	if (id == NULL || t_r == NULL)
-		return usage(err, "token_get needs an id");
-	memset(t_r, 0, sizeof(*t_r));
-	if ((ret = get_one(tx->c, S_TOKEN_GET, id, row_token, t_r, &found, err)) != 0)
-		return ret;
-	if (!found)
-		return smime_error_set(err, SMIME_E_NOTFOUND, "no token '%.128s'", id);
-	return 0;
+	return get_record(tx, "token_get", S_TOKEN_GET, id, row_token, t_r, sizeof(*t_r), "token",
+	    err);
 }
 
 static int
 sq_token_list(struct store_tx *tx, struct store_token **tokens_r, size_t *n_r,
     struct smime_error *err)
 {
-	struct store_token *v;
-	void *raw = NULL;
-	size_t n;
-	int ret;
+	void *v = NULL;
+	int ret = list_all(tx, "token_list", S_TOKEN_LIST, sizeof(**tokens_r), row_token,
+	    clear_token, &v, n_r, err);
 
-	if ((ret = need_tx(tx, false, err)) != 0)
-		return ret;
-	if (tokens_r == NULL || n_r == NULL)
-		return usage(err, "token_list needs places for its results");
-	*tokens_r = NULL;
-	*n_r = 0;
-	ret = list_all(tx, S_TOKEN_LIST, sizeof(*v), row_token, &raw, &n, err);
-	v = raw;
-	if (ret != 0) {
-		store_tokens_free(v, n);
-		return ret;
-	}
-	*tokens_r = v;
-	*n_r = n;
-	return 0;
+	if (tokens_r != NULL)
+		*tokens_r = v;
+	return ret;
 }
 
 /* Revoking a revoked token keeps the first time and succeeds. */
@@ -3272,50 +3245,12 @@ static int
 sq_trust_list(struct store_tx *tx, struct store_trust **v_r, size_t *n_r,
     struct smime_error *err)
 {
-	sqlite3_stmt *s = NULL;
-	struct store_trust *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc, ret;
+	void *v = NULL;
+	int ret = list_all(tx, "trust_list", S_TRUST_LIST, sizeof(**v_r), row_trust, clear_trust,
+	    &v, n_r, err);
 
-	if ((ret = need_tx(tx, false, err)) != 0)
-		return ret;
-	*v_r = NULL;
-	*n_r = 0;
-	if ((ret = stmt(tx->c, S_TRUST_LIST, &s, err)) != 0)
-		return ret;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct store_trust *nv = realloc(v, ncap * sizeof(*v));
-			if (nv == NULL) {
-				ret = nomem(err);
-				goto out;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		struct store_trust *t = &v[n];
-		memset(t, 0, sizeof(*t));
-		const unsigned char *fp = sqlite3_column_text(s, 0);
-		snprintf(t->sha256, sizeof(t->sha256), "%s", fp != NULL ? (const char *)fp : "");
-		n++;
-		if (col_str(s, 1, &t->subject) != 0 || col_blob(s, 2, &t->der, &t->der_len) != 0) {
-			ret = nomem(err);
-			goto out;
-		}
-		t->created = sqlite3_column_int64(s, 3);
-	}
-	if (rc != SQLITE_DONE) {
-		ret = dberr(tx->c->db, err, "reading the trust collection");
-		goto out;
-	}
-	*v_r = v;
-	*n_r = n;
-	v = NULL;
-	n = 0;
-out:
-	store_trusts_free(v, n);
-	done(s);
+	if (v_r != NULL)
+		*v_r = v;
 	return ret;
 }
 
