@@ -1616,6 +1616,89 @@ trust_remove(struct args *a)
 	    "removed from the trust collection");
 }
 
+/* ---- the directory publication ------------------------------------------------ */
+
+#define SYNC_WAIT 120                    /* seconds directory sync waits for the queue */
+
+static const char *const directory_fields[] = { "configured", "url", "base", "filter",
+	"connected", "pending", "last_success", "last_failure", "last_error" };
+
+static int
+show_directory(const struct args *a, const json_t *answer)
+{
+	static const struct column cols[] = { { "USER", "email", NULL },
+		{ "ATTEMPTS", "attempts", NULL }, { "QUEUED", "queued", NULL },
+		{ "NEXT", "next_attempt", NULL }, { "ERROR", "error", NULL } };
+	const json_t *q = json_object_get(answer, "queue");
+	int rc = print_fields(answer, directory_fields, N(directory_fields));
+
+	(void)a;
+	if (rc == EXIT_OK && json_array_size(q) > 0) {
+		printf("\n");
+		rc = print_table(q, cols, N(cols));
+	}
+	return rc;
+}
+
+static int
+directory_status(struct args *a)
+{
+	return call_show(a, "GET", strdup("/api/v1/directory"), NULL, show_directory, NULL);
+}
+
+/* Queue everyone, then wait until the directory has them or gives up. */
+static int
+directory_sync(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *answer = NULL, *status = NULL;
+	json_int_t pending = -1;
+	int rc;
+
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK)
+		return rc;
+	if ((rc = admin_call(c, "POST", "/api/v1/directory/sync", NULL, &answer)) != EXIT_OK)
+		goto out;
+	if (!g.json && !g.quiet)
+		fprintf(stderr, "smime: admin directory sync: %" JSON_INTEGER_FORMAT " users queued\n",
+		    json_integer_value(json_object_get(answer, "queued")));
+	for (int waited = 0; waited <= SYNC_WAIT * 2; waited++) {
+		json_decref(status);
+		status = NULL;
+		if ((rc = admin_call(c, "GET", "/api/v1/directory", NULL, &status)) != EXIT_OK)
+			goto out;
+		pending = json_integer_value(json_object_get(status, "pending"));
+		/* Done, or every user left has failed at least once: waiting
+		 * longer only repeats the same failures. */
+		bool all_failing = pending > 0;
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(status, "queue"), i, e)
+			if (json_integer_value(json_object_get(e, "attempts")) == 0)
+				all_failing = false;
+		if (pending == 0 || (all_failing && (size_t)pending <=
+		    json_array_size(json_object_get(status, "queue"))))
+			break;
+		usleep(500 * 1000);
+	}
+	if (g.json)
+		json_out(json_pack("{s:O,s:O}", "sync", answer, "directory", status));
+	else if (pending != 0)
+		show_directory(a, status);
+	if (pending != 0) {
+		rc = admin_error(EXIT_IO, "not-published", 0, "%" JSON_INTEGER_FORMAT " users are "
+		    "not published yet (smime admin directory status)", pending);
+	} else if (!g.json && !g.quiet) {
+		fprintf(stderr, "smime: admin directory sync: the directory has every user's "
+		    "certificates\n");
+	}
+out:
+	json_decref(answer);
+	json_decref(status);
+	admin_conn_free(c);
+	return rc;
+}
+
 /* ---- importing PKCS#12 files into the key archive ------------------------------ */
 
 #define PFX_MAX (16u * 1024 * 1024)
@@ -2089,6 +2172,15 @@ static const struct verb verbs[] = {
 	  "Each certificate is added, found already there, or refused with the\n"
 	  "reason (not a CA, no subject key identifier, expired, ...).  Exit status 1\n"
 	  "when any was refused.\n" },
+	{ "directory", "status", directory_status, 0, 0, 0, "", "",
+	  "Show the publication to the LDAP directory (ldap_url in smimed.conf): where\n"
+	  "it goes, whether the service is connected, the last success and failure, and\n"
+	  "the users waiting, with how often each failed and why.\n" },
+	{ "directory", "sync", directory_sync, 0, 0, 0, "", "",
+	  "Publish every user's current certificates again (after the directory lost\n"
+	  "them, or was restored), and wait until the directory has them all: exit\n"
+	  "status 0 when it has, 7 with the users still waiting and why when the\n"
+	  "directory keeps refusing or cannot be reached (the service keeps retrying).\n" },
 	{ "trust", "remove", trust_remove, 0, 1, 1, "SHA256", "SHA256",
 	  "Remove an imported certificate, named by its SHA-256 fingerprint, from the\n"
 	  "trust collection.  The service's own CAs cannot be removed.\n" },

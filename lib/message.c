@@ -856,15 +856,16 @@ out:
 }
 
 int
-smime_msg_certs_only(STACK_OF(X509) *certs, BIO *out, struct smime_error *err)
+smime_certs_only_der(STACK_OF(X509) *certs, unsigned char **der_r, size_t *len_r,
+    struct smime_error *err)
 {
 	PKCS7 *p7 = NULL;
 	unsigned char *der = NULL;
-	struct buf b;
-	int derlen, rc;
+	int derlen, rc = 0;
 
 	smime_init();
-	buf_init(&b, SMIME_MSG_MAX_SIZE);
+	*der_r = NULL;
+	*len_r = 0;
 	/*
 	 * RFC 8551 3.6: "The certs-only message is a SignedData ... with no
 	 * content and no signers" (a degenerate SignedData, RFC 5652 5.2).
@@ -880,20 +881,34 @@ smime_msg_certs_only(STACK_OF(X509) *certs, BIO *out, struct smime_error *err)
 			goto out;
 		}
 	PKCS7_set_detached(p7, 1);
-	derlen = i2d_PKCS7(p7, &der);
-	if (derlen <= 0) {
+	if ((derlen = i2d_PKCS7(p7, &der)) <= 0) {
 		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot encode a certs-only message");
 		goto out;
 	}
-	if ((rc = buf_adds(&b, "MIME-Version: 1.0\r\n"
+	*der_r = der;
+	*len_r = (size_t)derlen;
+out:
+	PKCS7_free(p7);
+	return rc;
+}
+
+int
+smime_msg_certs_only(STACK_OF(X509) *certs, BIO *out, struct smime_error *err)
+{
+	unsigned char *der = NULL;
+	size_t len = 0;
+	struct buf b;
+	int rc;
+
+	buf_init(&b, SMIME_MSG_MAX_SIZE);
+	if ((rc = smime_certs_only_der(certs, &der, &len, err)) == 0 &&
+	    (rc = buf_adds(&b, "MIME-Version: 1.0\r\n"
 	    "Content-Type: application/pkcs7-mime; smime-type=certs-only; name=\"smime.p7c\"\r\n"
 	    "Content-Transfer-Encoding: base64\r\n"
 	    "Content-Disposition: attachment; filename=\"smime.p7c\"\r\n\r\n", err)) == 0 &&
-	    (rc = mime_base64(der, (size_t)derlen, &b, err)) == 0)
+	    (rc = mime_base64(der, len, &b, err)) == 0)
 		rc = write_all(out, b.data, b.len, err);
-out:
 	OPENSSL_free(der);
-	PKCS7_free(p7);
 	buf_free(&b);
 	return rc;
 }

@@ -18,6 +18,7 @@
 #include <smime/smime.h>
 
 #include "api.h"
+#include "directory.h"
 #include "ocsp.h"
 
 /* ---- bodies ---------------------------------------------------------- */
@@ -269,6 +270,8 @@ rq_commit(struct request *rq, commit_fn fn, void *arg, struct smime_error *err)
 		rq->token_use_recorded = true;
 		/* What answers were made from may have changed. */
 		atomic_fetch_add(&rq->svc->state_gen, 1);
+		/* It may have queued a publication. */
+		directory_kick(rq->svc->directory);
 	}
 	return rc;
 }

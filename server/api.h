@@ -247,4 +247,10 @@ void h_trust_list(struct request *rq);
 void h_trust_import(struct request *rq);
 void h_trust_delete(struct request *rq);
 
+void h_directory_get(struct request *rq);
+void h_directory_sync(struct request *rq);
+/* Queue every user with a certificate for publication, inside tx (after a
+ * change of the trust collection, which changes what may be published). */
+int api_publish_all(struct store_tx *tx, struct service *svc, struct smime_error *err);
+
 #endif

@@ -118,7 +118,7 @@ import_one(struct request *rq, const struct store_user *u, X509 *cert, EVP_PKEY 
 		why = "the certificate is not valid yet";
 	if (why == NULL) {
 		/* At import time, or within its own validity for the history. */
-		if (trust_verify(rq->svc, cert, others, expired ? na - 1 : 0, &err) != 0)
+		if (trust_verify(rq->svc, cert, others, expired ? na - 1 : 0, NULL, &err) != 0)
 			why = err.message;
 	}
 	if (why != NULL) {

@@ -22,7 +22,10 @@
 #include <microhttpd.h>
 #include <openssl/evp.h>
 
+#include <smime/cert.h>
+
 #include "api.h"
+#include "directory.h"
 
 #define BUCKETS 4096               /* client addresses tracked at once (a hash table) */
 #define CACHE_SLOTS 16384          /* cached answers (a hash table, one per slot) */
@@ -121,6 +124,25 @@ public_cert(const struct store_cert *c)
 	return j;
 }
 
+static json_t *
+chain_cert(X509 *x)
+{
+	unsigned char *der = NULL;
+	int len = i2d_X509(x, &der);
+	char fp[65], *subject = smime_cert_subject(x);
+	char *pem = len > 0 ? api_cert_pem(der, (size_t)len) : NULL;
+	char *b64 = len > 0 ? api_base64_encode(der, (size_t)len) : NULL;
+
+	smime_cert_fingerprint(x, fp);
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "subject", subject != NULL ? subject : "",
+	    "sha256", fp, "pem", pem != NULL ? pem : "", "der", b64 != NULL ? b64 : "");
+	OPENSSL_free(der);
+	OPENSSL_free(subject);
+	free(pem);
+	free(b64);
+	return j;
+}
+
 void
 h_lookup(struct request *rq)
 {
@@ -172,27 +194,27 @@ h_lookup(struct request *rq)
 		reply_smime(rq, &err);
 		goto out;
 	}
-	/* The newest valid encryption certificate is the current one; every
-	 * valid signing certificate (one per device) is offered. */
-	const struct store_cert *enc = NULL;
-	json_t *signing = json_array();
-	for (size_t i = 0; i < n; i++) {
-		const struct store_cert *c = &v[i];
-		if (c->not_before > now || c->not_after < now)
-			continue;
-		if (c->purpose == PURPOSE_ENCRYPTION || c->purpose == PURPOSE_DUAL)
-			if (enc == NULL || c->not_before > enc->not_before)
-				enc = c;
-		if (c->purpose == PURPOSE_SIGNING || c->purpose == PURPOSE_DUAL)
-			json_array_append_new(signing, public_cert(c));
+	/* What the directory gets too: the newest valid encryption
+	 * certificate, every valid signing one, each accepted by the trust
+	 * collection now, and the CAs a client needs beside its anchors. */
+	struct published p;
+	if ((rc = published_select(rq->svc, v, n, now, &p, &err)) != 0) {
+		reply_smime(rq, &err);
+		goto out;
 	}
-	if (enc == NULL && json_array_size(signing) == 0) {
-		json_decref(signing);
+	if (p.enc == NULL && p.n_signing == 0) {
+		published_clear(&p);
 		reply_error(rq, 404, "not-found", "no certificate for that address");
 		goto out;
 	}
-	json_t *answer = json_pack("{s:s,s:o,s:o}", "email", addr, "encryption",
-	    enc != NULL ? public_cert(enc) : json_null(), "signing", signing);
+	json_t *signing = json_array(), *chain = json_array();
+	for (size_t i = 0; i < p.n_signing; i++)
+		json_array_append_new(signing, public_cert(p.signing[i]));
+	for (int i = 0; i < sk_X509_num(p.chain); i++)
+		json_array_append_new(chain, chain_cert(sk_X509_value(p.chain, i)));
+	json_t *answer = json_pack("{s:s,s:o,s:o,s:o}", "email", addr, "encryption",
+	    p.enc != NULL ? public_cert(p.enc) : json_null(), "signing", signing, "chain", chain);
+	published_clear(&p);
 	char *text = answer != NULL ? json_dumps(answer, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	if (text != NULL) {
 		/* Kept for the next asker, made from the state of generation gen. */

@@ -110,9 +110,18 @@ trust_delete_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	struct trust_op *to = arg;
 	int rc = to->svc->be->trust_delete(tx, to->sha256, err);
 
+	/* What chained to it is no longer published. */
+	if (rc == 0)
+		rc = api_publish_all(tx, to->svc, err);
 	if (rc != 0)
 		return rc;
 	return audit_row(to->svc, tx, to->actor, "trust.remove", to->sha256, NULL, err);
+}
+
+static int
+publish_all_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	return api_publish_all(tx, arg, err);
 }
 
 /* Why cert cannot join the trust collection, or NULL when it can. */
@@ -248,6 +257,11 @@ h_trust_import(struct request *rq)
 		OPENSSL_free(der);
 		OPENSSL_free(to.t.subject);
 		json_array_append_new(rows, row);
+	}
+	/* Certificates refused before may be publishable now. */
+	if (added > 0 && rq_commit(rq, publish_all_fn, rq->svc, &err) != 0) {
+		reply_smime(rq, &err);
+		goto out;
 	}
 	reply_json(rq, 200, json_pack("{s:I,s:I,s:I,s:O}", "added", (json_int_t)added,
 	    "existing", (json_int_t)existing, "refused", (json_int_t)refused, "rows", rows));

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ca.h"
+#include "directory.h"
 #include "service.h"
 
 #define CONFIG_MAX_LINE 4096
@@ -81,6 +82,26 @@ static const struct key {
 	  "public lookups per second from one client address (token bucket)" },
 	{ "lookup_burst", K_LONG, offsetof(struct config, lookup_burst), "100", 1, 10000000,
 	  "public lookups one client address may make at once" },
+	{ "ldap_url", K_STR, offsetof(struct config, ldap_url), "", 0, 0,
+	  "directory to publish users' certificates to: ldap://HOST:PORT or ldaps://HOST:PORT; empty: none" },
+	{ "ldap_base", K_STR, offsetof(struct config, ldap_base), "", 0, 0,
+	  "base DN under which users' entries are searched" },
+	{ "ldap_filter", K_STR, offsetof(struct config, ldap_filter), "(mail=%s)", 0, 0,
+	  "filter that finds a user's entry, %s for the primary address (escaped, RFC 4515)" },
+	{ "ldap_bind_dn", K_STR, offsetof(struct config, ldap_bind_dn), "", 0, 0,
+	  "DN to bind as, with ldap_password_file; it needs write access to the two attributes" },
+	{ "ldap_password_file", K_STR, offsetof(struct config, ldap_password_file), "", 0, 0,
+	  "file holding the bind password (its first line)" },
+	{ "ldap_starttls", K_LONG, offsetof(struct config, ldap_starttls), "0", 0, 1,
+	  "1: StartTLS on an ldap:// URL" },
+	{ "ldap_cacert", K_STR, offsetof(struct config, ldap_cacert), "", 0, 0,
+	  "PEM CA certificates for the directory's TLS certificate; empty: the system's" },
+	{ "ldap_retry_min", K_LONG, offsetof(struct config, ldap_retry_min), "5", 1, 3600,
+	  "seconds before the first retry of a failed publication; doubles with each failure" },
+	{ "ldap_retry_max", K_LONG, offsetof(struct config, ldap_retry_max), "300", 1, 86400,
+	  "longest wait between retries, seconds" },
+	{ "ldap_sync_interval", K_LONG, offsetof(struct config, ldap_sync_interval), "86400", 0, 2592000,
+	  "seconds between full republications (certificates expire without a change); 0: never" },
 	{ "commit_batch", K_LONG, offsetof(struct config, commit_batch), "256", 1, 10000,
 	  "state changes committed together, at most (group commit)" },
 	{ "shutdown_grace", K_LONG, offsetof(struct config, shutdown_grace), "30", 0, 3600,
@@ -320,6 +341,8 @@ config_check(const struct config *cfg, struct smime_error *err)
 		    "http:// (S/MIME BR 7.1.2.3)");
 	if (strcmp(cfg->log_format, "json") != 0 && strcmp(cfg->log_format, "text") != 0)
 		return smime_error_set(err, SMIME_E_USAGE, "log_format: json or text");
+	if ((rc = directory_config_check(cfg, err)) != 0)
+		return rc;
 	if (cfg->crl_validity <= cfg->crl_refresh)
 		return smime_error_set(err, SMIME_E_USAGE, "crl_validity must be longer than "
 		    "crl_refresh (a CRL must not expire before the next one)");

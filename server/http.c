@@ -83,6 +83,8 @@ static const struct route {
 	{ "GET", "/api/v1/trust", h_trust_list, true, BODY_NONE, false },
 	{ "POST", "/api/v1/trust", h_trust_import, true, BODY_IMPORT, false },
 	{ "DELETE", "/api/v1/trust/{sha256}", h_trust_delete, true, BODY_NONE, false },
+	{ "GET", "/api/v1/directory", h_directory_get, true, BODY_NONE, false },
+	{ "POST", "/api/v1/directory/sync", h_directory_sync, true, BODY_NONE, false },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -22,6 +22,7 @@
 
 #include <smime/smime.h>
 
+#include "directory.h"
 #include "service.h"
 
 static void
@@ -245,9 +246,12 @@ main(int argc, char **argv)
 		config_free(&svc.cfg);
 		return 1;
 	}
-	if (service_open(&svc, &err) != 0 || http_start(&svc, &http, &err) != 0) {
+	if (service_open(&svc, &err) != 0 || directory_start(&svc, &svc.directory, &err) != 0 ||
+	    http_start(&svc, &http, &err) != 0) {
 		log_event("error", "start", "message", err.message, NULL);
 		fprintf(stderr, "smimed: %s\n", err.message);
+		directory_stop(svc.directory, 1);
+		svc.directory = NULL;
 		service_close(&svc);
 		return 1;
 	}
@@ -283,6 +287,8 @@ main(int argc, char **argv)
 	log_event("info", "stop", "grace", "in-flight requests finish", NULL);
 	atomic_store(&svc.stopping, true);
 	http_stop(http, svc.cfg.shutdown_grace);
+	directory_stop(svc.directory, svc.cfg.shutdown_grace);
+	svc.directory = NULL;
 	service_close(&svc);
 	close(lock_fd);
 	log_event("info", "stopped", NULL);

@@ -71,6 +71,18 @@ metrics_text(struct metrics *m)
 	    "# TYPE smimed_auth_failures_total counter\n"
 	    "smimed_auth_failures_total %llu\n",
 	    (unsigned long long)atomic_load(&m->auth_failures));
+	fprintf(f, "# HELP smimed_directory_published_total Users whose certificates were written to the directory.\n"
+	    "# TYPE smimed_directory_published_total counter\n"
+	    "smimed_directory_published_total %llu\n",
+	    (unsigned long long)atomic_load(&m->published));
+	fprintf(f, "# HELP smimed_directory_failures_total Publication attempts that failed.\n"
+	    "# TYPE smimed_directory_failures_total counter\n"
+	    "smimed_directory_failures_total %llu\n",
+	    (unsigned long long)atomic_load(&m->publish_failures));
+	fprintf(f, "# HELP smimed_directory_pending Users waiting for publication.\n"
+	    "# TYPE smimed_directory_pending gauge\n"
+	    "smimed_directory_pending %llu\n",
+	    (unsigned long long)atomic_load(&m->publish_pending));
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

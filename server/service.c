@@ -21,6 +21,7 @@
 #include "ca.h"
 #include "ocsp.h"
 #include "signer.h"
+#include "trust.h"
 
 int64_t
 service_now(void)
@@ -231,6 +232,9 @@ service_reload(struct service *svc, struct smime_error *err)
 	}
 	rc = ocsp_responder_set_cas(svc->ocsp, set, k, err);
 	ocsp_cache_flush(svc->ocsp);
+	/* The store may have been replaced: nothing cached from it stays. */
+	atomic_fetch_add(&svc->state_gen, 1);
+	trust_forget(svc);
 out:
 	for (size_t i = 0; certs != NULL && i < k; i++)
 		X509_free(certs[i]);
@@ -363,6 +367,7 @@ service_open(struct service *svc, struct smime_error *err)
 	int rc;
 
 	pthread_mutex_init(&svc->crl_lock, NULL);
+	pthread_mutex_init(&svc->trust_lock, NULL);
 	if (mkdir(svc->cfg.data, 0700) != 0 && errno != EEXIST)
 		return smime_error_set(err, SMIME_E_IO, "%s: %s", svc->cfg.data, strerror(errno));
 	if ((svc->base_url = derive_base_url(&svc->cfg)) == NULL)
@@ -417,5 +422,7 @@ service_close(struct service *svc)
 	free(svc->base_url);
 	svc->base_url = NULL;
 	pthread_mutex_destroy(&svc->crl_lock);
+	trust_forget(svc);
+	pthread_mutex_destroy(&svc->trust_lock);
 	config_free(&svc->cfg);
 }

@@ -22,6 +22,7 @@ struct signer;
 struct archive;
 struct ocsp_responder;
 struct committer;
+struct directory;
 
 /* The configuration: every key of smimed.conf (config.c lists them with
  * their defaults and documentation). */
@@ -46,6 +47,10 @@ struct config {
 	long crl_refresh, crl_validity;       /* seconds */
 	long ocsp_validity, ocsp_cache;       /* seconds */
 	long lookup_rate, lookup_burst;       /* per client address: per second, at once */
+	char *ldap_url;             /* the directory to publish to; "" = none */
+	char *ldap_base, *ldap_filter, *ldap_bind_dn, *ldap_password_file, *ldap_cacert;
+	long ldap_starttls;
+	long ldap_retry_min, ldap_retry_max, ldap_sync_interval;  /* seconds */
 	long commit_batch;          /* requests per group commit, at most */
 	long shutdown_grace;        /* seconds in-flight requests get on SIGTERM */
 	char *log_format;           /* json or text */
@@ -84,6 +89,9 @@ struct metrics {
 	_Atomic uint64_t store_errors;
 	_Atomic uint64_t ocsp_responses;
 	_Atomic uint64_t auth_failures;
+	_Atomic uint64_t published;         /* users written to the directory */
+	_Atomic uint64_t publish_failures;  /* attempts that failed, connecting included */
+	_Atomic uint64_t publish_pending;   /* users queued, as last seen by the worker */
 };
 void metrics_observe(struct metrics *m, int status, uint64_t micros);
 /* Prometheus text exposition; caller frees. */
@@ -98,9 +106,13 @@ struct service {
 	struct archive *archive;    /* users' private keys, wrapped (DATA/archive.kek) */
 	struct committer *commit;
 	struct ocsp_responder *ocsp;
+	struct directory *directory; /* the publication worker, when ldap_url is set */
 	struct metrics metrics;
 	pthread_mutex_t crl_lock;   /* one CRL generation at a time */
 	_Atomic uint64_t state_gen; /* grows with every committed change (rq_commit): caches compare it */
+	pthread_mutex_t trust_lock; /* the trust collection kept for state_gen (trust.c) */
+	struct x509_store_st *trust_store;
+	uint64_t trust_gen;
 	atomic_bool stopping;
 };
 

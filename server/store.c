@@ -106,6 +106,13 @@ store_trust_clear(struct store_trust *t)
 	memset(t, 0, sizeof(*t));
 }
 
+void
+store_publish_clear(struct store_publish *p)
+{
+	free(p->error);
+	memset(p, 0, sizeof(*p));
+}
+
 #define ARRAY_FREE(fn, type, clear) \
 	void fn(type *v, size_t n) \
 	{ \
@@ -122,6 +129,7 @@ ARRAY_FREE(store_certs_free, struct store_cert, store_cert_clear)
 ARRAY_FREE(store_tokens_free, struct store_token, store_token_clear)
 ARRAY_FREE(store_audits_free, struct store_audit, store_audit_clear)
 ARRAY_FREE(store_trusts_free, struct store_trust, store_trust_clear)
+ARRAY_FREE(store_publishes_free, struct store_publish, store_publish_clear)
 
 static const char *const purpose_names[] = { NULL, "signing", "encryption", "dual" };
 static const char *const source_names[] = { NULL, "issued", "imported", "scep", "derived" };

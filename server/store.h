@@ -34,7 +34,7 @@
 #define STORE_ID_SIZE 37        /* an id as text: 36 characters and NUL */
 #define STORE_NAME_SIZE 65      /* CA ids and profile names: at most 64 */
 #define STORE_SERIAL_SIZE 65    /* serial numbers: upper-case hex, at most 64 digits */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 enum cert_purpose { PURPOSE_SIGNING = 1, PURPOSE_ENCRYPTION = 2, PURPOSE_DUAL = 3 };
 enum cert_source { SOURCE_ISSUED = 1, SOURCE_IMPORTED = 2, SOURCE_SCEP = 3, SOURCE_DERIVED = 4 };
@@ -151,6 +151,21 @@ struct store_trust {
 	unsigned char *der;
 	size_t der_len;
 	int64_t created;
+};
+
+/*
+ * A user waiting for publication to the directory (directory.h).  The
+ * backend queues a user, in the same transaction, whenever one of the
+ * user's certificates is added or changes status and whenever the user's
+ * addresses change; seq grows with each of those.
+ */
+struct store_publish {
+	char user_id[STORE_ID_SIZE];
+	int64_t seq;
+	int64_t attempts;                /* failures since the last change */
+	int64_t next_at;                 /* not to be tried before */
+	int64_t queued;                  /* the oldest change not yet published */
+	char *error;                     /* the last failure, "" when none */
 };
 
 struct store_page {
@@ -286,6 +301,23 @@ struct store_backend {
 	int (*trust_list)(struct store_tx *tx, struct store_trust **v_r, size_t *n_r,
 	    struct smime_error *err);
 	int (*trust_delete)(struct store_tx *tx, const char *sha256, struct smime_error *err);
+
+	/* The publication queue.  publish_due: up to limit users due at now,
+	 * the longest waiting first.  publish_done: takes the user off the
+	 * queue unless a change came after seq (then nothing happens).
+	 * publish_retry: after a failure of seq, not before next_at.
+	 * publish_all: queues every user who has a certificate, *n_r of them.
+	 * publish_pending: how many wait, and the first limit of them with
+	 * the most failures. */
+	int (*publish_due)(struct store_tx *tx, int64_t now, size_t limit,
+	    struct store_publish **v_r, size_t *n_r, struct smime_error *err);
+	int (*publish_done)(struct store_tx *tx, const char *user_id, int64_t seq,
+	    struct smime_error *err);
+	int (*publish_retry)(struct store_tx *tx, const char *user_id, int64_t seq,
+	    int64_t next_at, const char *error, struct smime_error *err);
+	int (*publish_all)(struct store_tx *tx, int64_t now, size_t *n_r, struct smime_error *err);
+	int (*publish_pending)(struct store_tx *tx, size_t limit, struct store_publish **v_r,
+	    size_t *n_r, size_t *total_r, struct smime_error *err);
 };
 
 /* The backend called name, or NULL. */
@@ -300,6 +332,7 @@ void store_cert_clear(struct store_cert *c);
 void store_token_clear(struct store_token *t);
 void store_audit_clear(struct store_audit *a);
 void store_trust_clear(struct store_trust *t);
+void store_publish_clear(struct store_publish *p);
 /* Clear each of n records and free the array. */
 void store_users_free(struct store_user *v, size_t n);
 void store_groups_free(struct store_group *v, size_t n);
@@ -310,6 +343,7 @@ void store_certs_free(struct store_cert *v, size_t n);
 void store_tokens_free(struct store_token *v, size_t n);
 void store_audits_free(struct store_audit *v, size_t n);
 void store_trusts_free(struct store_trust *v, size_t n);
+void store_publishes_free(struct store_publish *v, size_t n);
 
 /* Names of the enums as the API spells them, and back (0 when unknown). */
 const char *cert_purpose_name(enum cert_purpose p);

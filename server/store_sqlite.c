@@ -67,6 +67,14 @@
 #define CURSOR_MAX (2 + 2 * CURSOR_KEY_MAX + 22)
 #define SQL_MAX 1024			/* a statement built from fragments */
 
+/* Queue NEW.user_id for publication now, or mark its queued entry changed. */
+#define PUBLISH_QUEUE_UPSERT \
+	"INSERT INTO publish_queue (user_id, next_at, queued)" \
+	" VALUES (NEW.user_id, CAST(strftime('%s', 'now') AS INTEGER)," \
+	" CAST(strftime('%s', 'now') AS INTEGER))" \
+	" ON CONFLICT (user_id) DO UPDATE SET seq = seq + 1, attempts = 0," \
+	" next_at = excluded.next_at, error = '';"
+
 /* The schema, one entry per version: migrations[v] goes from v to v + 1. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	/* 0 -> 1 */
@@ -179,6 +187,25 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  subject TEXT NOT NULL,"
 	"  der BLOB NOT NULL,"
 	"  created INTEGER NOT NULL);",
+	/* 2 -> 3: the directory's outbox.  The triggers queue a user in the
+	 * transaction of the change, whichever path makes it; a user without
+	 * any certificate has nothing to publish and is not queued. */
+	"CREATE TABLE publish_queue ("
+	"  user_id TEXT PRIMARY KEY NOT NULL,"
+	"  seq INTEGER NOT NULL DEFAULT 1,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_at INTEGER NOT NULL,"
+	"  queued INTEGER NOT NULL,"
+	"  error TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX publish_queue_due ON publish_queue(next_at, queued);"
+	"CREATE TRIGGER publish_cert_insert AFTER INSERT ON certs WHEN NEW.user_id <> ''"
+	"  BEGIN " PUBLISH_QUEUE_UPSERT " END;"
+	"CREATE TRIGGER publish_cert_update AFTER UPDATE OF status, user_id ON certs"
+	"  WHEN NEW.user_id <> ''"
+	"  BEGIN " PUBLISH_QUEUE_UPSERT " END;"
+	"CREATE TRIGGER publish_email_insert AFTER INSERT ON user_emails"
+	"  WHEN EXISTS (SELECT 1 FROM certs WHERE user_id = NEW.user_id)"
+	"  BEGIN " PUBLISH_QUEUE_UPSERT " END;",
 };
 
 /*
@@ -209,6 +236,8 @@ enum stmt_id {
 	S_AUDIT_APPEND, S_AUDIT_LIST, S_AUDIT_LIST_AFTER,
 	S_ARCHIVE_PUT, S_ARCHIVE_GET,
 	S_TRUST_PUT, S_TRUST_LIST, S_TRUST_DELETE,
+	S_PUBLISH_DUE, S_PUBLISH_DONE, S_PUBLISH_RETRY, S_PUBLISH_ALL, S_PUBLISH_PENDING,
+	S_PUBLISH_COUNT,
 	/* cert_list: one slot per combination of the CL_* flags, built from
 	 * constant fragments by cert_list_sql. */
 	S_CERT_LIST,
@@ -234,6 +263,7 @@ enum stmt_id {
 	" subject, email, not_before, not_after, sha256, sha1, der, created, revoked_at, reason"
 #define TOKEN_COLS "id, name, hash, created, last_used, revoked_at"
 #define AUDIT_COLS "seq, time, actor, action, object, detail"
+#define PUBLISH_COLS "user_id, seq, attempts, next_at, queued, error"
 
 /*
  * Parameters of the paginated lists: ?1 the filter, ?2 the cursor key,
@@ -346,6 +376,18 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_TRUST_PUT] = "INSERT INTO trust (sha256, subject, der, created) VALUES (?1, ?2, ?3, ?4)",
 	[S_TRUST_LIST] = "SELECT sha256, subject, der, created FROM trust ORDER BY created, sha256",
 	[S_TRUST_DELETE] = "DELETE FROM trust WHERE sha256 = ?1",
+	[S_PUBLISH_DUE] = "SELECT " PUBLISH_COLS " FROM publish_queue WHERE next_at <= ?1"
+	    " ORDER BY next_at, queued LIMIT ?2",
+	[S_PUBLISH_DONE] = "DELETE FROM publish_queue WHERE user_id = ?1 AND seq = ?2",
+	[S_PUBLISH_RETRY] = "UPDATE publish_queue SET attempts = attempts + 1, next_at = ?4,"
+	    " error = ?2 WHERE user_id = ?1 AND seq = ?3",
+	[S_PUBLISH_ALL] = "INSERT INTO publish_queue (user_id, next_at, queued)"
+	    " SELECT DISTINCT user_id, ?1, ?1 FROM certs WHERE user_id <> '' AND true"
+	    " ON CONFLICT (user_id) DO UPDATE SET seq = seq + 1, attempts = 0,"
+	    " next_at = excluded.next_at, error = ''",
+	[S_PUBLISH_PENDING] = "SELECT " PUBLISH_COLS " FROM publish_queue"
+	    " ORDER BY attempts DESC, queued LIMIT ?1",
+	[S_PUBLISH_COUNT] = "SELECT count(*) FROM publish_queue",
 };
 
 struct conn {
@@ -702,6 +744,24 @@ row_trust(sqlite3_stmt *s, void *item)
 		return r;
 	}
 	t->created = sqlite3_column_int64(s, 3);
+	return 0;
+}
+
+static int
+row_publish(sqlite3_stmt *s, void *item)
+{
+	struct store_publish *p = item;
+	int r;
+
+	if ((r = col_field(s, 0, p->user_id, sizeof(p->user_id))) != 0 ||
+	    (r = col_str(s, 5, &p->error)) != 0) {
+		store_publish_clear(p);
+		return r;
+	}
+	p->seq = sqlite3_column_int64(s, 1);
+	p->attempts = sqlite3_column_int64(s, 2);
+	p->next_at = sqlite3_column_int64(s, 3);
+	p->queued = sqlite3_column_int64(s, 4);
 	return 0;
 }
 
@@ -3260,6 +3320,144 @@ sq_trust_delete(struct store_tx *tx, const char *sha256, struct smime_error *err
 	return delete_by(tx, S_TRUST_DELETE, sha256, "trusted certificate", err);
 }
 
+/* ---- the publication queue ---------------------------------------------- */
+
+static void clear_publish(void *p) { store_publish_clear(p); }
+
+/* Run statement id with ?1.. bound to the ns texts of sv, then the ni
+ * integers of iv, to its end; *changes_r: the rows it changed. */
+static int
+run_write(struct store_tx *tx, int id, const char *const *sv, size_t ns, const int64_t *iv,
+    size_t ni, size_t *changes_r, const char *what, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = SQLITE_OK, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if ((ret = stmt(tx->c, id, &s, err)) != 0)
+		return ret;
+	for (size_t i = 0; i < ns && rc == SQLITE_OK; i++)
+		rc = bind_str(s, (int)i + 1, sv[i]);
+	for (size_t i = 0; i < ni && rc == SQLITE_OK; i++)
+		rc = sqlite3_bind_int64(s, (int)(ns + i) + 1, iv[i]);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, what);
+	else if (changes_r != NULL)
+		*changes_r = (size_t)sqlite3_changes(tx->c->db);
+	done(s);
+	return ret;
+}
+
+/* Statement id with ?1 = a and ?2 = b read into *v_r, *n_r. */
+static int
+read_publish(struct store_tx *tx, int id, int64_t a, int64_t b, int nparams,
+    struct store_publish **v_r, size_t *n_r, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	void *v = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (v_r == NULL || n_r == NULL)
+		return usage(err, "the publication queue: no places for the results");
+	*v_r = NULL;
+	*n_r = 0;
+	if ((ret = stmt(tx->c, id, &s, err)) != 0)
+		return ret;
+	rc = sqlite3_bind_int64(s, 1, a);
+	if (rc == SQLITE_OK && nparams > 1)
+		rc = sqlite3_bind_int64(s, 2, b);
+	if (rc != SQLITE_OK) {
+		done(s);
+		return dberr(tx->c->db, err, "reading the publication queue");
+	}
+	ret = fetch(tx->c->db, s, SIZE_MAX, sizeof(**v_r), row_publish, &v, n_r, NULL, err);
+	done(s);
+	if (ret != 0) {
+		for (size_t i = 0; i < *n_r; i++)
+			clear_publish((struct store_publish *)v + i);
+		free(v);
+		*n_r = 0;
+		return ret;
+	}
+	*v_r = v;
+	return 0;
+}
+
+static int
+sq_publish_due(struct store_tx *tx, int64_t now, size_t limit, struct store_publish **v_r,
+    size_t *n_r, struct smime_error *err)
+{
+	if (limit == 0 || limit > PAGE_LIMIT_MAX)
+		return usage(err, "publish_due: a limit of 1 to 1000");
+	return read_publish(tx, S_PUBLISH_DUE, now, (int64_t)limit, 2, v_r, n_r, err);
+}
+
+static int
+sq_publish_done(struct store_tx *tx, const char *user_id, int64_t seq, struct smime_error *err)
+{
+	const char *sv[] = { user_id };
+
+	if (user_id == NULL)
+		return usage(err, "publish_done needs a user");
+	return run_write(tx, S_PUBLISH_DONE, sv, 1, &seq, 1, NULL, "taking a user off the "
+	    "publication queue", err);
+}
+
+static int
+sq_publish_retry(struct store_tx *tx, const char *user_id, int64_t seq, int64_t next_at,
+    const char *error, struct smime_error *err)
+{
+	const char *sv[] = { user_id, error };
+	int64_t iv[] = { seq, next_at };
+
+	if (user_id == NULL || error == NULL)
+		return usage(err, "publish_retry needs a user and the failure");
+	return run_write(tx, S_PUBLISH_RETRY, sv, 2, iv, 2, NULL, "noting a failed publication",
+	    err);
+}
+
+static int
+sq_publish_all(struct store_tx *tx, int64_t now, size_t *n_r, struct smime_error *err)
+{
+	return run_write(tx, S_PUBLISH_ALL, NULL, 0, &now, 1, n_r, "queueing every user for "
+	    "publication", err);
+}
+
+static int
+sq_publish_pending(struct store_tx *tx, size_t limit, struct store_publish **v_r, size_t *n_r,
+    size_t *total_r, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t total = 0;
+	int ret;
+
+	if (limit == 0 || limit > PAGE_LIMIT_MAX)
+		return usage(err, "publish_pending: a limit of 1 to 1000");
+	if ((ret = read_publish(tx, S_PUBLISH_PENDING, (int64_t)limit, 0, 1, v_r, n_r, err)) != 0)
+		return ret;
+	if ((ret = stmt(tx->c, S_PUBLISH_COUNT, &s, err)) == 0) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			total = sqlite3_column_int64(s, 0);
+		else
+			ret = dberr(tx->c->db, err, "counting the publication queue");
+		done(s);
+	}
+	if (ret != 0) {
+		store_publishes_free(*v_r, *n_r);
+		*v_r = NULL;
+		*n_r = 0;
+		return ret;
+	}
+	if (total_r != NULL)
+		*total_r = (size_t)total;
+	return 0;
+}
+
 const struct store_backend store_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -3318,4 +3516,9 @@ const struct store_backend store_sqlite = {
 	.trust_put = sq_trust_put,
 	.trust_list = sq_trust_list,
 	.trust_delete = sq_trust_delete,
+	.publish_due = sq_publish_due,
+	.publish_done = sq_publish_done,
+	.publish_retry = sq_publish_retry,
+	.publish_all = sq_publish_all,
+	.publish_pending = sq_publish_pending,
 };

@@ -19,9 +19,14 @@
  * emailProtection (or none).  Validity is checked at `at` (a moment within
  * the certificate's own validity, for an expired one kept for history).
  * SMIME_E_BADSIG with the reason when it does not validate, SMIME_E_POLICY
- * for a missing subject key identifier or EKU.
+ * for a missing subject key identifier or EKU.  chain_r (may be NULL)
+ * receives the CA certificates of the path above cert that are not
+ * self-signed: what a client needs beside its own anchors.
  */
 int trust_verify(struct service *svc, X509 *cert, STACK_OF(X509) *untrusted, int64_t at,
-    struct smime_error *err);
+    STACK_OF(X509) **chain_r, struct smime_error *err);
+
+/* Drop the collection kept between changes (the store was replaced). */
+void trust_forget(struct service *svc);
 
 #endif

@@ -159,6 +159,11 @@ SMIME_MUST_CHECK int smime_msg_open(struct smime_keystore *ks,
     const struct smime_verify_opts *o, BIO *in, BIO *out,
     struct smime_report **report_r, struct smime_error *err);
 
+/* certs as a certs-only SignedData in DER (RFC 8551 3.6), as directories
+ * hold it in userSMIMECertificate; *der_r is freed with OPENSSL_free. */
+SMIME_MUST_CHECK int smime_certs_only_der(STACK_OF(X509) *certs, unsigned char **der_r,
+    size_t *len_r, struct smime_error *err);
+
 /* Write certs as a certs-only message (application/pkcs7-mime; smime-type=certs-only). */
 SMIME_MUST_CHECK int smime_msg_certs_only(STACK_OF(X509) *certs, BIO *out,
     struct smime_error *err);
