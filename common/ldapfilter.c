@@ -18,6 +18,12 @@ ldapfilter_template_ok(const char *f, const char **why)
 		return false;
 	}
 	for (const char *p = f; *p != '\0'; p++) {
+		/* RFC 4515 3: a backslash starts an escape of two hex digits. */
+		if (*p == '\\' && !(isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]))) {
+			*why = "has a backslash that is not an escape of two hexadecimal digits "
+			    "(RFC 4515 3)";
+			return false;
+		}
 		if (*p != '%')
 			continue;
 		if (p[1] == 's')

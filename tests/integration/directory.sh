@@ -253,6 +253,8 @@ grep -q 'admin-secret\|not-the-password' "$D.log" && not_ok "the bind password i
 stop_smimed
 if ! start_smimed "$D"; then not_ok "smimed starts without a directory" "$(tail "$D.log")"; fi
 status_is "sync without a directory: 409" 409 POST /api/v1/directory/sync
+expect 5 "smime admin directory sync without a directory: status 5" "$SMIME" admin directory sync
+in_err "it says why" "no directory to publish to"
 status_is "status without a directory" 200 GET /api/v1/directory
 jq -e '.configured == false' "$T/.body" >/dev/null && ok "status: not configured" || not_ok "not configured" "$(cat "$T/.body")"
 

@@ -2023,6 +2023,108 @@ test_long_values(void **state)
 	free(email);
 }
 
+/* The publication queue: filled by the store itself, in the transaction of
+ * the change; taken off only for the change that was published. */
+static void
+test_publish_queue(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_publish *v = NULL;
+	size_t n = 0, total = 0, queued = 0;
+	char u1[STORE_ID_SIZE], u2[STORE_ID_SIZE], u3[STORE_ID_SIZE];
+	int64_t now = (int64_t)time(NULL);
+
+	idn(u1, "0001", 1);
+	idn(u2, "0001", 2);
+	idn(u3, "0001", 3);
+	add_user(tx, u1, "one@example.org");
+	add_user(tx, u2, "two@example.org");
+	add_user(tx, u3, "three@example.org");
+	/* Users without certificates are not queued: nothing to publish. */
+	CHECK(B->publish_pending(tx, 10, &v, &n, &total, &err));
+	assert_int_equal(total, 0);
+	store_publishes_free(v, n);
+	add_cert(tx, "0A", "", u1, "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 10);
+	add_cert(tx, "0B", "", u2, "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 10);
+	add_cert(tx, "0C", "", "", "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 10);
+	tx_commit(tx);
+
+	tx = tx_begin(f->st, false);
+	CHECK(B->publish_due(tx, now + 1, 10, &v, &n, &err));
+	B->rollback(tx);
+	assert_int_equal(n, 2);                    /* the user-less certificate queues no one */
+	assert_string_equal(v[0].user_id, u1);
+	assert_int_equal(v[0].seq, 1);
+	assert_int_equal(v[0].attempts, 0);
+	int64_t seq1 = v[0].seq;
+	store_publishes_free(v, n);
+
+	/* A change while u1 is being published: the old seq no longer takes it off. */
+	tx = tx_begin(f->st, true);
+	CHECK(B->cert_set_status(tx, "0A", STATUS_REVOKED, now, 1, &err));
+	CHECK(B->publish_done(tx, u1, seq1, &err));
+	CHECK(B->publish_done(tx, u2, 1, &err));
+	tx_commit(tx);
+	tx = tx_begin(f->st, false);
+	CHECK(B->publish_pending(tx, 10, &v, &n, &total, &err));
+	B->rollback(tx);
+	assert_int_equal(total, 1);
+	assert_string_equal(v[0].user_id, u1);
+	assert_int_equal(v[0].seq, 2);
+	store_publishes_free(v, n);
+
+	/* A failure: counted, not due before next_at, its reason kept. */
+	tx = tx_begin(f->st, true);
+	CHECK(B->publish_retry(tx, u1, 2, now + 100, "directory down", &err));
+	CHECK(B->publish_retry(tx, u1, 1, now + 999, "stale", &err));   /* an old seq: nothing */
+	tx_commit(tx);
+	tx = tx_begin(f->st, false);
+	CHECK(B->publish_due(tx, now + 1, 10, &v, &n, &err));
+	assert_int_equal(n, 0);
+	store_publishes_free(v, n);
+	CHECK(B->publish_due(tx, now + 100, 10, &v, &n, &err));
+	B->rollback(tx);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].attempts, 1);
+	assert_string_equal(v[0].error, "directory down");
+	store_publishes_free(v, n);
+
+	/* A new change makes it due at once again, its failures forgotten. */
+	tx = tx_begin(f->st, true);
+	char *em[2] = { (char *)"one@example.org", (char *)"uno@example.org" };
+	struct store_user u = mk_user(u1, "One", em, 2);
+	CHECK(B->user_update(tx, &u, &err));
+	tx_commit(tx);
+	tx = tx_begin(f->st, false);
+	CHECK(B->publish_due(tx, now + 1, 10, &v, &n, &err));
+	B->rollback(tx);
+	assert_int_equal(n, 1);
+	assert_true(v[0].seq > 2);
+	assert_int_equal(v[0].attempts, 0);
+	assert_string_equal(v[0].error, "");
+	int64_t seq = v[0].seq;
+	store_publishes_free(v, n);
+
+	/* Everyone with a certificate, once each. */
+	tx = tx_begin(f->st, true);
+	CHECK(B->publish_done(tx, u1, seq, &err));
+	CHECK(B->publish_all(tx, now, &queued, &err));
+	assert_int_equal(queued, 2);
+	CHECK(B->publish_pending(tx, 10, &v, &n, &total, &err));
+	assert_int_equal(total, 2);
+	store_publishes_free(v, n);
+	/* The limits are checked. */
+	assert_int_equal(B->publish_due(tx, now, 0, &v, &n, &err), SMIME_E_USAGE);
+	assert_int_equal(B->publish_pending(tx, 1001, &v, &n, &total, &err), SMIME_E_USAGE);
+	tx_commit(tx);
+	/* A read transaction cannot change the queue. */
+	tx = tx_begin(f->st, false);
+	assert_int_equal(B->publish_done(tx, u1, 1, &err), SMIME_E_USAGE);
+	B->rollback(tx);
+}
+
 int
 main(void)
 {
@@ -2054,6 +2156,7 @@ main(void)
 		T(test_concurrency),
 		T(test_long_values),
 		T(test_archive_trust),
+		T(test_publish_queue),
 	};
 #undef T
 
