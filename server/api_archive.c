@@ -65,15 +65,13 @@ import_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	struct store_cert old = { 0 };
 	int rc;
 
-	rc = be->cert_get(tx, io->rec.serial, &old, err);
+	rc = be->cert_get(tx, io->rec.sha256, &old, err);
 	if (rc == 0) {
-		/* The same certificate again changes nothing; another one with
-		 * the same serial (another issuer) cannot be recorded yet. */
-		io->same = strcmp(old.sha256, io->rec.sha256) == 0;
+		/* The same certificate again changes nothing (another one with the
+		 * same serial, of another issuer, is a certificate of its own). */
+		io->same = true;
 		store_cert_clear(&old);
-		return smime_error_set(err, SMIME_E_EXISTS, io->same ? "already imported" :
-		    "a certificate with serial %s (of another issuer) is recorded already",
-		    io->rec.serial);
+		return smime_error_set(err, SMIME_E_EXISTS, "already imported");
 	}
 	if (rc != SMIME_E_NOTFOUND)
 		return rc;

@@ -1,5 +1,6 @@
 /* smimed: /api/v1/certificates: issue, list, show and revoke. */
 #include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,26 @@ h_certs_list(struct request *rq)
 	free(next);
 }
 
+/*
+ * A certificate named in a path: its SHA-256 fingerprint (64 hexadecimal
+ * digits, needed when imported certificates of several issuers share a
+ * serial) or its serial (at most 40 digits in a conforming certificate,
+ * RFC 5280 4.1.2.2).
+ */
+static int
+cert_name(const char *in, char out[STORE_SERIAL_SIZE], struct smime_error *err)
+{
+	size_t n = strspn(in, "0123456789abcdefABCDEF");
+
+	if (n == 64 && in[64] == '\0') {
+		for (size_t i = 0; i < 64; i++)
+			out[i] = (char)tolower((unsigned char)in[i]);
+		out[64] = '\0';
+		return 0;
+	}
+	return ca_serial_parse(in, out, err);
+}
+
 void
 h_cert_get(struct request *rq)
 {
@@ -108,7 +129,7 @@ h_cert_get(struct request *rq)
 	struct smime_error err;
 	struct store_tx *tx;
 
-	if (ca_serial_parse(rq->params[0], serial, &err) != 0) {
+	if (cert_name(rq->params[0], serial, &err) != 0) {
 		reply_smime(rq, &err);
 		return;
 	}
@@ -304,7 +325,7 @@ out:
 struct revoke_op {
 	struct service *svc;
 	const char *actor;
-	char serial[STORE_SERIAL_SIZE];
+	char serial[STORE_SERIAL_SIZE];  /* or the fingerprint (64 hexadecimal digits too) */
 	int reason;
 	struct store_cert c;
 };
@@ -328,7 +349,7 @@ revoke_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	ro->c.status = STATUS_REVOKED;
 	ro->c.revoked_at = service_now();
 	ro->c.reason = ro->reason;
-	if ((rc = be->cert_set_status(tx, ro->serial, STATUS_REVOKED, ro->c.revoked_at,
+	if ((rc = be->cert_set_status(tx, ro->c.sha256, STATUS_REVOKED, ro->c.revoked_at,
 	    ro->reason, err)) != 0)
 		return rc;
 	return audit_row(ro->svc, tx, ro->actor, "cert.revoke", ro->serial,
@@ -365,7 +386,7 @@ h_cert_revoke(struct request *rq)
 		    "are not reasons for a subscriber certificate)");
 		goto out;
 	}
-	if (ca_serial_parse(rq->params[0], ro.serial, &err) != 0 ||
+	if (cert_name(rq->params[0], ro.serial, &err) != 0 ||
 	    rq_commit(rq, revoke_fn, &ro, &err) != 0) {
 		reply_smime(rq, &err);
 		goto out;

@@ -41,6 +41,7 @@
  * recorded twice is refused as "serial exists"; sha256 is therefore not
  * declared UNIQUE (it would only duplicate that check).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -66,6 +67,9 @@
 #define CURSOR_KEY_MAX 4096		/* octets of the key inside a cursor */
 #define CURSOR_MAX (2 + 2 * CURSOR_KEY_MAX + 22)
 #define SQL_MAX 1024			/* a statement built from fragments */
+
+#define CERT_COLS "serial, ca_id, user_id, device_id, profile, purpose, source, status," \
+	" subject, email, not_before, not_after, sha256, sha1, der, created, revoked_at, reason"
 
 /* Queue NEW.user_id for publication now, or mark its queued entry changed. */
 #define PUBLISH_QUEUE_UPSERT \
@@ -187,7 +191,38 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  subject TEXT NOT NULL,"
 	"  der BLOB NOT NULL,"
 	"  created INTEGER NOT NULL);",
-	/* 2 -> 3: the directory's outbox.  The triggers queue a user in the
+	/* 2 -> 3: certificates are keyed by their SHA-256 fingerprint: the
+	 * serials of imported certificates are unique only per issuer.  The
+	 * service's own serials stay unique per CA. */
+	"CREATE TABLE certs_new ("
+	"  serial TEXT NOT NULL,"
+	"  ca_id TEXT NOT NULL DEFAULT '',"
+	"  user_id TEXT NOT NULL DEFAULT '',"
+	"  device_id TEXT NOT NULL DEFAULT '',"
+	"  profile TEXT NOT NULL DEFAULT '',"
+	"  purpose INTEGER NOT NULL CHECK (purpose BETWEEN 1 AND 3),"
+	"  source INTEGER NOT NULL CHECK (source BETWEEN 1 AND 4),"
+	"  status INTEGER NOT NULL CHECK (status BETWEEN 1 AND 4),"
+	"  subject TEXT NOT NULL DEFAULT '',"
+	"  email TEXT NOT NULL DEFAULT '',"
+	"  not_before INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  sha256 TEXT PRIMARY KEY NOT NULL,"
+	"  sha1 TEXT NOT NULL,"
+	"  der BLOB NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0,"
+	"  reason INTEGER NOT NULL DEFAULT -1);"
+	"INSERT INTO certs_new SELECT " CERT_COLS " FROM certs;"
+	"DROP TABLE certs;"
+	"ALTER TABLE certs_new RENAME TO certs;"
+	"CREATE UNIQUE INDEX certs_ca_serial ON certs(ca_id, serial) WHERE ca_id <> '';"
+	"CREATE INDEX certs_serial ON certs(serial);"
+	"CREATE INDEX certs_user ON certs(user_id, created, serial);"
+	"CREATE INDEX certs_ca_status ON certs(ca_id, status);"
+	"CREATE INDEX certs_active ON certs(user_id, purpose, status);"
+	"CREATE INDEX certs_created ON certs(created, serial);"
+	/* The directory's outbox.  The triggers queue a user in the
 	 * transaction of the change, whichever path makes it; a user without
 	 * any certificate has nothing to publish and is not queued. */
 	"CREATE TABLE publish_queue ("
@@ -230,7 +265,7 @@ enum stmt_id {
 	S_DEVICE_UPDATE, S_DEVICE_DELETE,
 	S_CA_INSERT, S_CA_GET, S_CA_LIST, S_CA_SET_CRL,
 	S_PROFILE_PUT, S_PROFILE_GET, S_PROFILE_LIST, S_PROFILE_DELETE,
-	S_CERT_INSERT, S_CERT_GET, S_CERT_STATUS, S_CERT_SUPERSEDE, S_CERT_REVOKED,
+	S_CERT_INSERT, S_CERT_GET, S_CERT_BY_SERIAL, S_CERT_STATUS, S_CERT_SUPERSEDE, S_CERT_REVOKED,
 	S_TOKEN_INSERT, S_TOKEN_GET, S_TOKEN_LIST, S_TOKEN_REVOKE, S_TOKEN_EXISTS,
 	S_TOKEN_TOUCH,
 	S_AUDIT_APPEND, S_AUDIT_LIST, S_AUDIT_LIST_AFTER,
@@ -259,8 +294,6 @@ enum stmt_id {
 	" crl_der, crl_updated, created"
 #define PROFILE_COLS "name, purpose, ca_id, validity_days, br_profile, key_alg," \
 	" allow_generate, created, updated"
-#define CERT_COLS "serial, ca_id, user_id, device_id, profile, purpose, source, status," \
-	" subject, email, not_before, not_after, sha256, sha1, der, created, revoked_at, reason"
 #define TOKEN_COLS "id, name, hash, created, last_used, revoked_at"
 #define AUDIT_COLS "seq, time, actor, action, object, detail"
 #define PUBLISH_COLS "user_id, seq, attempts, next_at, queued, error"
@@ -351,9 +384,10 @@ static const char *const sql_text[S_CERT_LIST] = {
 
 	[S_CERT_INSERT] = "INSERT INTO certs (" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
 	    " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-	[S_CERT_GET] = "SELECT " CERT_COLS " FROM certs WHERE serial = ?1",
+	[S_CERT_GET] = "SELECT " CERT_COLS " FROM certs WHERE sha256 = ?1",
+	[S_CERT_BY_SERIAL] = "SELECT sha256 FROM certs WHERE serial = ?1 LIMIT 2",
 	[S_CERT_STATUS] = "UPDATE certs SET status = ?2, revoked_at = ?3, reason = ?4"
-	    " WHERE serial = ?1",
+	    " WHERE sha256 = ?1",
 	[S_CERT_SUPERSEDE] = "UPDATE certs SET status = 2 WHERE user_id = ?1 AND device_id = ?2"
 	    " AND purpose = ?3 AND status = 1 AND serial <> ?4",
 	[S_CERT_REVOKED] = "SELECT serial, revoked_at, reason FROM certs"
@@ -2838,19 +2872,80 @@ sq_cert_insert(struct store_tx *tx, const struct store_cert *c, struct smime_err
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-		ret = smime_error_set(err, SMIME_E_EXISTS, "serial %.64s exists", c->serial);
+		ret = smime_error_set(err, SMIME_E_EXISTS, "the certificate with serial %.64s exists "
+		    "(SHA-256 %.64s)", c->serial, c->sha256);
+	else if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "CA '%.64s': serial %.64s exists",
+		    c->ca_id, c->serial);
 	else if (rc != SQLITE_DONE)
 		ret = dberr(tx->c->db, err, "writing a certificate");
 	done(s);
 	return ret;
 }
 
+/* 64 lower-case hexadecimal digits: a SHA-256 fingerprint, not a serial. */
+static bool
+is_fingerprint(const char *id)
+{
+	size_t n = 0;
+
+	for (; id[n] != '\0'; n++)
+		if (!isxdigit((unsigned char)id[n]) || isupper((unsigned char)id[n]))
+			return false;
+	return n == 64;
+}
+
+/*
+ * The fingerprint of the certificate that id names: its fingerprint, or
+ * its serial when one certificate alone has it (imported certificates of
+ * different issuers may share a serial: EXISTS then, naming the way out).
+ */
 static int
-sq_cert_get(struct store_tx *tx, const char *serial, struct store_cert *c_r,
+cert_resolve(struct store_tx *tx, const char *id, char sha256[65], struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret, found = 0;
+
+	if (is_fingerprint(id)) {
+		snprintf(sha256, 65, "%s", id);
+		return 0;
+	}
+	if ((ret = stmt(tx->c, S_CERT_BY_SERIAL, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, id);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (found++ == 0)
+			ret = col_field(s, 0, sha256, 65) == 0 ? 0 : nomem(err);
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "reading a certificate");
+	else if (found == 0)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no certificate with serial '%.128s'",
+		    id);
+	else if (found > 1)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "several certificates (of different "
+		    "issuers) have serial %.128s: name one by its SHA-256 fingerprint", id);
+	done(s);
+	return ret;
+}
+
+static int
+sq_cert_get(struct store_tx *tx, const char *id, struct store_cert *c_r,
     struct smime_error *err)
 {
-	return get_record(tx, "cert_get", S_CERT_GET, serial, row_cert, c_r, sizeof(*c_r),
-	    "certificate with serial", err);
+	char sha256[65];
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (id == NULL || c_r == NULL)
+		return usage(err, "cert_get needs a serial or fingerprint and a place");
+	memset(c_r, 0, sizeof(*c_r));
+	if ((ret = cert_resolve(tx, id, sha256, err)) != 0)
+		return ret;
+	return get_record(tx, "cert_get", S_CERT_GET, sha256, row_cert, c_r, sizeof(*c_r),
+	    "certificate with fingerprint", err);
 }
 
 static int
@@ -2936,15 +3031,19 @@ sq_cert_set_status(struct store_tx *tx, const char *serial, enum cert_status sta
 	bool revoked = status == STATUS_REVOKED;
 	int rc, ret;
 
+	char sha256[65];
+
 	if ((ret = need_tx(tx, true, err)) != 0)
 		return ret;
 	if (serial == NULL)
 		return usage(err, "cert_set_status needs a serial");
 	if (status < STATUS_ACTIVE || status > STATUS_REVOKED)
 		return usage(err, "a certificate status is out of range");
+	if ((ret = cert_resolve(tx, serial, sha256, err)) != 0)
+		return ret;
 	if ((ret = stmt(tx->c, S_CERT_STATUS, &s, err)) != 0)
 		return ret;
-	rc = bind_str(s, 1, serial);
+	rc = bind_str(s, 1, sha256);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int(s, 2, (int)status);
 	if (rc == SQLITE_OK)

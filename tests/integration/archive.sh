@@ -191,4 +191,28 @@ expect 4 "a user with nothing archived: not found" "$SMIME" admin recover --user
 expect 0 "the audit log" "$SMIME" admin audit --json
 jq -e '[.items[] | select(.action == "archive.recover")] | length == 1' "$T/.out" >/dev/null && ok "the recovery export is audited" || not_ok "archive.recover audited"
 [ "$(jq '[.items[] | select(.action == "cert.import")] | length' "$T/.out")" = 7 ] && ok "seven cert.import entries (five of carol, two of dave)" || not_ok "audit cert.import"
+
+# Another CA that numbers its certificates as the partner does: a serial
+# names a certificate only together with its issuer.
+Q=$T/second
+mkdir -p "$Q"
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$Q/ca.key" -out "$Q/ca.crt" \
+	-days 3650 -subj "/O=Second Partner/CN=Second Partner CA" -addext "basicConstraints=critical,CA:TRUE" \
+	-addext "keyUsage=critical,keyCertSign,cRLSign" -addext "subjectKeyIdentifier=hash" 2>/dev/null
+expect 0 "a second partner CA joins the trust collection" "$SMIME" admin trust import "$Q/ca.crt"
+expect 0 "a user of the second partner" "$SMIME" admin user add sam@example.org
+y4_serial=$(openssl x509 -in "$P/y4.crt" -noout -serial | sed 's/serial=//')
+printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=emailProtection\nsubjectAltName=email:sam@example.org\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' >"$Q/sam.ext"
+openssl req -new -newkey rsa:2048 -nodes -keyout "$Q/sam.key" -subj "/CN=sam@example.org" -out "$Q/sam.csr" 2>/dev/null
+openssl x509 -req -in "$Q/sam.csr" -CA "$Q/ca.crt" -CAkey "$Q/ca.key" -set_serial "0x$y4_serial" -days 365 \
+	-extfile "$Q/sam.ext" -out "$Q/sam.crt" 2>/dev/null
+openssl pkcs12 -export -inkey "$Q/sam.key" -in "$Q/sam.crt" -passout pass:history-pw -out "$T/sam.p12"
+expect 0 "a certificate with the serial of one of carol's, from another CA, is imported" "$SMIME" admin import --user sam@example.org --password-file "$T/pw" "$T/sam.p12"
+status_is "the serial alone is ambiguous now: 409" 409 GET "/api/v1/certificates/$y4_serial"
+grep -q 'SHA-256 fingerprint' "$T/.body" && ok "the answer says how to name one" || not_ok "ambiguity reason" "$(cat "$T/.body")"
+sam_fp=$(openssl x509 -in "$Q/sam.crt" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g')
+status_is "each is found by its fingerprint" 200 GET "/api/v1/certificates/$sam_fp"
+jq -e '.user != null and (.subject | test("sam@example.org"))' "$T/.body" >/dev/null && ok "sam's, by fingerprint" || not_ok "sam by fingerprint" "$(cat "$T/.body")"
+expect 0 "carol's certificates" "$SMIME" admin cert list --user carol@example.org --json
+[ "$(jq '.items | length' "$T/.out")" = 5 ] && ok "carol still has her five" || not_ok "carol's five" "$(cat "$T/.out")"
 done_testing

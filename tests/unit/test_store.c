@@ -130,7 +130,12 @@ mk_cert(const char *serial, const char *ca_id, const char *user_id, const char *
 	c.email = (char *)"someone@example.com";
 	c.not_before = created;
 	c.not_after = created + 86400;
-	memset(c.sha256, 'a', 64);
+	/* Fingerprints are the key: the serial's octets in hex here, zero-padded. */
+	memset(c.sha256, '0', 64);
+	for (size_t i = 0; serial[i] != '\0' && i < 32; i++) {
+		c.sha256[2 * i] = "0123456789abcdef"[(unsigned char)serial[i] >> 4];
+		c.sha256[2 * i + 1] = "0123456789abcdef"[(unsigned char)serial[i] & 15];
+	}
 	memset(c.sha1, 'b', 40);
 	c.der = der_bytes;
 	c.der_len = sizeof(der_bytes);
@@ -2023,6 +2028,46 @@ test_long_values(void **state)
 	free(email);
 }
 
+/* Imported certificates of different issuers may share a serial; the
+ * service's own serials stay unique per CA. */
+static void
+test_cert_same_serial(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_cert a = mk_cert("1000", "", "u1", "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 10);
+	struct store_cert b = a, got;
+
+	memset(b.sha256, 'e', 64);             /* another issuer's certificate 1000 */
+	CHECK(B->cert_insert(tx, &a, &err));
+	CHECK(B->cert_insert(tx, &b, &err));
+	assert_int_equal(B->cert_insert(tx, &b, &err), SMIME_E_EXISTS);
+	assert_int_equal(B->cert_get(tx, "1000", &got, &err), SMIME_E_EXISTS);
+	assert_non_null(strstr(err.message, "SHA-256 fingerprint"));
+	CHECK(B->cert_get(tx, b.sha256, &got, &err));
+	assert_string_equal(got.sha256, b.sha256);
+	store_cert_clear(&got);
+	CHECK(B->cert_set_status(tx, a.sha256, STATUS_EXPIRED, 0, -1, &err));
+	CHECK(B->cert_get(tx, a.sha256, &got, &err));
+	assert_int_equal(got.status, STATUS_EXPIRED);
+	store_cert_clear(&got);
+	CHECK(B->cert_get(tx, b.sha256, &got, &err));
+	assert_int_equal(got.status, STATUS_ACTIVE);
+	store_cert_clear(&got);
+	assert_int_equal(B->cert_set_status(tx, "1000", STATUS_REVOKED, 5, 1, &err),
+	    SMIME_E_EXISTS);
+	/* One CA of ours never issues a serial twice. */
+	struct store_cert c = mk_cert("2000", "issuing", "u1", "", PURPOSE_SIGNING, STATUS_ACTIVE,
+	    10), d = c;
+	memset(d.sha256, 'd', 64);
+	CHECK(B->cert_insert(tx, &c, &err));
+	assert_int_equal(B->cert_insert(tx, &d, &err), SMIME_E_EXISTS);
+	snprintf(d.ca_id, sizeof(d.ca_id), "other");
+	CHECK(B->cert_insert(tx, &d, &err));
+	tx_commit(tx);
+}
+
 /* The publication queue: filled by the store itself, in the transaction of
  * the change; taken off only for the change that was published. */
 static void
@@ -2157,6 +2202,7 @@ main(void)
 		T(test_long_values),
 		T(test_archive_trust),
 		T(test_publish_queue),
+		T(test_cert_same_serial),
 	};
 #undef T
 
