@@ -85,10 +85,60 @@ int cmd_list(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 
 /*
- * smime encrypt --ldap (ldap.c): recipients' certificates looked up in an
- * LDAP directory, validated against the keystore's trust anchors and added
- * to its contacts.
+ * smime encrypt --lookup and --ldap (recipients.c): recipients without a
+ * certificate in the keystore are looked up in a source outside it.  The
+ * source only finds certificates; recipients_fetch decides on them against
+ * the keystore's trust anchors (the recipient's address, encryption key
+ * usage, EKU emailProtection, valid now, a chain to an anchor) and adds
+ * those that pass to the contacts.  A source is a table of functions over
+ * a context of its own; the texts name the source in messages.
  */
+struct recipient_lookup;   /* what became of one address, for the report */
+struct recipient_source {
+	const char *name;          /* the report's "source": "lookup", "ldap" */
+	const char *label;         /* messages read "smime encrypt: LABEL: ..." */
+	const char *noun;          /* "the directory": "not looked up: NOUN failed ..." */
+	const char *none;          /* reason: it knows nothing of the address */
+	const char *empty_one;     /* reason: one entry or answer, without a certificate */
+	const char *empty_many;    /* reason: several, none with a certificate */
+	const char *offered;       /* "none of the N OFFERED for it is usable" */
+	/* Connect (on first use, once); 0, or an error code with err set. */
+	int (*open)(void *ctx, struct smime_error *err);
+	/*
+	 * The certificates the source holds for address (already checked by
+	 * recipients.c to be a plain dot-atom@domain): those that may be the
+	 * recipient's go into certs, those that may only be intermediates of
+	 * their chains into extra; *answers_r counts the entries or answers
+	 * (0: the source knows nothing of address).  A value that is no
+	 * certificate is noted with recipient_refuse_value.  Returns 0, or an
+	 * error code with err set: SMIME_E_IO and SMIME_E_USAGE mean that the
+	 * source cannot be used any more (the other addresses are skipped);
+	 * other codes concern this address only.
+	 */
+	int (*search)(void *ctx, const char *address, STACK_OF(X509) *certs,
+	    STACK_OF(X509) *extra, int *answers_r, struct recipient_lookup *l,
+	    struct smime_error *err);
+	/* Disconnect; called once after a successful open. */
+	void (*close)(void *ctx);
+};
+extern const struct recipient_source recipient_source_ldap;    /* ldap.c */
+extern const struct recipient_source recipient_source_lookup;  /* lookup.c */
+/* Note a value of the answer that is no certificate (what: "value 2 of X"), and why. */
+void recipient_refuse_value(struct recipient_lookup *l, const char *what, const char *why);
+/*
+ * Look up each of addrs[n] in src (ctx is the source's), add the
+ * certificates that pass to the contacts of ks and commit.  A source that
+ * cannot be reached, refuses or answers badly is reported on stderr and
+ * leaves the addresses missing: that is not an error of this function,
+ * which returns EXIT_OK unless the keystore cannot be written (printed).
+ * found[i] (n of them) is set when addrs[i] gained a certificate.  report
+ * (may be NULL) receives one JSON object per address (address, source,
+ * status, reason, certificates, refused).
+ */
+int recipients_fetch(const struct recipient_source *src, void *ctx, struct smime_keystore *ks,
+    const char *const *addrs, size_t n, json_t *report, bool *found);
+
+/* The LDAP directory (ldap.c): the context of recipient_source_ldap. */
 struct ldap_opts {
 	const char *url;           /* ldap[s]://HOST[:PORT][/BASE_DN]: --ldap, else $SMIME_LDAP */
 	const char *base;          /* --ldap-base: the base DN, instead of the URL's */
@@ -103,17 +153,34 @@ struct ldap_dir;
 /* Check the options and read the password; returns EXIT_OK or a status (printed). */
 int ldap_dir_new(const char *cmd, const struct ldap_opts *o, struct ldap_dir **d_r);
 void ldap_dir_free(struct ldap_dir *d);
+
 /*
- * Look up each of addrs[n] (connecting on first use), add the certificates
- * that pass to the contacts of ks and commit.  A directory that cannot be
- * reached, refuses or answers badly is reported on stderr and leaves the
- * addresses missing: that is not an error of this function, which returns
- * EXIT_OK unless the keystore cannot be written (printed).  *found_r: the
- * addresses that gained a certificate.  report (may be NULL) receives one
- * JSON object per address (address, status, reason, certificates, refused).
+ * smimed's public lookup, GET BASE/api/v1/lookup?email=ADDR (lookup.c): the
+ * context of recipient_source_lookup.
  */
-int ldap_dir_fetch(struct ldap_dir *d, struct smime_keystore *ks, const char *const *addrs,
-    size_t n, json_t *report, size_t *found_r);
+struct lookup_opts {
+	const char *url;           /* http[s]://HOST[:PORT][/PATH]: --lookup, else $SMIME_LOOKUP */
+	const char *cacert;        /* --lookup-cacert: CAs for https; NULL: the system's */
+	bool url_from_env;         /* url is $SMIME_LOOKUP's (for messages) */
+};
+struct lookup_svc;
+/* Check the options; returns EXIT_OK or a status (printed). */
+int lookup_svc_new(const char *cmd, const struct lookup_opts *o, struct lookup_svc **s_r);
+void lookup_svc_free(struct lookup_svc *s);
+#define LOOKUP_ANSWER_MAX  (1024 * 1024)  /* octets of one answer */
+#define LOOKUP_MAX_CERTS   64             /* certificates in one answer, all members */
+/*
+ * Read a 200 answer of the lookup (lookup_answer.c), data[len], not
+ * necessarily NUL-terminated and wholly untrusted.  The certificates that
+ * may be the recipient's (the encryption certificate, and the signing ones
+ * whose key usage also allows encryption) are appended to certs, the
+ * chain's CA certificates to chain; both stacks own what they get.  address
+ * (may be NULL) must be the answer's "email".  Returns 0, or SMIME_E_INPUT
+ * with a message naming the rule the answer breaks, and then certs and
+ * chain are as they were; SMIME_E_INTERNAL when out of memory.
+ */
+int lookup_parse_answer(const char *data, size_t len, const char *address,
+    STACK_OF(X509) *certs, STACK_OF(X509) *chain, struct smime_error *err);
 
 /*
  * smime admin: the client of smimed's REST API (admin_http.c).  Every

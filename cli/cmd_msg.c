@@ -34,6 +34,7 @@ help_encrypt(FILE *f)
 	fprintf(f, "usage: smime encrypt [-i FILE] [-o FILE] [--to ADDR]... [--cipher NAME]\n"
 	    "                     [--oaep] [--no-self] [--drop-missing] [--allow-weak]\n"
 	    "                     [--sign [--opaque] [--digest NAME] [--pss]]\n"
+	    "                     [--lookup URL [--lookup-cacert FILE]] [--no-lookup]\n"
 	    "                     [--ldap URL [--ldap-base DN] [--ldap-filter FILTER]\n"
 	    "                      [--ldap-bind-dn DN --ldap-password-file FILE]\n"
 	    "                      [--ldap-starttls] [--ldap-cacert FILE]] [--no-ldap]\n\n"
@@ -49,6 +50,11 @@ help_encrypt(FILE *f)
 	    "  --drop-missing   leave out recipients without a certificate and go on\n"
 	    "  --sign           sign first (sign then encrypt), with the sign options\n"
 	    "                   --opaque, --digest, --pss and --signer FINGERPRINT\n\n"
+	    "  --lookup URL     look recipients without a certificate up in the public\n"
+	    "                   lookup of the smimed service at URL: http[s]://HOST:PORT\n"
+	    "                   (default: $SMIME_LOOKUP; --no-lookup: not at all)\n"
+	    "  --lookup-cacert FILE  CA certificates for the service's TLS certificate\n"
+	    "                   with an https:// URL (default: the system's)\n"
 	    "  --ldap URL       look recipients without a certificate up in this LDAP\n"
 	    "                   directory: ldap://HOST:PORT/BASE_DN or ldaps://...\n"
 	    "                   (default: $SMIME_LDAP; --no-ldap: not at all)\n"
@@ -60,9 +66,12 @@ help_encrypt(FILE *f)
 	    "  --ldap-starttls  StartTLS on an ldap:// URL\n"
 	    "  --ldap-cacert FILE  CA certificates for the directory's TLS certificate\n"
 	    "                   (default: the system's)\n\n"
-	    "A certificate from the directory is taken only when it chains to a trust\n"
-	    "anchor of the keystore, is valid now, allows encryption and email protection\n"
-	    "and carries the recipient's address; it is then added to the contacts.\n\n"
+	    "With both, the lookup service is asked first and the directory only for the\n"
+	    "recipients it did not give a usable certificate for.  A certificate from\n"
+	    "either is taken only when it chains to a trust anchor of the keystore (the\n"
+	    "service's chain and the directory's other certificates may only serve as\n"
+	    "intermediates), is valid now, allows encryption and email protection and\n"
+	    "carries the recipient's address; it is then added to the contacts.\n\n"
 	    "Recipients without a usable certificate are all named; on a terminal you are\n"
 	    "asked whether to leave them out, otherwise the command fails with status 4.\n");
 }
@@ -103,7 +112,7 @@ help_read(FILE *f, const char *cmd)
 enum { O_OPAQUE = 0x200, O_DIGEST, O_PSS, O_SIGNER, O_TO, O_CIPHER, O_OAEP, O_NOSELF,
 	O_DROP, O_WEAK, O_SIGN, O_ATTIME, O_ALLOWFROM, O_NOHARVEST, O_UNVERIFIED,
 	O_LDAP, O_LDAP_BASE, O_LDAP_FILTER, O_LDAP_BIND, O_LDAP_PWFILE, O_LDAP_STARTTLS,
-	O_LDAP_CACERT, O_NO_LDAP };
+	O_LDAP_CACERT, O_NO_LDAP, O_LOOKUP, O_LOOKUP_CACERT, O_NO_LOOKUP };
 
 static int
 finish(const char *cmd, struct output *out, int rc, struct smime_error *err)
@@ -140,13 +149,13 @@ ask_missing(bool drop, const char *const *addrs, size_t n)
 }
 
 /*
- * What to do with recipients without a certificate.  With a directory, the
- * first pass only records them (and fails, writing nothing): they are
- * looked up, and the second pass decides as without one.
+ * What to do with recipients without a certificate.  With a lookup service
+ * or a directory, the first pass only records them (and fails, writing
+ * nothing): they are looked up, and the second pass decides as without one.
  */
 struct missing {
 	bool drop;               /* --drop-missing */
-	bool defer;              /* record and fail: a directory is asked first */
+	bool defer;              /* record and fail: a lookup or a directory is asked first */
 	bool oom;
 	char **addrs;            /* the recorded addresses */
 	size_t n;
@@ -192,7 +201,7 @@ missing_free(struct missing *m)
 
 /*
  * Make the input readable twice (encrypt may read it again after a
- * directory lookup): a regular file is read again from *pos_r; anything
+ * lookup): a regular file is read again from *pos_r; anything
  * else (a pipe) is first copied to an unlinked 0600 file in $TMPDIR, which
  * replaces *in.
  */
@@ -244,7 +253,7 @@ input_rewindable(BIO **in, off_t *pos_r, struct smime_error *err)
 	return 0;
 }
 
-/* fail(), with the directory's answers in the JSON error. */
+/* fail(), with the lookups' answers in the JSON error. */
 static int
 fail_directory(const char *cmd, const struct smime_error *err, json_t *directory)
 {
@@ -259,6 +268,40 @@ fail_directory(const char *cmd, const struct smime_error *err, json_t *directory
 	free(s);
 	json_decref(j);
 	return exit_code(err->code);
+}
+
+/*
+ * Look the missing recipients up: in the lookup service (when given), then
+ * in the directory (when given) for those still without a certificate.
+ * Returns EXIT_OK unless the keystore cannot be written (printed).
+ */
+static int
+look_up(struct lookup_svc *svc, struct ldap_dir *dir, struct smime_keystore *ks,
+    const struct missing *miss, json_t *report)
+{
+	const char **rest = calloc(miss->n, sizeof(*rest));
+	bool *found = calloc(miss->n, sizeof(*found));
+	size_t n = 0;
+	int rc = EXIT_OK;
+
+	if (rest == NULL || found == NULL) {
+		struct smime_error err;
+		smime_error_set(&err, SMIME_E_INTERNAL, "out of memory");
+		rc = fail("encrypt", &err);
+		goto out;
+	}
+	if (svc != NULL && (rc = recipients_fetch(&recipient_source_lookup, svc, ks,
+	    (const char *const *)miss->addrs, miss->n, report, found)) != EXIT_OK)
+		goto out;
+	for (size_t i = 0; i < miss->n; i++)
+		if (!found[i])
+			rest[n++] = miss->addrs[i];
+	if (dir != NULL && n > 0)
+		rc = recipients_fetch(&recipient_source_ldap, dir, ks, rest, n, report, found);
+out:
+	free(rest);
+	free(found);
+	return rc;
 }
 
 static int
@@ -281,15 +324,20 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 		{ "ldap-starttls", no_argument, NULL, O_LDAP_STARTTLS },
 		{ "ldap-cacert", required_argument, NULL, O_LDAP_CACERT },
 		{ "no-ldap", no_argument, NULL, O_NO_LDAP },
+		{ "lookup", required_argument, NULL, O_LOOKUP },
+		{ "lookup-cacert", required_argument, NULL, O_LOOKUP_CACERT },
+		{ "no-lookup", no_argument, NULL, O_NO_LOOKUP },
 		GLOBAL_LONG_OPTIONS, { NULL, 0, NULL, 0 },
 	};
 	struct smime_sign_opts so = { 0 };
 	struct smime_encrypt_opts eo = { 0 };
 	struct ldap_opts lo = { 0 };
 	struct ldap_dir *dir = NULL;
+	struct lookup_opts ko = { 0 };
+	struct lookup_svc *svc = NULL;
 	struct missing miss = { 0 };
 	json_t *jdir = NULL;
-	bool no_ldap = false, ldap_opt = false;
+	bool no_ldap = false, ldap_opt = false, no_lookup = false;
 	off_t in_pos = 0;
 	const char *in_path = NULL, *out_path = NULL;
 	const char **to = NULL;
@@ -333,6 +381,9 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 		case O_LDAP_STARTTLS: lo.starttls = true; ldap_opt = enc_only_opt = true; break;
 		case O_LDAP_CACERT: lo.cacert = optarg; ldap_opt = enc_only_opt = true; break;
 		case O_NO_LDAP: no_ldap = true; enc_only_opt = true; break;
+		case O_LOOKUP: ko.url = optarg; enc_only_opt = true; break;
+		case O_LOOKUP_CACERT: ko.cacert = optarg; enc_only_opt = true; break;
+		case O_NO_LOOKUP: no_lookup = true; enc_only_opt = true; break;
 		case 'h':
 			if (encrypt) help_encrypt(stdout); else help_sign(stdout);
 			free(to);
@@ -367,17 +418,37 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 		free(to);
 		return usage_error(cmd, "the --ldap-* options want --ldap URL (or SMIME_LDAP)");
 	}
+	/* The lookup service: --lookup, else $SMIME_LOOKUP, unless --no-lookup. */
+	if (encrypt && !no_lookup && ko.url == NULL && getenv("SMIME_LOOKUP") != NULL &&
+	    getenv("SMIME_LOOKUP")[0] != '\0') {
+		ko.url = getenv("SMIME_LOOKUP");
+		ko.url_from_env = true;
+	}
+	if (encrypt && no_lookup && (ko.url != NULL || ko.cacert != NULL)) {
+		free(to);
+		return usage_error(cmd, "--no-lookup with other --lookup options");
+	}
+	if (encrypt && ko.url == NULL && ko.cacert != NULL) {
+		free(to);
+		return usage_error(cmd, "--lookup-cacert wants --lookup URL (or SMIME_LOOKUP)");
+	}
+	if (encrypt && ko.url != NULL && (rc = lookup_svc_new(cmd, &ko, &svc)) != EXIT_OK) {
+		free(to);
+		return rc;
+	}
 	if (encrypt && lo.url != NULL && (rc = ldap_dir_new(cmd, &lo, &dir)) != EXIT_OK) {
+		lookup_svc_free(svc);
 		free(to);
 		return rc;
 	}
 	if ((rc = open_keystore(cmd, false, &ks)) != EXIT_OK) {
 		ldap_dir_free(dir);
+		lookup_svc_free(svc);
 		free(to);
 		return rc;
 	}
 	if ((in = open_input(in_path, &err)) == NULL ||
-	    (dir != NULL && input_rewindable(&in, &in_pos, &err) != 0) ||
+	    ((dir != NULL || svc != NULL) && input_rewindable(&in, &in_pos, &err) != 0) ||
 	    output_open(&out, out_path, &err) != 0) {
 		rc = fail(cmd, &err);
 		goto out;
@@ -389,20 +460,18 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 		eo.missing = on_missing;
 		eo.missing_arg = &miss;
 		miss.drop = drop;
-		miss.defer = dir != NULL;
+		miss.defer = dir != NULL || svc != NULL;
 		rc = smime_msg_encrypt(ks, &eo, in, out.bio, &res, &err);
 		if (rc == SMIME_E_NOTFOUND && miss.oom)
 			rc = smime_error_set(&err, SMIME_E_INTERNAL, "out of memory");
 		if (rc == SMIME_E_NOTFOUND && miss.n > 0) {
 			/* Nothing was written: look them up, then encrypt from the start again. */
-			size_t found;
 			if (g.json && (jdir = json_array()) == NULL) {
 				smime_error_set(&err, SMIME_E_INTERNAL, "out of memory");
 				rc = fail(cmd, &err);
 				goto out;
 			}
-			if ((rc = ldap_dir_fetch(dir, ks, (const char *const *)miss.addrs, miss.n, jdir,
-			    &found)) != EXIT_OK)
+			if ((rc = look_up(svc, dir, ks, &miss, jdir)) != EXIT_OK)
 				goto out;
 			if (BIO_seek(in, in_pos) < 0) {
 				smime_error_set(&err, SMIME_E_IO, "cannot read the input again");
@@ -452,6 +521,7 @@ out:
 	BIO_free(in);
 	smime_keystore_free(ks);
 	ldap_dir_free(dir);
+	lookup_svc_free(svc);
 	missing_free(&miss);
 	json_decref(jdir);
 	free(to);
