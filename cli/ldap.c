@@ -9,7 +9,6 @@
  * passes the checks the keystore applies to a contact and chains to a
  * trust anchor of the keystore.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <ldap.h>
 
 #include "cli.h"
+#include "ldapfilter.h"
 
 #define LDAP_SIZE_LIMIT   16                 /* entries answering one address */
 #define LDAP_TIME_LIMIT   10                 /* seconds, asked of the server and waited */
@@ -30,10 +30,7 @@
 #define LDAP_MAX_CERTS    64                 /* certificates for one address, all values */
 /* One message from the server: an entry with its four attributes at their limits. */
 #define LDAP_MAX_PDU      (4 * LDAP_MAX_VALUES * LDAP_MAX_VALUE + 64 * 1024)
-#define LDAP_MAX_FILTER   2048
 #define LDAP_MAX_URL      2048
-/* RFC 5321 4.5.3.1.3: a path is 256 octets, 254 without the brackets. */
-#define ADDR_MAX          254
 
 #define DEFAULT_FILTER    "(|(mail=%s)(otherMailbox=%s))"
 
@@ -52,52 +49,7 @@ struct ldap_dir {
 
 /* --- options ------------------------------------------------------------ */
 
-/* A host name, IPv4 or IPv6 address: nothing that could reshape the URI. */
-static bool
-host_ok(const char *h)
-{
-	if (h == NULL || h[0] == '\0' || strlen(h) > 255)
-		return false;
-	for (const char *p = h; *p != '\0'; p++)
-		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != ':')
-			return false;
-	return true;
-}
 
-/*
- * The filter template: "%s" stands for the escaped address (at least once),
- * "%%" for a percent sign; nothing else may follow a percent sign.
- */
-static bool
-filter_template_ok(const char *f, const char **why)
-{
-	size_t n = 0;
-
-	if (strlen(f) > LDAP_MAX_FILTER / 2) {
-		*why = "is too long";
-		return false;
-	}
-	if (f[0] != '(' || f[strlen(f) - 1] != ')') {
-		*why = "must be one parenthesised filter, as RFC 4515 writes them";
-		return false;
-	}
-	for (const char *p = f; *p != '\0'; p++) {
-		if (*p != '%')
-			continue;
-		if (p[1] == 's')
-			n++;
-		else if (p[1] != '%') {
-			*why = "may hold only %s (the address) and %% after a percent sign";
-			return false;
-		}
-		p++;
-	}
-	if (n == 0) {
-		*why = "must hold %s where the address goes";
-		return false;
-	}
-	return true;
-}
 
 int
 ldap_dir_new(const char *cmd, const struct ldap_opts *o, struct ldap_dir **d_r)
@@ -123,7 +75,7 @@ ldap_dir_new(const char *cmd, const struct ldap_opts *o, struct ldap_dir **d_r)
 		usage_error(cmd, "%s: the scheme must be ldap or ldaps, not %s", src, u->lud_scheme);
 		goto out;
 	}
-	if (!host_ok(u->lud_host)) {
+	if (!ldapfilter_host_ok(u->lud_host)) {
 		usage_error(cmd, "%s '%s': no host, or not a host name or address", src, o->url);
 		goto out;
 	}
@@ -155,7 +107,7 @@ ldap_dir_new(const char *cmd, const struct ldap_opts *o, struct ldap_dir **d_r)
 		    "(without both, the bind is anonymous)");
 		goto out;
 	}
-	if (o->filter != NULL && !filter_template_ok(o->filter, &why)) {
+	if (o->filter != NULL && !ldapfilter_template_ok(o->filter, &why)) {
 		usage_error(cmd, "--ldap-filter %s", why);
 		goto out;
 	}
@@ -218,61 +170,6 @@ ldap_dir_free(struct ldap_dir *d)
 
 /* --- filters ------------------------------------------------------------- */
 
-/*
- * RFC 4515 3: the value of an assertion escapes '*', '(', ')', '\' and NUL
- * as \XX; any other octet may be escaped too.  Every octet that is not a
- * letter, a digit or one of "@.-_+" is, so that nothing in an address can
- * act as filter syntax.  out holds at least 3 * len + 1 octets.
- */
-static void
-filter_escape(const char *in, size_t len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	char *o = out;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if ((c < 0x80 && isalnum(c)) || c == '@' || c == '.' || c == '-' || c == '_' ||
-		    c == '+') {
-			*o++ = (char)c;
-		} else {
-			*o++ = '\\';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
-		}
-	}
-	*o = '\0';
-}
-
-/* The filter for address: the template with each %s replaced; false when too long. */
-static bool
-filter_build(const char *tmpl, const char *address, char out[LDAP_MAX_FILTER])
-{
-	char esc[3 * ADDR_MAX + 1];
-	size_t n = 0, elen;
-
-	if (strlen(address) > ADDR_MAX)
-		return false;
-	filter_escape(address, strlen(address), esc);
-	elen = strlen(esc);
-	for (const char *p = tmpl; *p != '\0'; p++) {
-		const char *piece = p;
-		size_t plen = 1;
-		if (*p == '%' && p[1] == 's') {
-			piece = esc;
-			plen = elen;
-			p++;
-		} else if (*p == '%' && p[1] == '%') {
-			p++;
-		}
-		if (n + plen >= LDAP_MAX_FILTER)
-			return false;
-		memcpy(out + n, piece, plen);
-		n += plen;
-	}
-	out[n] = '\0';
-	return true;
-}
 
 /* --- the connection ---------------------------------------------------- */
 
@@ -564,16 +461,16 @@ dir_search(void *ctx, const char *address, STACK_OF(X509) *certs, STACK_OF(X509)
 	char *attrs[] = { "userSMIMECertificate", "userSMIMECertificate;binary",
 		"userCertificate", "userCertificate;binary", NULL };
 	struct timeval limit = { LDAP_TIME_LIMIT, 0 };
-	char filter[LDAP_MAX_FILTER], diag[256];
+	char filter[LDAPFILTER_MAX], diag[256];
 	time_t deadline = time(NULL) + LDAP_TIME_LIMIT + 2;
 	LDAPMessage *msg = NULL;
 	int msgid, rc, entries = 0;
 	bool done = false;
 
 	*entries_r = 0;
-	if (!filter_build(d->filter, address, filter))
+	if (!ldapfilter_build(d->filter, address, filter))
 		return smime_error_set(err, SMIME_E_INPUT, "the filter for %s is longer than %d "
-		    "octets", address, LDAP_MAX_FILTER);
+		    "octets", address, LDAPFILTER_MAX);
 	watch_start();
 	rc = ldap_search_ext(d->ld, d->base, LDAP_SCOPE_SUBTREE, filter, attrs, 0, NULL, NULL,
 	    &limit, LDAP_SIZE_LIMIT, &msgid);
