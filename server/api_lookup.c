@@ -125,7 +125,7 @@ public_cert(const struct store_cert *c)
 }
 
 static json_t *
-chain_cert(X509 *x)
+chain_cert_make(X509 *x)
 {
 	unsigned char *der = NULL;
 	int len = i2d_X509(x, &der);
@@ -140,6 +140,39 @@ chain_cert(X509 *x)
 	OPENSSL_free(subject);
 	free(pem);
 	free(b64);
+	return j;
+}
+
+/* The few CA certificates of all chains, as the answer writes them: made
+ * once per certificate object (the validations kept between changes hand
+ * out the same objects). */
+#define CHAIN_KEPT 32
+static struct { X509 *x; json_t *j; } chain_kept[CHAIN_KEPT];
+static size_t chain_next;
+static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static json_t *
+chain_cert(X509 *x)
+{
+	json_t *j = NULL;
+
+	pthread_mutex_lock(&chain_lock);
+	for (size_t i = 0; i < CHAIN_KEPT && j == NULL; i++)
+		if (chain_kept[i].x == x)
+			j = json_deep_copy(chain_kept[i].j);
+	pthread_mutex_unlock(&chain_lock);
+	if (j != NULL)
+		return j;
+	if ((j = chain_cert_make(x)) == NULL || !X509_up_ref(x))
+		return j;
+	json_t *keep = json_deep_copy(j);
+	pthread_mutex_lock(&chain_lock);
+	size_t i = chain_next++ % CHAIN_KEPT;
+	X509_free(chain_kept[i].x);
+	json_decref(chain_kept[i].j);
+	chain_kept[i].x = x;
+	chain_kept[i].j = keep;
+	pthread_mutex_unlock(&chain_lock);
 	return j;
 }
 

@@ -66,27 +66,121 @@ chain_merge(STACK_OF(X509) *chain, STACK_OF(X509) *up)
 	return 0;
 }
 
+/*
+ * Validations are kept per certificate while nothing changes (the state
+ * generation): a lookup after its answer expired, and every publication,
+ * ask about the same certificates again and again.
+ */
+#define VERDICT_SLOTS 65536
+#define VERDICT_SHARDS 64
+
+struct verdict {
+	char sha256[65];
+	uint64_t gen;
+	bool ok;
+	X509 *cert;                      /* when ok: parsing is dear (OpenSSL 3's decoders) */
+	STACK_OF(X509) *chain;           /* when ok */
+};
+static struct verdict verdicts[VERDICT_SLOTS];
+static pthread_mutex_t verdict_locks[VERDICT_SHARDS];
+static pthread_once_t verdict_once = PTHREAD_ONCE_INIT;
+
+static void
+verdict_init(void)
+{
+	for (size_t i = 0; i < VERDICT_SHARDS; i++)
+		pthread_mutex_init(&verdict_locks[i], NULL);
+}
+
+static size_t
+verdict_slot(const char *sha256)
+{
+	size_t h = 0;
+
+	/* The fingerprint is uniform already: its first hex digits will do. */
+	for (int i = 0; i < 8 && sha256[i] != '\0'; i++)
+		h = h * 16 + (size_t)(sha256[i] <= '9' ? sha256[i] - '0' : (sha256[i] | 0x20) - 'a' + 10);
+	return h % VERDICT_SLOTS;
+}
+
+/* The kept verdict on sha256 at gen: 1 valid (*cert_r and *chain_r new
+ * references), 0 not, -1 unknown. */
+static int
+verdict_get(const char *sha256, uint64_t gen, X509 **cert_r, STACK_OF(X509) **chain_r)
+{
+	size_t slot = verdict_slot(sha256);
+	struct verdict *v = &verdicts[slot];
+	int r = -1;
+
+	pthread_once(&verdict_once, verdict_init);
+	pthread_mutex_lock(&verdict_locks[slot % VERDICT_SHARDS]);
+	if (v->gen == gen && strcmp(v->sha256, sha256) == 0) {
+		r = v->ok ? 1 : 0;
+		if (v->ok && (*chain_r = X509_chain_up_ref(v->chain)) == NULL)
+			r = -1;
+		else if (v->ok && X509_up_ref(v->cert))
+			*cert_r = v->cert;
+		else if (v->ok) {
+			sk_X509_pop_free(*chain_r, X509_free);
+			*chain_r = NULL;
+			r = -1;
+		}
+	}
+	pthread_mutex_unlock(&verdict_locks[slot % VERDICT_SHARDS]);
+	return r;
+}
+
+static void
+verdict_put(const char *sha256, uint64_t gen, bool ok, X509 *cert, STACK_OF(X509) *chain)
+{
+	size_t slot = verdict_slot(sha256);
+	struct verdict *v = &verdicts[slot];
+	STACK_OF(X509) *copy = ok ? X509_chain_up_ref(chain) : NULL;
+
+	if (ok && (copy == NULL || !X509_up_ref(cert))) {
+		sk_X509_pop_free(copy, X509_free);
+		return;
+	}
+	pthread_once(&verdict_once, verdict_init);
+	pthread_mutex_lock(&verdict_locks[slot % VERDICT_SHARDS]);
+	sk_X509_pop_free(v->chain, X509_free);
+	X509_free(v->cert);
+	snprintf(v->sha256, sizeof(v->sha256), "%s", sha256);
+	v->gen = gen;
+	v->ok = ok;
+	v->cert = ok ? cert : NULL;
+	v->chain = copy;
+	pthread_mutex_unlock(&verdict_locks[slot % VERDICT_SHARDS]);
+}
+
 /* c parsed and validated now, with its chain merged into p->chain; NULL
  * when it does not validate (counted in p->n_refused). */
 static X509 *
 validated(struct service *svc, const struct store_cert *c, struct published *p,
     struct smime_error *err, int *rc_r)
 {
-	const unsigned char *d = c->der;
-	X509 *x = d2i_X509(NULL, &d, (long)c->der_len);
+	uint64_t gen = atomic_load(&svc->state_gen);
 	STACK_OF(X509) *up = NULL;
 	struct smime_error why;
+	X509 *x = NULL;
+	int known = verdict_get(c->sha256, gen, &x, &up);
 
 	*rc_r = 0;
-	if (x == NULL) {
-		p->n_refused++;
-		return NULL;
+	if (known == -1) {
+		/* Published only what the trust collection accepts now (and a
+		 * certificate the collection stops trusting stops being published). */
+		const unsigned char *d = c->der;
+		if ((x = d2i_X509(NULL, &d, (long)c->der_len)) == NULL) {
+			p->n_refused++;
+			return NULL;
+		}
+		known = trust_verify(svc, x, NULL, 0, &up, &why) == 0;
+		if (!known)
+			log_event("warning", "publish.refused", "serial", c->serial, "reason",
+			    why.message, NULL);
+		verdict_put(c->sha256, gen, known, x, up);
 	}
-	/* Published only what the trust collection accepts now (and a
-	 * certificate the collection stops trusting stops being published). */
-	if (trust_verify(svc, x, NULL, 0, &up, &why) != 0) {
-		log_event("warning", "publish.refused", "serial", c->serial, "reason", why.message,
-		    NULL);
+	if (!known) {
 		p->n_refused++;
 		X509_free(x);
 		return NULL;
