@@ -360,8 +360,14 @@ CONF
 	trap 'exit 143' TERM
 	"$SLAPD" -h "$urls" -F "$dir/slapd.d" >"$dir/slapd.log" 2>&1 ||
 		{ cat "$dir/slapd.log" >&2; return 1; }
+	_slapd_wait
+}
+
+# _slapd_wait: until the slapd just started answers (30 s); sets SLAPD_PID.
+_slapd_wait() {
+	local i
 	for i in $(seq 1 300); do
-		[ -z "$SLAPD_PID" ] && [ -s "$dir/slapd.pid" ] && SLAPD_PID=$(cat "$dir/slapd.pid")
+		[ -z "$SLAPD_PID" ] && [ -s "$SLAPD_DIR/slapd.pid" ] && SLAPD_PID=$(cat "$SLAPD_DIR/slapd.pid")
 		if [ -n "$SLAPD_PID" ] && ldapsearch -x -LLL -H "$SLAPD_URL" -b "$SLAPD_BASE" -s base \
 			dn >/dev/null 2>&1; then
 			return 0
@@ -388,18 +394,9 @@ stop_slapd() {
 # restart_slapd: start the slapd that stop_slapd stopped again, on the same
 # URL with the same configuration and data.
 restart_slapd() {
-	local i
 	rm -f "$SLAPD_DIR/slapd.pid"
 	"$SLAPD" -h "$SLAPD_URL/" -F "$SLAPD_DIR/slapd.d" >>"$SLAPD_DIR/slapd.log" 2>&1 || return 1
-	for i in $(seq 1 300); do
-		[ -z "$SLAPD_PID" ] && [ -s "$SLAPD_DIR/slapd.pid" ] && SLAPD_PID=$(cat "$SLAPD_DIR/slapd.pid")
-		if [ -n "$SLAPD_PID" ] && ldapsearch -x -LLL -H "$SLAPD_URL" -b "$SLAPD_BASE" -s base \
-			dn >/dev/null 2>&1; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
+	_slapd_wait
 }
 
 _slapd_exit() {
