@@ -452,6 +452,7 @@ struct store_tx {
 #define ROW_BAD (-2)
 
 typedef int (*row_fn)(sqlite3_stmt *s, void *item);
+typedef void (*clear_fn)(void *item);
 
 /* ---------------- errors ---------------- */
 
@@ -2133,70 +2134,118 @@ sq_user_get(struct store_tx *tx, const char *id_or_email, struct store_user *u_r
 	return ret;
 }
 
+/*
+ * One page of a list ordered by a text key (users, groups, devices).  The
+ * statements come in fours from base: unfiltered, after a cursor, filtered
+ * (?1) and filtered after a cursor (a list without a filter has the first
+ * two).  A filter names a record that must exist (filter_exists).
+ */
+struct page_list {
+	const char *what;                /* "users": for messages */
+	int base;
+	char tag;                        /* the cursor's kind: 'u', 'g', 'd' */
+	const char *filter;              /* NULL: none */
+	int filter_exists;               /* the statement that checks it */
+	const char *filter_what;         /* "group": for NOTFOUND */
+	size_t size;
+	row_fn row;
+	clear_fn clear;
+	const char *(*key)(const void *item);   /* what the next cursor holds */
+};
+
 static int
-sq_user_list(struct store_tx *tx, const struct store_page *page, const char *group_id,
-    struct store_user **users_r, size_t *n_r, char **next_r, struct smime_error *err)
+list_page(struct store_tx *tx, const struct store_page *page, const struct page_list *pl,
+    void **items_r, size_t *n_r, char **next_r, struct smime_error *err)
 {
-	struct store_user *v = NULL;
-	void *raw = NULL;
 	sqlite3_stmt *s = NULL;
-	char *after = NULL;
+	char *after = NULL, prefix[3] = { pl->tag, '.', '\0' };
+	void *v = NULL;
 	size_t n = 0;
 	bool found, more;
 	int rc, ret;
 
 	if ((ret = need_tx(tx, false, err)) != 0 ||
-	    (ret = page_check(page, users_r, n_r, next_r, err)) != 0)
+	    (ret = page_check(page, items_r, n_r, next_r, err)) != 0)
 		return ret;
-	*users_r = NULL;
+	*items_r = NULL;
 	*n_r = 0;
 	*next_r = NULL;
-	if (page->after != NULL && (ret = cursor_key(page->after, 'u', &after, err)) != 0)
+	if (page->after != NULL && (ret = cursor_key(page->after, pl->tag, &after, err)) != 0)
 		return ret;
-	if (group_id != NULL) {
-		if ((ret = exists(tx->c, S_GROUP_EXISTS, group_id, &found, err)) != 0)
+	if (pl->filter != NULL) {
+		if ((ret = exists(tx->c, pl->filter_exists, pl->filter, &found, err)) != 0)
 			goto out;
 		if (!found) {
-			ret = smime_error_set(err, SMIME_E_NOTFOUND, "no group '%.128s'", group_id);
+			ret = smime_error_set(err, SMIME_E_NOTFOUND, "no %s '%.128s'", pl->filter_what,
+			    pl->filter);
 			goto out;
 		}
 	}
-	if ((ret = stmt(tx->c, S_USER_LIST + (group_id != NULL ? 2 : 0) + (after != NULL),
-	    &s, err)) != 0)
+	if ((ret = stmt(tx->c, pl->base + (pl->filter != NULL ? 2 : 0) + (after != NULL), &s,
+	    err)) != 0)
 		goto out;
 	rc = SQLITE_OK;
-	if (group_id != NULL)
-		rc = bind_str(s, 1, group_id);
+	if (pl->filter != NULL)
+		rc = bind_str(s, 1, pl->filter);
 	if (rc == SQLITE_OK && after != NULL)
 		rc = bind_str(s, 2, after);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)page->limit + 1);
 	if (rc != SQLITE_OK) {
-		ret = dberr(tx->c->db, err, "listing users");
+		ret = dberr(tx->c->db, err, pl->what);
 		goto out;
 	}
-	ret = fetch(tx->c->db, s, page->limit, sizeof(*v), row_user, &raw, &n, &more, err);
-	v = raw;
-	done(s);
-	s = NULL;
+	ret = fetch(tx->c->db, s, page->limit, pl->size, pl->row, &v, &n, &more, err);
 	if (ret != 0)
 		goto out;
-	for (size_t i = 0; i < n; i++)
-		if ((ret = user_fill(tx->c, &v[i], err)) != 0)
+	if (more && n > 0) {
+		const char *key = pl->key((char *)v + (n - 1) * pl->size);
+		if ((*next_r = cursor_make(prefix, key, strlen(key))) == NULL) {
+			ret = nomem(err);
 			goto out;
-	if (more && n > 0 &&
-	    (*next_r = cursor_make("u.", v[n - 1].id, strlen(v[n - 1].id))) == NULL) {
-		ret = nomem(err);
-		goto out;
+		}
 	}
-	*users_r = v;
+	*items_r = v;
 	*n_r = n;
 	v = NULL;
 out:
 	done(s);
-	store_users_free(v, n);
+	for (size_t i = 0; v != NULL && i < n; i++)
+		pl->clear((char *)v + i * pl->size);
+	free(v);
 	free(after);
 	return ret;
+}
+
+static void clear_user(void *p) { store_user_clear(p); }
+static void clear_group(void *p) { store_group_clear(p); }
+static void clear_device(void *p) { store_device_clear(p); }
+static const char *key_user(const void *p) { return ((const struct store_user *)p)->id; }
+static const char *key_group(const void *p) { return ((const struct store_group *)p)->name; }
+static const char *key_device(const void *p) { return ((const struct store_device *)p)->id; }
+
+static int
+sq_user_list(struct store_tx *tx, const struct store_page *page, const char *group_id,
+    struct store_user **users_r, size_t *n_r, char **next_r, struct smime_error *err)
+{
+	const struct page_list pl = { "listing users", S_USER_LIST, 'u', group_id,
+		S_GROUP_EXISTS, "group", sizeof(**users_r), row_user, clear_user, key_user };
+	void *v = NULL;
+	int ret = list_page(tx, page, &pl, &v, n_r, next_r, err);
+
+	if (ret != 0)
+		return ret;
+	/* Each user's addresses and groups. */
+	for (size_t i = 0; i < *n_r; i++)
+		if ((ret = user_fill(tx->c, (struct store_user *)v + i, err)) != 0) {
+			store_users_free(v, *n_r);
+			*n_r = 0;
+			free(*next_r);
+			*next_r = NULL;
+			return ret;
+		}
+	*users_r = v;
+	return 0;
 }
 
 static int
@@ -2321,49 +2370,13 @@ static int
 sq_group_list(struct store_tx *tx, const struct store_page *page,
     struct store_group **groups_r, size_t *n_r, char **next_r, struct smime_error *err)
 {
-	struct store_group *v = NULL;
-	void *raw = NULL;
-	sqlite3_stmt *s = NULL;
-	char *after = NULL;
-	size_t n = 0;
-	bool more;
-	int rc, ret;
+	const struct page_list pl = { "listing groups", S_GROUP_LIST, 'g', NULL, 0, NULL,
+		sizeof(**groups_r), row_group, clear_group, key_group };
+	void *v = NULL;
+	int ret = list_page(tx, page, &pl, &v, n_r, next_r, err);
 
-	if ((ret = need_tx(tx, false, err)) != 0 ||
-	    (ret = page_check(page, groups_r, n_r, next_r, err)) != 0)
-		return ret;
-	*groups_r = NULL;
-	*n_r = 0;
-	*next_r = NULL;
-	if (page->after != NULL && (ret = cursor_key(page->after, 'g', &after, err)) != 0)
-		return ret;
-	if ((ret = stmt(tx->c, after != NULL ? S_GROUP_LIST_AFTER : S_GROUP_LIST, &s, err)) != 0)
-		goto out;
-	rc = SQLITE_OK;
-	if (after != NULL)
-		rc = bind_str(s, 2, after);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)page->limit + 1);
-	if (rc != SQLITE_OK) {
-		ret = dberr(tx->c->db, err, "listing groups");
-		goto out;
-	}
-	ret = fetch(tx->c->db, s, page->limit, sizeof(*v), row_group, &raw, &n, &more, err);
-	v = raw;
-	if (ret != 0)
-		goto out;
-	if (more && n > 0 && (*next_r = cursor_make("g.", v[n - 1].name,
-	    strlen(v[n - 1].name))) == NULL) {
-		ret = nomem(err);
-		goto out;
-	}
-	*groups_r = v;
-	*n_r = n;
-	v = NULL;
-out:
-	done(s);
-	store_groups_free(v, n);
-	free(after);
+	if (ret == 0)
+		*groups_r = v;
 	return ret;
 }
 
@@ -2536,60 +2549,13 @@ static int
 sq_device_list(struct store_tx *tx, const struct store_page *page, const char *user_id,
     struct store_device **devices_r, size_t *n_r, char **next_r, struct smime_error *err)
 {
-	struct store_device *v = NULL;
-	void *raw = NULL;
-	sqlite3_stmt *s = NULL;
-	char *after = NULL;
-	size_t n = 0;
-	bool found, more;
-	int rc, ret;
+	const struct page_list pl = { "listing devices", S_DEVICE_LIST, 'd', user_id,
+		S_USER_EXISTS, "user", sizeof(**devices_r), row_device, clear_device, key_device };
+	void *v = NULL;
+	int ret = list_page(tx, page, &pl, &v, n_r, next_r, err);
 
-	if ((ret = need_tx(tx, false, err)) != 0 ||
-	    (ret = page_check(page, devices_r, n_r, next_r, err)) != 0)
-		return ret;
-	*devices_r = NULL;
-	*n_r = 0;
-	*next_r = NULL;
-	if (page->after != NULL && (ret = cursor_key(page->after, 'd', &after, err)) != 0)
-		return ret;
-	if (user_id != NULL) {
-		if ((ret = exists(tx->c, S_USER_EXISTS, user_id, &found, err)) != 0)
-			goto out;
-		if (!found) {
-			ret = smime_error_set(err, SMIME_E_NOTFOUND, "no user '%.128s'", user_id);
-			goto out;
-		}
-	}
-	if ((ret = stmt(tx->c, S_DEVICE_LIST + (user_id != NULL ? 2 : 0) + (after != NULL),
-	    &s, err)) != 0)
-		goto out;
-	rc = SQLITE_OK;
-	if (user_id != NULL)
-		rc = bind_str(s, 1, user_id);
-	if (rc == SQLITE_OK && after != NULL)
-		rc = bind_str(s, 2, after);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)page->limit + 1);
-	if (rc != SQLITE_OK) {
-		ret = dberr(tx->c->db, err, "listing devices");
-		goto out;
-	}
-	ret = fetch(tx->c->db, s, page->limit, sizeof(*v), row_device, &raw, &n, &more, err);
-	v = raw;
-	if (ret != 0)
-		goto out;
-	if (more && n > 0 &&
-	    (*next_r = cursor_make("d.", v[n - 1].id, strlen(v[n - 1].id))) == NULL) {
-		ret = nomem(err);
-		goto out;
-	}
-	*devices_r = v;
-	*n_r = n;
-	v = NULL;
-out:
-	done(s);
-	store_devices_free(v, n);
-	free(after);
+	if (ret == 0)
+		*devices_r = v;
 	return ret;
 }
 
@@ -2670,7 +2636,6 @@ sq_ca_get(struct store_tx *tx, const char *id, struct store_ca *ca_r, struct smi
 	return get_record(tx, "ca_get", S_CA_GET, id, row_ca, ca_r, sizeof(*ca_r), "CA", err);
 }
 
-typedef void (*clear_fn)(void *item);
 
 /*
  * A whole small table (no pagination) by statement id, for the *_list
