@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <getopt.h>
 #include <limits.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,6 +24,7 @@
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 
+#include "cleanse.h"
 #include "cli.h"
 
 #define CSV_MAX (16u * 1024 * 1024)      /* user import-csv: the whole file */
@@ -2421,19 +2421,6 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 	return EXIT_OK;
 }
 
-/*
- * jansson's memory is wiped when freed: answers hold new token secrets and
- * PKCS#12 files, requests hold PKCS#12 passwords.
- */
-static void
-cleansing_free(void *p)
-{
-	if (p != NULL) {
-		OPENSSL_cleanse(p, malloc_usable_size(p));
-		free(p);
-	}
-}
-
 static int
 run(const struct verb *v, int argc, char **argv, const struct admin_options *conn)
 {
@@ -2470,6 +2457,8 @@ cmd_admin(int argc, char **argv)
 	bool known = false;
 	int c;
 
+	/* jansson's memory is wiped when freed: answers hold new token secrets
+	 * and PKCS#12 files, requests hold PKCS#12 passwords. */
 	json_set_alloc_funcs(malloc, cleansing_free);
 	/* Options before the object; '+': stop at the first argument. */
 	while ((c = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {

@@ -177,6 +177,30 @@ int api_chain_pem(struct service *svc, struct store_tx *tx, const char *ca_id, c
 		free_all(v_, n_); \
 	} while (0)
 
+/* One page of an unfiltered list (?limit, ?after), as {"items":[...],"next":...}. */
+#define ANSWER_PAGE(rq, type, lister, to_json, free_all) do { \
+		struct store_page page_; \
+		type *v_ = NULL; \
+		size_t n_ = 0; \
+		char *next_ = NULL; \
+		struct smime_error err_; \
+		struct store_tx *tx_; \
+		if (!rq_page((rq), &page_) || (tx_ = rq_read(rq)) == NULL) \
+			break; \
+		int rc_ = (rq)->svc->be->lister(tx_, &page_, &v_, &n_, &next_, &err_); \
+		(rq)->svc->be->rollback(tx_); \
+		if (rc_ != 0) \
+			reply_smime((rq), &err_); \
+		else { \
+			json_t *items_ = json_array(); \
+			for (size_t i_ = 0; i_ < n_; i_++) \
+				json_array_append_new(items_, to_json(&v_[i_])); \
+			reply_json((rq), 200, list_json(items_, next_)); \
+		} \
+		free_all(v_, n_); \
+		free(next_); \
+	} while (0)
+
 /* Begin a read transaction; on failure answers 500 and returns NULL. */
 struct store_tx *rq_read(struct request *rq);
 

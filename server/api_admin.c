@@ -105,33 +105,18 @@ h_token_delete(struct request *rq)
 	store_token_clear(&to.t);
 }
 
+static json_t *
+audit_json(const struct store_audit *a)
+{
+	json_t *detail = json_loads(a->detail ? a->detail : "{}", 0, NULL);
+
+	return json_pack("{s:I,s:o,s:s,s:s,s:s,s:o}", "seq", (json_int_t)a->seq, "time",
+	    time_json(a->time), "actor", a->actor, "action", a->action, "object", a->object,
+	    "detail", detail != NULL ? detail : json_object());
+}
+
 void
 h_audit_list(struct request *rq)
 {
-	struct store_page page;
-	struct store_audit *v = NULL;
-	size_t n = 0;
-	char *next = NULL;
-	struct smime_error err;
-	struct store_tx *tx;
-
-	if (!rq_page(rq, &page) || (tx = rq_read(rq)) == NULL)
-		return;
-	int rc = rq->svc->be->audit_list(tx, &page, &v, &n, &next, &err);
-	rq->svc->be->rollback(tx);
-	if (rc != 0)
-		reply_smime(rq, &err);
-	else {
-		json_t *items = json_array();
-		for (size_t i = 0; i < n; i++) {
-			json_t *detail = json_loads(v[i].detail ? v[i].detail : "{}", 0, NULL);
-			json_array_append_new(items, json_pack("{s:I,s:o,s:s,s:s,s:s,s:o}", "seq",
-			    (json_int_t)v[i].seq, "time", time_json(v[i].time), "actor", v[i].actor,
-			    "action", v[i].action, "object", v[i].object,
-			    "detail", detail != NULL ? detail : json_object()));
-		}
-		reply_json(rq, 200, list_json(items, next));
-	}
-	store_audits_free(v, n);
-	free(next);
+	ANSWER_PAGE(rq, struct store_audit, audit_list, audit_json, store_audits_free);
 }

@@ -524,27 +524,7 @@ group_json(const struct store_group *gr)
 void
 h_groups_list(struct request *rq)
 {
-	struct store_page page;
-	struct store_group *groups = NULL;
-	size_t n = 0;
-	char *next = NULL;
-	struct smime_error err;
-	struct store_tx *tx;
-
-	if (!rq_page(rq, &page) || (tx = rq_read(rq)) == NULL)
-		return;
-	int rc = rq->svc->be->group_list(tx, &page, &groups, &n, &next, &err);
-	rq->svc->be->rollback(tx);
-	if (rc != 0)
-		reply_smime(rq, &err);
-	else {
-		json_t *items = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(items, group_json(&groups[i]));
-		reply_json(rq, 200, list_json(items, next));
-	}
-	store_groups_free(groups, n);
-	free(next);
+	ANSWER_PAGE(rq, struct store_group, group_list, group_json, store_groups_free);
 }
 
 struct group_op {

@@ -548,12 +548,16 @@ write_entry(struct directory *d, const char *dn, const struct published *p, char
 		snprintf(why, size, "out of memory");
 		return PUB_RETRY;
 	}
-	/* userCertificate;binary: each certificate the user has now (RFC 4523 2.1). */
-	if (p->enc_cert != NULL)
-		sk_X509_push(all, p->enc_cert);
-	for (int i = 0; i < sk_X509_num(p->signing_certs); i++)
+	/* userCertificate;binary: each certificate the user has now (RFC 4523 2.1).
+	 * Nothing is written short of one: a failed push fails the attempt. */
+	bool pushed = p->enc_cert == NULL || sk_X509_push(all, p->enc_cert);
+	for (int i = 0; pushed && i < sk_X509_num(p->signing_certs); i++)
 		if (sk_X509_value(p->signing_certs, i) != p->enc_cert)
-			sk_X509_push(all, sk_X509_value(p->signing_certs, i));
+			pushed = sk_X509_push(all, sk_X509_value(p->signing_certs, i)) > 0;
+	if (!pushed) {
+		snprintf(why, size, "out of memory");
+		goto out;
+	}
 	for (int i = 0; i < sk_X509_num(all) && n_certs < MAX_PUBLISHED; i++) {
 		int len = i2d_X509(sk_X509_value(all, i), &ders[n_certs]);
 		if (len <= 0) {
@@ -571,9 +575,10 @@ write_entry(struct directory *d, const char *dn, const struct published *p, char
 		STACK_OF(X509) *with_chain = sk_X509_dup(all);
 		unsigned char *der = NULL;
 		size_t len = 0;
-		for (int i = 0; with_chain != NULL && i < sk_X509_num(p->chain); i++)
-			sk_X509_push(with_chain, sk_X509_value(p->chain, i));
-		if (with_chain == NULL ||
+		bool whole = with_chain != NULL;
+		for (int i = 0; whole && i < sk_X509_num(p->chain); i++)
+			whole = sk_X509_push(with_chain, sk_X509_value(p->chain, i)) > 0;
+		if (!whole ||
 		    smime_certs_only_der(with_chain, &der, &len, &err) != 0) {
 			sk_X509_free(with_chain);
 			snprintf(why, size, "cannot make the PKCS#7 of the certificates");
@@ -978,31 +983,30 @@ directory_start(struct service *svc, struct directory **d_r, struct smime_error 
 	return 0;
 }
 
-void
+bool
 directory_stop(struct directory *d, long grace)
 {
 	struct timespec until;
 	bool done;
 
 	if (d == NULL)
-		return;
+		return true;
 	pthread_mutex_lock(&d->lock);
 	atomic_store(&d->stop, true);
 	pthread_cond_broadcast(&d->cond);
+	/* One directory operation may be under way: its own timeouts end it. */
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += grace > 0 ? grace : 1;
+	until.tv_sec += (grace > 0 ? grace : 1) + 2 * LDAP_OP_TIMEOUT;
 	while (!d->done && pthread_cond_timedwait(&d->cond, &d->lock, &until) == 0)
 		;
 	done = d->done;
 	pthread_mutex_unlock(&d->lock);
 	if (!done) {
-		/* A directory operation outlived the grace; its own timeouts end it,
-		 * but the process does not wait for them. */
 		log_event("warning", "directory.stop", "message", "the worker is still in a "
 		    "directory operation", NULL);
-		pthread_detach(d->thread);
-		return;
+		return false;
 	}
 	pthread_join(d->thread, NULL);
 	directory_free(d);
+	return true;
 }

@@ -18,6 +18,7 @@
 #ifndef SMIMED_DIRECTORY_H
 #define SMIMED_DIRECTORY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -54,8 +55,10 @@ int directory_sync(struct directory *d, size_t *n_r, struct smime_error *err);
 json_t *directory_status(struct directory *d);
 /* Something was committed: look at the queue now. */
 void directory_kick(struct directory *d);
-/* Stop the worker, waiting for it at most grace seconds. */
-void directory_stop(struct directory *d, long grace);
+/* Stop the worker, waiting for it at most grace seconds beyond the
+ * timeouts of one directory operation.  false: it did not stop, and it
+ * still uses the service (the caller must not close it). */
+bool directory_stop(struct directory *d, long grace);
 
 /* Check the directory keys of the configuration (config_check calls it). */
 int directory_config_check(const struct config *cfg, struct smime_error *err);

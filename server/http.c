@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "api.h"
+#include "cleanse.h"
 
 enum body { BODY_NONE, BODY_JSON, BODY_IMPORT, BODY_OCSP };
 
@@ -219,16 +220,6 @@ reply_empty(struct request *rq, int status)
 		set_response(rq, status, resp);
 }
 
-/* Answers may carry secrets (a new token, a PKCS#12): wiped when sent. */
-static void
-cleansing_free(void *p)
-{
-	if (p != NULL) {
-		OPENSSL_cleanse(p, strlen(p));
-		free(p);
-	}
-}
-
 void
 reply_json(struct request *rq, int status, json_t *j)
 {
@@ -240,6 +231,7 @@ reply_json(struct request *rq, int status, json_t *j)
 		return;
 	}
 	size_t len = strlen(text);
+	/* Answers may carry secrets (a new token, a PKCS#12): wiped when sent. */
 	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, text,
 	    cleansing_free);
 	if (resp == NULL) {

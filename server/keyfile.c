@@ -19,31 +19,15 @@
 
 #define KEYFILE_PATH_MAX 4096
 
+/* Read (or write) all len octets, through short counts and EINTR. */
 static int
-read_all(int fd, unsigned char *buf, size_t len)
+io_all(int fd, unsigned char *buf, size_t len, bool writing)
 {
 	size_t done = 0;
 	ssize_t n;
 
 	while (done < len) {
-		n = read(fd, buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-static int
-write_all(int fd, const unsigned char *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = write(fd, buf + done, len - done);
+		n = writing ? write(fd, buf + done, len - done) : read(fd, buf + done, len - done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -94,7 +78,7 @@ key_create(const char *path, struct smime_error *err)
 		    "key file %s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, key, sizeof(key)) != 0 || fsync(fd) != 0) {
+	if (io_all(fd, key, sizeof(key), true) != 0 || fsync(fd) != 0) {
 		rc = smime_error_set(err, SMIME_E_IO, "key file %s: %s", path, strerror(errno));
 		goto out;
 	}
@@ -143,7 +127,7 @@ key_read(const char *path, unsigned char key[KEYFILE_LEN], struct smime_error *e
 		    "has %d", path, (long long)st.st_size, KEYFILE_LEN);
 		goto out;
 	}
-	if (read_all(fd, key, KEYFILE_LEN) != 0) {
+	if (io_all(fd, key, KEYFILE_LEN, false) != 0) {
 		rc = smime_error_set(err, SMIME_E_IO, "key file %s: short read", path);
 		goto out;
 	}

@@ -16,12 +16,12 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <malloc.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include <smime/smime.h>
 
+#include "cleanse.h"
 #include "directory.h"
 #include "service.h"
 
@@ -50,15 +50,6 @@ usage(FILE *f)
 	    "restore FILE  replace the store with a backup; a running smimed reloads\n\n"
 	    "Signals: SIGTERM and SIGINT stop after in-flight requests finish; SIGHUP\n"
 	    "reloads the CAs from the store.  See smimed(8).\n");
-}
-
-static void
-cleansing_free(void *p)
-{
-	if (p != NULL) {
-		OPENSSL_cleanse(p, malloc_usable_size(p));
-		free(p);
-	}
 }
 
 /* One smimed per data folder: an advisory lock held while it runs. */
@@ -250,7 +241,8 @@ main(int argc, char **argv)
 	    http_start(&svc, &http, &err) != 0) {
 		log_event("error", "start", "message", err.message, NULL);
 		fprintf(stderr, "smimed: %s\n", err.message);
-		directory_stop(svc.directory, 1);
+		if (!directory_stop(svc.directory, 1))
+			_exit(1);
 		svc.directory = NULL;
 		service_close(&svc);
 		return 1;
@@ -287,7 +279,13 @@ main(int argc, char **argv)
 	log_event("info", "stop", "grace", "in-flight requests finish", NULL);
 	atomic_store(&svc.stopping, true);
 	http_stop(http, svc.cfg.shutdown_grace);
-	directory_stop(svc.directory, svc.cfg.shutdown_grace);
+	if (!directory_stop(svc.directory, svc.cfg.shutdown_grace)) {
+		/* Closing the store under a worker still using it could crash;
+		 * every commit is durable already, so leave without closing. */
+		log_event("warning", "stopped", "message", "without closing the store", NULL);
+		fflush(NULL);
+		_exit(0);
+	}
 	svc.directory = NULL;
 	service_close(&svc);
 	close(lock_fd);

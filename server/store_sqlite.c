@@ -416,7 +416,8 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_PUBLISH_RETRY] = "UPDATE publish_queue SET attempts = attempts + 1, next_at = ?4,"
 	    " error = ?2 WHERE user_id = ?1 AND seq = ?3",
 	[S_PUBLISH_ALL] = "INSERT INTO publish_queue (user_id, next_at, queued)"
-	    " SELECT DISTINCT user_id, ?1, ?1 FROM certs WHERE user_id <> '' AND true"
+	    /* An UPSERT after a SELECT needs the SELECT's WHERE (SQLite's parser). */
+	    " SELECT DISTINCT user_id, ?1, ?1 FROM certs WHERE user_id <> ''"
 	    " ON CONFLICT (user_id) DO UPDATE SET seq = seq + 1, attempts = 0,"
 	    " next_at = excluded.next_at, error = ''",
 	[S_PUBLISH_PENDING] = "SELECT " PUBLISH_COLS " FROM publish_queue"
