@@ -6,6 +6,7 @@
 #include <smime/cert.h>
 #include <smime/keystore.h>
 #include <smime/message.h>
+#include <smime/scep.h>
 
 #define SMIME_VERSION "0.1.0"
 

@@ -1,0 +1,642 @@
+/*
+ * Unit tests of lib/scep.c: every message type written and read back,
+ * with the keys of both sides, and the ways a pkiMessage goes wrong.
+ *
+ * The PKI of the run: a CA (p256) with an RSA RA it issued, a requester
+ * with an RSA key and another with a P-256 key.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "testutil.h"
+
+static EVP_PKEY *ca_key, *ra_key, *req_key, *ec_key, *other_key;
+static X509 *ca, *ra, *other;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	ca_key = tu_key("p256");
+	ra_key = tu_key("rsa2048");
+	req_key = tu_key("rsa2048");
+	ec_key = tu_key("p256");
+	other_key = tu_key("rsa2048");
+	ca = tu_cert(NULL, NULL, ca_key, "SCEP test CA", NULL, SMIME_ROLE_CA, -1, 365);
+	ra = tu_cert(ca, ca_key, ra_key, "SCEP test RA", NULL, SMIME_ROLE_SIGN | SMIME_ROLE_ENCRYPT,
+	    -1, 365);
+	other = tu_cert(ca, ca_key, other_key, "Someone else", NULL, SMIME_ROLE_ENCRYPT, -1, 365);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	X509_free(ca);
+	X509_free(ra);
+	X509_free(other);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(ra_key);
+	EVP_PKEY_free(req_key);
+	EVP_PKEY_free(ec_key);
+	EVP_PKEY_free(other_key);
+	return 0;
+}
+
+/* A CSR for key with an email SAN and, when not NULL, a challenge. */
+static X509_REQ *
+make_csr(EVP_PKEY *key, const char *cn, const char *challenge, int challenge_type)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+
+	assert_non_null(req);
+	assert_true(X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0));
+	assert_true(X509_REQ_set_subject_name(req, name));
+	assert_true(X509_REQ_set_pubkey(req, key));
+	if (challenge != NULL)
+		assert_true(X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword,
+		    challenge_type, (const unsigned char *)challenge, -1));
+	assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+	X509_NAME_free(name);
+	return req;
+}
+
+/* A PKCSReq from key to the RA, with its self-signed certificate. */
+static unsigned char *
+pkcsreq(EVP_PKEY *key, const EVP_MD *md, const EVP_CIPHER *cipher, X509 **self_r,
+    X509_REQ **csr_r, char tid[65], unsigned char nonce[SMIME_SCEP_NONCE], size_t *len_r)
+{
+	struct smime_error err;
+	struct smime_scep_out o = { 0 };
+	X509_REQ *csr = make_csr(key, "alice@example.test", "s3cret-Challenge", MBSTRING_ASC);
+	X509 *self;
+	unsigned char *der;
+
+	assert_int_equal(smime_scep_self_signed(csr, key, &self, &err), 0);
+	assert_int_equal(smime_scep_transaction_id(key, tid, &err), 0);
+	o.type = SMIME_SCEP_PKCSREQ;
+	o.transaction_id = tid;
+	o.signer = self;
+	o.key = key;
+	o.md = md;
+	o.recipient = ra;
+	o.cipher = cipher;
+	o.csr = csr;
+	assert_int_equal(smime_scep_write(&o, &der, len_r, nonce, &err), 0);
+	*self_r = self;
+	*csr_r = csr;
+	return der;
+}
+
+static void
+test_pkcsreq_round_trip(void **state)
+{
+	static const struct {
+		const char *key;
+		const char *md;
+		const char *cipher;
+		int digest_nid, cipher_nid;
+	} rows[] = {
+		{ "rsa", "SHA256", "AES-128-CBC", NID_sha256, NID_aes_128_cbc },
+		{ "rsa", "SHA512", "AES-256-CBC", NID_sha512, NID_aes_256_cbc },
+		{ "rsa", "SHA1", "DES-EDE3-CBC", NID_sha1, NID_des_ede3_cbc },
+		{ "ec", "SHA256", "AES-192-CBC", NID_sha256, NID_aes_192_cbc },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct smime_scep_msg m = { 0 };
+		struct smime_error err;
+		EVP_PKEY *key = strcmp(rows[i].key, "ec") == 0 ? ec_key : req_key;
+		X509 *self;
+		X509_REQ *csr;
+		char tid[65], challenge[SMIME_SCEP_MAX_CHALLENGE + 1];
+		unsigned char nonce[SMIME_SCEP_NONCE], *der;
+		size_t len;
+
+		der = pkcsreq(key, EVP_get_digestbyname(rows[i].md),
+		    EVP_get_cipherbyname(rows[i].cipher), &self, &csr, tid, nonce, &len);
+		assert_int_equal(smime_scep_read(der, len, &m, &err), 0);
+		assert_int_equal(m.type, SMIME_SCEP_PKCSREQ);
+		assert_string_equal(m.transaction_id, tid);
+		assert_int_equal(strlen(tid), 64);
+		assert_int_equal(m.sender_nonce_len, SMIME_SCEP_NONCE);
+		assert_memory_equal(m.sender_nonce, nonce, SMIME_SCEP_NONCE);
+		assert_int_equal(m.recipient_nonce_len, 0);
+		assert_true(m.signature_ok);
+		assert_true(smime_scep_can_reply(&m));
+		assert_int_equal(X509_cmp(m.signer, self), 0);
+		assert_int_equal(m.digest_nid, rows[i].digest_nid);
+		assert_int_equal(m.cipher_nid, rows[i].cipher_nid);
+		assert_true(m.has_signing_time);
+		assert_true(llabs(m.signing_time - (int64_t)time(NULL)) < 60);
+		assert_null(m.csr);
+
+		/* Not for the requester's own key, nor for another certificate. */
+		assert_int_not_equal(smime_scep_open(&m, other, other_key, &err), 0);
+		assert_null(m.csr);
+		assert_int_equal(smime_scep_open(&m, ra, ra_key, &err), 0);
+		assert_non_null(m.csr);
+		assert_int_equal(X509_REQ_verify(m.csr, X509_REQ_get0_pubkey(m.csr)), 1);
+		assert_true(EVP_PKEY_eq(X509_REQ_get0_pubkey(m.csr), key) == 1);
+		assert_int_equal(smime_scep_challenge(m.csr, challenge, sizeof(challenge), &err), 0);
+		assert_string_equal(challenge, "s3cret-Challenge");
+
+		smime_scep_msg_clear(&m);
+		assert_null(m.signer);
+		assert_int_equal(m.status, -1);
+		OPENSSL_free(der);
+		X509_free(self);
+		X509_REQ_free(csr);
+	}
+}
+
+/* The server's answer to a request, read by the requester. */
+static void
+test_certrep(void **state)
+{
+	static const struct {
+		const char *key;
+		int status;
+		int fail;
+		const char *text;
+	} rows[] = {
+		{ "rsa", SMIME_SCEP_SUCCESS, -1, NULL },
+		{ "ec", SMIME_SCEP_SUCCESS, -1, NULL },
+		{ "rsa", SMIME_SCEP_PENDING, -1, NULL },
+		{ "rsa", SMIME_SCEP_FAILURE, SMIME_SCEP_BAD_REQUEST, "the email is not yours" },
+		{ "rsa", SMIME_SCEP_FAILURE, SMIME_SCEP_BAD_TIME, NULL },
+		{ "ec", SMIME_SCEP_FAILURE, SMIME_SCEP_BAD_CERT_ID, "" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct smime_scep_msg req = { 0 }, rep = { 0 };
+		struct smime_scep_out o = { 0 };
+		struct smime_error err;
+		EVP_PKEY *key = strcmp(rows[i].key, "ec") == 0 ? ec_key : req_key;
+		STACK_OF(X509) *issued = sk_X509_new_null(), *extra = sk_X509_new_null();
+		X509 *self, *cert;
+		X509_REQ *csr;
+		char tid[65];
+		unsigned char nonce[SMIME_SCEP_NONCE], rnonce[SMIME_SCEP_NONCE], *der, *rder;
+		size_t len, rlen;
+
+		der = pkcsreq(key, EVP_sha256(), EVP_aes_128_cbc(), &self, &csr, tid, nonce, &len);
+		assert_int_equal(smime_scep_read(der, len, &req, &err), 0);
+		cert = tu_cert(ca, ca_key, key, "alice", "alice@example.test", SMIME_ROLE_SIGN, 0,
+		    30);
+		assert_true(sk_X509_push(issued, cert));
+		assert_true(X509_up_ref(ca) && sk_X509_push(extra, ca));
+
+		o.type = SMIME_SCEP_CERTREP;
+		o.transaction_id = req.transaction_id;
+		o.recipient_nonce = req.sender_nonce;
+		o.recipient_nonce_len = req.sender_nonce_len;
+		o.status = (enum smime_scep_status)rows[i].status;
+		o.fail_info = (enum smime_scep_fail)rows[i].fail;
+		o.fail_text = rows[i].text;
+		o.signer = ra;
+		o.key = ra_key;
+		o.extra_certs = extra;
+		o.recipient = req.signer;
+		o.issued = issued;
+		assert_int_equal(smime_scep_write(&o, &rder, &rlen, rnonce, &err), 0);
+
+		assert_int_equal(smime_scep_read(rder, rlen, &rep, &err), 0);
+		assert_int_equal(rep.type, SMIME_SCEP_CERTREP);
+		assert_string_equal(rep.transaction_id, tid);
+		assert_int_equal(rep.status, rows[i].status);
+		assert_int_equal(rep.fail_info, rows[i].fail);
+		if (rows[i].text != NULL && rows[i].text[0] != '\0')
+			assert_string_equal(rep.fail_text, rows[i].text);
+		else
+			assert_null(rep.fail_text);
+		assert_int_equal(rep.recipient_nonce_len, SMIME_SCEP_NONCE);
+		assert_memory_equal(rep.recipient_nonce, nonce, SMIME_SCEP_NONCE);
+		assert_memory_equal(rep.sender_nonce, rnonce, SMIME_SCEP_NONCE);
+		assert_true(rep.signature_ok);
+		assert_int_equal(X509_cmp(rep.signer, ra), 0);
+		assert_int_equal(sk_X509_num(rep.certs), 2);
+		if (rows[i].status == SMIME_SCEP_SUCCESS) {
+			/* Only the requester's key opens it. */
+			assert_int_equal(smime_scep_open(&rep, ra, ra_key, &err), SMIME_E_CRYPTO);
+			assert_int_equal(smime_scep_open(&rep, self, key, &err), 0);
+			assert_int_equal(sk_X509_num(rep.issued), 1);
+			assert_int_equal(X509_cmp(sk_X509_value(rep.issued, 0), cert), 0);
+			assert_null(rep.crls);
+		} else {
+			assert_null(rep.envelope);
+			assert_int_equal(smime_scep_open(&rep, self, key, &err), SMIME_E_NOTFOUND);
+		}
+		smime_scep_msg_clear(&req);
+		smime_scep_msg_clear(&rep);
+		OPENSSL_free(der);
+		OPENSSL_free(rder);
+		X509_free(self);
+		X509_REQ_free(csr);
+		sk_X509_pop_free(issued, X509_free);
+		sk_X509_pop_free(extra, X509_free);
+	}
+}
+
+/* CertPoll, GetCert and GetCRL carry names and serials; GetCRL's answer a CRL. */
+static void
+test_poll_getcert_getcrl(void **state)
+{
+	static const int types[] = { SMIME_SCEP_CERTPOLL, SMIME_SCEP_GETCERT, SMIME_SCEP_GETCRL };
+	(void)state;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		struct smime_scep_msg m = { 0 };
+		struct smime_scep_out o = { 0 };
+		struct smime_error err;
+		X509_REQ *csr = make_csr(req_key, "bob@example.test", NULL, 0);
+		X509 *self;
+		unsigned char *der;
+		size_t len;
+
+		assert_int_equal(smime_scep_self_signed(csr, req_key, &self, &err), 0);
+		o.type = (enum smime_scep_type)types[i];
+		o.transaction_id = "poll-1";
+		o.signer = self;
+		o.key = req_key;
+		o.recipient = ra;
+		o.issuer = X509_get_subject_name(ca);
+		o.subject = X509_REQ_get_subject_name(csr);
+		o.serial = X509_get0_serialNumber(other);
+		assert_int_equal(smime_scep_write(&o, &der, &len, NULL, &err), 0);
+		assert_int_equal(smime_scep_read(der, len, &m, &err), 0);
+		assert_int_equal(m.type, types[i]);
+		assert_string_equal(m.transaction_id, "poll-1");
+		assert_int_equal(smime_scep_open(&m, ra, ra_key, &err), 0);
+		assert_int_equal(X509_NAME_cmp(m.issuer, X509_get_subject_name(ca)), 0);
+		if (types[i] == SMIME_SCEP_CERTPOLL) {
+			assert_int_equal(X509_NAME_cmp(m.subject, X509_REQ_get_subject_name(csr)), 0);
+			assert_null(m.serial);
+		} else {
+			assert_null(m.subject);
+			assert_int_equal(ASN1_INTEGER_cmp(m.serial, X509_get0_serialNumber(other)), 0);
+		}
+		smime_scep_msg_clear(&m);
+		OPENSSL_free(der);
+		X509_free(self);
+		X509_REQ_free(csr);
+	}
+}
+
+static void
+test_certrep_crl(void **state)
+{
+	struct smime_scep_msg rep = { 0 };
+	struct smime_scep_out o = { 0 };
+	struct smime_error err;
+	static const unsigned char nonce[16] = "0123456789abcdef";
+	X509_CRL *crl = X509_CRL_new();
+	X509_REQ *csr = make_csr(req_key, "bob@example.test", NULL, 0);
+	X509 *self;
+	unsigned char *der;
+	size_t len;
+
+	(void)state;
+	assert_true(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)));
+	{
+		ASN1_TIME *now = X509_gmtime_adj(NULL, 0);
+
+		assert_true(X509_CRL_set1_lastUpdate(crl, now));
+		ASN1_TIME_free(now);
+	}
+	assert_true(X509_CRL_sign(crl, ca_key, EVP_sha256()) > 0);
+	assert_int_equal(smime_scep_self_signed(csr, req_key, &self, &err), 0);
+	o.type = SMIME_SCEP_CERTREP;
+	o.transaction_id = "crl-1";
+	o.recipient_nonce = nonce;
+	o.recipient_nonce_len = sizeof(nonce);
+	o.status = SMIME_SCEP_SUCCESS;
+	o.signer = ra;
+	o.key = ra_key;
+	o.recipient = self;
+	o.crl = crl;
+	assert_int_equal(smime_scep_write(&o, &der, &len, NULL, &err), 0);
+	assert_int_equal(smime_scep_read(der, len, &rep, &err), 0);
+	assert_int_equal(smime_scep_open(&rep, self, req_key, &err), 0);
+	assert_null(rep.issued);
+	assert_int_equal(sk_X509_CRL_num(rep.crls), 1);
+	assert_int_equal(X509_CRL_cmp(sk_X509_CRL_value(rep.crls, 0), crl), 0);
+
+	OPENSSL_free(der);
+
+	/* A SUCCESS must carry something; a CertRep needs the request's nonce. */
+	o.crl = NULL;
+	assert_int_equal(smime_scep_write(&o, &der, &len, NULL, &err), SMIME_E_USAGE);
+	o.crl = crl;
+	o.recipient_nonce = NULL;
+	assert_int_equal(smime_scep_write(&o, &der, &len, NULL, &err), SMIME_E_USAGE);
+
+	assert_null(der);
+	smime_scep_msg_clear(&rep);
+	X509_free(self);
+	X509_REQ_free(csr);
+	X509_CRL_free(crl);
+}
+
+/* Bad messages: each refused with the error that maps to its failInfo. */
+static void
+test_bad_messages(void **state)
+{
+	struct smime_scep_msg m = { 0 };
+	struct smime_error err;
+	X509 *self;
+	X509_REQ *csr;
+	char tid[65];
+	unsigned char nonce[SMIME_SCEP_NONCE], *der, *copy;
+	size_t len, cut;
+
+	(void)state;
+	der = pkcsreq(req_key, EVP_sha256(), EVP_aes_128_cbc(), &self, &csr, tid, nonce, &len);
+
+	/* Empty, garbage, over the limit. */
+	assert_int_equal(smime_scep_read(der, 0, &m, &err), SMIME_E_INPUT);
+	assert_int_equal(smime_scep_read((const unsigned char *)"hello world", 11, &m, &err),
+	    SMIME_E_INPUT);
+	assert_int_equal(smime_scep_read(der, SMIME_SCEP_MAX_MESSAGE + 1, &m, &err),
+	    SMIME_E_INPUT);
+	assert_false(smime_scep_can_reply(&m));
+
+	/* Truncated at every length: never accepted, never a crash. */
+	for (cut = 1; cut < len; cut += cut < 64 ? 1 : 97) {
+		assert_int_not_equal(smime_scep_read(der, cut, &m, &err), 0);
+		smime_scep_msg_clear(&m);
+	}
+	/* Trailing octets. */
+	copy = malloc(len + 1);
+	memcpy(copy, der, len);
+	copy[len] = 0;
+	assert_int_equal(smime_scep_read(copy, len + 1, &m, &err), SMIME_E_INPUT);
+	smime_scep_msg_clear(&m);
+
+	/* The last octet is in the signature: BADSIG, and still answerable. */
+	memcpy(copy, der, len);
+	copy[len - 1] ^= 0x01;
+	assert_int_equal(smime_scep_read(copy, len, &m, &err), SMIME_E_BADSIG);
+	assert_false(m.signature_ok);
+	assert_true(smime_scep_can_reply(&m));
+	assert_string_equal(m.transaction_id, tid);
+	assert_int_equal(X509_cmp(m.signer, self), 0);
+	smime_scep_msg_clear(&m);
+
+	/* A byte of the envelope changed: the content digest fails. */
+	{
+		struct smime_scep_msg good = { 0 };
+		unsigned char *at;
+
+		assert_int_equal(smime_scep_read(der, len, &good, &err), 0);
+		at = memmem(copy, len, good.envelope + good.envelope_len - 8, 8);
+		assert_non_null(at);
+		memcpy(copy, der, len);
+		at[0] ^= 0x80;
+		assert_int_equal(smime_scep_read(copy, len, &m, &err), SMIME_E_BADSIG);
+		smime_scep_msg_clear(&m);
+		smime_scep_msg_clear(&good);
+	}
+	free(copy);
+	OPENSSL_free(der);
+	X509_free(self);
+	X509_REQ_free(csr);
+
+	/* MD5 signatures: badAlg. */
+	der = pkcsreq(req_key, EVP_md5(), EVP_aes_128_cbc(), &self, &csr, tid, nonce, &len);
+	assert_int_equal(smime_scep_read(der, len, &m, &err), SMIME_E_POLICY);
+	assert_true(smime_scep_can_reply(&m));
+	smime_scep_msg_clear(&m);
+	OPENSSL_free(der);
+	X509_free(self);
+	X509_REQ_free(csr);
+
+	/* A cipher outside AES-CBC and triple DES: badAlg when opened. */
+	der = pkcsreq(req_key, EVP_sha256(), EVP_get_cipherbyname("CAMELLIA-128-CBC"), &self,
+	    &csr, tid, nonce, &len);
+	assert_int_equal(smime_scep_read(der, len, &m, &err), 0);
+	assert_int_equal(m.cipher_nid, NID_camellia_128_cbc);
+	assert_int_equal(smime_scep_open(&m, ra, ra_key, &err), SMIME_E_POLICY);
+	assert_null(m.csr);
+	smime_scep_msg_clear(&m);
+	OPENSSL_free(der);
+	X509_free(self);
+	X509_REQ_free(csr);
+}
+
+/* A CMS SignedData that is not SCEP: no transactionID, no messageType. */
+static void
+test_not_scep(void **state)
+{
+	struct smime_scep_msg m = { 0 };
+	struct smime_error err;
+	BIO *in = BIO_new_mem_buf("data", 4);
+	CMS_ContentInfo *cms = CMS_sign(ra, ra_key, NULL, in, CMS_BINARY);
+	unsigned char *der = NULL;
+	int len = i2d_CMS_ContentInfo(cms, &der);
+
+	(void)state;
+	assert_true(len > 0);
+	assert_int_equal(smime_scep_read(der, (size_t)len, &m, &err), SMIME_E_INPUT);
+	assert_non_null(strstr(err.message, "transactionID"));
+	assert_false(smime_scep_can_reply(&m));
+	smime_scep_msg_clear(&m);
+	OPENSSL_free(der);
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+
+	/* An EnvelopedData is not a pkiMessage. */
+	{
+		STACK_OF(X509) *r = sk_X509_new_null();
+
+		sk_X509_push(r, ra);
+		in = BIO_new_mem_buf("data", 4);
+		cms = CMS_encrypt(r, in, EVP_aes_128_cbc(), CMS_BINARY);
+		der = NULL;
+		len = i2d_CMS_ContentInfo(cms, &der);
+		assert_int_equal(smime_scep_read(der, (size_t)len, &m, &err), SMIME_E_INPUT);
+		assert_non_null(strstr(err.message, "SignedData"));
+		smime_scep_msg_clear(&m);
+		OPENSSL_free(der);
+		CMS_ContentInfo_free(cms);
+		BIO_free(in);
+		sk_X509_free(r);
+	}
+}
+
+static void
+test_challenge(void **state)
+{
+	static const struct {
+		const char *value;
+		int type;
+		int rc;
+	} rows[] = {
+		{ "abc-123", MBSTRING_ASC, 0 },
+		{ "utf8-but-ascii", MBSTRING_UTF8, 0 },
+		{ "caf\xc3\xa9", MBSTRING_UTF8, SMIME_E_INPUT },
+		{ NULL, 0, SMIME_E_NOTFOUND },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct smime_error err;
+		char out[SMIME_SCEP_MAX_CHALLENGE + 1];
+		X509_REQ *csr = make_csr(req_key, "c", rows[i].value, rows[i].type);
+
+		assert_int_equal(smime_scep_challenge(csr, out, sizeof(out), &err), rows[i].rc);
+		if (rows[i].rc == 0)
+			assert_string_equal(out, rows[i].value);
+		X509_REQ_free(csr);
+	}
+	{
+		/* Longer than the limit. */
+		struct smime_error err;
+		char out[SMIME_SCEP_MAX_CHALLENGE + 1], big[400];
+		X509_REQ *csr;
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		csr = make_csr(req_key, "c", big, MBSTRING_ASC);
+		assert_int_equal(smime_scep_challenge(csr, out, sizeof(out), &err), SMIME_E_INPUT);
+		X509_REQ_free(csr);
+	}
+}
+
+static void
+test_caps(void **state)
+{
+	struct smime_scep_caps c;
+	static const char text[] = "POSTPKIOperation\r\nsha-256\nAES\n  Renewal  \nSHA-512\n"
+	    "SomethingNew\nGetNextCACert";
+
+	(void)state;
+	smime_scep_caps_parse(text, sizeof(text) - 1, &c);
+	assert_true(c.post && c.sha256 && c.aes && c.renewal && c.sha512 && c.next_ca);
+	assert_false(c.sha1 || c.des3 || c.standard);
+	smime_scep_caps_parse("SCEPStandard\n", 13, &c);
+	assert_true(c.standard && c.aes && c.post && c.sha256);
+	assert_false(c.renewal);
+	smime_scep_caps_parse("AESX\nSHA-2560\n", 14, &c);
+	assert_false(c.aes || c.sha256);
+	smime_scep_caps_parse(NULL, 0, &c);
+	assert_false(c.post);
+}
+
+static unsigned char *
+certs_only(X509 **v, size_t n, size_t *len_r)
+{
+	struct smime_error err;
+	STACK_OF(X509) *s = sk_X509_new_null();
+	unsigned char *der;
+
+	for (size_t i = 0; i < n; i++)
+		sk_X509_push(s, v[i]);
+	assert_int_equal(smime_certs_only_der(s, &der, len_r, &err), 0);
+	sk_X509_free(s);
+	return der;
+}
+
+static void
+test_ca_certs(void **state)
+{
+	struct smime_error err;
+	EVP_PKEY *sub_key = tu_key("p256");
+	X509 *sub = tu_cert(ca, ca_key, sub_key, "Issuing", NULL, SMIME_ROLE_CA, -1, 100);
+	X509 *got_ca, *got_ra, *v[3];
+	STACK_OF(X509) *all;
+	unsigned char *der = NULL;
+	size_t len;
+	int dlen;
+
+	(void)state;
+	/* One DER certificate: CA and RA both. */
+	dlen = i2d_X509(ca, &der);
+	assert_int_equal(smime_scep_ca_certs(der, (size_t)dlen, &got_ca, &got_ra, &all, &err), 0);
+	assert_int_equal(X509_cmp(got_ca, ca), 0);
+	assert_int_equal(X509_cmp(got_ra, ca), 0);
+	assert_int_equal(sk_X509_num(all), 1);
+	X509_free(got_ca);
+	X509_free(got_ra);
+	sk_X509_pop_free(all, X509_free);
+	OPENSSL_free(der);
+
+	/* RA and CA, in either order. */
+	for (int order = 0; order < 2; order++) {
+		v[order] = ra;
+		v[1 - order] = ca;
+		der = certs_only(v, 2, &len);
+		assert_int_equal(smime_scep_ca_certs(der, len, &got_ca, &got_ra, NULL, &err), 0);
+		assert_int_equal(X509_cmp(got_ca, ca), 0);
+		assert_int_equal(X509_cmp(got_ra, ra), 0);
+		X509_free(got_ca);
+		X509_free(got_ra);
+		OPENSSL_free(der);
+	}
+
+	/* A chain without an RA: the lowest CA. */
+	v[0] = ca;
+	v[1] = sub;
+	der = certs_only(v, 2, &len);
+	assert_int_equal(smime_scep_ca_certs(der, len, &got_ca, &got_ra, NULL, &err), 0);
+	assert_int_equal(X509_cmp(got_ca, sub), 0);
+	assert_int_equal(X509_cmp(got_ra, sub), 0);
+	X509_free(got_ca);
+	X509_free(got_ra);
+
+	/* Garbage, truncation, nothing. */
+	assert_int_equal(smime_scep_ca_certs(der, len / 2, &got_ca, &got_ra, NULL, &err),
+	    SMIME_E_INPUT);
+	assert_null(got_ca);
+	assert_int_equal(smime_scep_ca_certs((const unsigned char *)"nope", 4, &got_ca, &got_ra,
+	    NULL, &err), SMIME_E_INPUT);
+	assert_int_equal(smime_scep_ca_certs(der, 0, &got_ca, &got_ra, NULL, &err),
+	    SMIME_E_INPUT);
+	OPENSSL_free(der);
+
+	/* An end-entity certificate alone is no CA. */
+	v[0] = other;
+	der = certs_only(v, 1, &len);
+	assert_int_equal(smime_scep_ca_certs(der, len, &got_ca, &got_ra, NULL, &err), 0);
+	X509_free(got_ca);
+	X509_free(got_ra);
+	OPENSSL_free(der);
+	X509_free(sub);
+	EVP_PKEY_free(sub_key);
+}
+
+static void
+test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(smime_scep_type_name(SMIME_SCEP_PKCSREQ), "PKCSReq");
+	assert_string_equal(smime_scep_type_name(99), "?");
+	assert_string_equal(smime_scep_status_name(SMIME_SCEP_PENDING), "PENDING");
+	assert_string_equal(smime_scep_fail_name(SMIME_SCEP_BAD_CERT_ID), "badCertId");
+	assert_string_equal(smime_scep_fail_name(5), "?");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pkcsreq_round_trip),
+		cmocka_unit_test(test_certrep),
+		cmocka_unit_test(test_poll_getcert_getcrl),
+		cmocka_unit_test(test_certrep_crl),
+		cmocka_unit_test(test_bad_messages),
+		cmocka_unit_test(test_not_scep),
+		cmocka_unit_test(test_challenge),
+		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_ca_certs),
+		cmocka_unit_test(test_names),
+	};
+
+	return cmocka_run_group_tests_name("scep", tests, setup, teardown);
+}
