@@ -389,18 +389,16 @@ smime_scep_read(const unsigned char *der, size_t len, struct smime_scep_msg *m,
 			    "is not id-data");
 			goto out;
 		}
-		if (n <= 0) {
-			rc = smime_error_set(err, SMIME_E_INPUT, "RFC 8894 3.2: an empty "
-			    "pkcsPKIEnvelope");
-			goto out;
-		}
-		if ((m->envelope = OPENSSL_memdup(ASN1_STRING_get0_data(*content),
+		/* An empty content is no envelope (a CertRep PENDING or FAILURE). */
+		if (n > 0 && (m->envelope = OPENSSL_memdup(ASN1_STRING_get0_data(*content),
 		    (size_t)n)) == NULL) {
 			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 			goto out;
 		}
-		m->envelope_len = (size_t)n;
-		m->cipher_nid = cms_content_cipher_nid(m->envelope, m->envelope_len);
+		if (m->envelope != NULL) {
+			m->envelope_len = (size_t)n;
+			m->cipher_nid = cms_content_cipher_nid(m->envelope, m->envelope_len);
+		}
 	}
 
 	if (!digest_allowed(m->digest_nid)) {
@@ -412,7 +410,7 @@ smime_scep_read(const unsigned char *der, size_t len, struct smime_scep_msg *m,
 
 	/* The signature, with the signer's own certificate; whether that
 	 * certificate is trusted is the caller's question. */
-	if (m->envelope == NULL && (dcont = BIO_new_mem_buf("", 0)) == NULL) {
+	if (CMS_is_detached(cms) && (dcont = BIO_new_mem_buf("", 0)) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -805,17 +803,16 @@ smime_scep_write(const struct smime_scep_out *o, unsigned char **der_r, size_t *
 	if (nonce_r != NULL)
 		memcpy(nonce_r, nonce, sizeof(nonce));
 
-	/* RFC 8894 3.3.2: a CertRep of FAILURE or PENDING has no envelope:
-	 * the SignedData's content is absent. */
+	/* RFC 8894 3.3.2: a CertRep of FAILURE or PENDING has no envelope.
+	 * Its content is an empty id-data rather than absent: clients built
+	 * on PKCS7_verify (certmonger) refuse a SignedData without content. */
 	with_envelope = o->type != SMIME_SCEP_CERTREP || o->status == SMIME_SCEP_SUCCESS;
 	if (with_envelope) {
 		if ((rc = envelope(o, &env, &env_len, err)) != 0)
 			goto out;
 		content = BIO_new_mem_buf(env, env_len);
-	} else {
-		flags |= CMS_DETACHED;
+	} else
 		content = BIO_new_mem_buf("", 0);
-	}
 	if (content == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
