@@ -113,6 +113,38 @@ store_publish_clear(struct store_publish *p)
 	memset(p, 0, sizeof(*p));
 }
 
+void
+store_scep_profile_clear(struct store_scep_profile *p)
+{
+	free(p->ec_curves);
+	free(p->subject);
+	memset(p, 0, sizeof(*p));
+}
+
+void
+store_scep_challenge_clear(struct store_scep_challenge *c)
+{
+	OPENSSL_cleanse(c, sizeof(*c));
+}
+
+void
+store_scep_tx_clear(struct store_scep_tx *t)
+{
+	free(t->csr);
+	free(t->error);
+	memset(t, 0, sizeof(*t));
+}
+
+void
+store_scep_ra_clear(struct store_scep_ra *ra)
+{
+	free(ra->cert_der);
+	if (ra->key_wrapped != NULL)
+		OPENSSL_cleanse(ra->key_wrapped, ra->key_wrapped_len);
+	free(ra->key_wrapped);
+	memset(ra, 0, sizeof(*ra));
+}
+
 #define ARRAY_FREE(fn, type, clear) \
 	void fn(type *v, size_t n) \
 	{ \
@@ -130,6 +162,9 @@ ARRAY_FREE(store_tokens_free, struct store_token, store_token_clear)
 ARRAY_FREE(store_audits_free, struct store_audit, store_audit_clear)
 ARRAY_FREE(store_trusts_free, struct store_trust, store_trust_clear)
 ARRAY_FREE(store_publishes_free, struct store_publish, store_publish_clear)
+ARRAY_FREE(store_scep_profiles_free, struct store_scep_profile, store_scep_profile_clear)
+ARRAY_FREE(store_scep_txs_free, struct store_scep_tx, store_scep_tx_clear)
+ARRAY_FREE(store_scep_ras_free, struct store_scep_ra, store_scep_ra_clear)
 
 static const char *const purpose_names[] = { NULL, "signing", "encryption", "dual" };
 static const char *const source_names[] = { NULL, "issued", "imported", "scep", "derived" };

@@ -34,7 +34,8 @@
 #define STORE_ID_SIZE 37        /* an id as text: 36 characters and NUL */
 #define STORE_NAME_SIZE 65      /* CA ids and profile names: at most 64 */
 #define STORE_SERIAL_SIZE 65    /* serial numbers: upper-case hex, at most 64 digits */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_TID_SIZE 129      /* a SCEP transactionID: at most 128 characters */
+#define STORE_SCHEMA_VERSION 4
 
 enum cert_purpose { PURPOSE_SIGNING = 1, PURPOSE_ENCRYPTION = 2, PURPOSE_DUAL = 3 };
 enum cert_source { SOURCE_ISSUED = 1, SOURCE_IMPORTED = 2, SOURCE_SCEP = 3, SOURCE_DERIVED = 4 };
@@ -166,6 +167,67 @@ struct store_publish {
 	int64_t next_at;                 /* not to be tried before */
 	int64_t queued;                  /* the oldest change not yet published */
 	char *error;                     /* the last failure, "" when none */
+};
+
+/*
+ * A SCEP profile (scep.h): what a device enrolling with a challenge of
+ * this profile gets, whatever its request asks.
+ */
+struct store_scep_profile {
+	char name[STORE_NAME_SIZE];      /* unique */
+	char ca_id[STORE_NAME_SIZE];     /* the issuing CA */
+	int rsa_min_bits;                /* 0: RSA keys refused */
+	char *ec_curves;                 /* "P-256,P-384,P-521" or a part; "": EC refused */
+	char *subject;                   /* the subject template, "CN={email}" */
+	bool san_all;                    /* every address of the user; else the primary */
+	bool non_repudiation;            /* keyUsage nonRepudiation besides digitalSignature */
+	int validity_days;               /* 1..825 */
+	int renewal_days;                /* a RenewalReq is taken this close to notAfter */
+	bool approval;                   /* requests wait (PENDING) for an admin */
+	int challenge_minutes;           /* a challenge's lifetime */
+	bool allow_sha1;                 /* requests signed with SHA-1 are taken */
+	int64_t created, updated;
+};
+
+/* A SCEP challenge password: "ID-SECRET"; only the secret's hash is kept. */
+struct store_scep_challenge {
+	char id[STORE_ID_SIZE];
+	unsigned char hash[32];          /* SHA-256 of the secret */
+	char user_id[STORE_ID_SIZE];
+	char device_id[STORE_ID_SIZE];
+	char profile[STORE_NAME_SIZE];
+	int64_t created, expires;
+	int64_t used;                    /* 0 until a request used it */
+	char transaction_id[STORE_TID_SIZE]; /* the request that used it, "" */
+};
+
+enum scep_tx_status { SCEP_TX_PENDING = 1, SCEP_TX_ISSUED = 2, SCEP_TX_REJECTED = 3 };
+
+/* A SCEP transaction: one PKCSReq or RenewalReq and what became of it. */
+struct store_scep_tx {
+	char id[STORE_TID_SIZE];         /* the transactionID */
+	char ca_id[STORE_NAME_SIZE];
+	char profile[STORE_NAME_SIZE];
+	char user_id[STORE_ID_SIZE];
+	char device_id[STORE_ID_SIZE];
+	int status;                      /* enum scep_tx_status */
+	bool renewal;                    /* a RenewalReq */
+	char renews[65];                 /* SHA-256 of the certificate renewed, "" */
+	char cert[65];                   /* SHA-256 of the certificate issued, "" */
+	unsigned char *csr;              /* the PKCS#10 request, DER */
+	size_t csr_len;
+	char *error;                     /* why it was rejected, "" */
+	int64_t created, updated;
+};
+
+/* The RSA registration authority of an EC CA for SCEP envelopes. */
+struct store_scep_ra {
+	char ca_id[STORE_NAME_SIZE];
+	unsigned char *cert_der;
+	size_t cert_len;
+	unsigned char *key_wrapped;      /* wrapped by the signer */
+	size_t key_wrapped_len;
+	int64_t created;
 };
 
 struct store_page {
@@ -318,6 +380,54 @@ struct store_backend {
 	int (*publish_all)(struct store_tx *tx, int64_t now, size_t *n_r, struct smime_error *err);
 	int (*publish_pending)(struct store_tx *tx, size_t limit, struct store_publish **v_r,
 	    size_t *n_r, size_t *total_r, struct smime_error *err);
+
+	/* SCEP profiles (few: no pagination).  scep_profile_put inserts or
+	 * replaces; deleting one deletes its challenges. */
+	int (*scep_profile_put)(struct store_tx *tx, const struct store_scep_profile *p,
+	    struct smime_error *err);
+	int (*scep_profile_get)(struct store_tx *tx, const char *name,
+	    struct store_scep_profile *p_r, struct smime_error *err);
+	int (*scep_profile_list)(struct store_tx *tx, struct store_scep_profile **v_r,
+	    size_t *n_r, struct smime_error *err);
+	int (*scep_profile_delete)(struct store_tx *tx, const char *name,
+	    struct smime_error *err);
+
+	/* SCEP challenges.  Deleting the device, its user or the profile
+	 * deletes them.  challenge_insert also forgets challenges that
+	 * expired more than a day before c->created.  challenge_use marks an
+	 * unused one used by transaction_id: SMIME_E_EXISTS when it was used. */
+	int (*challenge_insert)(struct store_tx *tx, const struct store_scep_challenge *c,
+	    struct smime_error *err);
+	int (*challenge_get)(struct store_tx *tx, const char *id,
+	    struct store_scep_challenge *c_r, struct smime_error *err);
+	int (*challenge_use)(struct store_tx *tx, const char *id, int64_t when,
+	    const char *transaction_id, struct smime_error *err);
+
+	/* SCEP transactions.  scep_tx_insert: SMIME_E_EXISTS when the id is
+	 * taken.  scep_tx_decide moves a PENDING one to status (with the
+	 * certificate's SHA-256 or the error): SMIME_E_EXISTS when it is not
+	 * pending.  scep_tx_list: the first limit of status (0: any), oldest
+	 * first. */
+	int (*scep_tx_insert)(struct store_tx *tx, const struct store_scep_tx *t,
+	    struct smime_error *err);
+	int (*scep_tx_get)(struct store_tx *tx, const char *id, struct store_scep_tx *t_r,
+	    struct smime_error *err);
+	int (*scep_tx_decide)(struct store_tx *tx, const char *id, enum scep_tx_status status,
+	    const char *cert, const char *error, int64_t when, struct smime_error *err);
+	int (*scep_tx_list)(struct store_tx *tx, int status, size_t limit,
+	    struct store_scep_tx **v_r, size_t *n_r, struct smime_error *err);
+
+	/* SCEP registration authorities, one per CA at most. */
+	int (*scep_ra_put)(struct store_tx *tx, const struct store_scep_ra *ra,
+	    struct smime_error *err);
+	int (*scep_ra_get)(struct store_tx *tx, const char *ca_id, struct store_scep_ra *ra_r,
+	    struct smime_error *err);
+	int (*scep_ra_list)(struct store_tx *tx, struct store_scep_ra **v_r, size_t *n_r,
+	    struct smime_error *err);
+	/* Record a request's senderNonce: SMIME_E_EXISTS when it was seen
+	 * (a replay).  Nonces seen before forget_before are forgotten. */
+	int (*scep_nonce_seen)(struct store_tx *tx, const unsigned char *nonce, size_t len,
+	    int64_t when, int64_t forget_before, struct smime_error *err);
 };
 
 /* The backend called name, or NULL. */
@@ -333,6 +443,10 @@ void store_token_clear(struct store_token *t);
 void store_audit_clear(struct store_audit *a);
 void store_trust_clear(struct store_trust *t);
 void store_publish_clear(struct store_publish *p);
+void store_scep_profile_clear(struct store_scep_profile *p);
+void store_scep_challenge_clear(struct store_scep_challenge *c);
+void store_scep_tx_clear(struct store_scep_tx *t);
+void store_scep_ra_clear(struct store_scep_ra *ra);
 /* Clear each of n records and free the array. */
 void store_users_free(struct store_user *v, size_t n);
 void store_groups_free(struct store_group *v, size_t n);
@@ -344,6 +458,9 @@ void store_tokens_free(struct store_token *v, size_t n);
 void store_audits_free(struct store_audit *v, size_t n);
 void store_trusts_free(struct store_trust *v, size_t n);
 void store_publishes_free(struct store_publish *v, size_t n);
+void store_scep_profiles_free(struct store_scep_profile *v, size_t n);
+void store_scep_txs_free(struct store_scep_tx *v, size_t n);
+void store_scep_ras_free(struct store_scep_ra *v, size_t n);
 
 /* Names of the enums as the API spells them, and back (0 when unknown). */
 const char *cert_purpose_name(enum cert_purpose p);

@@ -241,6 +241,60 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"CREATE TRIGGER publish_email_insert AFTER INSERT ON user_emails"
 	"  WHEN EXISTS (SELECT 1 FROM certs WHERE user_id = NEW.user_id)"
 	"  BEGIN " PUBLISH_QUEUE_UPSERT " END;",
+	/* 3 -> 4: SCEP.  Challenges go with their device and profile;
+	 * transactions, like certificates, stay as history. */
+	"CREATE TABLE scep_profiles ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  ca_id TEXT NOT NULL REFERENCES cas(id),"
+	"  rsa_min_bits INTEGER NOT NULL,"
+	"  ec_curves TEXT NOT NULL DEFAULT '',"
+	"  subject TEXT NOT NULL,"
+	"  san_all INTEGER NOT NULL,"
+	"  non_repudiation INTEGER NOT NULL,"
+	"  validity_days INTEGER NOT NULL,"
+	"  renewal_days INTEGER NOT NULL,"
+	"  approval INTEGER NOT NULL,"
+	"  challenge_minutes INTEGER NOT NULL,"
+	"  allow_sha1 INTEGER NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL);"
+	"CREATE TABLE scep_challenges ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  hash BLOB NOT NULL CHECK (length(hash) = 32),"
+	"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+	"  profile TEXT NOT NULL REFERENCES scep_profiles(name) ON DELETE CASCADE,"
+	"  created INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL,"
+	"  used INTEGER NOT NULL DEFAULT 0,"
+	"  transaction_id TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX scep_challenges_expires ON scep_challenges(expires);"
+	"CREATE INDEX scep_challenges_device ON scep_challenges(device_id);"
+	"CREATE INDEX scep_challenges_profile ON scep_challenges(profile);"
+	"CREATE TABLE scep_transactions ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  ca_id TEXT NOT NULL,"
+	"  profile TEXT NOT NULL,"
+	"  user_id TEXT NOT NULL,"
+	"  device_id TEXT NOT NULL,"
+	"  status INTEGER NOT NULL CHECK (status BETWEEN 1 AND 3),"
+	"  renewal INTEGER NOT NULL,"
+	"  renews TEXT NOT NULL DEFAULT '',"
+	"  cert TEXT NOT NULL DEFAULT '',"
+	"  csr BLOB NOT NULL,"
+	"  error TEXT NOT NULL DEFAULT '',"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL);"
+	"CREATE INDEX scep_transactions_status ON scep_transactions(status, created);"
+	"CREATE TABLE scep_ra ("
+	"  ca_id TEXT PRIMARY KEY NOT NULL REFERENCES cas(id),"
+	"  cert_der BLOB NOT NULL,"
+	"  key_wrapped BLOB NOT NULL,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE scep_nonces ("
+	"  nonce BLOB PRIMARY KEY NOT NULL,"
+	"  seen INTEGER NOT NULL);"
+	"CREATE INDEX scep_nonces_seen ON scep_nonces(seen);",
 };
 
 /*
@@ -273,6 +327,10 @@ enum stmt_id {
 	S_TRUST_PUT, S_TRUST_LIST, S_TRUST_DELETE,
 	S_PUBLISH_DUE, S_PUBLISH_DONE, S_PUBLISH_RETRY, S_PUBLISH_ALL, S_PUBLISH_PENDING,
 	S_PUBLISH_COUNT,
+	S_SPROF_PUT, S_SPROF_GET, S_SPROF_LIST, S_SPROF_DELETE,
+	S_CHAL_INSERT, S_CHAL_PRUNE, S_CHAL_GET, S_CHAL_USE,
+	S_STX_INSERT, S_STX_GET, S_STX_DECIDE, S_STX_STATUS, S_STX_LIST, S_STX_LIST_ALL,
+	S_RA_PUT, S_RA_GET, S_RA_LIST, S_NONCE_PRUNE, S_NONCE_PUT,
 	/* cert_list: one slot per combination of the CL_* flags, built from
 	 * constant fragments by cert_list_sql. */
 	S_CERT_LIST,
@@ -297,6 +355,12 @@ enum stmt_id {
 #define TOKEN_COLS "id, name, hash, created, last_used, revoked_at"
 #define AUDIT_COLS "seq, time, actor, action, object, detail"
 #define PUBLISH_COLS "user_id, seq, attempts, next_at, queued, error"
+#define SPROF_COLS "name, ca_id, rsa_min_bits, ec_curves, subject, san_all, non_repudiation," \
+	" validity_days, renewal_days, approval, challenge_minutes, allow_sha1, created, updated"
+#define CHAL_COLS "id, hash, user_id, device_id, profile, created, expires, used, transaction_id"
+#define STX_COLS "id, ca_id, profile, user_id, device_id, status, renewal, renews, cert, csr," \
+	" error, created, updated"
+#define RA_COLS "ca_id, cert_der, key_wrapped, created"
 
 /*
  * Parameters of the paginated lists: ?1 the filter, ?2 the cursor key,
@@ -423,6 +487,40 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_PUBLISH_PENDING] = "SELECT " PUBLISH_COLS " FROM publish_queue"
 	    " ORDER BY attempts DESC, queued LIMIT ?1",
 	[S_PUBLISH_COUNT] = "SELECT count(*) FROM publish_queue",
+
+	[S_SPROF_PUT] = "INSERT INTO scep_profiles (" SPROF_COLS ")"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+	    " ON CONFLICT (name) DO UPDATE SET ca_id = excluded.ca_id,"
+	    " rsa_min_bits = excluded.rsa_min_bits, ec_curves = excluded.ec_curves,"
+	    " subject = excluded.subject, san_all = excluded.san_all,"
+	    " non_repudiation = excluded.non_repudiation, validity_days = excluded.validity_days,"
+	    " renewal_days = excluded.renewal_days, approval = excluded.approval,"
+	    " challenge_minutes = excluded.challenge_minutes, allow_sha1 = excluded.allow_sha1,"
+	    " updated = excluded.updated",
+	[S_SPROF_GET] = "SELECT " SPROF_COLS " FROM scep_profiles WHERE name = ?1",
+	[S_SPROF_LIST] = "SELECT " SPROF_COLS " FROM scep_profiles ORDER BY name",
+	[S_SPROF_DELETE] = "DELETE FROM scep_profiles WHERE name = ?1",
+	[S_CHAL_INSERT] = "INSERT INTO scep_challenges (" CHAL_COLS ")"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[S_CHAL_PRUNE] = "DELETE FROM scep_challenges WHERE expires < ?1",
+	[S_CHAL_GET] = "SELECT " CHAL_COLS " FROM scep_challenges WHERE id = ?1",
+	[S_CHAL_USE] = "UPDATE scep_challenges SET used = ?2, transaction_id = ?3"
+	    " WHERE id = ?1 AND used = 0",
+	[S_STX_INSERT] = "INSERT INTO scep_transactions (" STX_COLS ")"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	[S_STX_GET] = "SELECT " STX_COLS " FROM scep_transactions WHERE id = ?1",
+	[S_STX_DECIDE] = "UPDATE scep_transactions SET status = ?2, cert = ?3, error = ?4,"
+	    " updated = ?5 WHERE id = ?1 AND status = 1",
+	[S_STX_STATUS] = "SELECT status FROM scep_transactions WHERE id = ?1",
+	[S_STX_LIST] = "SELECT " STX_COLS " FROM scep_transactions WHERE status = ?1"
+	    " ORDER BY created, id LIMIT ?2",
+	[S_STX_LIST_ALL] = "SELECT " STX_COLS " FROM scep_transactions"
+	    " ORDER BY created, id LIMIT ?2",
+	[S_RA_PUT] = "INSERT INTO scep_ra (" RA_COLS ") VALUES (?1, ?2, ?3, ?4)",
+	[S_RA_GET] = "SELECT " RA_COLS " FROM scep_ra WHERE ca_id = ?1",
+	[S_RA_LIST] = "SELECT " RA_COLS " FROM scep_ra ORDER BY ca_id",
+	[S_NONCE_PRUNE] = "DELETE FROM scep_nonces WHERE seen < ?1",
+	[S_NONCE_PUT] = "INSERT INTO scep_nonces (nonce, seen) VALUES (?1, ?2)",
 };
 
 struct conn {
@@ -3523,6 +3621,492 @@ sq_publish_pending(struct store_tx *tx, size_t limit, struct store_publish **v_r
 	return 0;
 }
 
+/* ---------------- SCEP ---------------- */
+
+static int
+row_scep_profile(sqlite3_stmt *s, void *item)
+{
+	struct store_scep_profile *p = item;
+	int r;
+
+	if ((r = col_field(s, 0, p->name, sizeof(p->name))) != 0 ||
+	    (r = col_field(s, 1, p->ca_id, sizeof(p->ca_id))) != 0 ||
+	    (r = col_str(s, 3, &p->ec_curves)) != 0 ||
+	    (r = col_str(s, 4, &p->subject)) != 0) {
+		store_scep_profile_clear(p);
+		return r;
+	}
+	p->rsa_min_bits = sqlite3_column_int(s, 2);
+	p->san_all = sqlite3_column_int(s, 5) != 0;
+	p->non_repudiation = sqlite3_column_int(s, 6) != 0;
+	p->validity_days = sqlite3_column_int(s, 7);
+	p->renewal_days = sqlite3_column_int(s, 8);
+	p->approval = sqlite3_column_int(s, 9) != 0;
+	p->challenge_minutes = sqlite3_column_int(s, 10);
+	p->allow_sha1 = sqlite3_column_int(s, 11) != 0;
+	p->created = sqlite3_column_int64(s, 12);
+	p->updated = sqlite3_column_int64(s, 13);
+	return 0;
+}
+
+static int
+row_challenge(sqlite3_stmt *s, void *item)
+{
+	struct store_scep_challenge *c = item;
+	const void *h;
+	int r;
+
+	if ((r = col_field(s, 0, c->id, sizeof(c->id))) != 0 ||
+	    (r = col_field(s, 2, c->user_id, sizeof(c->user_id))) != 0 ||
+	    (r = col_field(s, 3, c->device_id, sizeof(c->device_id))) != 0 ||
+	    (r = col_field(s, 4, c->profile, sizeof(c->profile))) != 0 ||
+	    (r = col_field(s, 8, c->transaction_id, sizeof(c->transaction_id))) != 0)
+		goto fail;
+	h = sqlite3_column_blob(s, 1);
+	if (h == NULL || sqlite3_column_bytes(s, 1) != (int)sizeof(c->hash)) {
+		r = ROW_BAD;
+		goto fail;
+	}
+	memcpy(c->hash, h, sizeof(c->hash));
+	c->created = sqlite3_column_int64(s, 5);
+	c->expires = sqlite3_column_int64(s, 6);
+	c->used = sqlite3_column_int64(s, 7);
+	return 0;
+fail:
+	store_scep_challenge_clear(c);
+	return r;
+}
+
+static int
+row_scep_tx(sqlite3_stmt *s, void *item)
+{
+	struct store_scep_tx *t = item;
+	int r;
+
+	if ((r = col_field(s, 0, t->id, sizeof(t->id))) != 0 ||
+	    (r = col_field(s, 1, t->ca_id, sizeof(t->ca_id))) != 0 ||
+	    (r = col_field(s, 2, t->profile, sizeof(t->profile))) != 0 ||
+	    (r = col_field(s, 3, t->user_id, sizeof(t->user_id))) != 0 ||
+	    (r = col_field(s, 4, t->device_id, sizeof(t->device_id))) != 0 ||
+	    (r = col_field(s, 7, t->renews, sizeof(t->renews))) != 0 ||
+	    (r = col_field(s, 8, t->cert, sizeof(t->cert))) != 0 ||
+	    (r = col_blob(s, 9, &t->csr, &t->csr_len)) != 0 ||
+	    (r = col_str(s, 10, &t->error)) != 0) {
+		store_scep_tx_clear(t);
+		return r;
+	}
+	t->status = sqlite3_column_int(s, 5);
+	t->renewal = sqlite3_column_int(s, 6) != 0;
+	t->created = sqlite3_column_int64(s, 11);
+	t->updated = sqlite3_column_int64(s, 12);
+	return 0;
+}
+
+static int
+row_scep_ra(sqlite3_stmt *s, void *item)
+{
+	struct store_scep_ra *ra = item;
+	int r;
+
+	if ((r = col_field(s, 0, ra->ca_id, sizeof(ra->ca_id))) != 0 ||
+	    (r = col_blob(s, 1, &ra->cert_der, &ra->cert_len)) != 0 ||
+	    (r = col_blob(s, 2, &ra->key_wrapped, &ra->key_wrapped_len)) != 0) {
+		store_scep_ra_clear(ra);
+		return r;
+	}
+	ra->created = sqlite3_column_int64(s, 3);
+	return 0;
+}
+
+static void clear_scep_profile(void *p) { store_scep_profile_clear(p); }
+static void clear_scep_ra(void *p) { store_scep_ra_clear(p); }
+
+static int
+sq_scep_profile_put(struct store_tx *tx, const struct store_scep_profile *p,
+    struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (p == NULL || p->name[0] == '\0' || p->ca_id[0] == '\0')
+		return usage(err, "a SCEP profile needs a name and a CA");
+	if ((ret = stmt(tx->c, S_SPROF_PUT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, p->name, sizeof(p->name));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 2, p->ca_id, sizeof(p->ca_id));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 3, p->rsa_min_bits);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 4, p->ec_curves);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 5, p->subject);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 6, p->san_all ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 7, p->non_repudiation ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 8, p->validity_days);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 9, p->renewal_days);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 10, p->approval ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 11, p->challenge_minutes);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 12, p->allow_sha1 ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 13, p->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 14, p->updated);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no CA '%.64s'", p->ca_id);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a SCEP profile");
+	done(s);
+	return ret;
+}
+
+static int
+sq_scep_profile_get(struct store_tx *tx, const char *name, struct store_scep_profile *p_r,
+    struct smime_error *err)
+{
+	return get_record(tx, "scep_profile_get", S_SPROF_GET, name, row_scep_profile, p_r,
+	    sizeof(*p_r), "SCEP profile", err);
+}
+
+static int
+sq_scep_profile_list(struct store_tx *tx, struct store_scep_profile **v_r, size_t *n_r,
+    struct smime_error *err)
+{
+	void *v = NULL;
+	int ret = list_all(tx, "scep_profile_list", S_SPROF_LIST, sizeof(**v_r),
+	    row_scep_profile, clear_scep_profile, &v, n_r, err);
+
+	if (v_r != NULL)
+		*v_r = v;
+	return ret;
+}
+
+static int
+sq_scep_profile_delete(struct store_tx *tx, const char *name, struct smime_error *err)
+{
+	return delete_by(tx, S_SPROF_DELETE, name, "SCEP profile", err);
+}
+
+static int
+sq_challenge_insert(struct store_tx *tx, const struct store_scep_challenge *c,
+    struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (c == NULL || c->id[0] == '\0')
+		return usage(err, "no challenge");
+	if ((ret = stmt(tx->c, S_CHAL_PRUNE, &s, err)) != 0)
+		return ret;
+	rc = sqlite3_bind_int64(s, 1, c->created - 86400);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE)
+		return dberr(tx->c->db, err, "forgetting expired challenges");
+	if ((ret = stmt(tx->c, S_CHAL_INSERT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, c->id, sizeof(c->id));
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 2, c->hash, sizeof(c->hash));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 3, c->user_id, sizeof(c->user_id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 4, c->device_id, sizeof(c->device_id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 5, c->profile, sizeof(c->profile));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 6, c->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 7, c->expires);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 8, c->used);
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 9, c->transaction_id, sizeof(c->transaction_id));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "a challenge '%.36s' exists", c->id);
+	else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no such user, device or SCEP "
+		    "profile");
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a challenge");
+	done(s);
+	return ret;
+}
+
+static int
+sq_challenge_get(struct store_tx *tx, const char *id, struct store_scep_challenge *c_r,
+    struct smime_error *err)
+{
+	return get_record(tx, "challenge_get", S_CHAL_GET, id, row_challenge, c_r, sizeof(*c_r),
+	    "challenge", err);
+}
+
+static int
+sq_challenge_use(struct store_tx *tx, const char *id, int64_t when, const char *transaction_id,
+    struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL || transaction_id == NULL)
+		return usage(err, "challenge_use needs an id and a transaction");
+	if ((ret = stmt(tx->c, S_CHAL_USE, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, when);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 3, transaction_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "using a challenge");
+	else if (sqlite3_changes(tx->c->db) == 0)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "the challenge '%.36s' is used or gone",
+		    id);
+	done(s);
+	return ret;
+}
+
+static int
+sq_scep_tx_insert(struct store_tx *tx, const struct store_scep_tx *t, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (t == NULL || t->id[0] == '\0' || t->csr == NULL || t->csr_len == 0)
+		return usage(err, "a SCEP transaction needs an id and a request");
+	if (t->status < SCEP_TX_PENDING || t->status > SCEP_TX_REJECTED)
+		return usage(err, "a SCEP transaction's status is out of range");
+	if ((ret = stmt(tx->c, S_STX_INSERT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, t->id, sizeof(t->id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 2, t->ca_id, sizeof(t->ca_id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 3, t->profile, sizeof(t->profile));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 4, t->user_id, sizeof(t->user_id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 5, t->device_id, sizeof(t->device_id));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 6, t->status);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 7, t->renewal ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 8, t->renews, sizeof(t->renews));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 9, t->cert, sizeof(t->cert));
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 10, t->csr, t->csr_len);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 11, t->error);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 12, t->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 13, t->updated);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "the SCEP transaction '%.128s' exists",
+		    t->id);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a SCEP transaction");
+	done(s);
+	return ret;
+}
+
+static int
+sq_scep_tx_get(struct store_tx *tx, const char *id, struct store_scep_tx *t_r,
+    struct smime_error *err)
+{
+	return get_record(tx, "scep_tx_get", S_STX_GET, id, row_scep_tx, t_r, sizeof(*t_r),
+	    "SCEP transaction", err);
+}
+
+static int
+sq_scep_tx_decide(struct store_tx *tx, const char *id, enum scep_tx_status status,
+    const char *cert, const char *error, int64_t when, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL || (status != SCEP_TX_ISSUED && status != SCEP_TX_REJECTED))
+		return usage(err, "scep_tx_decide: an id, and issued or rejected");
+	if ((ret = stmt(tx->c, S_STX_DECIDE, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 2, (int)status);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 3, cert);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 4, error);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 5, when);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "deciding a SCEP transaction");
+	else if (sqlite3_changes(tx->c->db) == 0) {
+		bool found = false;
+
+		done(s);
+		if ((ret = stmt(tx->c, S_STX_STATUS, &s, err)) != 0)
+			return ret;
+		if (bind_str(s, 1, id) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+			found = true;
+		ret = found ? smime_error_set(err, SMIME_E_EXISTS, "the SCEP transaction "
+		    "'%.128s' is not pending", id) : smime_error_set(err, SMIME_E_NOTFOUND,
+		    "no SCEP transaction '%.128s'", id);
+	}
+	done(s);
+	return ret;
+}
+
+static int
+sq_scep_tx_list(struct store_tx *tx, int status, size_t limit, struct store_scep_tx **v_r,
+    size_t *n_r, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	void *v = NULL;
+	size_t n = 0;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (v_r == NULL || n_r == NULL || limit == 0 || limit > PAGE_LIMIT_MAX)
+		return usage(err, "scep_tx_list: places for the results and a limit of 1 to 1000");
+	*v_r = NULL;
+	*n_r = 0;
+	if ((ret = stmt(tx->c, status != 0 ? S_STX_LIST : S_STX_LIST_ALL, &s, err)) != 0)
+		return ret;
+	rc = status != 0 ? sqlite3_bind_int(s, 1, status) : SQLITE_OK;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, (int64_t)limit);
+	if (rc != SQLITE_OK) {
+		done(s);
+		return dberr(tx->c->db, err, "listing SCEP transactions");
+	}
+	ret = fetch(tx->c->db, s, SIZE_MAX, sizeof(**v_r), row_scep_tx, &v, &n, NULL, err);
+	done(s);
+	if (ret != 0) {
+		store_scep_txs_free(v, n);
+		return ret;
+	}
+	*v_r = v;
+	*n_r = n;
+	return 0;
+}
+
+static int
+sq_scep_ra_put(struct store_tx *tx, const struct store_scep_ra *ra, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (ra == NULL || ra->cert_der == NULL || ra->key_wrapped == NULL)
+		return usage(err, "an RA needs its certificate and key");
+	if ((ret = stmt(tx->c, S_RA_PUT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, ra->ca_id, sizeof(ra->ca_id));
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 2, ra->cert_der, ra->cert_len);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 3, ra->key_wrapped, ra->key_wrapped_len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, ra->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "CA '%.64s' has an RA", ra->ca_id);
+	else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no CA '%.64s'", ra->ca_id);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing an RA");
+	done(s);
+	return ret;
+}
+
+static int
+sq_scep_ra_get(struct store_tx *tx, const char *ca_id, struct store_scep_ra *ra_r,
+    struct smime_error *err)
+{
+	return get_record(tx, "scep_ra_get", S_RA_GET, ca_id, row_scep_ra, ra_r, sizeof(*ra_r),
+	    "RA of CA", err);
+}
+
+static int
+sq_scep_ra_list(struct store_tx *tx, struct store_scep_ra **v_r, size_t *n_r,
+    struct smime_error *err)
+{
+	void *v = NULL;
+	int ret = list_all(tx, "scep_ra_list", S_RA_LIST, sizeof(**v_r), row_scep_ra,
+	    clear_scep_ra, &v, n_r, err);
+
+	if (v_r != NULL)
+		*v_r = v;
+	return ret;
+}
+
+static int
+sq_scep_nonce_seen(struct store_tx *tx, const unsigned char *nonce, size_t len, int64_t when,
+    int64_t forget_before, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (nonce == NULL || len == 0)
+		return usage(err, "no nonce");
+	if ((ret = stmt(tx->c, S_NONCE_PRUNE, &s, err)) != 0)
+		return ret;
+	rc = sqlite3_bind_int64(s, 1, forget_before);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE)
+		return dberr(tx->c->db, err, "forgetting old nonces");
+	if ((ret = stmt(tx->c, S_NONCE_PUT, &s, err)) != 0)
+		return ret;
+	rc = bind_blob(s, 1, nonce, len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, when);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (is_constraint(rc))
+		ret = smime_error_set(err, SMIME_E_EXISTS, "this senderNonce was seen before");
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "recording a nonce");
+	done(s);
+	return ret;
+}
+
 const struct store_backend store_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -3586,4 +4170,19 @@ const struct store_backend store_sqlite = {
 	.publish_retry = sq_publish_retry,
 	.publish_all = sq_publish_all,
 	.publish_pending = sq_publish_pending,
+	.scep_profile_put = sq_scep_profile_put,
+	.scep_profile_get = sq_scep_profile_get,
+	.scep_profile_list = sq_scep_profile_list,
+	.scep_profile_delete = sq_scep_profile_delete,
+	.challenge_insert = sq_challenge_insert,
+	.challenge_get = sq_challenge_get,
+	.challenge_use = sq_challenge_use,
+	.scep_tx_insert = sq_scep_tx_insert,
+	.scep_tx_get = sq_scep_tx_get,
+	.scep_tx_decide = sq_scep_tx_decide,
+	.scep_tx_list = sq_scep_tx_list,
+	.scep_ra_put = sq_scep_ra_put,
+	.scep_ra_get = sq_scep_ra_get,
+	.scep_ra_list = sq_scep_ra_list,
+	.scep_nonce_seen = sq_scep_nonce_seen,
 };

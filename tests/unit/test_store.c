@@ -2170,6 +2170,184 @@ test_publish_queue(void **state)
 	B->rollback(tx);
 }
 
+/* SCEP: profiles, single-use challenges that go with their device,
+ * transactions decided once, one RA per CA. */
+static void
+test_scep(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_ca ca;
+	struct store_device d;
+	struct store_scep_profile p, pg, *ps;
+	struct store_scep_challenge c, cg;
+	struct store_scep_tx t, tg, *ts;
+	struct store_scep_ra ra, rg, *ras;
+	unsigned char csr[4] = { 0x30, 0x02, 0x05, 0x00 }, wrapped[8] = "wrapped";
+	size_t n;
+
+	memset(&ca, 0, sizeof(ca));
+	strcpy(ca.id, "issuing");
+	ca.issuing = true;
+	ca.key_alg = (char *)"ec-p256";
+	ca.cert_der = der_bytes;
+	ca.cert_len = sizeof(der_bytes);
+	CHECK(B->ca_insert(tx, &ca, &err));
+	add_user(tx, "u1", "dev@example.com");
+	memset(&d, 0, sizeof(d));
+	strcpy(d.id, "d1");
+	strcpy(d.user_id, "u1");
+	d.name = (char *)"laptop";
+	d.platform = (char *)"linux";
+	CHECK(B->device_insert(tx, &d, &err));
+
+	/* A profile of a CA that does not exist is refused. */
+	memset(&p, 0, sizeof(p));
+	strcpy(p.name, "devices");
+	strcpy(p.ca_id, "nope");
+	p.rsa_min_bits = 2048;
+	p.ec_curves = (char *)"P-256";
+	p.subject = (char *)"CN={email}";
+	p.san_all = true;
+	p.validity_days = 365;
+	p.renewal_days = 30;
+	p.approval = true;
+	p.challenge_minutes = 60;
+	p.created = p.updated = 10;
+	assert_int_equal(B->scep_profile_put(tx, &p, &err), SMIME_E_NOTFOUND);
+	strcpy(p.ca_id, "issuing");
+	CHECK(B->scep_profile_put(tx, &p, &err));
+	p.non_repudiation = true;
+	p.updated = 11;
+	CHECK(B->scep_profile_put(tx, &p, &err));
+	CHECK(B->scep_profile_get(tx, "devices", &pg, &err));
+	assert_string_equal(pg.ca_id, "issuing");
+	assert_int_equal(pg.rsa_min_bits, 2048);
+	assert_string_equal(pg.ec_curves, "P-256");
+	assert_string_equal(pg.subject, "CN={email}");
+	assert_true(pg.san_all && pg.non_repudiation && pg.approval);
+	assert_false(pg.allow_sha1);
+	assert_int_equal(pg.validity_days, 365);
+	assert_int_equal(pg.renewal_days, 30);
+	assert_int_equal(pg.challenge_minutes, 60);
+	assert_int_equal(pg.created, 10);
+	assert_int_equal(pg.updated, 11);
+	store_scep_profile_clear(&pg);
+	CHECK(B->scep_profile_list(tx, &ps, &n, &err));
+	assert_int_equal(n, 1);
+	store_scep_profiles_free(ps, n);
+
+	/* Challenges: one use. */
+	memset(&c, 0, sizeof(c));
+	strcpy(c.id, "c1");
+	memset(c.hash, 0x11, sizeof(c.hash));
+	strcpy(c.user_id, "u1");
+	strcpy(c.device_id, "d1");
+	strcpy(c.profile, "devices");
+	c.created = 1000;
+	c.expires = 4600;
+	CHECK(B->challenge_insert(tx, &c, &err));
+	assert_int_equal(B->challenge_insert(tx, &c, &err), SMIME_E_EXISTS);
+	strcpy(c.id, "c2");
+	strcpy(c.device_id, "nodevice");
+	assert_int_equal(B->challenge_insert(tx, &c, &err), SMIME_E_NOTFOUND);
+	CHECK(B->challenge_get(tx, "c1", &cg, &err));
+	assert_memory_equal(cg.hash, c.hash, sizeof(c.hash));
+	assert_string_equal(cg.device_id, "d1");
+	assert_int_equal(cg.expires, 4600);
+	assert_int_equal(cg.used, 0);
+	CHECK(B->challenge_use(tx, "c1", 2000, "TID-1", &err));
+	assert_int_equal(B->challenge_use(tx, "c1", 2001, "TID-2", &err), SMIME_E_EXISTS);
+	assert_int_equal(B->challenge_use(tx, "zz", 2001, "TID-2", &err), SMIME_E_EXISTS);
+	CHECK(B->challenge_get(tx, "c1", &cg, &err));
+	assert_int_equal(cg.used, 2000);
+	assert_string_equal(cg.transaction_id, "TID-1");
+	/* Expired for more than a day: forgotten at the next insert. */
+	strcpy(c.id, "c3");
+	strcpy(c.device_id, "d1");
+	c.created = 4600 + 86401 + 1;
+	c.expires = c.created + 3600;
+	CHECK(B->challenge_insert(tx, &c, &err));
+	assert_int_equal(B->challenge_get(tx, "c1", &cg, &err), SMIME_E_NOTFOUND);
+
+	/* Transactions. */
+	memset(&t, 0, sizeof(t));
+	strcpy(t.id, "TID-1");
+	strcpy(t.ca_id, "issuing");
+	strcpy(t.profile, "devices");
+	strcpy(t.user_id, "u1");
+	strcpy(t.device_id, "d1");
+	t.status = SCEP_TX_PENDING;
+	t.csr = csr;
+	t.csr_len = sizeof(csr);
+	t.created = t.updated = 2000;
+	CHECK(B->scep_tx_insert(tx, &t, &err));
+	assert_int_equal(B->scep_tx_insert(tx, &t, &err), SMIME_E_EXISTS);
+	strcpy(t.id, "TID-2");
+	t.status = SCEP_TX_REJECTED;
+	t.error = (char *)"weak key";
+	t.created = 2100;
+	CHECK(B->scep_tx_insert(tx, &t, &err));
+	CHECK(B->scep_tx_list(tx, SCEP_TX_PENDING, 10, &ts, &n, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(ts[0].id, "TID-1");
+	assert_int_equal(ts[0].csr_len, sizeof(csr));
+	store_scep_txs_free(ts, n);
+	CHECK(B->scep_tx_list(tx, 0, 10, &ts, &n, &err));
+	assert_int_equal(n, 2);
+	store_scep_txs_free(ts, n);
+	CHECK(B->scep_tx_decide(tx, "TID-1", SCEP_TX_ISSUED, "abcd", "", 2200, &err));
+	assert_int_equal(B->scep_tx_decide(tx, "TID-1", SCEP_TX_REJECTED, "", "no", 2300, &err),
+	    SMIME_E_EXISTS);
+	assert_int_equal(B->scep_tx_decide(tx, "TID-9", SCEP_TX_REJECTED, "", "no", 2300, &err),
+	    SMIME_E_NOTFOUND);
+	CHECK(B->scep_tx_get(tx, "TID-1", &tg, &err));
+	assert_int_equal(tg.status, SCEP_TX_ISSUED);
+	assert_string_equal(tg.cert, "abcd");
+	assert_int_equal(tg.updated, 2200);
+	assert_memory_equal(tg.csr, csr, sizeof(csr));
+	store_scep_tx_clear(&tg);
+	CHECK(B->scep_tx_get(tx, "TID-2", &tg, &err));
+	assert_string_equal(tg.error, "weak key");
+	store_scep_tx_clear(&tg);
+
+	/* One RA per CA. */
+	memset(&ra, 0, sizeof(ra));
+	strcpy(ra.ca_id, "issuing");
+	ra.cert_der = der_bytes;
+	ra.cert_len = sizeof(der_bytes);
+	ra.key_wrapped = wrapped;
+	ra.key_wrapped_len = sizeof(wrapped);
+	ra.created = 5;
+	CHECK(B->scep_ra_put(tx, &ra, &err));
+	assert_int_equal(B->scep_ra_put(tx, &ra, &err), SMIME_E_EXISTS);
+	strcpy(ra.ca_id, "nope");
+	assert_int_equal(B->scep_ra_put(tx, &ra, &err), SMIME_E_NOTFOUND);
+	CHECK(B->scep_ra_get(tx, "issuing", &rg, &err));
+	assert_int_equal(rg.key_wrapped_len, sizeof(wrapped));
+	assert_memory_equal(rg.key_wrapped, wrapped, sizeof(wrapped));
+	store_scep_ra_clear(&rg);
+	CHECK(B->scep_ra_list(tx, &ras, &n, &err));
+	assert_int_equal(n, 1);
+	store_scep_ras_free(ras, n);
+
+	/* Nonces: a second sight is a replay, until forgotten. */
+	CHECK(B->scep_nonce_seen(tx, csr, sizeof(csr), 100, 0, &err));
+	assert_int_equal(B->scep_nonce_seen(tx, csr, sizeof(csr), 200, 50, &err), SMIME_E_EXISTS);
+	CHECK(B->scep_nonce_seen(tx, csr, sizeof(csr), 300, 150, &err));
+
+	/* Deleting the device deletes its challenges, not its transactions;
+	 * deleting the profile its challenges. */
+	CHECK(B->device_delete(tx, "d1", &err));
+	assert_int_equal(B->challenge_get(tx, "c3", &cg, &err), SMIME_E_NOTFOUND);
+	CHECK(B->scep_tx_get(tx, "TID-1", &tg, &err));
+	store_scep_tx_clear(&tg);
+	CHECK(B->scep_profile_delete(tx, "devices", &err));
+	assert_int_equal(B->scep_profile_delete(tx, "devices", &err), SMIME_E_NOTFOUND);
+	CHECK(B->commit(tx, &err));
+}
+
 int
 main(void)
 {
@@ -2203,6 +2381,7 @@ main(void)
 		T(test_archive_trust),
 		T(test_publish_queue),
 		T(test_cert_same_serial),
+		T(test_scep),
 	};
 #undef T
 
