@@ -608,6 +608,33 @@ out:
 	return rc;
 }
 
+bool
+smime_scep_envelope_for(const struct smime_scep_msg *m, X509 *cert)
+{
+	CMS_ContentInfo *cms;
+	STACK_OF(CMS_RecipientInfo) *ris;
+	const unsigned char *p;
+	bool found = false;
+
+	if (m == NULL || cert == NULL || m->envelope == NULL)
+		return false;
+	p = m->envelope;
+	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)m->envelope_len)) == NULL) {
+		ERR_clear_error();
+		return false;
+	}
+	if ((ris = CMS_get0_RecipientInfos(cms)) != NULL)
+		for (int i = 0; i < sk_CMS_RecipientInfo_num(ris) && !found; i++) {
+			CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
+
+			found = CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_TRANS &&
+			    CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0;
+		}
+	CMS_ContentInfo_free(cms);
+	ERR_clear_error();
+	return found;
+}
+
 /* --- writing --- */
 
 static int

@@ -1008,6 +1008,8 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 	const struct key_alg *ka;
 	const ASN1_OCTET_STRING *ca_ski;
 	const char *policy;
+	const char *const *emails;
+	size_t n_emails;
 	X509 *ca_cert = NULL, *cert = NULL;
 	X509_NAME *subject = NULL;
 	EVP_PKEY *pub = NULL, *key = NULL;
@@ -1048,14 +1050,17 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 	if ((rc = base_url(req->base_url, base, err)) != 0)
 		return rc;
 
-	/* The user's addresses. */
-	if (user->n_emails == 0 || user->emails == NULL)
+	/* The user's addresses (or those the caller chose of them). */
+	emails = req->emails != NULL ? (const char *const *)req->emails :
+	    (const char *const *)user->emails;
+	n_emails = req->emails != NULL ? req->n_emails : user->n_emails;
+	if (n_emails == 0 || emails == NULL)
 		return smime_error_set(err, SMIME_E_USAGE, "user %s has no address", user->id);
-	if (user->n_emails > CA_MAX_EMAILS)
+	if (n_emails > CA_MAX_EMAILS)
 		return smime_error_set(err, SMIME_E_POLICY, "user %s has %zu addresses; a "
-		    "certificate holds at most %d", user->id, user->n_emails, CA_MAX_EMAILS);
-	for (i = 0; i < user->n_emails; i++)
-		if ((rc = email_check(user->emails[i], err)) != 0)
+		    "certificate holds at most %d", user->id, n_emails, CA_MAX_EMAILS);
+	for (i = 0; i < n_emails; i++)
+		if ((rc = email_check(emails[i], err)) != 0)
 			return rc;
 
 	/* The CA. */
@@ -1117,6 +1122,10 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 		    purpose_name(prof->purpose));
 		goto out;
 	}
+	/* 7.1.2.3 (e): signing "digitalSignature ... MAY also assert
+	 * nonRepudiation". */
+	if (req->non_repudiation && prof->purpose == PURPOSE_SIGNING)
+		ku |= KUB(KU_BIT_NON_REPUDIATION);
 
 	/*
 	 * S/MIME BR 6.3.2: 825 days at most for the strict and multipurpose
@@ -1142,12 +1151,28 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	san_critical = strlen(user->emails[0]) > CA_CN_MAX;
-	if (!san_critical && !X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
-	    (const unsigned char *)user->emails[0], -1, -1, 0)) {
+	if (!req->no_cn && strlen(emails[0]) <= CA_CN_MAX &&
+	    !X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
+	    (const unsigned char *)emails[0], -1, -1, 0)) {
 		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "subject commonName");
 		goto out;
 	}
+	/* 7.1.4.2.3: serialNumber; 7.1.4.2.2 (h): emailAddress, "If present, the
+	 * emailAddress SHALL contain a single Mailbox Address" (an IA5String of
+	 * at most 255, RFC 5280 A.1). */
+	if (req->subject_serial != NULL && (strlen(req->subject_serial) > CA_CN_MAX ||
+	    !X509_NAME_add_entry_by_NID(subject, NID_serialNumber, MBSTRING_ASC,
+	    (const unsigned char *)req->subject_serial, -1, -1, 0))) {
+		rc = smime_error_ssl(err, SMIME_E_USAGE, "subject serialNumber");
+		goto out;
+	}
+	if (req->email_attr && !X509_NAME_add_entry_by_NID(subject, NID_pkcs9_emailAddress,
+	    MBSTRING_ASC, (const unsigned char *)emails[0], -1, -1, 0)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "subject emailAddress");
+		goto out;
+	}
+	/* RFC 5280 4.2.1.6: an empty subject makes the subjectAltName critical. */
+	san_critical = X509_NAME_entry_count(subject) == 0;
 
 	if ((cert = X509_new()) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
@@ -1171,7 +1196,7 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 	    /* 7.1.2.3 (b), (c) */
 	    (rc = add_issuer_urls(cert, base, req->ca->id, true, err)) != 0 ||
 	    /* 7.1.4.2.1: at least one rfc822Name; every address of the subject */
-	    (rc = add_san_emails(cert, user->emails, user->n_emails, san_critical, err)) != 0)
+	    (rc = add_san_emails(cert, (char *const *)emails, n_emails, san_critical, err)) != 0)
 		goto out;
 	if ((rc = cert_sign(sg, req->ca->id, cert, X509_get0_pubkey(ca_cert), err)) != 0)
 		goto out;
@@ -1809,6 +1834,85 @@ static void
 free_string(char *s)
 {
 	OPENSSL_free(s);
+}
+
+/* --- the SCEP registration authority --- */
+
+int
+ca_make_ra(struct signer *sg, const struct store_ca *ca, EVP_PKEY *pub, const char *url,
+    int64_t now, unsigned char **der_r, size_t *len_r, struct smime_error *err)
+{
+	X509 *ca_cert = NULL, *cert = NULL;
+	X509_NAME *subject = NULL;
+	const ASN1_OCTET_STRING *ca_ski;
+	const X509_NAME_ENTRY *org;
+	char base[CA_URL_MAX], cn[CA_CN_MAX + 1];
+	unsigned char *der = NULL;
+	int64_t not_after;
+	int i, len, rc = 0;
+
+	*der_r = NULL;
+	*len_r = 0;
+	if (sg == NULL || ca == NULL || pub == NULL)
+		return smime_error_set(err, SMIME_E_USAGE, "RA: no signer, CA or key");
+	/* RFC 8894 2.5: the envelope is encrypted to an RSA key. */
+	if (EVP_PKEY_get_base_id(pub) != EVP_PKEY_RSA)
+		return smime_error_set(err, SMIME_E_USAGE, "RA: an RSA key is needed");
+	if ((rc = base_url(url, base, err)) != 0)
+		return rc;
+	if ((ca_cert = ca_cert_of(ca->cert_der, ca->cert_len)) == NULL)
+		return smime_error_ssl(err, SMIME_E_INPUT, "CA %s: its certificate does not decode",
+		    ca->id);
+	if ((ca_ski = X509_get0_subject_key_id(ca_cert)) == NULL ||
+	    time_get(X509_get0_notAfter(ca_cert), &not_after) != 0 || not_after <= now) {
+		rc = smime_error_set(err, SMIME_E_POLICY, "CA %s: expired or without a subject "
+		    "key identifier", ca->id);
+		goto out;
+	}
+	/* Subject: the CA's organisation, CN "<CA id> SCEP RA". */
+	if ((subject = X509_NAME_new()) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	i = X509_NAME_get_index_by_NID(X509_get_subject_name(ca_cert), NID_organizationName, -1);
+	if (i >= 0 && (org = X509_NAME_get_entry(X509_get_subject_name(ca_cert), i)) != NULL &&
+	    !X509_NAME_add_entry(subject, org, -1, 0)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "RA subject");
+		goto out;
+	}
+	snprintf(cn, sizeof(cn), "%.55s SCEP RA", ca->id);
+	if (!X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "RA subject");
+		goto out;
+	}
+	if ((cert = X509_new()) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	/* RFC 8894 2.1.1: the RA certificate, issued by the CA: it signs the
+	 * CertRep and receives the pkcsPKIEnvelope. */
+	if ((rc = cert_begin(cert, X509_get_subject_name(ca_cert), subject, now, not_after, pub,
+	    NULL, err)) != 0 ||
+	    (rc = add_basic_constraints(cert, false, -1, err)) != 0 ||
+	    (rc = add_key_usage(cert, KUB(KU_BIT_DIGITAL_SIGNATURE) |
+	    KUB(KU_BIT_KEY_ENCIPHERMENT), err)) != 0 ||
+	    (rc = add_ski(cert, NULL, err)) != 0 ||
+	    (rc = add_aki(cert, ca_ski, err)) != 0 ||
+	    (rc = add_issuer_urls(cert, base, ca->id, true, err)) != 0 ||
+	    (rc = cert_sign(sg, ca->id, cert, X509_get0_pubkey(ca_cert), err)) != 0)
+		goto out;
+	if ((len = i2d_X509(cert, &der)) <= 0) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "RA certificate encoding");
+		goto out;
+	}
+	*der_r = der;
+	*len_r = (size_t)len;
+out:
+	X509_free(ca_cert);
+	X509_free(cert);
+	X509_NAME_free(subject);
+	return rc;
 }
 
 int

@@ -72,6 +72,14 @@ struct ca_issue_req {
 	size_t csr_len;
 	const char *base_url;
 	int64_t now;
+
+	/* What a SCEP profile changes (zero: the defaults described below). */
+	const char *const *emails;           /* the rfc822Names; NULL: every address of the user */
+	size_t n_emails;
+	bool no_cn;                          /* a subject without commonName */
+	bool email_attr;                     /* subject emailAddress: the first address */
+	const char *subject_serial;          /* subject serialNumber, or NULL */
+	bool non_repudiation;                /* signing: keyUsage nonRepudiation too */
 };
 
 /*
@@ -92,6 +100,16 @@ struct ca_issue_req {
  */
 int ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
     EVP_PKEY **key_r, struct smime_error *err);
+
+/*
+ * The RSA registration authority certificate of ca for SCEP (RFC 8894
+ * 2.1.1): key_id's key (made by the caller in the signer, pub its public
+ * half) certified by ca for digitalSignature and keyEncipherment, CA:FALSE,
+ * with subject and authority key identifiers, valid until the CA's own
+ * notAfter.  *der_r: caller frees with OPENSSL_free.
+ */
+int ca_make_ra(struct signer *sg, const struct store_ca *ca, EVP_PKEY *pub, const char *base_url,
+    int64_t now, unsigned char **der_r, size_t *len_r, struct smime_error *err);
 
 /* Fill a store record (serial, subject, email, validity, fingerprints, DER,
  * ca_id, user, device, profile, purpose, source, status ACTIVE, created = now)

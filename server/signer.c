@@ -34,12 +34,14 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <smime/scep.h>
+
 #include "keyfile.h"
 #include "signer.h"
 
 #define MASTER_KEY_LEN   KEYFILE_LEN
 #define SIGNER_MAX_KEYS  256      /* keys held at once */
-#define SIGNER_ID_MAX    64       /* characters of a key id */
+#define SIGNER_ID_MAX    80       /* characters of a key id: a CA id, or "scep-ra:" and one */
 #define SIGNER_PATH_MAX  4096
 #define RSA_MIN_BITS     2048
 #define RSA_MAX_BITS     8192
@@ -152,7 +154,7 @@ public_copy(EVP_PKEY *key)
 	return pub;
 }
 
-/* Key ids: 1 to 64 printable ASCII characters, no space. */
+/* Key ids: 1 to SIGNER_ID_MAX printable ASCII characters, no space. */
 static int
 id_check(const char *key_id, struct smime_error *err)
 {
@@ -607,6 +609,45 @@ signer_sign_ocsp(struct signer *s, const char *key_id, OCSP_BASICRESP *bs,
 		    "signer: signing an OCSP response with %s", key_id);
 out:
 	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+/* --- SCEP: the RA's (or CA's) key opens requests and signs replies --- */
+
+int
+signer_scep_open(struct signer *s, const char *key_id, X509 *cert, struct smime_scep_msg *m,
+    struct smime_error *err)
+{
+	EVP_PKEY *key;
+	int rc;
+
+	if (s == NULL || key_id == NULL)
+		return smime_error_set(err, SMIME_E_USAGE, "signer: no signer or key id");
+	if ((key = key_ref(s, key_id)) == NULL)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "signer: no key %s", key_id);
+	rc = smime_scep_open(m, cert, key, err);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+int
+signer_scep_write(struct signer *s, const char *key_id, const struct smime_scep_out *o,
+    unsigned char **der_r, size_t *len_r, struct smime_error *err)
+{
+	struct smime_scep_out out;
+	EVP_PKEY *key;
+	int rc;
+
+	*der_r = NULL;
+	*len_r = 0;
+	if (s == NULL || key_id == NULL || o == NULL)
+		return smime_error_set(err, SMIME_E_USAGE, "signer: no signer, key id or message");
+	if ((key = key_ref(s, key_id)) == NULL)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "signer: no key %s", key_id);
+	out = *o;
+	out.key = key;
+	rc = smime_scep_write(&out, der_r, len_r, NULL, err);
 	EVP_PKEY_free(key);
 	return rc;
 }

@@ -69,4 +69,13 @@ int signer_sign_crl(struct signer *s, const char *key_id, X509_CRL *crl, struct 
 int signer_sign_ocsp(struct signer *s, const char *key_id, OCSP_BASICRESP *bs,
     X509 *signer_cert, struct smime_error *err);
 
+/* SCEP (RFC 8894) with key_id's key: decrypt a request's envelope (cert
+ * names the recipient), and sign a reply (o->key is ignored). */
+struct smime_scep_msg;
+struct smime_scep_out;
+int signer_scep_open(struct signer *s, const char *key_id, X509 *cert,
+    struct smime_scep_msg *m, struct smime_error *err);
+int signer_scep_write(struct signer *s, const char *key_id, const struct smime_scep_out *o,
+    unsigned char **der_r, size_t *len_r, struct smime_error *err);
+
 #endif

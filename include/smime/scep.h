@@ -126,6 +126,11 @@ bool smime_scep_can_reply(const struct smime_scep_msg *m);
 SMIME_MUST_CHECK int smime_scep_open(struct smime_scep_msg *m, X509 *cert, EVP_PKEY *key,
     struct smime_error *err);
 
+/* True when m's envelope has a recipient for cert (by issuer and serial
+ * or subject key identifier): the server's way to tell which of its RAs
+ * a request was made for. */
+bool smime_scep_envelope_for(const struct smime_scep_msg *m, X509 *cert);
+
 /* A pkiMessage to write. */
 struct smime_scep_out {
 	enum smime_scep_type type;

@@ -139,6 +139,9 @@ test_pkcsreq_round_trip(void **state)
 		assert_true(llabs(m.signing_time - (int64_t)time(NULL)) < 60);
 		assert_null(m.csr);
 
+		assert_true(smime_scep_envelope_for(&m, ra));
+		assert_false(smime_scep_envelope_for(&m, other));
+		assert_false(smime_scep_envelope_for(&m, self));
 		/* Not for the requester's own key, nor for another certificate. */
 		assert_int_not_equal(smime_scep_open(&m, other, other_key, &err), 0);
 		assert_null(m.csr);
