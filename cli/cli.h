@@ -83,6 +83,7 @@ int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
+int cmd_enroll(int argc, char **argv);
 
 /*
  * smime encrypt --lookup and --ldap (recipients.c): recipients without a

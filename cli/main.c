@@ -20,6 +20,7 @@ static const struct {
 	{ "export", cmd_export, "export identities as PKCS#12, or certificates as certs-only" },
 	{ "list", cmd_list, "list the keystore" },
 	{ "inspect", cmd_inspect, "show the MIME and CMS structure of a message, without keys" },
+	{ "enroll", cmd_enroll, "get a signing certificate from a SCEP server, or --renew it" },
 	{ "admin", cmd_admin, "manage a smimed service: users, devices, certificates, CAs" },
 };
 
