@@ -220,6 +220,17 @@ void h_ca_file(struct request *rq);
 void h_crl_file(struct request *rq);
 void h_ocsp_post(struct request *rq);
 void h_ocsp_get(struct request *rq);
+void h_scep(struct request *rq);
+void h_device_scep_challenge(struct request *rq);
+void h_scep_profiles_list(struct request *rq);
+void h_scep_profiles_create(struct request *rq);
+void h_scep_profile_get(struct request *rq);
+void h_scep_profile_put(struct request *rq);
+void h_scep_profile_delete(struct request *rq);
+void h_scep_requests_list(struct request *rq);
+void h_scep_request_get(struct request *rq);
+void h_scep_request_approve(struct request *rq);
+void h_scep_request_reject(struct request *rq);
 
 void h_users_list(struct request *rq);
 void h_users_create(struct request *rq);

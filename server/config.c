@@ -102,6 +102,14 @@ static const struct key {
 	  "longest wait between retries, seconds" },
 	{ "ldap_sync_interval", K_LONG, offsetof(struct config, ldap_sync_interval), "86400", 0, 2592000,
 	  "seconds between full republications (certificates expire without a change); 0: never" },
+	{ "scep_max_failures", K_LONG, offsetof(struct config, scep_max_failures), "5", 1, 1000,
+	  "wrong SCEP challenges from one address, or for one device, before a cool-down" },
+	{ "scep_cooldown", K_LONG, offsetof(struct config, scep_cooldown), "900", 1, 86400,
+	  "seconds SCEP answers FAILURE without trying, after scep_max_failures" },
+	{ "scep_clock_skew", K_LONG, offsetof(struct config, scep_clock_skew), "3600", 60, 604800,
+	  "seconds a SCEP request's signingTime may be off the service's clock (badTime beyond)" },
+	{ "scep_ra_key_alg", K_STR, offsetof(struct config, scep_ra_key_alg), "rsa-2048", 0, 0,
+	  "key of the RA made for an EC CA that SCEP issues from: rsa-2048, rsa-3072, rsa-4096" },
 	{ "commit_batch", K_LONG, offsetof(struct config, commit_batch), "256", 1, 10000,
 	  "state changes committed together, at most (group commit)" },
 	{ "shutdown_grace", K_LONG, offsetof(struct config, shutdown_grace), "30", 0, 3600,
@@ -325,6 +333,10 @@ config_check(const struct config *cfg, struct smime_error *err)
 	if (!ca_key_alg_valid(cfg->ca_key_alg) || strncmp(cfg->ca_key_alg, "rsa-2048", 8) == 0)
 		return smime_error_set(err, SMIME_E_USAGE, "ca_key_alg: '%s' is not one of ec-p256, "
 		    "ec-p384, ec-p521, rsa-3072, rsa-4096", cfg->ca_key_alg);
+	if (strncmp(cfg->scep_ra_key_alg, "rsa-", 4) != 0 || !ca_key_alg_valid(cfg->scep_ra_key_alg))
+		return smime_error_set(err, SMIME_E_USAGE, "scep_ra_key_alg: '%s' is not one of "
+		    "rsa-2048, rsa-3072, rsa-4096 (SCEP envelopes are encrypted to RSA)",
+		    cfg->scep_ra_key_alg);
 	if (*cfg->ca_country != '\0' && (strlen(cfg->ca_country) != 2 ||
 	    !isupper((unsigned char)cfg->ca_country[0]) || !isupper((unsigned char)cfg->ca_country[1])))
 		return smime_error_set(err, SMIME_E_USAGE, "ca_country: two capital letters "

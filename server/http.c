@@ -24,7 +24,9 @@
 #include "api.h"
 #include "cleanse.h"
 
-enum body { BODY_NONE, BODY_JSON, BODY_IMPORT, BODY_OCSP };
+#include <smime/scep.h>
+
+enum body { BODY_NONE, BODY_JSON, BODY_IMPORT, BODY_OCSP, BODY_SCEP };
 
 static const struct route {
 	const char *method;
@@ -41,6 +43,10 @@ static const struct route {
 	{ "POST", "/ocsp/{ca}", h_ocsp_post, false, BODY_OCSP, false },
 	{ "GET", "/ocsp/{ca}/{request*}", h_ocsp_get, false, BODY_NONE, false },
 	{ "GET", "/api/v1/lookup", h_lookup, false, BODY_NONE, false },
+	{ "GET", "/scep", h_scep, false, BODY_NONE, false },
+	{ "POST", "/scep", h_scep, false, BODY_SCEP, false },
+	{ "GET", "/cgi-bin/pkiclient.exe", h_scep, false, BODY_NONE, false },
+	{ "POST", "/cgi-bin/pkiclient.exe", h_scep, false, BODY_SCEP, false },
 
 	{ "GET", "/api/v1/users", h_users_list, true, BODY_NONE, false },
 	{ "POST", "/api/v1/users", h_users_create, true, BODY_JSON, false },
@@ -63,11 +69,25 @@ static const struct route {
 	{ "GET", "/api/v1/devices/{device}", h_device_get, true, BODY_NONE, false },
 	{ "PATCH", "/api/v1/devices/{device}", h_device_patch, true, BODY_JSON, false },
 	{ "DELETE", "/api/v1/devices/{device}", h_device_delete, true, BODY_NONE, false },
+	{ "POST", "/api/v1/devices/{device}/scep-challenge", h_device_scep_challenge, true,
+	  BODY_JSON, false },
 	{ "GET", "/api/v1/profiles", h_profiles_list, true, BODY_NONE, false },
 	{ "POST", "/api/v1/profiles", h_profiles_create, true, BODY_JSON, false },
 	{ "GET", "/api/v1/profiles/{profile}", h_profile_get, true, BODY_NONE, false },
 	{ "PUT", "/api/v1/profiles/{profile}", h_profile_put, true, BODY_JSON, false },
 	{ "DELETE", "/api/v1/profiles/{profile}", h_profile_delete, true, BODY_NONE, false },
+	{ "GET", "/api/v1/scep-profiles", h_scep_profiles_list, true, BODY_NONE, false },
+	{ "POST", "/api/v1/scep-profiles", h_scep_profiles_create, true, BODY_JSON, false },
+	{ "GET", "/api/v1/scep-profiles/{profile}", h_scep_profile_get, true, BODY_NONE, false },
+	{ "PUT", "/api/v1/scep-profiles/{profile}", h_scep_profile_put, true, BODY_JSON, false },
+	{ "DELETE", "/api/v1/scep-profiles/{profile}", h_scep_profile_delete, true, BODY_NONE,
+	  false },
+	{ "GET", "/api/v1/scep/requests", h_scep_requests_list, true, BODY_NONE, false },
+	{ "GET", "/api/v1/scep/requests/{transaction}", h_scep_request_get, true, BODY_NONE, false },
+	{ "POST", "/api/v1/scep/requests/{transaction}/approve", h_scep_request_approve, true,
+	  BODY_JSON, false },
+	{ "POST", "/api/v1/scep/requests/{transaction}/reject", h_scep_request_reject, true,
+	  BODY_JSON, false },
 	{ "GET", "/api/v1/cas", h_cas_list, true, BODY_NONE, false },
 	{ "POST", "/api/v1/cas", h_cas_create, true, BODY_JSON, false },
 	{ "GET", "/api/v1/cas/{ca}", h_ca_get, true, BODY_NONE, false },
@@ -317,6 +337,7 @@ body_limit(const struct http *h, enum body b)
 	case BODY_JSON: return (size_t)h->svc->cfg.max_body;
 	case BODY_IMPORT: return (size_t)h->svc->cfg.max_import;
 	case BODY_OCSP: return 8192;
+	case BODY_SCEP: return SMIME_SCEP_MAX_MESSAGE;
 	default: return 0;
 	}
 }

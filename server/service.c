@@ -20,6 +20,7 @@
 #include "archive.h"
 #include "ca.h"
 #include "ocsp.h"
+#include "scep.h"
 #include "signer.h"
 #include "trust.h"
 
@@ -231,6 +232,9 @@ service_reload(struct service *svc, struct smime_error *err)
 		k++;
 	}
 	rc = ocsp_responder_set_cas(svc->ocsp, set, k, err);
+	/* The SCEP RAs' keys, beside their CAs'. */
+	if (rc == 0)
+		rc = scep_load(svc, err);
 	ocsp_cache_flush(svc->ocsp);
 	/* The store may have been replaced: nothing cached from it stays. */
 	atomic_fetch_add(&svc->state_gen, 1);
@@ -390,6 +394,8 @@ service_open(struct service *svc, struct smime_error *err)
 	if ((svc->ocsp = ocsp_responder_new(svc->signer, svc->cfg.ocsp_cache,
 	    svc->cfg.ocsp_validity)) == NULL)
 		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	if ((svc->scep_throttle = scep_throttle_new()) == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 	if ((rc = svc->be->begin(svc->st, false, &tx, err)) != 0)
 		return rc;
 	rc = svc->be->meta_get(tx, "initialised", &value, err);
@@ -412,6 +418,8 @@ service_close(struct service *svc)
 	svc->commit = NULL;
 	ocsp_responder_free(svc->ocsp);
 	svc->ocsp = NULL;
+	scep_throttle_free(svc->scep_throttle);
+	svc->scep_throttle = NULL;
 	signer_free(svc->signer);
 	svc->signer = NULL;
 	archive_free(svc->archive);

@@ -23,6 +23,7 @@ struct archive;
 struct ocsp_responder;
 struct committer;
 struct directory;
+struct scep_throttle;
 
 /* The configuration: every key of smimed.conf (config.c lists them with
  * their defaults and documentation). */
@@ -51,6 +52,10 @@ struct config {
 	char *ldap_base, *ldap_filter, *ldap_bind_dn, *ldap_password_file, *ldap_cacert;
 	long ldap_starttls;
 	long ldap_retry_min, ldap_retry_max, ldap_sync_interval;  /* seconds */
+	long scep_max_failures;     /* wrong challenges per address or device before a cool-down */
+	long scep_cooldown;         /* seconds */
+	long scep_clock_skew;       /* seconds a request's signingTime may be off */
+	char *scep_ra_key_alg;      /* key of the RA made for an EC CA */
 	long commit_batch;          /* requests per group commit, at most */
 	long shutdown_grace;        /* seconds in-flight requests get on SIGTERM */
 	char *log_format;           /* json or text */
@@ -107,6 +112,7 @@ struct service {
 	struct committer *commit;
 	struct ocsp_responder *ocsp;
 	struct directory *directory; /* the publication worker, when ldap_url is set */
+	struct scep_throttle *scep_throttle; /* wrong SCEP challenges (scep.c) */
 	struct metrics metrics;
 	pthread_mutex_t crl_lock;   /* one CRL generation at a time */
 	_Atomic uint64_t state_gen; /* grows with every committed change (rq_commit): caches compare it */
