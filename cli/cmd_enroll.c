@@ -1440,7 +1440,7 @@ report_success(struct enroll *e)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 		    i > 0 ? ", " : "", sk_OPENSSL_STRING_value(emails, i));
 	if (g.json) {
-		json_t *j = json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s,s:s,s:s,s:b,s:s?}",
+		json_t *j = json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s,s:s,s:s,s:b,s:s*}",
 		    "status", "issued", "fingerprint", fp, "transaction_id", e->tid,
 		    "subject", subject, "emails", list, "not_after", time_iso(until, tb),
 		    "key", key_type_name(e->key_type), "ca", e->ca_fp, "signing", usable,
@@ -1778,8 +1778,9 @@ answered:
 			rc = fail(CMD, &err);
 			goto out;
 		}
-		progress("the request is PENDING (transaction %s): polling every %ld s for up to "
-		    "%ld s", e.tid, e.interval, e.wait);
+		if (e.wait > 0)
+			progress("the request is PENDING (transaction %s): polling every %ld s for up "
+			    "to %ld s", e.tid, e.interval, e.wait);
 		if ((rc = poll_until(&e, deadline, &rep, &err)) > 0) {
 			/* The request stays pending and can be taken up again. */
 			rewrap(&err, rc, "", "; the request stays pending: smime enroll --resume "
