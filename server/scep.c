@@ -790,6 +790,25 @@ requested_device(X509_REQ *req, char out[STORE_ID_SIZE])
 	    (const char *)ASN1_STRING_get0_data(s));
 }
 
+/* True when csr carries the challenge of an unused challenge record. */
+static bool
+fresh_challenge(const struct store_backend *be, struct store_tx *tx, X509_REQ *csr)
+{
+	struct store_scep_challenge ch = { 0 };
+	struct smime_error err;
+	char text[SMIME_SCEP_MAX_CHALLENGE + 1];
+	bool fresh = false;
+
+	if (smime_scep_challenge(csr, text, sizeof(text), &err) == 0 &&
+	    strlen(text) > SCEP_CHALLENGE_ID_HEX && text[SCEP_CHALLENGE_ID_HEX] == '-') {
+		text[SCEP_CHALLENGE_ID_HEX] = '\0';
+		fresh = be->challenge_get(tx, text, &ch, &err) == 0 && ch.used == 0;
+	}
+	store_scep_challenge_clear(&ch);
+	OPENSSL_cleanse(text, sizeof(text));
+	return fresh;
+}
+
 /* What an enrollment commits. */
 struct enroll_op {
 	struct scep_ctx *x;
@@ -948,9 +967,13 @@ enroll(struct scep_ctx *x)
 		goto out_free;
 	}
 
-	/* Who asks: a certificate of ours (a renewal), or a challenge. */
+	/* Who asks: a certificate of ours (a renewal), or a challenge.  A
+	 * PKCSReq signed with one of ours that carries an unused challenge is
+	 * a new enrollment (a client re-keying); one that carries the used
+	 * challenge again (certmonger keeps it) is a renewal. */
 	if (cert_sha256(x->m.signer, signer_sha) == 0 &&
-	    be->cert_get(tx, signer_sha, &old, &err) == 0 && old.ca_id[0] != '\0') {
+	    be->cert_get(tx, signer_sha, &old, &err) == 0 && old.ca_id[0] != '\0' &&
+	    (x->m.type == SMIME_SCEP_RENEWALREQ || !fresh_challenge(be, tx, x->m.csr))) {
 		renewal = true;
 		/* RFC 8894 3.3.1.2: "signed with the existing certificate" that
 		 * is still valid; SCEP's own, of a device. */
@@ -993,6 +1016,7 @@ enroll(struct scep_ctx *x)
 		    "of ours");
 		goto out_free;
 	} else {
+		store_cert_clear(&old);
 		/* RFC 8894 2.2: the challengePassword authorises the request. */
 		rc = smime_scep_challenge(x->m.csr, text, sizeof(text), &err);
 		if (rc != 0) {
