@@ -16,6 +16,7 @@ packages=(
 	gpgsm gnupg
 	libldap-dev slapd ldap-utils
 	time bsdutils python3
+	certmonger faketime
 )
 
 missing=()
