@@ -39,9 +39,21 @@ enum {
 	A_USER = 1 << 4, A_PLATFORM = 1 << 5, A_DEVICE = 1 << 6, A_PROFILE = 1 << 7,
 	A_CSR = 1 << 8, A_OUT = 1 << 9, A_PASSWORD_FILE = 1 << 10, A_STATUS = 1 << 11,
 	A_CA = 1 << 12, A_REASON = 1 << 13, A_AFTER = 1 << 14, A_LIMIT = 1 << 15,
-	A_PASSWORDS = 1 << 16,
+	A_PASSWORDS = 1 << 16, A_SECONDS = 1 << 17, A_RSA_MIN_BITS = 1 << 18,
+	A_EC_CURVES = 1 << 19, A_SUBJECT = 1 << 20, A_SAN_EMAIL = 1 << 21,
+	A_NON_REPUDIATION = 1 << 22, A_VALIDITY_DAYS = 1 << 23, A_RENEWAL_DAYS = 1 << 24,
+	A_APPROVAL = 1 << 25, A_CHALLENGE_MINUTES = 1 << 26, A_ALLOW_SHA1 = 1 << 27,
 };
-#define OPT(bit) (0x100000 | (bit))
+/*
+ * getopt's value of an action's option: OPT_TAG and the option's bit; a
+ * boolean's --no- form carries OPT_NO too.  The bit comes back with OPT_BIT.
+ */
+#define OPT_TAG 0x40000000
+#define OPT_NO 0x20000000
+#define OPT(bit) (OPT_TAG | (bit))
+#define OPT_NOT(bit) (OPT_TAG | OPT_NO | (bit))
+#define OPT_BIT(c) (((c) & OPT_TAG) != 0 ? (unsigned)(c) & (OPT_NO - 1) : 0u)
+_Static_assert(A_ALLOW_SHA1 < OPT_NO, "an option's bit collides with OPT_NO");
 enum { O_SERVER = 0x200000, O_TOKEN_FILE, O_CACERT };
 
 struct args {
@@ -52,6 +64,11 @@ struct args {
 	const char **groups, **aliases;  /* repeatable */
 	size_t n_groups, n_aliases;
 	size_t limit;
+	/* SCEP profiles: the numbers and switches given (given has their A_ bits). */
+	const char *ec_curves, *subject, *san_email;
+	long long seconds, rsa_min_bits, validity_days, renewal_days, challenge_minutes;
+	bool non_repudiation, approval, allow_sha1;
+	unsigned given;
 	char **pos;                      /* positional arguments */
 	int n_pos;
 };
@@ -981,6 +998,302 @@ profile_show(struct args *a)
 {
 	return call_show(a, "GET", admin_path("/api/v1/profiles/%s", a->pos[0]), NULL,
 	    show_profile, NULL);
+}
+
+/* ---- SCEP: device challenges, SCEP profiles, requests waiting ------------ */
+
+static const char *const scep_profile_fields[] = { "name", "ca", "rsa_min_bits", "ec_curves",
+	"subject", "san_email", "non_repudiation", "validity_days", "renewal_days", "approval",
+	"challenge_minutes", "allow_sha1", "created", "updated" };
+static const char *const scep_request_fields[] = { "transaction", "status", "ca", "profile",
+	"user", "device", "renewal", "renews", "certificate", "error", "created", "updated" };
+static const char *const scep_statuses[] = { "pending", "issued", "rejected", "all" };
+
+static int
+show_challenge(const struct args *a, const json_t *answer)
+{
+	const char *ch = json_string_value(json_object_get(answer, "challenge"));
+
+	(void)a;
+	if (ch == NULL)
+		return admin_error(EXIT_IO, "io", 0, "the answer holds no challenge");
+	/* Alone on standard output, for CH=$(smime admin device challenge ...). */
+	printf("%s\n", ch);
+	if (!g.quiet)
+		fprintf(stderr, "smime admin: challenge %s for device %s (user %s, SCEP profile %s), "
+		    "valid until %s; it is shown this once only and is single use\n",
+		    str(answer, "id"), str(answer, "device"), str(answer, "user"),
+		    str(answer, "profile"), str(answer, "expires"));
+	return EXIT_OK;
+}
+
+static int
+device_challenge(struct args *a)
+{
+	json_t *body;
+
+	if (a->profile == NULL)
+		return usage_error(a->cmd, "--profile is required (a SCEP profile, see smime admin "
+		    "scep-profile list)");
+	if ((body = json_pack("{s:s}", "profile", a->profile)) == NULL)
+		return oom();
+	if (a->given & A_SECONDS)
+		json_object_set_new(body, "seconds", json_integer(a->seconds));
+	return call_show(a, "POST", admin_path("/api/v1/devices/%s/scep-challenge", a->pos[0]),
+	    body, show_challenge, NULL);
+}
+
+static int
+show_scep_profile(const struct args *a, const json_t *answer)
+{
+	(void)a;
+	return print_fields(answer, scep_profile_fields, N(scep_profile_fields));
+}
+
+/* "P-256,P-384" as a JSON array; "" is none.  The service checks the names. */
+static json_t *
+curves_array(const char *list)
+{
+	json_t *arr = json_array();
+
+	for (const char *p = list; arr != NULL && *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		const char *s = p, *e = p + n;
+
+		while (s < e && isspace((unsigned char)*s))
+			s++;
+		while (e > s && isspace((unsigned char)e[-1]))
+			e--;
+		if (e > s && json_array_append_new(arr, json_stringn(s, (size_t)(e - s))) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+		p += n + (p[n] == ',');
+	}
+	return arr;
+}
+
+/* Set the fields of a SCEP profile that options were given for. */
+static int
+scep_profile_apply(const struct args *a, json_t *p)
+{
+	json_t *curves;
+	int bad = 0;
+
+	if (a->given & A_CA)
+		bad |= json_object_set_new(p, "ca", json_string(a->ca));
+	if (a->given & A_RSA_MIN_BITS)
+		bad |= json_object_set_new(p, "rsa_min_bits", json_integer(a->rsa_min_bits));
+	if (a->given & A_EC_CURVES) {
+		if ((curves = curves_array(a->ec_curves)) == NULL)
+			return oom();
+		bad |= json_object_set_new(p, "ec_curves", curves);
+	}
+	if (a->given & A_SUBJECT)
+		bad |= json_object_set_new(p, "subject", json_string(a->subject));
+	if (a->given & A_SAN_EMAIL)
+		bad |= json_object_set_new(p, "san_email", json_string(a->san_email));
+	if (a->given & A_NON_REPUDIATION)
+		bad |= json_object_set_new(p, "non_repudiation", json_boolean(a->non_repudiation));
+	if (a->given & A_VALIDITY_DAYS)
+		bad |= json_object_set_new(p, "validity_days", json_integer(a->validity_days));
+	if (a->given & A_RENEWAL_DAYS)
+		bad |= json_object_set_new(p, "renewal_days", json_integer(a->renewal_days));
+	if (a->given & A_APPROVAL)
+		bad |= json_object_set_new(p, "approval", json_boolean(a->approval));
+	if (a->given & A_CHALLENGE_MINUTES)
+		bad |= json_object_set_new(p, "challenge_minutes",
+		    json_integer(a->challenge_minutes));
+	if (a->given & A_ALLOW_SHA1)
+		bad |= json_object_set_new(p, "allow_sha1", json_boolean(a->allow_sha1));
+	return bad != 0 ? oom() : EXIT_OK;
+}
+
+#define SCEP_PROFILE_OPTS (A_CA | A_RSA_MIN_BITS | A_EC_CURVES | A_SUBJECT | A_SAN_EMAIL | \
+	A_NON_REPUDIATION | A_VALIDITY_DAYS | A_RENEWAL_DAYS | A_APPROVAL | A_CHALLENGE_MINUTES | \
+	A_ALLOW_SHA1)
+
+static int
+scep_profile_list(struct args *a)
+{
+	static const struct column cols[] = { { "NAME", "name", NULL }, { "CA", "ca", NULL },
+		{ "RSA-MIN", "rsa_min_bits", NULL }, { "EC-CURVES", "ec_curves", NULL },
+		{ "DAYS", "validity_days", NULL }, { "RENEW", "renewal_days", NULL },
+		{ "APPROVAL", "approval", NULL }, { "CHALLENGE-MIN", "challenge_minutes", NULL },
+		{ "SUBJECT", "subject", NULL } };
+
+	return list_show(a, "/api/v1/scep-profiles", NULL, 0, false, cols, N(cols));
+}
+
+static int
+scep_profile_show(struct args *a)
+{
+	return call_show(a, "GET", admin_path("/api/v1/scep-profiles/%s", a->pos[0]), NULL,
+	    show_scep_profile, NULL);
+}
+
+static int
+scep_profile_create(struct args *a)
+{
+	json_t *body;
+	int rc;
+
+	if (a->ca == NULL)
+		return usage_error(a->cmd, "--ca is required (the CA that issues, see smime admin ca "
+		    "list)");
+	if ((body = json_pack("{s:s}", "name", a->pos[0])) == NULL)
+		return oom();
+	if ((rc = scep_profile_apply(a, body)) != EXIT_OK) {
+		json_decref(body);
+		return rc;
+	}
+	return call_show(a, "POST", strdup("/api/v1/scep-profiles"), body, show_scep_profile,
+	    NULL);
+}
+
+/* Read the profile, change what the options say, and put it back whole. */
+static int
+scep_profile_update(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *p = NULL, *ans = NULL;
+	char *path;
+	int rc;
+
+	if ((a->given & SCEP_PROFILE_OPTS) == 0)
+		return usage_error(a->cmd, "nothing to change: give the options of the fields to "
+		    "change (see --help)");
+	if ((path = admin_path("/api/v1/scep-profiles/%s", a->pos[0])) == NULL)
+		return usage_error(a->cmd, "the name is too long");
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
+	    (rc = admin_call(c, "GET", path, NULL, &p)) != EXIT_OK)
+		goto out;
+	if (p == NULL) {
+		rc = admin_error(EXIT_IO, "io", 0, "the answer of GET %s is empty", path);
+		goto out;
+	}
+	/* The service's own record of the profile; a PUT ignores them. */
+	json_object_del(p, "created");
+	json_object_del(p, "updated");
+	if ((rc = scep_profile_apply(a, p)) != EXIT_OK ||
+	    (rc = admin_call(c, "PUT", path, p, &ans)) != EXIT_OK)
+		goto out;
+	if (g.json)
+		json_out(ans != NULL ? json_incref(ans) : json_pack("{s:b}", "ok", 1));
+	else if (ans != NULL)
+		rc = show_scep_profile(a, ans);
+out:
+	json_decref(p);
+	json_decref(ans);
+	admin_conn_free(c);
+	free(path);
+	return rc;
+}
+
+static int
+scep_profile_delete(struct args *a)
+{
+	char done[512];
+
+	snprintf(done, sizeof(done), "SCEP profile %s deleted (the challenges made for it are "
+	    "void; certificates it issued stay)", a->pos[0]);
+	return call_show(a, "DELETE", admin_path("/api/v1/scep-profiles/%s", a->pos[0]), NULL,
+	    NULL, done);
+}
+
+#define SCEP_LIST_MAX 1000               /* the API's largest answer (it has no pages) */
+
+static int
+scep_list(struct args *a)
+{
+	static const struct column cols[] = { { "TRANSACTION", "transaction", NULL },
+		{ "STATUS", "status", NULL }, { "PROFILE", "profile", NULL },
+		{ "USER", "user", NULL }, { "DEVICE", "device", NULL },
+		{ "RENEWAL", "renewal", NULL }, { "CREATED", "created", NULL } };
+	struct admin_conn *c = NULL;
+	json_t *items = NULL;
+	char limit[32], set[128];
+	size_t want = a->limit != 0 ? a->limit : SCEP_LIST_MAX;
+	int rc;
+
+	join(set, sizeof(set), scep_statuses, N(scep_statuses));
+	if (a->status != NULL && !one_of(a->status, scep_statuses, N(scep_statuses)))
+		return usage_error(a->cmd, "--status: one of %s", set);
+	snprintf(limit, sizeof(limit), "%zu", want);
+	struct admin_query q[] = { { "status", a->status }, { "limit", limit } };
+	if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK &&
+	    (rc = admin_list(c, "/api/v1/scep/requests", q, N(q), false, NULL, 0, &items,
+	    NULL)) == EXIT_OK) {
+		if (g.json)
+			json_out(json_pack("{s:O}", "items", items));
+		else
+			rc = print_table(items, cols, N(cols));
+		if (a->limit == 0 && json_array_size(items) >= want && !g.quiet)
+			fprintf(stderr, "smime admin: the %zu oldest shown; there may be more\n", want);
+	}
+	json_decref(items);
+	admin_conn_free(c);
+	return rc;
+}
+
+static int
+show_scep_request(const struct args *a, const json_t *answer)
+{
+	(void)a;
+	return print_fields(answer, scep_request_fields, N(scep_request_fields));
+}
+
+static int
+scep_show(struct args *a)
+{
+	return call_show(a, "GET", admin_path("/api/v1/scep/requests/%s", a->pos[0]), NULL,
+	    show_scep_request, NULL);
+}
+
+static int
+show_approved(const struct args *a, const json_t *answer)
+{
+	const json_t *cert = json_object_get(answer, "certificate");
+	const char *serial = json_string_value(json_object_get(cert, "serial"));
+
+	if (serial == NULL)
+		return admin_error(EXIT_IO, "io", 0, "the answer names no certificate");
+	printf("%s\n", serial);
+	if (!g.quiet)
+		fprintf(stderr, "smime admin: SCEP request %s approved: certificate %s issued for %s "
+		    "(SCEP profile %s), valid until %s; the device fetches it at its next poll\n",
+		    a->pos[0], serial, str(cert, "email"), str(cert, "profile"),
+		    str(cert, "not_after"));
+	return EXIT_OK;
+}
+
+static int
+scep_approve(struct args *a)
+{
+	return call_show(a, "POST", admin_path("/api/v1/scep/requests/%s/approve", a->pos[0]),
+	    NULL, show_approved, NULL);
+}
+
+static int
+show_rejected(const struct args *a, const json_t *answer)
+{
+	const json_t *rq = json_object_get(answer, "request");
+
+	if (!g.quiet)
+		fprintf(stderr, "smime admin: SCEP request %s rejected (%s); the device learns it at "
+		    "its next poll\n", a->pos[0], str(rq, "error"));
+	return EXIT_OK;
+}
+
+static int
+scep_reject(struct args *a)
+{
+	json_t *body = NULL;
+
+	if (a->reason != NULL && (body = json_pack("{s:s}", "reason", a->reason)) == NULL)
+		return oom();
+	return call_show(a, "POST", admin_path("/api/v1/scep/requests/%s/reject", a->pos[0]),
+	    body, show_rejected, NULL);
 }
 
 /* ---- ca ----------------------------------------------------------------- */
@@ -2148,10 +2461,76 @@ static const struct verb verbs[] = {
 	{ "device", "show", device_show, 0, 1, 1, "ID", "ID", "Show one device.\n" },
 	{ "device", "delete", device_delete, 0, 1, 1, "ID", "ID",
 	  "Delete a device.  Its certificates stay recorded and are not revoked.\n" },
+	{ "device", "challenge", device_challenge, A_PROFILE | A_SECONDS, 1, 1, "ID",
+	  "ID --profile NAME [--seconds N]",
+	  "Make a SCEP challenge password for a device: it enrolls the device's user,\n"
+	  "once, from the SCEP profile NAME (smime enroll --challenge-file, certmonger,\n"
+	  "an MDM).  The challenge alone is printed, on one line, for\n"
+	  "CH=$(smime admin device challenge ...).  It is shown this once only (the\n"
+	  "service keeps a hash of it) and is single use: one enrollment, before it\n"
+	  "expires.\n\n"
+	  "  --profile NAME    the SCEP profile (smime admin scep-profile list)\n"
+	  "  --seconds N       valid for N seconds, 1 to 604800 (default: the profile's\n"
+	  "                    challenge_minutes)\n" },
 	{ "profile", "list", profile_list, 0, 0, 0, "", "",
 	  "List the certificate profiles: purpose, issuing CA, validity, key algorithm,\n"
 	  "and whether the service may make the key.\n" },
 	{ "profile", "show", profile_show, 0, 1, 1, "NAME", "NAME", "Show one profile.\n" },
+	{ "scep-profile", "list", scep_profile_list, 0, 0, 0, "", "",
+	  "List the SCEP profiles: issuing CA, smallest RSA key, EC curves, validity and\n"
+	  "renewal window, whether an admin approves each request, challenge lifetime,\n"
+	  "subject template.\n" },
+	{ "scep-profile", "show", scep_profile_show, 0, 1, 1, "NAME", "NAME",
+	  "Show one SCEP profile.\n" },
+	{ "scep-profile", "create", scep_profile_create, SCEP_PROFILE_OPTS, 1, 1, "NAME",
+	  "NAME --ca ID [OPTIONS]",
+	  "Create a SCEP profile: what a device enrolling with a challenge of this\n"
+	  "profile gets.  Subject, addresses and key usage come from the profile and the\n"
+	  "user, never from the request.  The options left out take the defaults shown.\n"
+	  "Prints the profile as created.\n\n"
+	  "  --ca ID                  the issuing CA (smime admin ca list)\n"
+	  "  --rsa-min-bits N         the smallest RSA key taken: 2048 to 8192, or 0 for\n"
+	  "                           no RSA (default 2048)\n"
+	  "  --ec-curves LIST         the EC curves taken, of P-256, P-384, P-521, comma-\n"
+	  "                           separated; \"\" for none (default P-256)\n"
+	  "  --subject TEMPLATE       comma-separated CN={email}, emailAddress={email},\n"
+	  "                           serialNumber={device}, serialNumber={user}, each at\n"
+	  "                           most once (default CN={email})\n"
+	  "  --san-email all|primary  the user's addresses in the certificate (default all)\n"
+	  "  --[no-]non-repudiation   keyUsage nonRepudiation too (default no)\n"
+	  "  --validity-days N        1 to 825 (default 365)\n"
+	  "  --renewal-days N         a renewal is taken this many days before expiry,\n"
+	  "                           0 to the validity (default 30)\n"
+	  "  --[no-]approval          each request waits for smime admin scep approve\n"
+	  "                           (default no)\n"
+	  "  --challenge-minutes N    a challenge's lifetime, 1 to 10080 (default 60)\n"
+	  "  --[no-]allow-sha1        take requests signed with SHA-1 (default no)\n" },
+	{ "scep-profile", "update", scep_profile_update, SCEP_PROFILE_OPTS, 1, 1, "NAME",
+	  "NAME [OPTIONS]",
+	  "Change a SCEP profile: the fields given with the options of smime admin\n"
+	  "scep-profile create (--ca too) change, the others stay.  Certificates issued\n"
+	  "already keep their fields.  Prints the profile as changed.\n" },
+	{ "scep-profile", "delete", scep_profile_delete, 0, 1, 1, "NAME", "NAME",
+	  "Delete a SCEP profile; the challenges made for it can no longer be used.\n" },
+	{ "scep", "list", scep_list, A_STATUS | A_LIMIT, 0, 0, "",
+	  "[--status pending|issued|rejected|all] [--limit N]",
+	  "List SCEP requests, oldest first: transaction id, status, profile, user,\n"
+	  "device, whether it renews a certificate, when it came.\n\n"
+	  "  --status STATUS   pending (default: those waiting for an admin), issued,\n"
+	  "                    rejected or all\n"
+	  "  --limit N         at most N, 1 to 1000 (default 1000, the service's most)\n" },
+	{ "scep", "show", scep_show, 0, 1, 1, "TRANSACTION", "TRANSACTION",
+	  "Show one SCEP request, named by its transaction id.\n" },
+	{ "scep", "approve", scep_approve, 0, 1, 1, "TRANSACTION", "TRANSACTION",
+	  "Approve a pending SCEP request: the certificate is issued now, from the\n"
+	  "request's profile, and the device gets it at its next CertPoll.  Prints the\n"
+	  "certificate's serial (smime admin cert show SERIAL).\n" },
+	{ "scep", "reject", scep_reject, A_REASON, 1, 1, "TRANSACTION",
+	  "TRANSACTION [--reason TEXT]",
+	  "Reject a pending SCEP request: the device gets FAILURE (badRequest) at its next\n"
+	  "CertPoll, with the reason.\n\n"
+	  "  --reason TEXT     up to 200 characters, recorded and sent to the device\n"
+	  "                    (default \"rejected by an admin\")\n" },
 	{ "ca", "list", ca_list, 0, 0, 0, "", "",
 	  "List the certification authorities: role (root, intermediate, issuing),\n"
 	  "parent, key, expiry, the number of the last CRL, subject.\n" },
@@ -2310,7 +2689,8 @@ admin_help(FILE *f, const char *noun)
 	fprintf(f, "usage: smime admin [--server URL] [--token-file FILE] [--cacert FILE] [--json]\n"
 	    "                   OBJECT ACTION [ARGS]\n\n"
 	    "Manage a smimed service through its REST API: users, groups, devices,\n"
-	    "certificate profiles, CAs, certificates, admin tokens and the audit log.\n\n");
+	    "certificate profiles, SCEP profiles and requests, CAs, certificates, admin\n"
+	    "tokens and the audit log.\n\n");
 	for (size_t i = 0; i < N(verbs); i++)
 		if (noun == NULL || strcmp(noun, verbs[i].noun) == 0)
 			print_synopsis(f, " ", " ", &verbs[i]);
@@ -2347,6 +2727,20 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		{ "reason", required_argument, NULL, OPT(A_REASON) },
 		{ "after", required_argument, NULL, OPT(A_AFTER) },
 		{ "limit", required_argument, NULL, OPT(A_LIMIT) },
+		{ "seconds", required_argument, NULL, OPT(A_SECONDS) },
+		{ "rsa-min-bits", required_argument, NULL, OPT(A_RSA_MIN_BITS) },
+		{ "ec-curves", required_argument, NULL, OPT(A_EC_CURVES) },
+		{ "subject", required_argument, NULL, OPT(A_SUBJECT) },
+		{ "san-email", required_argument, NULL, OPT(A_SAN_EMAIL) },
+		{ "non-repudiation", no_argument, NULL, OPT(A_NON_REPUDIATION) },
+		{ "no-non-repudiation", no_argument, NULL, OPT_NOT(A_NON_REPUDIATION) },
+		{ "validity-days", required_argument, NULL, OPT(A_VALIDITY_DAYS) },
+		{ "renewal-days", required_argument, NULL, OPT(A_RENEWAL_DAYS) },
+		{ "approval", no_argument, NULL, OPT(A_APPROVAL) },
+		{ "no-approval", no_argument, NULL, OPT_NOT(A_APPROVAL) },
+		{ "challenge-minutes", required_argument, NULL, OPT(A_CHALLENGE_MINUTES) },
+		{ "allow-sha1", no_argument, NULL, OPT(A_ALLOW_SHA1) },
+		{ "no-allow-sha1", no_argument, NULL, OPT_NOT(A_ALLOW_SHA1) },
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
 		{ "cacert", required_argument, NULL, O_CACERT },
@@ -2357,7 +2751,7 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 	/* 0: getopt starts afresh (the admin level stopped at the object). */
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "o:qh", opts, &idx)) != -1) {
-		unsigned bit = c == 'o' ? A_OUT : (c & 0x30000) == 0x10000 ? (unsigned)c & 0xffff : 0;
+		unsigned bit = c == 'o' ? A_OUT : OPT_BIT(c);
 		if (c == 'h') {
 			verb_help(stdout, v);
 			return -1;
@@ -2367,6 +2761,7 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		if (bit != 0 && (v->opts & bit) == 0)
 			return usage_error(a->cmd, "%s%s does not apply here", c == 'o' ? "-" : "--",
 			    c == 'o' ? "o" : opts[idx].name);
+		a->given |= bit;
 		switch (c) {
 		case OPT(A_NAME): a->name = optarg; break;
 		case OPT(A_GROUP): a->groups[a->n_groups++] = optarg; break;
@@ -2392,6 +2787,32 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 			a->limit = (size_t)n;
 			break;
 		}
+		case OPT(A_SECONDS):
+		case OPT(A_RSA_MIN_BITS):
+		case OPT(A_VALIDITY_DAYS):
+		case OPT(A_RENEWAL_DAYS):
+		case OPT(A_CHALLENGE_MINUTES): {
+			/* The service checks the range and names it; here only a number. */
+			long long *to = bit == A_SECONDS ? &a->seconds : bit == A_RSA_MIN_BITS ?
+			    &a->rsa_min_bits : bit == A_VALIDITY_DAYS ? &a->validity_days :
+			    bit == A_RENEWAL_DAYS ? &a->renewal_days : &a->challenge_minutes;
+			char *end;
+			errno = 0;
+			*to = strtoll(optarg, &end, 10);
+			if (*end != '\0' || end == optarg || errno != 0 || *to < INT_MIN || *to > INT_MAX)
+				return usage_error(a->cmd, "--%s: a whole number, not '%s'",
+				    opts[idx].name, optarg);
+			break;
+		}
+		case OPT(A_EC_CURVES): a->ec_curves = optarg; break;
+		case OPT(A_SUBJECT): a->subject = optarg; break;
+		case OPT(A_SAN_EMAIL): a->san_email = optarg; break;
+		case OPT(A_NON_REPUDIATION): a->non_repudiation = true; break;
+		case OPT_NOT(A_NON_REPUDIATION): a->non_repudiation = false; break;
+		case OPT(A_APPROVAL): a->approval = true; break;
+		case OPT_NOT(A_APPROVAL): a->approval = false; break;
+		case OPT(A_ALLOW_SHA1): a->allow_sha1 = true; break;
+		case OPT_NOT(A_ALLOW_SHA1): a->allow_sha1 = false; break;
 		case O_SERVER: a->conn.server = optarg; break;
 		case O_TOKEN_FILE: a->conn.token_file = optarg; break;
 		case O_CACERT: a->conn.cacert = optarg; break;
@@ -2490,7 +2911,8 @@ cmd_admin(int argc, char **argv)
 	}
 	if (!known)
 		return admin_error(EXIT_USAGE, "usage", 0, "unknown object '%s': user, group, device, "
-		    "profile, ca, cert, token or audit (see smime admin --help)", noun);
+		    "profile, scep-profile, scep, ca, cert, trust, directory, token, import, "
+		    "import-folder, recover or audit (see smime admin --help)", noun);
 	if (name != NULL && (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
 		admin_help(stdout, noun);
 		return EXIT_OK;
