@@ -545,8 +545,12 @@ decide(struct request *rq, bool approve)
 			return;
 		const char *r = json_string_value(json_object_get(o, "reason"));
 
+		if (r != NULL && approve) {
+			reply_error(rq, 400, "bad-request", "reason: only a rejection has one");
+			goto out;
+		}
 		if (r != NULL) {
-			if (!approve && (!api_text(r, SCEP_MAX_REASON) || *r == '\0')) {
+			if (!api_text(r, SCEP_MAX_REASON) || *r == '\0') {
 				reply_error(rq, 400, "bad-request", "reason: 1 to %d characters of "
 				    "text", SCEP_MAX_REASON);
 				goto out;

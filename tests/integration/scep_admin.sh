@@ -322,6 +322,8 @@ contains "scep show: no certificate yet" "$T/.out" "^certificate: +-$"
 refused "scep show of an unknown transaction" 4 404 "no SCEP transaction 'ABCDEF'" "$SMIME" admin scep show ABCDEF
 
 # approve
+status_is "an approval with a reason (only rejections have one): 400" 400 POST \
+	"/api/v1/scep/requests/$TID1/approve" '{"reason":"looks fine"}'
 expect 0 "scep approve" "$SMIME" admin scep approve "$TID1"
 SERIAL=$(cat "$T/.out")
 [ "$(wc -l <"$T/.out")" = 1 ] && [[ "$SERIAL" =~ ^[0-9A-F]{16,64}$ ]] && ok "approve prints the serial alone ($SERIAL)" ||
