@@ -134,13 +134,26 @@ class H(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", "0"))
         self.rfile.read(n)
         self.answer()
-ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+srv = ThreadingHTTPServer(("127.0.0.1", port), H)
+if len(sys.argv) > 5:
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
 PY
-port=$(free_port)
-python3 "$T/fake.py" "$port" "$P/ca.der" "$T/fake.log" 2>>"$T/fake.err" &
-FAKE_PIDS+=($!)
-for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-F=http://127.0.0.1:$port
+# start_fake VAR [CERT KEY]: a fake SCEP server on a free port (https with CERT and KEY); its URL in VAR.
+start_fake() {
+	local var=$1 port i scheme=http
+	shift
+	port=$(free_port)
+	[ $# -gt 0 ] && scheme=https
+	python3 "$T/fake.py" "$port" "$P/ca.der" "$T/fake.log" "$@" 2>>"$T/fake.err" &
+	FAKE_PIDS+=($!)
+	for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+	printf -v "$var" '%s://127.0.0.1:%s' "$scheme" "$port"
+}
+start_fake F
 : >"$T/fake.log"
 
 # fake NAME MODE EXIT PATTERN [ARGS...]: enroll against the fake in MODE.
@@ -183,6 +196,23 @@ contains "anchor: the reply is refused" "$T/.err" "the reply to the PKCSReq"
 fake "a reply that is not application/x-pki-message" plainpki 3 "PKIOperation answered text/plain" \
 	--ca-fingerprint "$CA_FP"
 fake "--key ec-p256 is sent too" good 3 "the reply to the PKCSReq" --ca-fingerprint "$CA_FP" --key ec-p256
+# https: the server's certificate is checked, against --cacert when given.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/tls.key" -out "$P/tls.csr" \
+	-subj "/CN=127.0.0.1" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$P/tls.ext"
+openssl x509 -req -in "$P/tls.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 2 \
+	-extfile "$P/tls.ext" -out "$P/tls.crt" 2>/dev/null
+start_fake FS "$P/tls.crt" "$P/tls.key"
+rm -rf "$K"
+expect 7 "https with a private CA and no --cacert: exit 7" timeout 60 "$SMIME" --home "$K" enroll \
+	--scep "$FS/good/scep" --challenge-file "$T/challenge" --ca-fingerprint "$CA_FP"
+contains "https: TLS failed, --cacert is named" "$T/.err" "TLS failed: .*--cacert FILE"
+nothing_in "https without --cacert" "$K"
+expect 3 "https with --cacert: the exchange goes on (to the fake's garbage reply)" timeout 60 "$SMIME" \
+	--home "$K" enroll --scep "$FS/good/scep" --cacert "$P/ca.crt" --challenge-file "$T/challenge" \
+	--ca-fingerprint "$CA_FP"
+contains "https with --cacert: the reply is read" "$T/.err" "the reply to the PKCSReq"
+
 # A wrong keystore passphrase is found before anything is sent.
 mkuser "$P" old old@example.org rsa2048 sign
 rm -rf "$K"
@@ -324,7 +354,8 @@ TID=$(grep -oE 'transaction [0-9A-F]{64}' "$T/.err" | head -1 | cut -d' ' -f2)
 [ -n "$(find "$KC/scep-pending" -name "$TID.json" 2>/dev/null)" ] && ok "PENDING: the request is kept" ||
 	not_ok "PENDING: the request is kept" "$(ls -la "$KC" "$KC/scep-pending" 2>&1)"
 [ "$(stat -c %a "$KC/scep-pending/$TID.json" 2>/dev/null)" = 600 ] && ok "PENDING: its file is 0600" || not_ok "PENDING: its file is 0600"
-lacks "PENDING: no clear key in the file" "$KC/scep-pending/$TID.json" "BEGIN (RSA )?PRIVATE KEY"
+lacks "PENDING: no clear key in the file" "$KC/scep-pending/$TID.json" "BEGIN (RSA |EC )?PRIVATE KEY"
+contains "PENDING: the key is there, encrypted" "$KC/scep-pending/$TID.json" "BEGIN ENCRYPTED PRIVATE KEY"
 counts "PENDING: no identity yet" "$KC" 0 0
 ( sleep 3; api POST "/api/v1/scep/requests/$TID/approve" '{}' >"$T/approve.code" ) &
 approver=$!
