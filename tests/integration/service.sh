@@ -218,7 +218,7 @@ status_is "a duplicate key: 400" 400 POST /api/v1/users '{"emails":["x@example.o
 deep=$(printf '{"emails":["x@example.org"],"name":%s1%s}' "$(printf '[%.0s' $(seq 40))" "$(printf ']%.0s' $(seq 40))")
 status_is "deep nesting: 400" 400 POST /api/v1/users "$deep"
 head -c 200000 /dev/zero | tr '\0' a | sed 's/^/{"name":"/;s/$/"}/' >"$T/big.json"
-code=$(curl -s -o "$T/.body" -w '%{http_code}' -H "Authorization: Bearer $SVC_TOKEN" -H 'Content-Type: application/json' --data-binary @"$T/big.json" "$SVC_URL/api/v1/users")
+code=$(curl -s --expect100-timeout 30 -o "$T/.body" -w '%{http_code}' -H "Authorization: Bearer $SVC_TOKEN" -H 'Content-Type: application/json' --data-binary @"$T/big.json" "$SVC_URL/api/v1/users")
 [ "$code" = 413 ] && jq -e '.error.code == "payload-too-large"' "$T/.body" >/dev/null && ok "an oversize body: 413" || not_ok "oversize body: 413 ($code)"
 code=$(curl -s -o "$T/.body" -w '%{http_code}' -H "Authorization: Bearer $SVC_TOKEN" -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$T/big.json" "$SVC_URL/api/v1/users")
 [ "$code" = 413 ] && ok "an oversize chunked body: 413" || not_ok "oversize chunked body: 413 ($code)"

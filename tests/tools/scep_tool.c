@@ -259,7 +259,7 @@ static int
 keygen(const char *spec, const char *out)
 {
 	EVP_PKEY *k = NULL;
-	FILE *f;
+	FILE *f = NULL;
 
 	if (strncmp(spec, "rsa:", 4) == 0)
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)atoi(spec + 4));
