@@ -429,6 +429,7 @@ struct enroll {
 	char signer_fp[65];             /* the certificate renewed */
 	char tid[65];
 	char pending_path[PATH_MAX];    /* "" until the request is pending */
+	time_t deadline;                /* of the PENDING wait */
 
 	/* The answer. */
 	X509 *issued;
@@ -1555,16 +1556,17 @@ get_challenge(struct enroll *e, const char *arg, const char *file, struct smime_
 	return 0;
 }
 
-/* The PENDING wait: CertPoll every interval until deadline. */
+/*
+ * The PENDING wait: a CertPoll every --poll-interval until e->deadline.
+ * 0 when answered (rep), -1 when the time ran out, else an error code.
+ */
 static int
-poll_until(struct enroll *e, time_t deadline, struct smime_scep_msg *rep,
-    struct smime_error *err)
+poll_until(struct enroll *e, struct smime_scep_msg *rep, struct smime_error *err)
 {
 	int rc;
 
 	for (;;) {
-		time_t now = time(NULL);
-		long left = (long)(deadline - now);
+		long left = (long)(e->deadline - time(NULL));
 
 		if (left <= 0)
 			return -1;
@@ -1576,6 +1578,140 @@ poll_until(struct enroll *e, time_t deadline, struct smime_scep_msg *rep,
 		if (rep->status != SMIME_SCEP_PENDING)
 			return 0;
 	}
+}
+
+/*
+ * --resume: the pending request as it was, to the same server, whose CA
+ * and RA must be those it was sent to; the first CertPoll's answer in rep.
+ * *url_r and *profile_r (the request's) are freed by the caller.
+ */
+static int
+start_resume(struct enroll *e, struct smime_scep_msg *rep, char **url_r, char **profile_r,
+    struct smime_error *err)
+{
+	char ca_fp[65], ra_fp[65];
+	int rc;
+
+	if ((rc = pending_find(e, err)) != 0 ||
+	    (rc = pending_load(e, url_r, profile_r, err)) != 0) {
+		e->pending_path[0] = '\0';  /* not ours to remove */
+		return rc;
+	}
+	e->profile = *profile_r;
+	snprintf(ca_fp, sizeof(ca_fp), "%s", e->ca_fp);
+	snprintf(ra_fp, sizeof(ra_fp), "%s", e->ra_fp);
+	if ((rc = http_new(*url_r, "the pending request's URL", e->profile, e->cacert, &e->http,
+	    err)) != 0 || (rc = get_caps(e, err)) != 0 || (rc = choose_algorithms(e, err)) != 0 ||
+	    (rc = get_ca(e, err)) != 0)
+		return rc;
+	/* The CA trusted when the request was sent, and no other. */
+	if (strcmp(ca_fp, e->ca_fp) != 0 || strcmp(ra_fp, e->ra_fp) != 0)
+		return smime_error_set(err, SMIME_E_BADSIG, "%s: the CA or RA certificate is not "
+		    "the one the request was sent to (CA SHA-256 %.16s..., now %.16s...)",
+		    e->http->base, ca_fp, e->ca_fp);
+	progress("polling the %s of transaction %s", smime_scep_type_name((int)e->type), e->tid);
+	e->deadline = time(NULL) + e->wait;
+	return exchange(e, SMIME_SCEP_CERTPOLL, rep, err);
+}
+
+/*
+ * A new request: the identity renewed, the server's capabilities and CA
+ * (trusted, or nothing is sent), the key, the request and its signer; the
+ * CA's answer in rep.
+ */
+static int
+start_request(struct enroll *e, struct smime_scep_msg *rep, struct smime_error *err)
+{
+	int rc;
+
+	if ((e->renew && (rc = choose_current(e, err)) != 0) ||
+	    (rc = get_caps(e, err)) != 0 || (rc = choose_algorithms(e, err)) != 0 ||
+	    (rc = get_ca(e, err)) != 0 || (rc = trust_ca(e, e->renew ? e->signer : NULL, err)) != 0)
+		return rc;
+	if (e->key_type == KEY_DEFAULT)
+		e->key_type = KEY_RSA2048;
+	e->type = e->renew ? SMIME_SCEP_RENEWALREQ : SMIME_SCEP_PKCSREQ;
+	if ((rc = make_key(e->key_type, &e->key, err)) != 0 || (rc = make_csr(e, err)) != 0 ||
+	    (rc = smime_scep_transaction_id(e->key, e->tid, err)) != 0)
+		return rc;
+	if (!e->renew) {
+		/* RFC 8894 2.3: the first request is signed with a self-signed certificate. */
+		if ((rc = smime_scep_self_signed(e->csr, e->key, &e->signer, err)) != 0)
+			return rc;
+		if (!EVP_PKEY_up_ref(e->key))
+			return smime_error_set(err, SMIME_E_INTERNAL, "key reference");
+		e->signer_key = e->key;
+	}
+	progress("%s to %s%s%s (transaction %s, %s key, %s, %s)",
+	    smime_scep_type_name((int)e->type), e->http->base,
+	    e->profile != NULL ? ", profile " : "", e->profile != NULL ? e->profile : "", e->tid,
+	    key_type_name(e->key_type), EVP_MD_get0_name(e->md), EVP_CIPHER_get0_name(e->cipher));
+	e->deadline = time(NULL) + e->wait;
+	return exchange(e, e->type, rep, err);
+}
+
+/* Still PENDING when --timeout ran out: EXIT_PENDING, with what to do. */
+static int
+still_pending(const struct enroll *e)
+{
+	if (g.json) {
+		json_t *j = json_pack("{s:{s:s,s:s,s:i,s:s,s:s}}", "error", "code", "pending",
+		    "message", "the request is still pending", "exit", EXIT_PENDING,
+		    "transaction_id", e->tid, "pending_file", e->pending_path);
+		char *s = json_dumps(j, JSON_PRESERVE_ORDER);
+
+		if (s != NULL)
+			fprintf(stderr, "%s\n", s);
+		free(s);
+		json_decref(j);
+	} else {
+		fprintf(stderr, "smime enroll: the request is still PENDING after %ld s (transaction "
+		    "%s): the CA's administrator must approve it; then take it up again with smime "
+		    "enroll --resume --transaction-id %s\n", e->wait, e->tid, e->tid);
+	}
+	return EXIT_PENDING;
+}
+
+/*
+ * The CA's answer in rep: PENDING is kept and polled, FAILURE reported,
+ * SUCCESS checked and stored.  Returns the exit status (printed).
+ */
+static int
+conclude(struct enroll *e, struct smime_scep_msg *rep)
+{
+	struct smime_error err, e2;
+	int rc;
+
+	if (rep->status == SMIME_SCEP_PENDING) {
+		if ((rc = pending_save(e, &err)) != 0)
+			return fail(CMD, &err);
+		if (e->wait > 0)
+			progress("the request is PENDING (transaction %s): polling every %ld s for up "
+			    "to %ld s", e->tid, e->interval, e->wait);
+		if ((rc = poll_until(e, rep, &err)) < 0)
+			return still_pending(e);
+		if (rc > 0) {
+			/* The request stays pending and can be taken up again. */
+			rewrap(&err, rc, "", "; the request stays pending: smime enroll --resume "
+			    "takes it up again");
+			return fail(CMD, &err);
+		}
+	}
+	if (rep->status == SMIME_SCEP_FAILURE) {
+		pending_remove(e);
+		return refused(e, rep);
+	}
+	if ((rc = take_success(e, rep, &err)) != 0)
+		return fail(CMD, &err);
+	if ((rc = store(e, &err)) != 0) {
+		/* Issued but not stored: keep the request, whose poll answers it again. */
+		if (pending_save(e, &e2) == 0)
+			rewrap(&err, rc, "", "; the request is kept: smime enroll --resume asks for "
+			    "the certificate again");
+		return fail(CMD, &err);
+	}
+	pending_remove(e);
+	return report_success(e);
 }
 
 int
@@ -1605,7 +1741,6 @@ cmd_enroll(int argc, char **argv)
 	char *saved_url = NULL, *saved_profile = NULL, pin[65];
 	bool curl_up = false;
 	int c, rc = EXIT_OK;
-	time_t deadline;
 
 	e.interval = SCEP_POLL_DEFAULT;
 	e.wait = SCEP_WAIT_DEFAULT;
@@ -1697,138 +1832,15 @@ cmd_enroll(int argc, char **argv)
 		rc = fail(CMD, &err);
 		goto out;
 	}
-	if (e.resume) {
-		char ca_fp[65], ra_fp[65];
-
-		if ((rc = pending_find(&e, &err)) != 0 ||
-		    (rc = pending_load(&e, &saved_url, &saved_profile, &err)) != 0) {
-			e.pending_path[0] = '\0';
-			rc = fail(CMD, &err);
-			goto out;
-		}
-		e.profile = saved_profile;
-		if ((rc = http_new(saved_url, "the pending request's URL", saved_profile, e.cacert,
-		    &e.http, &err)) != 0 || (rc = get_caps(&e, &err)) != 0 ||
-		    (rc = choose_algorithms(&e, &err)) != 0) {
-			rc = fail(CMD, &err);
-			goto out;
-		}
-		snprintf(ca_fp, sizeof(ca_fp), "%s", e.ca_fp);
-		snprintf(ra_fp, sizeof(ra_fp), "%s", e.ra_fp);
-		if ((rc = get_ca(&e, &err)) != 0) {
-			rc = fail(CMD, &err);
-			goto out;
-		}
-		/* The CA trusted when the request was sent, and no other. */
-		if (strcmp(ca_fp, e.ca_fp) != 0 || strcmp(ra_fp, e.ra_fp) != 0) {
-			smime_error_set(&err, SMIME_E_BADSIG, "%s: the CA or RA certificate is not "
-			    "the one the request was sent to (CA SHA-256 %.16s..., now %.16s...)",
-			    e.http->base, ca_fp, e.ca_fp);
-			rc = fail(CMD, &err);
-			goto out;
-		}
-		progress("polling the %s of transaction %s", smime_scep_type_name((int)e.type),
-		    e.tid);
-		deadline = time(NULL) + e.wait;
-		smime_scep_msg_clear(&rep);
-		if ((rc = exchange(&e, SMIME_SCEP_CERTPOLL, &rep, &err)) != 0) {
-			rc = fail(CMD, &err);
-			goto out;
-		}
-		goto answered;
-	}
-
-	if ((e.renew && (rc = choose_current(&e, &err)) != 0) ||
-	    (rc = get_caps(&e, &err)) != 0 || (rc = choose_algorithms(&e, &err)) != 0 ||
-	    (rc = get_ca(&e, &err)) != 0 ||
-	    (rc = trust_ca(&e, e.renew ? e.signer : NULL, &err)) != 0) {
+	if (e.resume)
+		rc = start_resume(&e, &rep, &saved_url, &saved_profile, &err);
+	else
+		rc = start_request(&e, &rep, &err);
+	if (rc != 0) {
 		rc = fail(CMD, &err);
 		goto out;
 	}
-	if (e.key_type == KEY_DEFAULT)
-		e.key_type = KEY_RSA2048;
-	e.type = e.renew ? SMIME_SCEP_RENEWALREQ : SMIME_SCEP_PKCSREQ;
-	if ((rc = make_key(e.key_type, &e.key, &err)) != 0 || (rc = make_csr(&e, &err)) != 0 ||
-	    (rc = smime_scep_transaction_id(e.key, e.tid, &err)) != 0) {
-		rc = fail(CMD, &err);
-		goto out;
-	}
-	if (!e.renew) {
-		/* RFC 8894 2.3: the first request is signed with a self-signed certificate. */
-		if ((rc = smime_scep_self_signed(e.csr, e.key, &e.signer, &err)) != 0 ||
-		    !EVP_PKEY_up_ref(e.key)) {
-			rc = fail(CMD, &err);
-			goto out;
-		}
-		e.signer_key = e.key;
-	}
-	progress("%s to %s%s%s (transaction %s, %s key, %s, %s)",
-	    smime_scep_type_name((int)e.type), e.http->base, e.profile != NULL ? ", profile " : "",
-	    e.profile != NULL ? e.profile : "", e.tid, key_type_name(e.key_type),
-	    EVP_MD_get0_name(e.md), EVP_CIPHER_get0_name(e.cipher));
-	deadline = time(NULL) + e.wait;
-	if ((rc = exchange(&e, e.type, &rep, &err)) != 0) {
-		rc = fail(CMD, &err);
-		goto out;
-	}
-
-answered:
-	if (rep.status == SMIME_SCEP_PENDING) {
-		if ((rc = pending_save(&e, &err)) != 0) {
-			rc = fail(CMD, &err);
-			goto out;
-		}
-		if (e.wait > 0)
-			progress("the request is PENDING (transaction %s): polling every %ld s for up "
-			    "to %ld s", e.tid, e.interval, e.wait);
-		if ((rc = poll_until(&e, deadline, &rep, &err)) > 0) {
-			/* The request stays pending and can be taken up again. */
-			rewrap(&err, rc, "", "; the request stays pending: smime enroll --resume "
-			    "takes it up again");
-			rc = fail(CMD, &err);
-			goto out;
-		}
-		if (rc < 0) {
-			if (g.json) {
-				json_t *j = json_pack("{s:{s:s,s:s,s:i,s:s,s:s}}", "error", "code",
-				    "pending", "message", "the request is still pending", "exit",
-				    EXIT_PENDING, "transaction_id", e.tid, "pending_file", e.pending_path);
-				char *s = json_dumps(j, JSON_PRESERVE_ORDER);
-				if (s != NULL)
-					fprintf(stderr, "%s\n", s);
-				free(s);
-				json_decref(j);
-			} else {
-				fprintf(stderr, "smime enroll: the request is still PENDING after %ld s "
-				    "(transaction %s): the CA's administrator must approve it; then take "
-				    "it up again with smime enroll --resume%s%s\n", e.wait, e.tid,
-				    " --transaction-id ", e.tid);
-			}
-			rc = EXIT_PENDING;
-			goto out;
-		}
-	}
-	if (rep.status == SMIME_SCEP_FAILURE) {
-		rc = refused(&e, &rep);
-		pending_remove(&e);
-		goto out;
-	}
-	if ((rc = take_success(&e, &rep, &err)) != 0) {
-		rc = fail(CMD, &err);
-		goto out;
-	}
-	if ((rc = store(&e, &err)) != 0) {
-		struct smime_error e2;
-
-		/* Issued but not stored: keep the request, whose poll answers it again. */
-		if (pending_save(&e, &e2) == 0)
-			rewrap(&err, rc, "", "; the request is kept: smime enroll --resume asks for "
-			    "the certificate again");
-		rc = fail(CMD, &err);
-		goto out;
-	}
-	pending_remove(&e);
-	rc = report_success(&e);
+	rc = conclude(&e, &rep);
 out:
 	smime_scep_msg_clear(&rep);
 	free(saved_url);
