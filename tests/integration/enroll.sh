@@ -357,13 +357,13 @@ TID=$(grep -oE 'transaction [0-9A-F]{64}' "$T/.err" | head -1 | cut -d' ' -f2)
 lacks "PENDING: no clear key in the file" "$KC/scep-pending/$TID.json" "BEGIN (RSA |EC )?PRIVATE KEY"
 contains "PENDING: the key is there, encrypted" "$KC/scep-pending/$TID.json" "BEGIN ENCRYPTED PRIVATE KEY"
 counts "PENDING: no identity yet" "$KC" 0 0
-( sleep 3; api POST "/api/v1/scep/requests/$TID/approve" '{}' >"$T/approve.code" ) &
+( sleep 3; "$SMIME" admin scep approve "$TID" >/dev/null 2>&1; echo $? >"$T/approve.code" ) &
 approver=$!
 expect 0 "--resume polls until the approval" timeout 120 "$SMIME" --home "$KC" enroll --resume \
 	--poll-interval 1 --timeout 60
 wait "$approver"
-[ "$(cat "$T/approve.code")" = 200 ] || [ "$(cat "$T/approve.code")" = 204 ] && ok "the admin approved" ||
-	not_ok "the admin approved" "$(cat "$T/approve.code")"
+[ "$(cat "$T/approve.code")" = 0 ] && ok "the admin approved (smime admin scep approve)" ||
+	not_ok "the admin approved (smime admin scep approve)" "exit $(cat "$T/approve.code")"
 contains "approved: carol's identity" "$T/.err" "enrolled: signing identity .*carol@example.org"
 [ -z "$(find "$KC/scep-pending" -type f 2>/dev/null)" ] && ok "approved: the pending file is gone" ||
 	not_ok "approved: the pending file is gone"
@@ -406,11 +406,20 @@ nothing_in "rejected" "$KF"
 # the other path of the endpoint, and a CA id instead of a profile name
 expect 0 "user grace" "$SMIME" admin user add grace@example.org
 DEV_G=$(device grace@example.org tablet)
-challenge "$DEV_G" devices "$T/ch-g" || not_ok "a challenge for grace" "$(cat "$T/.body")"
+expect 0 "smime admin device challenge for grace's tablet" "$SMIME" admin device challenge "$DEV_G" --profile devices
+cp "$T/.out" "$T/ch-g"
 expect 0 "grace enrolls at /cgi-bin/pkiclient.exe with the CA's id" timeout 120 "$SMIME" \
 	--home "$T/ks-grace" enroll --scep "$SVC_URL/cgi-bin/pkiclient.exe" --profile "$CA_ID" \
 	--challenge-file "$T/ch-g" --ca-fingerprint "$PIN"
 verify_issued "grace (pkiclient.exe)" "$T/ks-grace"
+ROOT_FP=$(openssl x509 -in "$T/root.pem" -outform DER | sha256sum | cut -c1-64)
+expect 0 "user hank" "$SMIME" admin user add hank@example.org
+DEV_H=$(device hank@example.org laptop)
+challenge "$DEV_H" devices "$T/ch-h" || not_ok "a challenge for hank" "$(cat "$T/.body")"
+expect 0 "hank enrolls with the root's fingerprint as the pin (the CA chains to it)" timeout 120 \
+	"$SMIME" --home "$T/ks-hank" enroll --scep "$S" --profile devices --challenge-file "$T/ch-h" \
+	--ca-fingerprint "SHA256:$ROOT_FP"
+verify_issued "hank (root pinned)" "$T/ks-hank"
 
 # renewal: outside the profile's renewal window, refused; inside it, a new identity
 expect 8 "alice renews 364 days early: refused, exit 8" timeout 120 "$SMIME" --home "$KA" enroll --renew \
