@@ -581,8 +581,8 @@ decide(struct request *rq, bool approve)
 	for (int attempt = 0; ; attempt++) {
 		if (approve) {
 			store_cert_clear(&d.rec);
-			if ((rc = scep_issue_for(rq->svc, &p, &u, &dev, &ca, t.csr, t.csr_len, &d.rec,
-			    &err)) != 0) {
+			if ((rc = scep_issue_for(rq->svc, &p, &u, &dev, &ca, t.csr, t.csr_len, NULL,
+			    &d.rec, NULL, &err)) != 0) {
 				reply_smime(rq, &err);
 				goto out;
 			}

@@ -860,6 +860,38 @@ key_policy(X509_PUBKEY *xpk, EVP_PKEY *pub, enum cert_purpose purpose,
 }
 
 /*
+ * The public key of a parsed request once it meets the policy and, when
+ * verify, the request's signature verifies with it.
+ */
+static int
+csr_req_key(X509_REQ *req, enum cert_purpose purpose, bool verify, EVP_PKEY **pub_r,
+    X509_PUBKEY **spki_r, struct smime_error *err)
+{
+	EVP_PKEY *pub;
+	int rc;
+
+	*pub_r = NULL;
+	if ((pub = X509_REQ_get0_pubkey(req)) == NULL)
+		return smime_error_ssl(err, SMIME_E_INPUT,
+		    "CSR: RFC 2986 4.1: subjectPKInfo is not a public key");
+	/* The policy first: it bounds the work the signature check may take. */
+	if ((rc = key_policy(X509_REQ_get_X509_PUBKEY(req), pub, purpose, err)) != 0)
+		return rc;
+	/* RFC 2986 3: the signature proves possession of the private key. */
+	if (verify && X509_REQ_verify(req, pub) != 1)
+		return smime_error_ssl(err, SMIME_E_INPUT,
+		    "CSR: RFC 2986 4.2: the signature does not verify with the request's key");
+	if (!EVP_PKEY_up_ref(pub))
+		return smime_error_set(err, SMIME_E_INTERNAL, "key reference");
+	if ((*spki_r = X509_PUBKEY_dup(X509_REQ_get_X509_PUBKEY(req))) == NULL) {
+		EVP_PKEY_free(pub);
+		return smime_error_ssl(err, SMIME_E_INTERNAL, "CSR: public key copy");
+	}
+	*pub_r = pub;
+	return 0;
+}
+
+/*
  * The public key of a PKCS#10 request (RFC 2986), PEM or DER, once its
  * key meets the policy and its signature verifies.  Nothing else of the
  * request is used.
@@ -870,7 +902,6 @@ csr_key(const unsigned char *csr, size_t len, enum cert_purpose purpose, EVP_PKE
 {
 	X509_REQ *req = NULL;
 	BIO *bio = NULL;
-	EVP_PKEY *pub;
 	const unsigned char *p = csr;
 	int rc = 0;
 
@@ -906,30 +937,7 @@ csr_key(const unsigned char *csr, size_t len, enum cert_purpose purpose, EVP_PKE
 			goto out;
 		}
 	}
-	if ((pub = X509_REQ_get0_pubkey(req)) == NULL) {
-		rc = smime_error_ssl(err, SMIME_E_INPUT,
-		    "CSR: RFC 2986 4.1: subjectPKInfo is not a public key");
-		goto out;
-	}
-	/* The policy first: it bounds the work the signature check may take. */
-	if ((rc = key_policy(X509_REQ_get_X509_PUBKEY(req), pub, purpose, err)) != 0)
-		goto out;
-	/* RFC 2986 3: the signature proves possession of the private key. */
-	if (X509_REQ_verify(req, pub) != 1) {
-		rc = smime_error_ssl(err, SMIME_E_INPUT,
-		    "CSR: RFC 2986 4.2: the signature does not verify with the request's key");
-		goto out;
-	}
-	if (!EVP_PKEY_up_ref(pub)) {
-		rc = smime_error_set(err, SMIME_E_INTERNAL, "key reference");
-		goto out;
-	}
-	if ((*spki_r = X509_PUBKEY_dup(X509_REQ_get_X509_PUBKEY(req))) == NULL) {
-		EVP_PKEY_free(pub);
-		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "CSR: public key copy");
-		goto out;
-	}
-	*pub_r = pub;
+	rc = csr_req_key(req, purpose, true, pub_r, spki_r, err);
 out:
 	X509_REQ_free(req);
 	BIO_free(bio);
@@ -1087,7 +1095,11 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 	}
 
 	/* The key: the CSR's, or one made here. */
-	if (req->csr != NULL) {
+	if (req->csr_req != NULL) {
+		if ((rc = csr_req_key(req->csr_req, prof->purpose, !req->csr_verified, &pub, &spki,
+		    err)) != 0)
+			goto out;
+	} else if (req->csr != NULL) {
 		if ((rc = csr_key(req->csr, req->csr_len, prof->purpose, &pub, &spki, err)) != 0)
 			goto out;
 	} else {

@@ -70,6 +70,8 @@ struct ca_issue_req {
 	const struct store_device *device;   /* NULL, or the device a signing certificate is for */
 	const unsigned char *csr;            /* PEM or DER PKCS#10, or NULL: generate a key */
 	size_t csr_len;
+	X509_REQ *csr_req;                   /* or the request parsed already (csr is not read) */
+	bool csr_verified;                   /* csr_req's signature was verified by the caller */
 	const char *base_url;
 	int64_t now;
 

@@ -182,6 +182,49 @@ cert_of(const unsigned char *der, size_t len)
 	return x;
 }
 
+/*
+ * The CA and RA certificates, parsed once: every request needs them, and
+ * OpenSSL 3.0 decodes a certificate's key at a cost close to a signature.
+ * Keyed by the DER's SHA-256, so a replaced CA or RA is a new entry.
+ */
+#define CERT_CACHE_SLOTS 16
+
+static struct {
+	pthread_mutex_t lock;
+	unsigned char md[CERT_CACHE_SLOTS][32];
+	X509 *x[CERT_CACHE_SLOTS];
+	unsigned next;
+} cert_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static X509 *
+cert_cached(const unsigned char *der, size_t len)
+{
+	unsigned char md[32];
+	X509 *x = NULL;
+	unsigned i;
+
+	if (der == NULL || len == 0 || EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL) != 1)
+		return NULL;
+	pthread_mutex_lock(&cert_cache.lock);
+	for (i = 0; i < CERT_CACHE_SLOTS; i++)
+		if (cert_cache.x[i] != NULL && memcmp(cert_cache.md[i], md, 32) == 0) {
+			x = X509_up_ref(cert_cache.x[i]) ? cert_cache.x[i] : NULL;
+			break;
+		}
+	pthread_mutex_unlock(&cert_cache.lock);
+	if (x != NULL || (x = cert_of(der, len)) == NULL)
+		return x;
+	pthread_mutex_lock(&cert_cache.lock);
+	i = cert_cache.next++ % CERT_CACHE_SLOTS;
+	if (X509_up_ref(x)) {
+		X509_free(cert_cache.x[i]);
+		cert_cache.x[i] = x;
+		memcpy(cert_cache.md[i], md, 32);
+	}
+	pthread_mutex_unlock(&cert_cache.lock);
+	return x;
+}
+
 static bool
 ca_key_is_rsa(const struct store_ca *ca)
 {
@@ -346,8 +389,8 @@ scep_subject_check(const char *tmpl, struct smime_error *err)
 int
 scep_issue_for(struct service *svc, const struct store_scep_profile *p,
     const struct store_user *u, const struct store_device *d, const struct store_ca *ca,
-    const unsigned char *csr, size_t csr_len, struct store_cert *rec_r,
-    struct smime_error *err)
+    const unsigned char *csr, size_t csr_len, X509_REQ *csr_req, struct store_cert *rec_r,
+    X509 **cert_r, struct smime_error *err)
 {
 	struct subject_spec spec;
 	struct store_profile prof = { 0 };
@@ -365,7 +408,8 @@ scep_issue_for(struct service *svc, const struct store_scep_profile *p,
 	prof.br_profile = (char *)"strict";
 	struct ca_issue_req req = {
 		.ca = ca, .profile = &prof, .user = u, .device = d,
-		.csr = csr, .csr_len = csr_len, .base_url = svc->base_url,
+		.csr = csr, .csr_len = csr_len, .csr_req = csr_req, .csr_verified = csr_req != NULL,
+		.base_url = svc->base_url,
 		.emails = p->san_all ? NULL : (const char *const *)u->emails,
 		.n_emails = p->san_all ? 0 : 1,
 		.no_cn = !spec.cn, .email_attr = spec.email_attr,
@@ -373,8 +417,14 @@ scep_issue_for(struct service *svc, const struct store_scep_profile *p,
 		.non_repudiation = p->non_repudiation,
 	};
 	req.now = service_now();
+	if (cert_r != NULL)
+		*cert_r = NULL;
 	if ((rc = ca_issue(svc->signer, &req, &cert, NULL, err)) == 0)
 		rc = ca_cert_record(cert, &req, SOURCE_SCEP, rec_r, err);
+	if (rc == 0 && cert_r != NULL) {
+		*cert_r = cert;
+		cert = NULL;
+	}
 	X509_free(cert);
 	return rc;
 }
@@ -419,14 +469,14 @@ scep_ca_load(struct service *svc, struct store_tx *tx, const char *ca_id, struct
 	memset(sc, 0, sizeof(*sc));
 	if ((rc = svc->be->ca_get(tx, ca_id, &sc->ca, err)) != 0)
 		return rc;
-	if ((sc->ca_cert = cert_of(sc->ca.cert_der, sc->ca.cert_len)) == NULL) {
+	if ((sc->ca_cert = cert_cached(sc->ca.cert_der, sc->ca.cert_len)) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "CA %s: its certificate does not "
 		    "parse", ca_id);
 		goto fail;
 	}
 	rc = svc->be->scep_ra_get(tx, ca_id, &ra, err);
 	if (rc == 0) {
-		if ((sc->ra_cert = cert_of(ra.cert_der, ra.cert_len)) == NULL) {
+		if ((sc->ra_cert = cert_cached(ra.cert_der, ra.cert_len)) == NULL) {
 			rc = smime_error_set(err, SMIME_E_INTERNAL, "the RA of CA %s does not "
 			    "parse", ca_id);
 			goto fail;
@@ -950,6 +1000,7 @@ enroll(struct scep_ctx *x)
 	char signer_sha[65], text[SMIME_SCEP_MAX_CHALLENGE + 1], why[SCEP_REASON_MAX];
 	char dev_key[THROTTLE_KEY], asked[STORE_ID_SIZE], foreign[256];
 	unsigned char *csr_der = NULL, hash[32];
+	X509 *issued_cert = NULL;
 	const char *secret;
 	bool renewal = false;
 	int csr_len, rc;
@@ -1149,11 +1200,10 @@ enroll(struct scep_ctx *x)
 	for (int attempt = 0; ; attempt++) {
 		if (e.t.status == SCEP_TX_ISSUED) {
 			store_cert_clear(&e.rec);
-			if ((tx = rq_read(x->rq)) == NULL)
-				goto out_free;
-			be->rollback(tx);
-			if ((rc = scep_issue_for(svc, &p, &u, &d, &x->sc.ca, csr_der,
-			    (size_t)csr_len, &e.rec, &err)) != 0) {
+			X509_free(issued_cert);
+			issued_cert = NULL;
+			if ((rc = scep_issue_for(svc, &p, &u, &d, &x->sc.ca, NULL, 0, x->m.csr,
+			    &e.rec, &issued_cert, &err)) != 0) {
 				refuse(x, rc == SMIME_E_POLICY ? SMIME_SCEP_BAD_ALG :
 				    SMIME_SCEP_BAD_REQUEST, "%s", err.message);
 				goto out_free;
@@ -1191,17 +1241,18 @@ enroll(struct scep_ctx *x)
 	    x->rq->client, NULL);
 	{
 		STACK_OF(X509) *issued = sk_X509_new_null();
-		X509 *cert = cert_of(e.rec.der, e.rec.der_len);
 
-		if (issued == NULL || cert == NULL || !sk_X509_push(issued, cert)) {
-			X509_free(cert);
+		if (issued == NULL || issued_cert == NULL || !sk_X509_push(issued, issued_cert))
 			reply_error(x->rq, 500, "internal", "certificate %s was issued but cannot "
 			    "be sent: poll for it", e.rec.serial);
-		} else
+		else {
+			issued_cert = NULL;
 			answer(x, SMIME_SCEP_SUCCESS, 0, NULL, issued, NULL);
+		}
 		sk_X509_pop_free(issued, X509_free);
 	}
 out_free:
+	X509_free(issued_cert);
 	OPENSSL_free(csr_der);
 	store_cert_clear(&e.rec);
 	store_scep_tx_clear(&known);

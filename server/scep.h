@@ -76,12 +76,14 @@ int scep_challenge_make(const char *user_id, const char *device_id, const char *
     char text_r[SCEP_CHALLENGE_SIZE], struct smime_error *err);
 
 /*
- * Issue the certificate of an approved request (the API's approval):
- * *rec_r is the record to insert.  Errors as ca_issue's.
+ * Issue a certificate from profile p for the request (DER csr, or
+ * csr_req parsed and its signature verified already): *rec_r is the
+ * record to insert, *cert_r (when not NULL) the certificate.  Errors as
+ * ca_issue's.
  */
 int scep_issue_for(struct service *svc, const struct store_scep_profile *p,
     const struct store_user *u, const struct store_device *d, const struct store_ca *ca,
-    const unsigned char *csr, size_t csr_len, struct store_cert *rec_r,
-    struct smime_error *err);
+    const unsigned char *csr, size_t csr_len, X509_REQ *csr_req, struct store_cert *rec_r,
+    X509 **cert_r, struct smime_error *err);
 
 #endif
