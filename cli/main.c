@@ -41,7 +41,8 @@ help(FILE *f)
 	    "  --version               the version\n\n"
 	    "exit status: 0 success; 1 signature or certificate invalid, an integrity check\n"
 	    "failed, or a wrong password or passphrase; 2 usage; 3 malformed input; 4 no key or certificate; 5 refused by policy;\n"
-	    "6 valid signature with a warning; 7 input/output or internal error.\n"
+	    "6 valid signature with a warning; 7 input/output or internal error;\n"
+	    "8 (enroll) refused by the CA; 9 (enroll) still waiting for approval.\n"
 	    "Messages are read from -i FILE or standard input and written to -o FILE or\n"
 	    "standard output.  See smime(1) and smime-COMMAND(1).\n");
 }
