@@ -144,13 +144,13 @@ if [ ! -x "$CM" ] || ! command -v getcert >/dev/null; then
 else
 	B=$T/cm
 	mkdir -p "$B/home" "$B/config" "$B/requests" "$B/cas" "$B/local" "$B/tmp"
-	cm_env() {
-		HOME=$B/home CERTMONGER_CONFIG_DIR=$B/config CERTMONGER_REQUESTS_DIR=$B/requests \
-		CERTMONGER_CAS_DIR=$B/cas CERTMONGER_LOCAL_CA_DIR=$B/local CERTMONGER_TMPDIR=$B/tmp \
-		CERTMONGER_SYSTEM_LOCK_FILE=$B/lock CERTMONGER_PVT_ADDRESS=unix:path=$B/sock "$@"
-	}
-	# No bus at all: a private socket (-L), no fork (-n).
-	cm_env "$CM" -n -L -P "$B/sock" -d 2 -p "$B/pid" 2>>"$B/daemon.log" &
+	CM_ENV=(HOME="$B/home" CERTMONGER_CONFIG_DIR="$B/config" CERTMONGER_REQUESTS_DIR="$B/requests"
+		CERTMONGER_CAS_DIR="$B/cas" CERTMONGER_LOCAL_CA_DIR="$B/local" CERTMONGER_TMPDIR="$B/tmp"
+		CERTMONGER_SYSTEM_LOCK_FILE="$B/lock" CERTMONGER_PVT_ADDRESS="unix:path=$B/sock")
+	cm_env() { env "${CM_ENV[@]}" "$@"; }
+	# No bus at all: a private socket (-L), no fork (-n).  env execs the
+	# daemon, so that $! is the daemon's own process.
+	env "${CM_ENV[@]}" "$CM" -n -L -P "$B/sock" -d 2 -p "$B/pid" 2>>"$B/daemon.log" &
 	CM_PID=$!
 	for i in $(seq 100); do [ -S "$B/sock" ] && cm_env getcert list-cas >/dev/null 2>&1 && break; sleep 0.1; done
 	cm_env getcert add-scep-ca -c smimed -u "$SCEP" >"$T/.out" 2>&1
