@@ -34,6 +34,13 @@
 #define CA_MAX_EMAILS 16           /* rfc822Names in one certificate */
 #define CA_SERIAL_OCTETS 16        /* 127 random bits (the top bit cleared) */
 
+/*
+ * S/MIME BR 6.1.6 for an RSA public key: exponent odd, 2^16+1 to
+ * 2^256-1; modulus odd, without a factor below 752, not a prime power.
+ * SMIME_E_POLICY with the rule broken.
+ */
+int ca_rsa_public_check(EVP_PKEY *pub, struct smime_error *err);
+
 /* Key algorithms the service makes and accepts: "ec-p256", "ec-p384",
  * "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096".  True when known. */
 bool ca_key_alg_valid(const char *alg);

@@ -294,7 +294,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"CREATE TABLE scep_nonces ("
 	"  nonce BLOB PRIMARY KEY NOT NULL,"
 	"  seen INTEGER NOT NULL);"
-	"CREATE INDEX scep_nonces_seen ON scep_nonces(seen);",
+	"CREATE INDEX scep_nonces_seen ON scep_nonces(seen);"
+	/* cert_supersede of one device: a user may have many devices. */
+	"CREATE INDEX certs_device_active ON certs(user_id, device_id, purpose, status);",
 };
 
 /*

@@ -20,6 +20,7 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -2335,6 +2336,159 @@ test_ocsp_threads(void **state)
 	pthread_mutex_destroy(&t.lock);
 }
 
+/* An RSA public key with modulus n and exponent e, whatever they are. */
+static EVP_PKEY *
+rsa_pub(const BIGNUM *n, const BIGNUM *e)
+{
+	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	EVP_PKEY *k = NULL;
+
+	assert_non_null(b);
+	assert_true(OSSL_PARAM_BLD_push_BN(b, "n", n) && OSSL_PARAM_BLD_push_BN(b, "e", e));
+	params = OSSL_PARAM_BLD_to_param(b);
+	assert_true(EVP_PKEY_fromdata_init(ctx) == 1 &&
+	    EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) == 1);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(b);
+	EVP_PKEY_CTX_free(ctx);
+	return k;
+}
+
+static BIGNUM *
+prime_of(int bits)
+{
+	BIGNUM *p = BN_new();
+
+	assert_true(BN_generate_prime_ex(p, bits, 0, NULL, NULL, NULL) == 1);
+	return p;
+}
+
+static BIGNUM *
+power_of(const BIGNUM *p, unsigned k)
+{
+	BIGNUM *r = BN_new(), *kk = BN_new();
+	BN_CTX *ctx = BN_CTX_new();
+
+	assert_true(BN_set_word(kk, k) && BN_exp(r, p, kk, ctx));
+	BN_free(kk);
+	BN_CTX_free(ctx);
+	return r;
+}
+
+/* S/MIME BR 6.1.6 for RSA keys: each SHOULD, each way of breaking it. */
+static void
+test_rsa_public_check(void **state)
+{
+	struct smime_error err;
+	BIGNUM *e = NULL, *n = NULL, *e3 = BN_new(), *ebig = BN_new(), *v, *p, *q, *r;
+	EVP_PKEY *k;
+	BN_CTX *ctx = BN_CTX_new();
+	const struct {
+		const char *what;
+		unsigned k;
+		int pbits;
+	} powers[] = {
+		{ "p^2", 2, 1024 }, { "p^3", 3, 683 }, { "p^5", 5, 410 }, { "p^7", 7, 293 },
+		{ "p^17", 17, 121 }, { "p^53", 53, 39 },
+	};
+
+	(void)state;
+	assert_true(EVP_PKEY_get_bn_param(k_rsa, "n", &n) && EVP_PKEY_get_bn_param(k_rsa, "e", &e));
+	/* A real key passes, and so do the other key sizes the CA takes. */
+	assert_int_equal(ca_rsa_public_check(k_rsa, &err), 0);
+	k = EVP_RSA_gen(3072);
+	assert_int_equal(ca_rsa_public_check(k, &err), 0);
+	EVP_PKEY_free(k);
+	/* Three distinct primes: not a prime power, passes. */
+	p = prime_of(683);
+	q = prime_of(683);
+	r = prime_of(682);
+	v = BN_new();
+	assert_true(BN_mul(v, p, q, ctx) && BN_mul(v, v, r, ctx));
+	k = rsa_pub(v, e);
+	assert_int_equal(ca_rsa_public_check(k, &err), 0);
+	EVP_PKEY_free(k);
+	BN_free(p);
+	BN_free(q);
+	BN_free(r);
+
+	/* The exponent: 3 and 2^300+1 are odd but outside 2^16+1..2^256-1. */
+	assert_true(BN_set_word(e3, 3));
+	k = rsa_pub(n, e3);
+	assert_int_equal(ca_rsa_public_check(k, &err), SMIME_E_POLICY);
+	assert_non_null(strstr(err.message, "exponent"));
+	EVP_PKEY_free(k);
+	assert_true(BN_set_bit(ebig, 300) && BN_set_bit(ebig, 0));
+	k = rsa_pub(n, ebig);
+	assert_int_equal(ca_rsa_public_check(k, &err), SMIME_E_POLICY);
+	EVP_PKEY_free(k);
+
+	/* An even modulus; a factor of 3; a factor of 751 (the last below 752). */
+	assert_true(BN_copy(v, n) && BN_add_word(v, 1));
+	k = rsa_pub(v, e);
+	assert_int_equal(ca_rsa_public_check(k, &err), SMIME_E_POLICY);
+	assert_non_null(strstr(err.message, "even"));
+	EVP_PKEY_free(k);
+	assert_true(BN_copy(v, n) && BN_mul_word(v, 3));
+	k = rsa_pub(v, e);
+	assert_int_equal(ca_rsa_public_check(k, &err), SMIME_E_POLICY);
+	assert_non_null(strstr(err.message, "factor 3,"));
+	EVP_PKEY_free(k);
+	assert_true(BN_copy(v, n) && BN_mul_word(v, 751));
+	k = rsa_pub(v, e);
+	assert_int_equal(ca_rsa_public_check(k, &err), SMIME_E_POLICY);
+	assert_non_null(strstr(err.message, "factor 751"));
+	EVP_PKEY_free(k);
+	/* 757 is the first prime the trial division does not test: n * 757 is
+	 * left to the RSA signature, not refused here. */
+	assert_true(BN_copy(v, n) && BN_mul_word(v, 757));
+	k = rsa_pub(v, e);
+	assert_int_equal(ca_rsa_public_check(k, &err), 0);
+	EVP_PKEY_free(k);
+
+	/* Prime powers, from squares of 1024-bit primes to p^53. */
+	for (size_t i = 0; i < sizeof(powers) / sizeof(powers[0]); i++) {
+		char want[64];
+
+		p = prime_of(powers[i].pbits);
+		BN_free(v);
+		v = power_of(p, powers[i].k);
+		k = rsa_pub(v, e);
+		assert_int_equal(ca_rsa_public_check(k, &err), SMIME_E_POLICY);
+		snprintf(want, sizeof(want), "perfect %u-th power", powers[i].k);
+		if (strstr(err.message, want) == NULL)
+			fail_msg("%s: %s", powers[i].what, err.message);
+		EVP_PKEY_free(k);
+		/* One more or less is no power. */
+		assert_true(BN_add_word(v, 2));
+		k = rsa_pub(v, e);
+		if (ca_rsa_public_check(k, &err) == SMIME_E_POLICY)
+			assert_null(strstr(err.message, "perfect"));
+		EVP_PKEY_free(k);
+		BN_free(p);
+	}
+	/* 757^211: the smallest prime the trial division leaves, to the
+	 * largest prime power a 2048-bit modulus can hold. */
+	BN_free(v);
+	p = BN_new();
+	assert_true(BN_set_word(p, 757));
+	v = power_of(p, 211);
+	k = rsa_pub(v, e);
+	assert_int_equal(ca_rsa_public_check(k, &err), SMIME_E_POLICY);
+	assert_non_null(strstr(err.message, "perfect 211-th power"));
+	EVP_PKEY_free(k);
+	BN_free(p);
+
+	BN_free(v);
+	BN_free(n);
+	BN_free(e);
+	BN_free(e3);
+	BN_free(ebig);
+	BN_CTX_free(ctx);
+}
+
 int
 main(void)
 {
@@ -2348,6 +2502,7 @@ main(void)
 		cmocka_unit_test(test_issue_validity),
 		cmocka_unit_test(test_issue_long_address),
 		cmocka_unit_test(test_issue_errors),
+		cmocka_unit_test(test_rsa_public_check),
 		cmocka_unit_test(test_import),
 		cmocka_unit_test(test_crl),
 		cmocka_unit_test(test_serial),
