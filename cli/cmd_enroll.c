@@ -1045,14 +1045,15 @@ pending_dir(const struct enroll *e, char *buf, size_t size, struct smime_error *
 	return 0;
 }
 
+/* What a memory BIO holds, as a string (caller frees), then the BIO freed;
+ * NULL when ok is false or nothing was written. */
 static char *
-pem_of_cert(X509 *x)
+bio_text(BIO *b, bool ok)
 {
-	BIO *b = BIO_new(BIO_s_mem());
 	char *s = NULL, *p;
 	long n;
 
-	if (b != NULL && PEM_write_bio_X509(b, x) && (n = BIO_get_mem_data(b, &p)) > 0 &&
+	if (b != NULL && ok && (n = BIO_get_mem_data(b, &p)) > 0 &&
 	    (s = malloc((size_t)n + 1)) != NULL) {
 		memcpy(s, p, (size_t)n);
 		s[n] = '\0';
@@ -1062,19 +1063,19 @@ pem_of_cert(X509 *x)
 }
 
 static char *
+pem_of_cert(X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+
+	return bio_text(b, b != NULL && PEM_write_bio_X509(b, x));
+}
+
+static char *
 pem_of_csr(X509_REQ *r)
 {
 	BIO *b = BIO_new(BIO_s_mem());
-	char *s = NULL, *p;
-	long n;
 
-	if (b != NULL && PEM_write_bio_X509_REQ(b, r) && (n = BIO_get_mem_data(b, &p)) > 0 &&
-	    (s = malloc((size_t)n + 1)) != NULL) {
-		memcpy(s, p, (size_t)n);
-		s[n] = '\0';
-	}
-	BIO_free(b);
-	return s;
+	return bio_text(b, b != NULL && PEM_write_bio_X509_REQ(b, r));
 }
 
 /* The key as PEM "ENCRYPTED PRIVATE KEY": PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC. */
@@ -1085,25 +1086,19 @@ pem_of_key(EVP_PKEY *key, const char *pass)
 	X509_ALGOR *pbe = NULL;
 	X509_SIG *sig = NULL;
 	BIO *b = BIO_new(BIO_s_mem());
-	char *s = NULL, *p;
-	long n;
+	bool ok = false;
 
 	if (p8i != NULL && b != NULL &&
 	    (pbe = PKCS5_pbe2_set_iv_ex(EVP_aes_256_cbc(), SCEP_PENDING_ITER, NULL, 16, NULL,
 	    NID_hmacWithSHA256, NULL)) != NULL &&
 	    (sig = PKCS8_set0_pbe_ex(pass, (int)strlen(pass), p8i, pbe, NULL, NULL)) != NULL) {
 		pbe = NULL;
-		if (PEM_write_bio_PKCS8(b, sig) && (n = BIO_get_mem_data(b, &p)) > 0 &&
-		    (s = malloc((size_t)n + 1)) != NULL) {
-			memcpy(s, p, (size_t)n);
-			s[n] = '\0';
-		}
+		ok = PEM_write_bio_PKCS8(b, sig) == 1;
 	}
 	X509_ALGOR_free(pbe);
 	X509_SIG_free(sig);
 	PKCS8_PRIV_KEY_INFO_free(p8i);
-	BIO_free(b);
-	return s;
+	return bio_text(b, ok);
 }
 
 /*
