@@ -795,6 +795,75 @@ out:
 	return rc;
 }
 
+static uint64_t
+mod_pow(uint64_t b, uint64_t e, uint64_t m)
+{
+	uint64_t r = 1;
+
+	b %= m;
+	for (; e > 0; e >>= 1) {
+		if (e & 1)
+			r = r * b % m;
+		b = b * b % m;
+	}
+	return r;
+}
+
+static bool
+small_prime(uint64_t q)
+{
+	if (q < 2 || (q % 2 == 0 && q != 2))
+		return false;
+	for (uint64_t d = 3; d * d <= q; d += 2)
+		if (q % d == 0)
+			return false;
+	return true;
+}
+
+/*
+ * False when n cannot be a k-th power: modulo a prime q = 1 (mod k) only
+ * one residue in k is a k-th power (Euler: r^((q-1)/k) = 1).  Eight such
+ * primes leave a modulus that is no k-th power a chance of at most 1/2^8
+ * to be sent on to the root.  True means "maybe".
+ */
+#define RESIDUE_K_MAX (CA_RSA_MAX_BITS / 9)  /* the largest k ca_rsa_public_check asks */
+#define RESIDUE_PRIMES 8
+
+/* For each k, the first RESIDUE_PRIMES primes q > 751 with q = 1 (mod k). */
+static uint32_t residue_q[RESIDUE_K_MAX + 1][RESIDUE_PRIMES];
+static pthread_once_t residue_once = PTHREAD_ONCE_INIT;
+
+static void
+residue_init(void)
+{
+	for (unsigned k = 2; k <= RESIDUE_K_MAX; k++) {
+		int found = 0;
+
+		for (uint64_t q = 2 * (uint64_t)k + 1; found < RESIDUE_PRIMES && q < (1u << 24);
+		    q += 2 * k)
+			if (q > 751 && small_prime(q))
+				residue_q[k][found++] = (uint32_t)q;
+	}
+}
+
+static bool
+maybe_power(const BIGNUM *n, unsigned k)
+{
+	if (k > RESIDUE_K_MAX)
+		return true;
+	pthread_once(&residue_once, residue_init);
+	for (int i = 0; i < RESIDUE_PRIMES && residue_q[k][i] != 0; i++) {
+		uint64_t q = residue_q[k][i];
+		BN_ULONG r = BN_mod_word(n, (BN_ULONG)q);
+
+		if (r == (BN_ULONG)-1 || r == 0)
+			return true;
+		if (mod_pow(r, (q - 1) / k, q) != 1)
+			return false;
+	}
+	return true;
+}
+
 /* True when n is a perfect k-th power (k >= 2, n > 1): floor(n^(1/k))^k == n. */
 static bool
 perfect_power(const BIGNUM *n, unsigned k, BN_CTX *ctx, bool *error_r)
@@ -878,7 +947,8 @@ fail:
  * factors smaller than 752."  This CA holds to the SHOULDs, each tested
  * as it is stated: trial division by the odd numbers below 752, and no
  * k-th root for any prime k up to the modulus's bits / 9 (a prime power
- * p^k without a factor below 752 has p > 2^9).  OpenSSL's SP 800-56B check
+ * p^k without a factor below 752 has p > 2^9), the root sought only when
+ * n is a k-th power residue modulo eight primes q = 1 (mod k).  OpenSSL's SP 800-56B check
  * answers the same questions with a Miller-Rabin round that costs several
  * RSA private-key operations; this costs a small part of one.
  */
@@ -928,7 +998,7 @@ ca_rsa_public_check(EVP_PKEY *pub, struct smime_error *err)
 
 		for (unsigned d = 2; d * d <= k && prime; d++)
 			prime = k % d != 0;
-		if (!prime)
+		if (!prime || !maybe_power(n, k))
 			continue;
 		if (perfect_power(n, k, ctx, &error)) {
 			rc = smime_error_set(err, SMIME_E_POLICY, "weak key: S/MIME BR 6.1.6: the "
