@@ -66,19 +66,35 @@ open(sys.argv[3], 'w').write('Key: (private-key (ecc (curve "%s")(q #%s#)(d #%s#
 PY
 }
 mkdir -p -m 700 "$GNUPGHOME/private-keys-v1.d"
+# gpgsm 2.2.40 fails to decrypt about one 3DES PKCS#12 in forty, whoever
+# wrote it (OpenSSL's too: 5 of 200 here): it depends on the random salts.
+# So a file is exported and imported afresh up to three times before either
+# side is judged.
 for u in alice bob carol dave ed; do
 	name="smime export --legacy $u -> gpgsm --import"
-	"$SMIME" --home "$(ks $u)" export --legacy --password-file <(echo pw) -o "$T/$u.p12" $u@example.org 2>"$T/err" ||
-		{ not_ok "$name: smime export" "$(cat "$T/err")"; continue; }
-	G --import "$T/$u.p12" >/dev/null 2>"$T/err"
-	if grep -q "secret keys imported: 1\|secret keys unchanged: 1" "$T/err"; then
+	imported=
+	exported=1
+	for try in 1 2 3; do
+		"$SMIME" --home "$(ks $u)" export --legacy --password-file <(echo pw) -o "$T/$u.p12" $u@example.org 2>"$T/err" ||
+			{ exported=; break; }
+		G --import "$T/$u.p12" >/dev/null 2>"$T/err"
+		if grep -q "secret keys imported: 1\|secret keys unchanged: 1" "$T/err"; then
+			imported=1
+			break
+		fi
+	done
+	if [ -n "$imported" ]; then
 		ok "$name"
 		continue
 	fi
+	[ -n "$exported" ] || { not_ok "$name: smime export" "$(cat "$T/err")"; continue; }
 	# Fails the same with OpenSSL's 3DES PKCS#12?  Then gpgsm lacks it.
-	openssl pkcs12 -export -inkey "$P/$u.key" -in "$P/$u.crt" -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES \
-		-macalg sha1 -passout pass:pw -out "$T/o.p12" 2>/dev/null
-	G --import "$T/o.p12" >/dev/null 2>"$T/err2"
+	for try in 1 2 3; do
+		openssl pkcs12 -export -inkey "$P/$u.key" -in "$P/$u.crt" -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES \
+			-macalg sha1 -passout pass:pw -out "$T/o.p12" 2>/dev/null
+		G --import "$T/o.p12" >/dev/null 2>"$T/err2"
+		grep -q "secret keys imported: 1" "$T/err2" && break
+	done
 	if grep -q "secret keys imported: 1" "$T/err2"; then
 		not_ok "$name (OpenSSL's PKCS#12 of the same key imports)" "$(cat "$T/err")"
 	else
