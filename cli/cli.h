@@ -22,6 +22,26 @@ enum {
 	EXIT_IO = 7,        /* reading or writing files failed, or an internal error */
 };
 
+/*
+ * HTTP with libcurl (cli/http.c).  A body of at most max octets, kept
+ * NUL-terminated; cli_body_write is a CURLOPT_WRITEFUNCTION for it, and
+ * cli_body_free empties it (max stays).
+ */
+struct cli_body {
+	unsigned char *data;
+	size_t len, cap, max;
+	bool too_large;
+};
+size_t cli_body_write(char *p, size_t size, size_t n, void *arg);
+void cli_body_free(struct cli_body *b);
+/* Why libcurl failed (cc is a CURLcode), for someone who has to fix it:
+ * SMIME_E_IO naming url; the hints say what to check when it cannot
+ * connect and when TLS fails. */
+int cli_transport_error(const char *url, const char *errbuf, int cc, const struct cli_body *b,
+    long timeout, const char *connect_hint, const char *tls_hint, struct smime_error *err);
+/* True when the Content-Type type is want, parameters and case aside. */
+bool cli_media_is(const char *type, const char *want);
+
 /* Options every command accepts. */
 struct globals {
 	const char *home;

@@ -119,46 +119,6 @@ struct scep_http {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-/* One answer, bounded. */
-struct body {
-	unsigned char *data;
-	size_t len, cap, max;
-	bool too_large;
-};
-
-static void
-body_free(struct body *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
-static size_t
-on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct body *b = arg;
-	size_t add = size * n;
-
-	if (add > b->max - b->len) {
-		b->too_large = true;
-		return 0; /* less than given: the transfer ends */
-	}
-	if (b->len + add + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 8192;
-		unsigned char *d;
-		while (cap < b->len + add + 1)
-			cap *= 2;
-		if ((d = realloc(b->data, cap)) == NULL)
-			return 0;
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, p, add);
-	b->len += add;
-	b->data[b->len] = '\0';
-	return add;
-}
-
 static void
 http_free(struct scep_http *h)
 {
@@ -239,7 +199,7 @@ http_new(const char *url, const char *src, const char *profile, const char *cace
 	    curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK ||
 	    curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "smime/" SMIME_VERSION) != CURLE_OK ||
-	    curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+	    curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, cli_body_write) != CURLE_OK ||
 	    curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
 	    (cacert != NULL && curl_easy_setopt(h->curl, CURLOPT_CAINFO, cacert) != CURLE_OK)) {
@@ -257,45 +217,6 @@ out:
 	return rc;
 }
 
-/* Why curl failed, for someone who has to fix it: SMIME_E_IO. */
-static int
-transport_error(struct scep_http *h, CURLcode cc, const struct body *b, struct smime_error *err)
-{
-	const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc);
-
-	switch (cc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-		return smime_error_set(err, SMIME_E_IO, "%s: cannot connect: %s (is the SCEP "
-		    "server running? --scep or SMIME_SCEP names it)", h->base, detail);
-	case CURLE_OPERATION_TIMEDOUT:
-		return smime_error_set(err, SMIME_E_IO, "%s: no answer within %ld s", h->base,
-		    SCEP_EXCHANGE_TIMEOUT);
-	case CURLE_WRITE_ERROR:
-		if (b->too_large)
-			return smime_error_set(err, SMIME_E_IO, "%s: an answer larger than %zu "
-			    "octets, the most allowed", h->base, b->max);
-		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CONNECT_ERROR:
-		return smime_error_set(err, SMIME_E_IO, "%s: TLS failed: %s (a server with a "
-		    "private CA needs --cacert FILE)", h->base, detail);
-	default:
-		return smime_error_set(err, SMIME_E_IO, "%s: %s", h->base, detail);
-	}
-}
-
-/* RFC 9110 8.3.1: the media type, parameters and case aside. */
-static bool
-media_is(const char *type, const char *want)
-{
-	size_t n = strlen(want);
-
-	return type != NULL && strncasecmp(type, want, n) == 0 &&
-	    (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
-}
-
 /*
  * One exchange: GET BASE?operation=OP&message=MESSAGE (message percent-
  * encoded; NULL: the profile, when there is one), or, with post, POST of
@@ -305,7 +226,7 @@ media_is(const char *type, const char *want)
  */
 static int
 http_exchange(struct scep_http *h, const char *op, const char *message, bool post,
-    const unsigned char *data, size_t len, size_t max, struct body *b, char *type,
+    const unsigned char *data, size_t len, size_t max, struct cli_body *b, char *type,
     size_t type_size, struct smime_error *err)
 {
 	struct curl_slist *headers = NULL;
@@ -360,7 +281,9 @@ http_exchange(struct scep_http *h, const char *op, const char *message, bool pos
 	/* The list of headers must outlive the transfer only. */
 	(void)curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
 	if (cc != CURLE_OK) {
-		rc = transport_error(h, cc, b, err);
+		rc = cli_transport_error(h->base, h->errbuf, (int)cc, b, SCEP_EXCHANGE_TIMEOUT,
+		    "is the SCEP server running? --scep or SMIME_SCEP names it",
+		    "a server with a private CA needs --cacert FILE", err);
 		goto out;
 	}
 	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -394,7 +317,7 @@ out:
 	curl_free(enc);
 	free(url);
 	if (rc != 0)
-		body_free(b);
+		cli_body_free(b);
 	return rc;
 }
 
@@ -553,7 +476,7 @@ get_passphrase(struct enroll *e, struct smime_error *err)
 static int
 get_caps(struct enroll *e, struct smime_error *err)
 {
-	struct body b;
+	struct cli_body b;
 	char type[128];
 	int rc;
 
@@ -561,20 +484,20 @@ get_caps(struct enroll *e, struct smime_error *err)
 	if ((rc = http_exchange(e->http, "GetCACaps", NULL, false, NULL, 0, SCEP_CAPS_MAX, &b,
 	    type, sizeof(type), err)) != 0)
 		return rc;
-	if (type[0] != '\0' && !media_is(type, "text/plain")) {
+	if (type[0] != '\0' && !cli_media_is(type, "text/plain")) {
 		rc = smime_error_set(err, SMIME_E_INPUT, "%s: GetCACaps answered %.60s, not "
 		    "text/plain: is this the SCEP server's URL?", e->http->base, type);
-		body_free(&b);
+		cli_body_free(&b);
 		return rc;
 	}
 	for (size_t i = 0; i < b.len; i++)
 		if (b.data[i] == '\0' || b.data[i] >= 0x80) {
-			body_free(&b);
+			cli_body_free(&b);
 			return smime_error_set(err, SMIME_E_INPUT, "%s: the GetCACaps answer is not "
 			    "text (RFC 8894 3.5.2: one keyword a line)", e->http->base);
 		}
 	smime_scep_caps_parse((const char *)b.data, b.len, &e->caps);
-	body_free(&b);
+	cli_body_free(&b);
 	return 0;
 }
 
@@ -615,7 +538,7 @@ choose_algorithms(struct enroll *e, struct smime_error *err)
 static int
 get_ca(struct enroll *e, struct smime_error *err)
 {
-	struct body b;
+	struct cli_body b;
 	char type[128];
 	int rc;
 
@@ -624,16 +547,16 @@ get_ca(struct enroll *e, struct smime_error *err)
 	    SMIME_SCEP_MAX_MESSAGE, &b, type, sizeof(type), err)) != 0)
 		return rc;
 	/* RFC 8894 4.2.1.1 and 4.2.1.2: the two answers it describes. */
-	if (!media_is(type, "application/x-x509-ca-cert") &&
-	    !media_is(type, "application/x-x509-ca-ra-cert")) {
+	if (!cli_media_is(type, "application/x-x509-ca-cert") &&
+	    !cli_media_is(type, "application/x-x509-ca-ra-cert")) {
 		rc = smime_error_set(err, SMIME_E_INPUT, "%s: GetCACert answered %.60s, not "
 		    "application/x-x509-ca-cert or application/x-x509-ca-ra-cert: is this the SCEP "
 		    "server's URL?", e->http->base, type[0] != '\0' ? type : "an untyped body");
-		body_free(&b);
+		cli_body_free(&b);
 		return rc;
 	}
 	rc = smime_scep_ca_certs(b.data, b.len, &e->ca, &e->ra, &e->ca_all, err);
-	body_free(&b);
+	cli_body_free(&b);
 	if (rc != 0)
 		return rewrap(err, rc, "GetCACert: ", "");
 	smime_cert_fingerprint(e->ca, e->ca_fp);
@@ -879,7 +802,7 @@ exchange(struct enroll *e, enum smime_scep_type type, struct smime_scep_msg *rep
 	unsigned char *der = NULL, nonce[SMIME_SCEP_NONCE];
 	char *b64 = NULL, type_buf[128];
 	const char *op = "PKIOperation";
-	struct body b = { 0 };
+	struct cli_body b = { 0 };
 	size_t len;
 	int rc;
 
@@ -917,7 +840,7 @@ exchange(struct enroll *e, enum smime_scep_type type, struct smime_scep_msg *rep
 	if (rc != 0)
 		goto out;
 	/* RFC 8894 4.3: "Content-Type: application/x-pki-message" */
-	if (!media_is(type_buf, "application/x-pki-message")) {
+	if (!cli_media_is(type_buf, "application/x-pki-message")) {
 		rc = smime_error_set(err, SMIME_E_INPUT, "%s: PKIOperation answered %.60s, not "
 		    "application/x-pki-message", e->http->base,
 		    type_buf[0] != '\0' ? type_buf : "an untyped body");
@@ -968,7 +891,7 @@ exchange(struct enroll *e, enum smime_scep_type type, struct smime_scep_msg *rep
 		goto out;
 	}
 out:
-	body_free(&b);
+	cli_body_free(&b);
 	free(b64);
 	OPENSSL_free(der);
 	return rc;

@@ -38,37 +38,9 @@ struct lookup_svc {
 
 /* One answer: the body, bounded, and what of the headers matters. */
 struct answer {
-	char *data;
-	size_t len, cap;
-	bool too_large;
+	struct cli_body body;
 	long retry_after;        /* seconds; -1: none or unreadable */
 };
-
-static size_t
-on_data(char *p, size_t size, size_t n, void *arg)
-{
-	struct answer *a = arg;
-	size_t add = size * n;
-
-	if (add > LOOKUP_ANSWER_MAX - a->len) {
-		a->too_large = true;
-		return 0; /* less than given: the transfer ends */
-	}
-	if (a->len + add + 1 > a->cap) {
-		size_t cap = a->cap ? a->cap : 8192;
-		char *d;
-		while (cap < a->len + add + 1)
-			cap *= 2;
-		if ((d = realloc(a->data, cap)) == NULL)
-			return 0;
-		a->data = d;
-		a->cap = cap;
-	}
-	memcpy(a->data + a->len, p, add);
-	a->len += add;
-	a->data[a->len] = '\0';
-	return add;
-}
 
 /* RFC 9110 10.2.3: Retry-After = HTTP-date / delay-seconds. */
 static size_t
@@ -204,7 +176,7 @@ svc_open(void *ctx, struct smime_error *err)
 	    curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, s->errbuf) != CURLE_OK ||
 	    curl_easy_setopt(s->curl, CURLOPT_USERAGENT, "smime/" SMIME_VERSION) != CURLE_OK ||
-	    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
+	    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, cli_body_write) != CURLE_OK ||
 	    curl_easy_setopt(s->curl, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
 	    curl_easy_setopt(s->curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(s->curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
@@ -232,44 +204,12 @@ svc_close(void *ctx)
 	}
 }
 
-/* Why curl failed, for someone who has to fix it: SMIME_E_IO. */
-static int
-transport_error(struct lookup_svc *s, CURLcode cc, const struct answer *a,
-    struct smime_error *err)
-{
-	const char *detail = s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc);
-
-	switch (cc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-		return smime_error_set(err, SMIME_E_IO, "%s: cannot connect: %s (is smimed running? "
-		    "--lookup or SMIME_LOOKUP names it)", s->url, detail);
-	case CURLE_OPERATION_TIMEDOUT:
-		return smime_error_set(err, SMIME_E_IO, "%s: no answer within %ld s", s->url,
-		    LOOKUP_TIMEOUT);
-	case CURLE_FILESIZE_EXCEEDED:
-		return smime_error_set(err, SMIME_E_IO, "%s: an answer larger than %d octets, the "
-		    "most allowed", s->url, LOOKUP_ANSWER_MAX);
-	case CURLE_WRITE_ERROR:
-		if (a->too_large)
-			return smime_error_set(err, SMIME_E_IO, "%s: an answer larger than %d octets, "
-			    "the most allowed", s->url, LOOKUP_ANSWER_MAX);
-		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CONNECT_ERROR:
-		return smime_error_set(err, SMIME_E_IO, "%s: TLS failed: %s (a service with a "
-		    "private CA needs --lookup-cacert FILE)", s->url, detail);
-	default:
-		return smime_error_set(err, SMIME_E_IO, "%s: %s", s->url, detail);
-	}
-}
-
 /* The API's error message of a failed request, or "" (printed sanitised). */
 static void
 api_message(const struct answer *a, char *buf, size_t size)
 {
-	json_t *j = a->len > 0 ? json_loadb(a->data, a->len, 0, NULL) : NULL;
+	json_t *j = a->body.len > 0 ? json_loadb((const char *)a->body.data, a->body.len, 0,
+	    NULL) : NULL;
 	const char *m = json_string_value(json_object_get(json_object_get(j, "error"),
 	    "message"));
 
@@ -283,22 +223,14 @@ api_message(const struct answer *a, char *buf, size_t size)
 static bool
 api_not_found(const struct answer *a)
 {
-	json_t *j = a->len > 0 ? json_loadb(a->data, a->len, 0, NULL) : NULL;
+	json_t *j = a->body.len > 0 ? json_loadb((const char *)a->body.data, a->body.len, 0,
+	    NULL) : NULL;
 	bool ok = json_is_object(json_object_get(j, "error"));
 
 	json_decref(j);
 	return ok;
 }
 
-/* RFC 8259 11: the media type is application/json (parameters aside). */
-static bool
-is_json(const char *type)
-{
-	size_t n = strlen("application/json");
-
-	return type != NULL && strncasecmp(type, "application/json", n) == 0 &&
-	    (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
-}
 
 /* url = base + LOOKUP_PATH + address, percent-encoded but for RFC 3986 2.3's unreserved. */
 static bool
@@ -349,18 +281,20 @@ svc_search(void *ctx, const char *address, STACK_OF(X509) *certs, STACK_OF(X509)
 	if (!request_url(s, address, url, sizeof(url)))
 		return smime_error_set(err, SMIME_E_INPUT, "the URL for %s is too long", address);
 	for (int attempt = 0;; attempt++) {
-		free(a.data);
-		memset(&a, 0, sizeof(a));
+		cli_body_free(&a.body);
+		a.body.max = LOOKUP_ANSWER_MAX;
 		a.retry_after = -1;
 		s->errbuf[0] = '\0';
 		if (curl_easy_setopt(s->curl, CURLOPT_URL, url) != CURLE_OK ||
-		    curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, &a) != CURLE_OK ||
+		    curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, &a.body) != CURLE_OK ||
 		    curl_easy_setopt(s->curl, CURLOPT_HEADERDATA, &a) != CURLE_OK) {
 			rc = smime_error_set(err, SMIME_E_INTERNAL, "libcurl refused an option");
 			goto out;
 		}
 		if ((cc = curl_easy_perform(s->curl)) != CURLE_OK) {
-			rc = transport_error(s, cc, &a, err);
+			rc = cli_transport_error(s->url, s->errbuf, (int)cc, &a.body, LOOKUP_TIMEOUT,
+			    "is smimed running? --lookup or SMIME_LOOKUP names it",
+			    "a service with a private CA needs --lookup-cacert FILE", err);
 			goto out;
 		}
 		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -376,12 +310,14 @@ svc_search(void *ctx, const char *address, STACK_OF(X509) *certs, STACK_OF(X509)
 	curl_easy_getinfo(s->curl, CURLINFO_CONTENT_TYPE, &type);
 	switch (status) {
 	case 200:
-		if (!is_json(type)) {
+		/* RFC 8259 11: application/json. */
+		if (!cli_media_is(type, "application/json")) {
 			rc = smime_error_set(err, SMIME_E_IO, "%s: the answer is not application/json "
 			    "but %.60s: is this smimed's base URL?", s->url, type ? type : "untyped");
 			goto out;
 		}
-		if ((rc = lookup_parse_answer(a.data, a.len, address, certs, extra, &e2)) != 0) {
+		if ((rc = lookup_parse_answer((const char *)a.body.data, a.body.len, address, certs,
+		    extra, &e2)) != 0) {
 			/* Not the API: the service is broken or lies; it is not asked again. */
 			rc = smime_error_set(err, rc == SMIME_E_INPUT ? SMIME_E_IO : rc,
 			    "%s: an answer the lookup API does not describe: %s", s->url, e2.message);
@@ -420,7 +356,7 @@ svc_search(void *ctx, const char *address, STACK_OF(X509) *certs, STACK_OF(X509)
 		goto out;
 	}
 out:
-	free(a.data);
+	cli_body_free(&a.body);
 	return rc;
 }
 

@@ -55,12 +55,6 @@ smime_scep_msg_clear(struct smime_scep_msg *m)
 	m->fail_info = -1;
 }
 
-static void
-msg_init(struct smime_scep_msg *m)
-{
-	smime_scep_msg_clear(m);
-}
-
 const char *
 smime_scep_type_name(int type)
 {
@@ -319,7 +313,7 @@ smime_scep_read(const unsigned char *der, size_t len, struct smime_scep_msg *m,
 	int rc = 0;
 
 	smime_init();
-	msg_init(m);
+	smime_scep_msg_clear(m);
 	m->digest_nid = NID_undef;
 	m->cipher_nid = NID_undef;
 	if (der == NULL || len == 0)

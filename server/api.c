@@ -292,8 +292,8 @@ rq_record_use(struct request *rq)
 
 /* ---- admin tokens ----------------------------------------------------- */
 
-static void
-hex(const unsigned char *in, size_t n, char *out)
+void
+api_hex(const unsigned char *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 	for (size_t i = 0; i < n; i++) {
@@ -313,8 +313,8 @@ token_make(const char *name, struct store_token *t_r, char text_r[TOKEN_TEXT_SIZ
 	memset(t_r, 0, sizeof(*t_r));
 	if (RAND_bytes(id, sizeof(id)) != 1 || RAND_priv_bytes(secret, sizeof(secret)) != 1)
 		return smime_error_ssl(err, SMIME_E_INTERNAL, "no random numbers");
-	hex(id, sizeof(id), id_hex);
-	hex(secret, sizeof(secret), secret_hex);
+	api_hex(id, sizeof(id), id_hex);
+	api_hex(secret, sizeof(secret), secret_hex);
 	snprintf(t_r->id, sizeof(t_r->id), "%s", id_hex);
 	if (EVP_Digest(secret_hex, 64, t_r->hash, NULL, EVP_sha256(), NULL) != 1 ||
 	    (t_r->name = strdup(name)) == NULL) {

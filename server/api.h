@@ -121,6 +121,10 @@ int api_base64(const char *in, unsigned char **out_r, size_t *len_r, size_t max,
  * encoded, not parsed: it comes from the store, which took it parsed. */
 char *api_cert_pem(const unsigned char *der, size_t len);
 
+/* in[n] in lower-case hex into out (2n + 1 octets, NUL-terminated). */
+void api_hex(const unsigned char *in, size_t n, char *out);
+/* A slug: CA ids and profile names, [a-z0-9][a-z0-9-]{0,63}. */
+bool api_slug(const char *s);
 /* data[len] in base64, NUL-terminated (caller frees), or NULL. */
 char *api_base64_encode(const void *data, size_t len);
 /* keys[i] with certs[i] (and extra, may be NULL) as a PKCS#12 (AES-256)

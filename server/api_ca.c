@@ -16,11 +16,10 @@
 #include "ca.h"
 #include "signer.h"
 
-/* Slugs: CA ids and profile names, [a-z0-9][a-z0-9-]{0,63}. */
-static bool
-slug_ok(const char *s)
+bool
+api_slug(const char *s)
 {
-	size_t n = strlen(s);
+	size_t n = s != NULL ? strlen(s) : 0;
 
 	if (n == 0 || n >= STORE_NAME_SIZE || s[0] == '-')
 		return false;
@@ -129,7 +128,7 @@ profile_write(struct request *rq, int op)
 	const char *alg = json_string_value(json_object_get(o, "key_alg"));
 	json_int_t days = jv != NULL ? json_integer_value(jv) : 365;
 
-	if (!slug_ok(name)) {
+	if (!api_slug(name)) {
 		reply_error(rq, 400, "bad-request", "name: 1 to 64 of a-z, 0-9 and '-'");
 		goto out;
 	}
@@ -143,7 +142,7 @@ profile_write(struct request *rq, int op)
 		reply_error(rq, 400, "bad-request", "purpose: signing, encryption or dual");
 		goto out;
 	}
-	if (!slug_ok(ca)) {
+	if (!api_slug(ca)) {
 		reply_error(rq, 400, "bad-request", "ca: not a CA id");
 		goto out;
 	}
@@ -459,7 +458,7 @@ h_cas_create(struct request *rq)
 	const char *id = json_string_value(json_object_get(o, "id"));
 	bool import = json_object_get(o, "certificate") != NULL ||
 	    json_object_get(o, "pkcs12") != NULL;
-	if (!slug_ok(id)) {
+	if (!api_slug(id)) {
 		reply_error(rq, 400, "bad-request", "id: 1 to 64 of a-z, 0-9 and '-'");
 		goto out;
 	}

@@ -15,19 +15,6 @@
 #define SCEP_MAX_CHALLENGE_MINUTES 10080   /* a week */
 #define SCEP_MAX_REASON 200                /* characters of a rejection's reason */
 
-static bool
-name_ok(const char *s)
-{
-	size_t n = s != NULL ? strlen(s) : 0;
-
-	if (n == 0 || n >= STORE_NAME_SIZE || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-')
-			return false;
-	return true;
-}
-
 /* ---- SCEP profiles ------------------------------------------------------ */
 
 static json_t *
@@ -203,7 +190,7 @@ sprof_write(struct request *rq, int op)
 	json_int_t minutes = (j = json_object_get(o, "challenge_minutes")) != NULL ?
 	    json_integer_value(j) : 60;
 
-	if (!name_ok(name)) {
+	if (!api_slug(name)) {
 		reply_error(rq, 400, "bad-request", "name: 1 to 64 of a-z, 0-9 and '-'");
 		goto out;
 	}
@@ -212,7 +199,7 @@ sprof_write(struct request *rq, int op)
 		    name, rq->params[0]);
 		goto out;
 	}
-	if (!name_ok(ca_id)) {
+	if (!api_slug(ca_id)) {
 		reply_error(rq, 400, "bad-request", "ca: not a CA id");
 		goto out;
 	}

@@ -159,9 +159,6 @@ time_get(const ASN1_TIME *t, int64_t *r)
 	return 0;
 }
 
-/* The certificate in der[len]: all of it, nothing after. */
-static X509 *cert_from_der(const unsigned char *der, size_t len);
-
 /*
  * CA certificates parsed once: every issuance and CRL needs its CA's, and
  * OpenSSL 3.0 decodes the key of each parse through its slow decoders.
@@ -176,9 +173,8 @@ static struct {
 static size_t ca_cache_next;
 static pthread_mutex_t ca_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* A new reference to the CA certificate in der[len], or NULL. */
-static X509 *
-ca_cert_of(const unsigned char *der, size_t len)
+X509 *
+ca_cert_cached(const unsigned char *der, size_t len)
 {
 	X509 *cert = NULL;
 
@@ -193,7 +189,7 @@ ca_cert_of(const unsigned char *der, size_t len)
 	pthread_mutex_unlock(&ca_cache_lock);
 	if (cert != NULL)
 		return cert;
-	if ((cert = cert_from_der(der, len)) == NULL)
+	if ((cert = ca_cert_parse(der, len)) == NULL)
 		return NULL;
 	/* Fill the extension cache now, while this thread alone holds it. */
 	(void)X509_get0_subject_key_id(cert);
@@ -213,8 +209,9 @@ ca_cert_of(const unsigned char *der, size_t len)
 	return cert;
 }
 
-static X509 *
-cert_from_der(const unsigned char *der, size_t len)
+/* The certificate in der[len]: all of it, nothing after. */
+X509 *
+ca_cert_parse(const unsigned char *der, size_t len)
 {
 	const unsigned char *p = der;
 	X509 *cert;
@@ -1288,7 +1285,7 @@ ca_issue(struct signer *sg, const struct ca_issue_req *req, X509 **cert_r,
 	if (!req->ca->issuing)
 		return smime_error_set(err, SMIME_E_POLICY,
 		    "CA %s does not issue end-entity certificates", req->ca->id);
-	if ((ca_cert = ca_cert_of(req->ca->cert_der, req->ca->cert_len)) == NULL) {
+	if ((ca_cert = ca_cert_cached(req->ca->cert_der, req->ca->cert_len)) == NULL) {
 		rc = smime_error_ssl(err, SMIME_E_INPUT, "CA %s: its certificate does not decode",
 		    req->ca->id);
 		goto out;
@@ -1489,7 +1486,7 @@ parent_check(struct signer *sg, const struct store_ca *parent, int64_t now, X509
 	int rc = 0;
 
 	*cert_r = NULL;
-	if ((cert = cert_from_der(parent->cert_der, parent->cert_len)) == NULL)
+	if ((cert = ca_cert_parse(parent->cert_der, parent->cert_len)) == NULL)
 		return smime_error_ssl(err, SMIME_E_INPUT,
 		    "parent CA %s: its certificate does not decode", parent->id);
 	if (!(X509_get_extension_flags(cert) & EXFLAG_CA) || X509_check_ca(cert) != 1) {
@@ -1890,7 +1887,7 @@ ca_make_crl(struct signer *sg, const struct store_ca *ca, const struct store_rev
 	if (validity_seconds < 1 || validity_seconds > CA_CRL_MAX_SECONDS)
 		return smime_error_set(err, SMIME_E_USAGE, "CRL: validity of 1 to %d seconds",
 		    CA_CRL_MAX_SECONDS);
-	if ((ca_cert = ca_cert_of(ca->cert_der, ca->cert_len)) == NULL)
+	if ((ca_cert = ca_cert_cached(ca->cert_der, ca->cert_len)) == NULL)
 		return smime_error_ssl(err, SMIME_E_INPUT, "CA %s: its certificate does not decode",
 		    ca->id);
 	if ((ski = X509_get0_subject_key_id(ca_cert)) == NULL) {
@@ -2085,7 +2082,7 @@ ca_make_ra(struct signer *sg, const struct store_ca *ca, EVP_PKEY *pub, const ch
 		return smime_error_set(err, SMIME_E_USAGE, "RA: an RSA key is needed");
 	if ((rc = base_url(url, base, err)) != 0)
 		return rc;
-	if ((ca_cert = ca_cert_of(ca->cert_der, ca->cert_len)) == NULL)
+	if ((ca_cert = ca_cert_cached(ca->cert_der, ca->cert_len)) == NULL)
 		return smime_error_ssl(err, SMIME_E_INPUT, "CA %s: its certificate does not decode",
 		    ca->id);
 	if ((ca_ski = X509_get0_subject_key_id(ca_cert)) == NULL ||

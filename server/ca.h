@@ -35,6 +35,16 @@
 #define CA_SERIAL_OCTETS 16        /* 127 random bits (the top bit cleared) */
 
 /*
+ * A certificate's DER parsed (NULL when it is not exactly one DER
+ * certificate).  ca_cert_cached keeps the last 16 parsed, keyed by the
+ * DER itself, for the certificates every request needs (CAs, RAs):
+ * OpenSSL 3.0 decodes a certificate's key at about the cost of a
+ * signature.  Both return a new reference.
+ */
+X509 *ca_cert_parse(const unsigned char *der, size_t len);
+X509 *ca_cert_cached(const unsigned char *der, size_t len);
+
+/*
  * S/MIME BR 6.1.6 for an RSA public key: exponent odd, 2^16+1 to
  * 2^256-1; modulus odd, without a factor below 752, not a prime power.
  * SMIME_E_POLICY with the rule broken.

@@ -166,65 +166,6 @@ scep_load(struct service *svc, struct smime_error *err)
 	return rc;
 }
 
-static X509 *
-cert_of(const unsigned char *der, size_t len)
-{
-	const unsigned char *p = der;
-	X509 *x;
-
-	if (der == NULL || len == 0 || len > 65536)
-		return NULL;
-	x = d2i_X509(NULL, &p, (long)len);
-	if (x != NULL && p != der + len) {
-		X509_free(x);
-		x = NULL;
-	}
-	return x;
-}
-
-/*
- * The CA and RA certificates, parsed once: every request needs them, and
- * OpenSSL 3.0 decodes a certificate's key at a cost close to a signature.
- * Keyed by the DER's SHA-256, so a replaced CA or RA is a new entry.
- */
-#define CERT_CACHE_SLOTS 16
-
-static struct {
-	pthread_mutex_t lock;
-	unsigned char md[CERT_CACHE_SLOTS][32];
-	X509 *x[CERT_CACHE_SLOTS];
-	unsigned next;
-} cert_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static X509 *
-cert_cached(const unsigned char *der, size_t len)
-{
-	unsigned char md[32];
-	X509 *x = NULL;
-	unsigned i;
-
-	if (der == NULL || len == 0 || EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL) != 1)
-		return NULL;
-	pthread_mutex_lock(&cert_cache.lock);
-	for (i = 0; i < CERT_CACHE_SLOTS; i++)
-		if (cert_cache.x[i] != NULL && memcmp(cert_cache.md[i], md, 32) == 0) {
-			x = X509_up_ref(cert_cache.x[i]) ? cert_cache.x[i] : NULL;
-			break;
-		}
-	pthread_mutex_unlock(&cert_cache.lock);
-	if (x != NULL || (x = cert_of(der, len)) == NULL)
-		return x;
-	pthread_mutex_lock(&cert_cache.lock);
-	i = cert_cache.next++ % CERT_CACHE_SLOTS;
-	if (X509_up_ref(x)) {
-		X509_free(cert_cache.x[i]);
-		cert_cache.x[i] = x;
-		memcpy(cert_cache.md[i], md, 32);
-	}
-	pthread_mutex_unlock(&cert_cache.lock);
-	return x;
-}
-
 static bool
 ca_key_is_rsa(const struct store_ca *ca)
 {
@@ -284,18 +225,6 @@ scep_ra_discard(struct service *svc, const char *ca_id)
 	signer_forget(svc->signer, id);
 }
 
-static void
-hex_lower(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 int
 scep_challenge_make(const char *user_id, const char *device_id, const char *profile,
     int minutes, int64_t now, struct store_scep_challenge *c_r,
@@ -307,8 +236,8 @@ scep_challenge_make(const char *user_id, const char *device_id, const char *prof
 	memset(c_r, 0, sizeof(*c_r));
 	if (RAND_bytes(id, sizeof(id)) != 1 || RAND_bytes(secret, sizeof(secret)) != 1)
 		return smime_error_ssl(err, SMIME_E_CRYPTO, "no random challenge");
-	hex_lower(id, sizeof(id), c_r->id);
-	hex_lower(secret, sizeof(secret), secret_hex);
+	api_hex(id, sizeof(id), c_r->id);
+	api_hex(secret, sizeof(secret), secret_hex);
 	/* Only the secret's hash is kept: 128 random bits need no slow hash. */
 	if (EVP_Digest(secret_hex, SCEP_CHALLENGE_SECRET_HEX, c_r->hash, NULL, EVP_sha256(),
 	    NULL) != 1) {
@@ -469,14 +398,14 @@ scep_ca_load(struct service *svc, struct store_tx *tx, const char *ca_id, struct
 	memset(sc, 0, sizeof(*sc));
 	if ((rc = svc->be->ca_get(tx, ca_id, &sc->ca, err)) != 0)
 		return rc;
-	if ((sc->ca_cert = cert_cached(sc->ca.cert_der, sc->ca.cert_len)) == NULL) {
+	if ((sc->ca_cert = ca_cert_cached(sc->ca.cert_der, sc->ca.cert_len)) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "CA %s: its certificate does not "
 		    "parse", ca_id);
 		goto fail;
 	}
 	rc = svc->be->scep_ra_get(tx, ca_id, &ra, err);
 	if (rc == 0) {
-		if ((sc->ra_cert = cert_cached(ra.cert_der, ra.cert_len)) == NULL) {
+		if ((sc->ra_cert = ca_cert_cached(ra.cert_der, ra.cert_len)) == NULL) {
 			rc = smime_error_set(err, SMIME_E_INTERNAL, "the RA of CA %s does not "
 			    "parse", ca_id);
 			goto fail;
@@ -710,7 +639,7 @@ cert_sha256(X509 *x, char out[65])
 
 	if (X509_digest(x, EVP_sha256(), md, &len) != 1 || len != sizeof(md))
 		return -1;
-	hex_lower(md, sizeof(md), out);
+	api_hex(md, sizeof(md), out);
 	return 0;
 }
 
@@ -859,6 +788,16 @@ fresh_challenge(const struct store_backend *be, struct store_tx *tx, X509_REQ *c
 	return fresh;
 }
 
+/* Record the request's senderNonce: SMIME_E_EXISTS for a replay. */
+static int
+nonce_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	struct scep_ctx *x = arg;
+
+	return x->svc->be->scep_nonce_seen(tx, x->m.sender_nonce, x->m.sender_nonce_len, x->now,
+	    x->now - SCEP_NONCE_DAYS * DAY, err);
+}
+
 /* What an enrollment commits. */
 struct enroll_op {
 	struct scep_ctx *x;
@@ -878,8 +817,7 @@ enroll_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	const struct store_backend *be = x->svc->be;
 	int rc;
 
-	if ((rc = be->scep_nonce_seen(tx, x->m.sender_nonce, x->m.sender_nonce_len, x->now,
-	    x->now - SCEP_NONCE_DAYS * DAY, err)) != 0) {
+	if ((rc = nonce_fn(tx, x, err)) != 0) {
 		e->failed = rc == SMIME_E_EXISTS ? 1 : 0;
 		return rc;
 	}
@@ -918,7 +856,7 @@ answer_cert(struct scep_ctx *x, struct store_tx *tx, const char *sha256)
 	X509 *cert = NULL;
 
 	if (issued == NULL || x->svc->be->cert_get(tx, sha256, &c, &err) != 0 ||
-	    (cert = cert_of(c.der, c.der_len)) == NULL || !sk_X509_push(issued, cert)) {
+	    (cert = ca_cert_parse(c.der, c.der_len)) == NULL || !sk_X509_push(issued, cert)) {
 		X509_free(cert);
 		reply_error(x->rq, 500, "internal", "the certificate of transaction %s cannot be "
 		    "read", x->m.transaction_id);
@@ -943,29 +881,17 @@ known_transaction(struct scep_ctx *x, struct store_tx *tx, struct store_scep_tx 
 		return;
 	}
 	x->svc->be->rollback(tx);
-	/* The same message again is a replay. */
-	{
-		struct store_tx *w = NULL;
-
-		if ((rc = x->svc->be->begin(x->svc->st, true, &w, &err)) != 0) {
-			reply_smime(x->rq, &err);
-			return;
-		}
-		rc = x->svc->be->scep_nonce_seen(w, x->m.sender_nonce, x->m.sender_nonce_len,
-		    x->now, x->now - SCEP_NONCE_DAYS * DAY, &err);
-		if (rc == 0)
-			rc = x->svc->be->commit(w, &err);
-		else
-			x->svc->be->rollback(w);
-		if (rc == SMIME_E_EXISTS) {
-			refuse(x, SMIME_SCEP_BAD_REQUEST, "a replayed message: its senderNonce was "
-			    "seen before");
-			return;
-		}
-		if (rc != 0) {
-			reply_smime(x->rq, &err);
-			return;
-		}
+	/* The same message again is a replay.  Only a nonce is written: no
+	 * answer cache is outdated by it, hence the committer without
+	 * rq_commit's state generation. */
+	if ((rc = committer_run(x->svc->commit, nonce_fn, x, &err)) == SMIME_E_EXISTS) {
+		refuse(x, SMIME_SCEP_BAD_REQUEST, "a replayed message: its senderNonce was seen "
+		    "before");
+		return;
+	}
+	if (rc != 0) {
+		reply_smime(x->rq, &err);
+		return;
 	}
 	switch (t->status) {
 	case SCEP_TX_PENDING:
@@ -1501,10 +1427,10 @@ get_ca_cert(struct request *rq)
 	}
 	/* RFC 8894 4.2.1.2: the RA's certificate and the CA's, and the CA's
 	 * own issuers so that a client finds the root. */
-	if (sc.ra_cert != sc.ca_cert && X509_up_ref(sc.ra_cert))
-		sk_X509_push(certs, sc.ra_cert);
-	if (X509_up_ref(sc.ca_cert))
-		sk_X509_push(certs, sc.ca_cert);
+	if (sc.ra_cert != sc.ca_cert && X509_up_ref(sc.ra_cert) && !sk_X509_push(certs, sc.ra_cert))
+		X509_free(sc.ra_cert);
+	if (X509_up_ref(sc.ca_cert) && !sk_X509_push(certs, sc.ca_cert))
+		X509_free(sc.ca_cert);
 	snprintf(parent, sizeof(parent), "%s", sc.ca.parent_id);
 	for (int depth = 0; parent[0] != '\0' && depth < 8; depth++) {
 		struct store_ca up = { 0 };
@@ -1512,7 +1438,7 @@ get_ca_cert(struct request *rq)
 
 		if (rq->svc->be->ca_get(tx, parent, &up, &err) != 0)
 			break;
-		if ((x = cert_of(up.cert_der, up.cert_len)) != NULL && !sk_X509_push(certs, x))
+		if ((x = ca_cert_parse(up.cert_der, up.cert_len)) != NULL && !sk_X509_push(certs, x))
 			X509_free(x);
 		snprintf(parent, sizeof(parent), "%s", strcmp(up.parent_id, parent) == 0 ? "" :
 		    up.parent_id);
