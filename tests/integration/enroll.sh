@@ -142,18 +142,7 @@ if len(sys.argv) > 5:
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 srv.serve_forever()
 PY
-# start_fake VAR [CERT KEY]: a fake SCEP server on a free port (https with CERT and KEY); its URL in VAR.
-start_fake() {
-	local var=$1 port i scheme=http
-	shift
-	port=$(free_port)
-	[ $# -gt 0 ] && scheme=https
-	python3 "$T/fake.py" "$port" "$P/ca.der" "$T/fake.log" "$@" 2>>"$T/fake.err" &
-	FAKE_PIDS+=($!)
-	for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-	printf -v "$var" '%s://127.0.0.1:%s' "$scheme" "$port"
-}
-start_fake F
+start_fake F "$P/ca.der"
 : >"$T/fake.log"
 
 # fake NAME MODE EXIT PATTERN [ARGS...]: enroll against the fake in MODE.
@@ -202,7 +191,7 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/
 printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$P/tls.ext"
 openssl x509 -req -in "$P/tls.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 2 \
 	-extfile "$P/tls.ext" -out "$P/tls.crt" 2>/dev/null
-start_fake FS "$P/tls.crt" "$P/tls.key"
+start_fake FS "$P/ca.der" "$P/tls.crt" "$P/tls.key"
 rm -rf "$K"
 expect 7 "https with a private CA and no --cacert: exit 7" timeout 60 "$SMIME" --home "$K" enroll \
 	--scep "$FS/good/scep" --challenge-file "$T/challenge" --ca-fingerprint "$CA_FP"

@@ -189,6 +189,20 @@ counts() {
 		not_ok "$1: $3 certificate(s), $4 key(s) in the keystore (got $c, $k)" "$(cat "$T/.list" | head -c 1500)"; fi
 }
 
+# start_fake VAR DATA [CERT KEY]: run $T/fake.py (a test's fake HTTP
+# server: PORT DATA LOG [CERT KEY]) on a free port, https with CERT and KEY;
+# its URL in VAR, its process in FAKE_PIDS (the test stops them).
+start_fake() {
+	local var=$1 data=$2 port i scheme=http
+	shift 2
+	port=$(free_port)
+	[ $# -gt 0 ] && scheme=https
+	python3 "$T/fake.py" "$port" "$data" "$T/fake.log" "$@" 2>>"$T/fake.err" &
+	FAKE_PIDS+=($!)
+	for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+	printf -v "$var" '%s://127.0.0.1:%s' "$scheme" "$port"
+}
+
 # ---- the service -------------------------------------------------------
 SMIMED=${SMIMED:-$(dirname "$SMIME")/smimed}
 

@@ -341,18 +341,7 @@ if len(sys.argv) > 5:
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 srv.serve_forever()
 PY
-# start_fake VAR [CERT KEY]: a fake service on a free port; its URL in VAR.
-start_fake() {
-	local var=$1 port i scheme=http
-	shift
-	port=$(free_port)
-	[ $# -gt 0 ] && scheme=https
-	python3 "$T/fake.py" "$port" "$T/bob.json" "$T/fake.log" "$@" 2>>"$T/fake.err" &
-	FAKE_PIDS+=($!)
-	for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-	printf -v "$var" '%s://127.0.0.1:%s' "$scheme" "$port"
-}
-start_fake F
+start_fake F "$T/bob.json"
 : >"$T/fake.log"
 newks ks-fake
 enc "the fake service answers bob like smimed" 0 ks-fake "$F/good" bob@example.org
@@ -437,7 +426,7 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/
 printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' >"$T/tls.ext"
 openssl x509 -req -in "$T/tls.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 30 \
 	-extfile "$T/tls.ext" -out "$T/tls.crt" 2>/dev/null
-start_fake FS "$T/tls.crt" "$T/tls.key"
+start_fake FS "$T/bob.json" "$T/tls.crt" "$T/tls.key"
 newks ks-tls
 rm -f "$T/e.eml"
 expect 0 "https:// with --lookup-cacert" "$SMIME" --home "$T/ks-tls" encrypt --lookup "$FS/good" \
