@@ -8,6 +8,7 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/pem.h>
 
@@ -85,32 +86,52 @@ load(void)
 	BIO_free(b);
 }
 
+/* Open m's envelope with the RA's key, and read its challenge. */
+static void
+open_request(struct smime_scep_msg *m)
+{
+	struct smime_error err;
+	int rc = smime_scep_open(m, ra_cert, ra_key, &err);
+
+	if (rc == 0 && (m->type == SMIME_SCEP_PKCSREQ || m->type == SMIME_SCEP_RENEWALREQ) &&
+	    (m->csr == NULL || m->csr_der == NULL))
+		abort(); /* opened a request without its CSR */
+	if (rc == 0 && m->csr != NULL) {
+		char challenge[SMIME_SCEP_MAX_CHALLENGE + 1];
+
+		(void)smime_scep_challenge(m->csr, challenge, sizeof(challenge), &err);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct smime_scep_msg m = { 0 };
+	struct smime_scep_msg m = { 0 }, fast = { 0 };
 	struct smime_scep_caps caps;
 	struct smime_error err;
 	X509 *ca = NULL, *ra = NULL;
-	int rc;
+	int rc, rc_fast;
 
 	if (ra_key == NULL)
 		load();
 	rc = smime_scep_read(data, size, &m, &err);
 	if (rc == 0 && (!m.signature_ok || !smime_scep_can_reply(&m)))
 		abort(); /* read without a verified signature or what a reply needs */
+	/* The server's reading: the same answer, the same signer. */
+	rc_fast = smime_scep_read_ex(data, size, SMIME_SCEP_ASSEMBLE, &fast, &err);
+	if (rc_fast != rc || (rc == 0 && (memcmp(fast.signer_sha256, m.signer_sha256,
+	    sizeof(m.signer_sha256)) != 0 || EVP_PKEY_eq(X509_get0_pubkey(fast.signer),
+	    X509_get0_pubkey(m.signer)) != 1)))
+		abort();
 	if (rc == 0 && m.envelope != NULL) {
-		rc = smime_scep_open(&m, ra_cert, ra_key, &err);
-		if (rc == 0 && (m.type == SMIME_SCEP_PKCSREQ || m.type == SMIME_SCEP_RENEWALREQ) &&
-		    m.csr == NULL)
-			abort(); /* opened a request without its CSR */
-		if (rc == 0 && m.csr != NULL) {
-			char challenge[SMIME_SCEP_MAX_CHALLENGE + 1];
-
-			(void)smime_scep_challenge(m.csr, challenge, sizeof(challenge), &err);
-		}
+		open_request(&m);
+		open_request(&fast);
+		if ((m.csr == NULL) != (fast.csr == NULL) ||
+		    m.csr_signature_ok != fast.csr_signature_ok)
+			abort(); /* the two readings disagree on the request */
 	}
 	smime_scep_msg_clear(&m);
+	smime_scep_msg_clear(&fast);
 
 	if (smime_scep_ca_certs(data, size, &ca, &ra, NULL, &err) == 0 &&
 	    (ca == NULL || ra == NULL))

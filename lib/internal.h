@@ -198,6 +198,38 @@ SMIME_MUST_CHECK int der_wrap(struct buf *out, unsigned char tag, const struct b
 SMIME_MUST_CHECK int cms_from_der_parts(const unsigned char *type_oid, size_t type_oid_len,
     const struct buf *body, const char *what, CMS_ContentInfo **cms_r, struct smime_error *err);
 
+/* --- assemble.c: certificates and requests read without key decoders --- */
+
+/*
+ * An X509 assembled from the fields of the certificate der (RFC 5280 4.1),
+ * or a PKCS#10 request's X509_REQ (RFC 2986 4) with *signature_ok_r saying
+ * whether its signature verifies over the CertificationRequestInfo as
+ * received.  Same names, serial number, validity, key, extensions and
+ * attributes; not the encoding received, so never compared or re-encoded as
+ * if it were.  NULL when the input is not one that can be assembled exactly
+ * (a key other than rsaEncryption among them): decode it the usual way.
+ */
+X509 *assemble_cert(const unsigned char *der, size_t len);
+X509_REQ *assemble_req(const unsigned char *der, size_t len, bool *signature_ok_r);
+
+/* A ContentInfo of a SignedData split into the ContentInfo without its
+ * certificates (rest) and the encodings of the certificates (into info). */
+#define SIGNED_SPLIT_MAX_CERTS 32
+struct signed_split {
+	void *info;
+	unsigned char *rest;
+	size_t rest_len;
+	int n_certs;
+	const unsigned char *cert[SIGNED_SPLIT_MAX_CERTS];
+	size_t cert_len[SIGNED_SPLIT_MAX_CERTS];
+};
+
+/* 0, or -1 when der is no SignedData that splits (more than
+ * SIGNED_SPLIT_MAX_CERTS certificates among them); s is freed with
+ * signed_split_free either way. */
+int signed_split(const unsigned char *der, size_t len, struct signed_split *s);
+void signed_split_free(struct signed_split *s);
+
 /* The content-encryption cipher of an (Auth)EnvelopedData DER, or NID_undef. */
 int cms_content_cipher_nid(const unsigned char *der, size_t n);
 

@@ -45,6 +45,7 @@ smime_scep_msg_clear(struct smime_scep_msg *m)
 	sk_X509_pop_free(m->certs, X509_free);
 	OPENSSL_free(m->envelope);
 	X509_REQ_free(m->csr);
+	OPENSSL_free(m->csr_der);
 	X509_NAME_free(m->issuer);
 	X509_NAME_free(m->subject);
 	ASN1_INTEGER_free(m->serial);
@@ -298,10 +299,52 @@ digest_allowed(int nid)
 
 /* --- reading --- */
 
+/*
+ * The certificates of a pkiMessage split off its SignedData (s), each
+ * assembled when assemble and that can be done, else decoded.
+ */
+static int
+split_certs(const struct signed_split *s, bool assemble, STACK_OF(X509) **certs_r,
+    struct smime_error *err)
+{
+	STACK_OF(X509) *certs;
+
+	if (s->n_certs == 0 || s->n_certs > SMIME_SCEP_MAX_CERTS + 4)
+		return smime_error_set(err, SMIME_E_INPUT, "RFC 8894 3.2.2: the pkiMessage holds "
+		    "%s certificates", s->n_certs == 0 ? "no" : "too many");
+	if ((certs = sk_X509_new_reserve(NULL, s->n_certs)) == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	for (int i = 0; i < s->n_certs; i++) {
+		const unsigned char *p = s->cert[i];
+		X509 *x = assemble ? assemble_cert(s->cert[i], s->cert_len[i]) : NULL;
+
+		if (x == NULL && ((x = d2i_X509(NULL, &p, (long)s->cert_len[i])) == NULL ||
+		    p != s->cert[i] + s->cert_len[i])) {
+			X509_free(x);
+			sk_X509_pop_free(certs, X509_free);
+			return smime_error_ssl(err, SMIME_E_INPUT, "RFC 5652 10.2.2: certificate %d "
+			    "of the pkiMessage is not an X.509 Certificate", i + 1);
+		}
+		(void)sk_X509_push(certs, x);  /* reserved */
+	}
+	*certs_r = certs;
+	return 0;
+}
+
 int
 smime_scep_read(const unsigned char *der, size_t len, struct smime_scep_msg *m,
     struct smime_error *err)
 {
+	return smime_scep_read_ex(der, len, 0, m, err);
+}
+
+int
+smime_scep_read_ex(const unsigned char *der, size_t len, unsigned flags,
+    struct smime_scep_msg *m, struct smime_error *err)
+{
+	struct signed_split split = { 0 };
+	const unsigned char *in = der;
+	size_t in_len = len;
 	CMS_ContentInfo *cms = NULL;
 	STACK_OF(CMS_SignerInfo) *sis;
 	CMS_SignerInfo *si;
@@ -316,21 +359,29 @@ smime_scep_read(const unsigned char *der, size_t len, struct smime_scep_msg *m,
 	smime_scep_msg_clear(m);
 	m->digest_nid = NID_undef;
 	m->cipher_nid = NID_undef;
+	m->assembled = (flags & SMIME_SCEP_ASSEMBLE) != 0;
 	if (der == NULL || len == 0)
 		return smime_error_set(err, SMIME_E_INPUT, "pkiMessage: empty");
 	if (len > SMIME_SCEP_MAX_MESSAGE)
 		return smime_error_set(err, SMIME_E_INPUT, "pkiMessage: %zu octets, at most %u",
 		    len, SMIME_SCEP_MAX_MESSAGE);
 
+	/* The certificates are decoded apart, so that the CMS decoder meets no
+	 * key (each costs a provider decoder in OpenSSL 3.0). */
+	if (signed_split(der, len, &split) == 0) {
+		in = split.rest;
+		in_len = split.rest_len;
+	}
+	p = in;
 	/* RFC 8894 3.2: "a pkiMessage ... is a CMS SignedData" */
-	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL) {
+	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)in_len)) == NULL) {
 		rc = smime_error_ssl(err, SMIME_E_INPUT, "RFC 8894 3.2: the pkiMessage is not "
 		    "a CMS ContentInfo");
 		goto out;
 	}
-	if (p != der + len) {
+	if (p != in + in_len) {
 		rc = smime_error_set(err, SMIME_E_INPUT, "pkiMessage: %zu octets after the "
-		    "ContentInfo", (size_t)(der + len - p));
+		    "ContentInfo", (size_t)(in + in_len - p));
 		goto out;
 	}
 	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
@@ -350,7 +401,10 @@ smime_scep_read(const unsigned char *der, size_t len, struct smime_scep_msg *m,
 		goto out;
 
 	/* RFC 8894 3.2.2: the signer's certificate is in the message. */
-	if ((m->certs = CMS_get1_certs(cms)) == NULL ||
+	if (split.rest != NULL) {
+		if ((rc = split_certs(&split, m->assembled, &m->certs, err)) != 0)
+			goto out;
+	} else if ((m->certs = CMS_get1_certs(cms)) == NULL ||
 	    sk_X509_num(m->certs) > SMIME_SCEP_MAX_CERTS + 4) {
 		rc = smime_error_set(err, SMIME_E_INPUT, "RFC 8894 3.2.2: the pkiMessage holds "
 		    "%s certificates", m->certs == NULL ? "no" : "too many");
@@ -370,6 +424,14 @@ smime_scep_read(const unsigned char *der, size_t len, struct smime_scep_msg *m,
 		goto out;
 	}
 	m->signer = signer;
+	for (int i = 0; i < split.n_certs; i++)
+		if (sk_X509_value(m->certs, i) == signer)
+			(void)EVP_Digest(split.cert[i], split.cert_len[i], m->signer_sha256, NULL,
+			    EVP_sha256(), NULL);
+	if (split.rest == NULL && !X509_digest(signer, EVP_sha256(), m->signer_sha256, NULL)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "certificate digest");
+		goto out;
+	}
 	m->digest_nid = dig != NULL ? OBJ_obj2nid(dig->algorithm) : NID_undef;
 	m->has_signing_time = signing_time(si, &m->signing_time) == 0;
 
@@ -417,6 +479,7 @@ smime_scep_read(const unsigned char *der, size_t len, struct smime_scep_msg *m,
 	m->signature_ok = true;
 out:
 	CMS_ContentInfo_free(cms);
+	signed_split_free(&split);
 	BIO_free(dcont);
 	ERR_clear_error();
 	return rc;
@@ -514,6 +577,27 @@ out:
 	return rc;
 }
 
+/* RFC 8894 3.3.1: the PKCS#10 request, its encoding, and whether its
+ * signature verifies with its own key. */
+static int
+read_request(const unsigned char *der, size_t len, struct smime_scep_msg *m,
+    struct smime_error *err)
+{
+	const unsigned char *p = der;
+
+	if ((m->csr_der = OPENSSL_memdup(der, len)) == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	m->csr_len = len;
+	if (m->assembled && (m->csr = assemble_req(der, len, &m->csr_signature_ok)) != NULL)
+		return 0;
+	if ((m->csr = d2i_X509_REQ(NULL, &p, (long)len)) == NULL || p != der + len)
+		return smime_error_ssl(err, SMIME_E_INPUT, "RFC 8894 3.3.1: the messageData is "
+		    "not a PKCS#10 CertificationRequest");
+	m->csr_signature_ok = X509_REQ_verify(m->csr, X509_REQ_get0_pubkey(m->csr)) == 1;
+	ERR_clear_error();
+	return 0;
+}
+
 /* The content ciphers of RFC 8894 3.5.2 (AES in CBC mode, triple DES). */
 static bool
 cipher_allowed(int nid)
@@ -571,10 +655,7 @@ smime_scep_open(struct smime_scep_msg *m, X509 *cert, EVP_PKEY *key, struct smim
 	case SMIME_SCEP_PKCSREQ:
 	case SMIME_SCEP_RENEWALREQ:
 		/* RFC 8894 3.3.1: "the messageData ... is a PKCS #10 request" */
-		if ((m->csr = d2i_X509_REQ(NULL, &p, (long)mem->length)) == NULL ||
-		    p != (const unsigned char *)mem->data + mem->length)
-			rc = smime_error_ssl(err, SMIME_E_INPUT, "RFC 8894 3.3.1: the messageData "
-			    "is not a PKCS#10 CertificationRequest");
+		rc = read_request(p, mem->length, m, err);
 		break;
 	case SMIME_SCEP_CERTPOLL:
 		rc = read_issuer_and_subject(p, mem->length, m, err);

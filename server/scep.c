@@ -630,19 +630,6 @@ refuse(struct scep_ctx *x, enum smime_scep_fail fail, const char *fmt, ...)
 	answer(x, SMIME_SCEP_FAILURE, fail, why, NULL, NULL);
 }
 
-/* The SHA-256 of a certificate's DER, lower-case hex. */
-static int
-cert_sha256(X509 *x, char out[65])
-{
-	unsigned char md[32];
-	unsigned int len = 0;
-
-	if (X509_digest(x, EVP_sha256(), md, &len) != 1 || len != sizeof(md))
-		return -1;
-	api_hex(md, sizeof(md), out);
-	return 0;
-}
-
 /* True when the request's key is the key of the stored request csr. */
 static bool
 same_key(X509_REQ *req, const unsigned char *csr, size_t len)
@@ -925,11 +912,11 @@ enroll(struct scep_ctx *x)
 	struct smime_error err;
 	char signer_sha[65], text[SMIME_SCEP_MAX_CHALLENGE + 1], why[SCEP_REASON_MAX];
 	char dev_key[THROTTLE_KEY], asked[STORE_ID_SIZE], foreign[256];
-	unsigned char *csr_der = NULL, hash[32];
+	unsigned char hash[32];
 	X509 *issued_cert = NULL;
 	const char *secret;
 	bool renewal = false;
-	int csr_len, rc;
+	int rc;
 
 	if ((tx = rq_read(x->rq)) == NULL)
 		return;
@@ -948,8 +935,8 @@ enroll(struct scep_ctx *x)
 	 * PKCSReq signed with one of ours that carries an unused challenge is
 	 * a new enrollment (a client re-keying); one that carries the used
 	 * challenge again (certmonger keeps it) is a renewal. */
-	if (cert_sha256(x->m.signer, signer_sha) == 0 &&
-	    be->cert_get(tx, signer_sha, &old, &err) == 0 && old.ca_id[0] != '\0' &&
+	api_hex(x->m.signer_sha256, sizeof(x->m.signer_sha256), signer_sha);
+	if (be->cert_get(tx, signer_sha, &old, &err) == 0 && old.ca_id[0] != '\0' &&
 	    (x->m.type == SMIME_SCEP_RENEWALREQ || !fresh_challenge(be, tx, x->m.csr))) {
 		renewal = true;
 		/* RFC 8894 3.3.1.2: "signed with the existing certificate" that
@@ -1092,8 +1079,7 @@ enroll(struct scep_ctx *x)
 		    "the request's key does not decode" : why);
 		goto out_free;
 	}
-	if (X509_REQ_verify(x->m.csr, X509_REQ_get0_pubkey(x->m.csr)) != 1) {
-		ERR_clear_error();
+	if (!x->m.csr_signature_ok) {
 		refuse(x, SMIME_SCEP_BAD_REQUEST, "RFC 2986: the request's signature does not "
 		    "verify with its key");
 		goto out_free;
@@ -1105,10 +1091,6 @@ enroll(struct scep_ctx *x)
 	}
 
 	/* The transaction, and its certificate unless an admin decides. */
-	if ((csr_len = i2d_X509_REQ(x->m.csr, &csr_der)) <= 0) {
-		reply_error(x->rq, 500, "internal", "the request does not encode");
-		goto out_free;
-	}
 	snprintf(e.t.id, sizeof(e.t.id), "%s", x->m.transaction_id);
 	snprintf(e.t.ca_id, sizeof(e.t.ca_id), "%s", x->sc.ca.id);
 	snprintf(e.t.profile, sizeof(e.t.profile), "%s", p.name);
@@ -1117,8 +1099,8 @@ enroll(struct scep_ctx *x)
 	e.t.renewal = renewal;
 	if (renewal)
 		snprintf(e.t.renews, sizeof(e.t.renews), "%s", old.sha256);
-	e.t.csr = csr_der;
-	e.t.csr_len = (size_t)csr_len;
+	e.t.csr = x->m.csr_der;
+	e.t.csr_len = x->m.csr_len;
 	e.t.error = (char *)"";
 	e.t.created = e.t.updated = x->now;
 	e.renews = renewal ? old.serial : NULL;
@@ -1179,7 +1161,6 @@ enroll(struct scep_ctx *x)
 	}
 out_free:
 	X509_free(issued_cert);
-	OPENSSL_free(csr_der);
 	store_cert_clear(&e.rec);
 	store_scep_tx_clear(&known);
 	store_cert_clear(&old);
@@ -1300,7 +1281,7 @@ pki_operation(struct request *rq, const unsigned char *der, size_t len)
 	snprintf(x.actor, sizeof(x.actor), "scep:%s", rq->client);
 	snprintf(x.ip_key, sizeof(x.ip_key), "ip:%s", rq->client);
 	smime_scep_msg_clear(&x.m);
-	rc = smime_scep_read(der, len, &x.m, &err);
+	rc = smime_scep_read_ex(der, len, SMIME_SCEP_ASSEMBLE, &x.m, &err);
 	if (rc != 0 && !smime_scep_can_reply(&x.m)) {
 		log_event("info", "scep.garbage", "client", rq->client, "message", err.message, NULL);
 		reply_error(rq, 400, "bad-request", "not a SCEP pkiMessage: %s", err.message);

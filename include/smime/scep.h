@@ -78,6 +78,7 @@ struct smime_scep_msg {
 	int fail_info;                   /* enum smime_scep_fail; -1 when absent */
 	char *fail_text;                 /* failInfoText (RFC 8894 3.2.1.4), or NULL */
 	X509 *signer;                    /* the certificate of the signer, or NULL */
+	unsigned char signer_sha256[32]; /* SHA-256 of its encoding as received, with signer */
 	STACK_OF(X509) *certs;           /* every certificate of the SignedData, or NULL */
 	int digest_nid;                  /* the signature's digest, NID_undef before it is read */
 	bool signature_ok;               /* the signature verified with signer */
@@ -89,11 +90,16 @@ struct smime_scep_msg {
 
 	/* The messageData, after smime_scep_open. */
 	X509_REQ *csr;                   /* PKCSReq, RenewalReq */
+	unsigned char *csr_der;          /* ... its encoding as received */
+	size_t csr_len;
+	bool csr_signature_ok;           /* its signature verified with its own key */
 	X509_NAME *issuer;               /* CertPoll, GetCert, GetCRL */
 	X509_NAME *subject;              /* CertPoll */
 	ASN1_INTEGER *serial;            /* GetCert, GetCRL */
 	STACK_OF(X509) *issued;          /* CertRep SUCCESS: the certificates */
 	STACK_OF(X509_CRL) *crls;        /* CertRep SUCCESS to a GetCRL */
+
+	bool assembled;                  /* read with SMIME_SCEP_ASSEMBLE */
 };
 
 void smime_scep_msg_clear(struct smime_scep_msg *m);
@@ -111,6 +117,25 @@ void smime_scep_msg_clear(struct smime_scep_msg *m);
  * m->transaction_id and m->sender_nonce are there: smime_scep_can_reply.
  */
 SMIME_MUST_CHECK int smime_scep_read(const unsigned char *der, size_t len,
+    struct smime_scep_msg *m, struct smime_error *err);
+
+/*
+ * smime_scep_read with flags.  SMIME_SCEP_ASSEMBLE is a server's reading,
+ * for speed: OpenSSL 3.0 decodes every public key of a certificate or a
+ * request through its provider decoders, at some 200 microseconds of CPU
+ * each and serialised across threads, which costs a server more than its
+ * private-key operations.  With the flag, a certificate of the message and
+ * (in smime_scep_open) a PKCS#10 request whose key is RSA are read with
+ * libsmime's own templates and their X509 and X509_REQ assembled from the
+ * fields read: the same names, serial number, validity, key, extensions and
+ * attributes, but not the encoding received.  So the caller MUST NOT compare
+ * m->signer with X509_cmp nor re-encode it or m->csr as the originals: it
+ * compares m->signer_sha256, keeps m->csr_der, and takes m->csr_signature_ok
+ * for the request's signature.  Anything that cannot be assembled exactly
+ * (another key type) is decoded as without the flag.
+ */
+#define SMIME_SCEP_ASSEMBLE 0x1u
+SMIME_MUST_CHECK int smime_scep_read_ex(const unsigned char *der, size_t len, unsigned flags,
     struct smime_scep_msg *m, struct smime_error *err);
 
 bool smime_scep_can_reply(const struct smime_scep_msg *m);

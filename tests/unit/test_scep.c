@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "testutil.h"
+#include "../../lib/internal.h"
 
 static EVP_PKEY *ca_key, *ra_key, *req_key, *ec_key, *other_key;
 static X509 *ca, *ra, *other;
@@ -159,6 +160,218 @@ test_pkcsreq_round_trip(void **state)
 		X509_free(self);
 		X509_REQ_free(csr);
 	}
+}
+
+/* The fields of an assembled certificate are those of the certificate. */
+static void
+same_cert(X509 *assembled, X509 *cert)
+{
+	const STACK_OF(X509_EXTENSION) *a = X509_get0_extensions(assembled);
+	const STACK_OF(X509_EXTENSION) *c = X509_get0_extensions(cert);
+
+	assert_int_equal(X509_get_version(assembled), X509_get_version(cert));
+	assert_int_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(assembled),
+	    X509_get0_serialNumber(cert)), 0);
+	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(assembled), X509_get_issuer_name(cert)),
+	    0);
+	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(assembled),
+	    X509_get_subject_name(cert)), 0);
+	assert_int_equal(ASN1_TIME_compare(X509_get0_notBefore(assembled),
+	    X509_get0_notBefore(cert)), 0);
+	assert_int_equal(ASN1_TIME_compare(X509_get0_notAfter(assembled),
+	    X509_get0_notAfter(cert)), 0);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(assembled), X509_get0_pubkey(cert)), 1);
+	assert_int_equal(sk_X509_EXTENSION_num(a), sk_X509_EXTENSION_num(c));
+	for (int i = 0; i < sk_X509_EXTENSION_num(c); i++) {
+		unsigned char *da = NULL, *dc = NULL;
+		int la = i2d_X509_EXTENSION(sk_X509_EXTENSION_value(a, i), &da);
+		int lc = i2d_X509_EXTENSION(sk_X509_EXTENSION_value(c, i), &dc);
+
+		assert_true(la > 0);
+		assert_int_equal(la, lc);
+		assert_memory_equal(da, dc, (size_t)la);
+		OPENSSL_free(da);
+		OPENSSL_free(dc);
+	}
+}
+
+/*
+ * SMIME_SCEP_ASSEMBLE: an RSA signer and request are assembled (checked
+ * here on lib/assemble.c itself) and give the fields of the full reading;
+ * other keys are decoded as without the flag; the request's signature is
+ * checked over the octets received.
+ */
+static void
+test_assembled(void **state)
+{
+	static const struct {
+		const char *signer;    /* "self": the requester's own, "issued": one of the CA's */
+		const char *key;
+		bool tamper_csr;
+		bool assembles;
+	} rows[] = {
+		{ "self", "rsa", false, true },
+		{ "issued", "rsa", false, true },
+		{ "self", "rsa", true, true },
+		{ "self", "ec", false, false },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct smime_scep_msg full = { 0 }, fast = { 0 };
+		struct smime_scep_out o = { 0 };
+		struct smime_error err;
+		EVP_PKEY *key = strcmp(rows[i].key, "ec") == 0 ? ec_key :
+		    strcmp(rows[i].signer, "issued") == 0 ? other_key : req_key;
+		X509_REQ *csr = make_csr(key, "alice@example.test", "s3cret-Challenge", MBSTRING_ASC);
+		X509 *signer = NULL, *x;
+		X509_REQ *r;
+		unsigned char *der, *csr_der = NULL, *enc = NULL, md[32];
+		const unsigned char *p;
+		char tid[65];
+		size_t len;
+		int csr_len, enc_len;
+		bool sig_ok;
+
+		/* An extension request with an address, as clients send. */
+		{
+			STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+			X509_EXTENSION *san = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
+			    "email:alice@example.test");
+
+			assert_non_null(san);
+			assert_true(sk_X509_EXTENSION_push(exts, san));
+			assert_true(X509_REQ_add_extensions(csr, exts));
+			sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+			assert_true(X509_REQ_sign(csr, key, EVP_sha256()) > 0);
+		}
+		if (rows[i].tamper_csr) {
+			X509_REQ *bad;
+
+			assert_true((csr_len = i2d_X509_REQ(csr, &csr_der)) > 0);
+			csr_der[csr_len - 1] ^= 0x01;   /* in the signature */
+			p = csr_der;
+			assert_non_null(bad = d2i_X509_REQ(NULL, &p, csr_len));
+			X509_REQ_free(csr);
+			csr = bad;
+			OPENSSL_free(csr_der);
+			csr_der = NULL;
+		}
+		if (strcmp(rows[i].signer, "issued") == 0)
+			assert_true(X509_up_ref(signer = other));
+		else
+			assert_int_equal(smime_scep_self_signed(csr, key, &signer, &err), 0);
+		assert_int_equal(smime_scep_transaction_id(key, tid, &err), 0);
+		o.type = SMIME_SCEP_PKCSREQ;
+		o.transaction_id = tid;
+		o.signer = signer;
+		o.key = key;
+		o.recipient = ra;
+		o.csr = csr;
+		assert_int_equal(smime_scep_write(&o, &der, &len, NULL, &err), 0);
+
+		assert_int_equal(smime_scep_read(der, len, &full, &err), 0);
+		assert_int_equal(smime_scep_read_ex(der, len, SMIME_SCEP_ASSEMBLE, &fast, &err), 0);
+		assert_false(full.assembled);
+		assert_true(fast.assembled);
+		assert_true(fast.signature_ok);
+		assert_string_equal(fast.transaction_id, full.transaction_id);
+		assert_int_equal(X509_cmp(full.signer, signer), 0);
+		same_cert(fast.signer, full.signer);
+		assert_int_equal(sk_X509_num(fast.certs), sk_X509_num(full.certs));
+		/* signer_sha256: the signer's encoding, in both readings. */
+		assert_true((enc_len = i2d_X509(signer, &enc)) > 0);
+		assert_true(EVP_Digest(enc, (size_t)enc_len, md, NULL, EVP_sha256(), NULL));
+		assert_memory_equal(full.signer_sha256, md, sizeof(md));
+		assert_memory_equal(fast.signer_sha256, md, sizeof(md));
+		x = assemble_cert(enc, (size_t)enc_len);
+		if (rows[i].assembles)
+			assert_non_null(x);
+		else
+			assert_null(x);
+		X509_free(x);
+		OPENSSL_free(enc);
+		enc = NULL;
+
+		assert_int_equal(smime_scep_open(&full, ra, ra_key, &err), 0);
+		assert_int_equal(smime_scep_open(&fast, ra, ra_key, &err), 0);
+		assert_true((csr_len = i2d_X509_REQ(csr, &csr_der)) > 0);
+		assert_int_equal(full.csr_len, (size_t)csr_len);
+		assert_int_equal(fast.csr_len, (size_t)csr_len);
+		assert_memory_equal(full.csr_der, csr_der, (size_t)csr_len);
+		assert_memory_equal(fast.csr_der, csr_der, (size_t)csr_len);
+		assert_int_equal(full.csr_signature_ok, !rows[i].tamper_csr);
+		assert_int_equal(fast.csr_signature_ok, !rows[i].tamper_csr);
+		assert_int_equal(X509_NAME_cmp(X509_REQ_get_subject_name(fast.csr),
+		    X509_REQ_get_subject_name(full.csr)), 0);
+		assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(fast.csr), key), 1);
+		assert_int_equal(X509_REQ_get_attr_count(fast.csr), X509_REQ_get_attr_count(full.csr));
+		{
+			char a[SMIME_SCEP_MAX_CHALLENGE + 1], b[SMIME_SCEP_MAX_CHALLENGE + 1];
+			STACK_OF(X509_EXTENSION) *ea = X509_REQ_get_extensions(fast.csr);
+			STACK_OF(X509_EXTENSION) *eb = X509_REQ_get_extensions(full.csr);
+
+			assert_int_equal(smime_scep_challenge(fast.csr, a, sizeof(a), &err), 0);
+			assert_int_equal(smime_scep_challenge(full.csr, b, sizeof(b), &err), 0);
+			assert_string_equal(a, "s3cret-Challenge");
+			assert_string_equal(a, b);
+			assert_int_equal(sk_X509_EXTENSION_num(ea), 1);
+			assert_int_equal(sk_X509_EXTENSION_num(eb), 1);
+			sk_X509_EXTENSION_pop_free(ea, X509_EXTENSION_free);
+			sk_X509_EXTENSION_pop_free(eb, X509_EXTENSION_free);
+		}
+		/* From DER, the assembled request encodes as it was received. */
+		assert_true((enc_len = i2d_X509_REQ(fast.csr, &enc)) > 0);
+		assert_int_equal(enc_len, csr_len);
+		assert_memory_equal(enc, csr_der, (size_t)csr_len);
+		r = assemble_req(csr_der, (size_t)csr_len, &sig_ok);
+		if (rows[i].assembles) {
+			assert_non_null(r);
+			assert_int_equal(sig_ok, !rows[i].tamper_csr);
+		} else {
+			assert_null(r);
+		}
+		X509_REQ_free(r);
+
+		OPENSSL_free(enc);
+		OPENSSL_free(csr_der);
+		OPENSSL_free(der);
+		smime_scep_msg_clear(&full);
+		smime_scep_msg_clear(&fast);
+		X509_free(signer);
+		X509_REQ_free(csr);
+	}
+}
+
+/* Bytes that are no certificate or request: nothing assembled, no crash. */
+static void
+test_assemble_garbage(void **state)
+{
+	struct signed_split split;
+	X509_REQ *req = NULL;
+	X509 *x = NULL;
+	unsigned char *der = NULL;
+	bool sig_ok = true;
+	int len;
+
+	(void)state;
+	assert_null(assemble_cert((const unsigned char *)"\x30\x03\x02\x01\x00", 5));
+	assert_null(assemble_req((const unsigned char *)"\x30\x00", 2, &sig_ok));
+	assert_false(sig_ok);
+	assert_int_equal(signed_split((const unsigned char *)"\x30\x00", 2, &split), -1);
+	signed_split_free(&split);
+	/* Truncated at every length. */
+	assert_true((len = i2d_X509(other, &der)) > 0);
+	for (int cut = 0; cut < len; cut++)
+		assert_null(x = assemble_cert(der, (size_t)cut));
+	assert_non_null(x = assemble_cert(der, (size_t)len));
+	same_cert(x, other);
+	X509_free(x);
+	OPENSSL_free(der);
+	/* A certificate is not a request, nor the reverse. */
+	der = NULL;
+	assert_true((len = i2d_X509(other, &der)) > 0);
+	assert_null(req = assemble_req(der, (size_t)len, &sig_ok));
+	OPENSSL_free(der);
 }
 
 /* The server's answer to a request, read by the requester. */
@@ -375,6 +588,8 @@ test_bad_messages(void **state)
 	for (cut = 1; cut < len; cut += cut < 64 ? 1 : 97) {
 		assert_int_not_equal(smime_scep_read(der, cut, &m, &err), 0);
 		smime_scep_msg_clear(&m);
+		assert_int_not_equal(smime_scep_read_ex(der, cut, SMIME_SCEP_ASSEMBLE, &m, &err), 0);
+		smime_scep_msg_clear(&m);
 	}
 	/* Trailing octets. */
 	copy = malloc(len + 1);
@@ -391,6 +606,11 @@ test_bad_messages(void **state)
 	assert_true(smime_scep_can_reply(&m));
 	assert_string_equal(m.transaction_id, tid);
 	assert_int_equal(X509_cmp(m.signer, self), 0);
+	smime_scep_msg_clear(&m);
+	assert_int_equal(smime_scep_read_ex(copy, len, SMIME_SCEP_ASSEMBLE, &m, &err),
+	    SMIME_E_BADSIG);
+	assert_false(m.signature_ok);
+	assert_true(smime_scep_can_reply(&m));
 	smime_scep_msg_clear(&m);
 
 	/* A byte of the envelope changed: the content digest fails. */
@@ -639,6 +859,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pkcsreq_round_trip),
+		cmocka_unit_test(test_assembled),
+		cmocka_unit_test(test_assemble_garbage),
 		cmocka_unit_test(test_certrep),
 		cmocka_unit_test(test_poll_getcert_getcrl),
 		cmocka_unit_test(test_certrep_crl),
