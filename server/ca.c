@@ -825,33 +825,103 @@ small_prime(uint64_t q)
  */
 #define RESIDUE_K_MAX (CA_RSA_MAX_BITS / 9)  /* the largest k ca_rsa_public_check asks */
 #define RESIDUE_PRIMES 8
+#define TRIAL_LIMIT 752                      /* S/MIME BR 6.1.6: "factors smaller than 752" */
+#define PACK_MAX 256
 
-/* For each k, the first RESIDUE_PRIMES primes q > 751 with q = 1 (mod k). */
-static uint32_t residue_q[RESIDUE_K_MAX + 1][RESIDUE_PRIMES];
+/*
+ * Small primes multiplied together in products that fit a BN_ULONG, so
+ * that one BN_mod_word over the modulus gives the residues of several
+ * (n mod (q1 q2 ...) mod qi = n mod qi): some 35 divisions of the modulus
+ * instead of 450.
+ */
+struct packed {
+	BN_ULONG product;
+	unsigned first, n;                   /* the primes q[first..first+n) */
+};
+
+struct residue_tables {
+	/* For each k, the first RESIDUE_PRIMES primes q > 751 with q = 1 (mod k). */
+	uint32_t q[RESIDUE_K_MAX + 1][RESIDUE_PRIMES];
+	/* The odd primes below TRIAL_LIMIT, and their products. */
+	uint32_t trial[PACK_MAX];
+	struct packed trial_pack[PACK_MAX];
+	unsigned n_trial, n_trial_pack;
+	/* The prime k from 3 up (k = 2 first), each with its first q, packed. */
+	uint32_t k[PACK_MAX], first_q[PACK_MAX];
+	struct packed first_pack[PACK_MAX];
+	unsigned n_k, n_first_pack;
+};
+
+static struct residue_tables residue;
 static pthread_once_t residue_once = PTHREAD_ONCE_INIT;
+
+static unsigned
+pack(const uint32_t *q, unsigned n, struct packed *out)
+{
+	unsigned n_out = 0;
+
+	for (unsigned i = 0; i < n; n_out++) {
+		BN_ULONG m = 1;
+
+		out[n_out].first = i;
+		while (i < n && m <= ((BN_ULONG)-1 >> 1) / q[i])
+			m *= q[i++];
+		out[n_out].product = m;
+		out[n_out].n = i - out[n_out].first;
+	}
+	return n_out;
+}
 
 static void
 residue_init(void)
 {
+	struct residue_tables *t = &residue;
+
 	for (unsigned k = 2; k <= RESIDUE_K_MAX; k++) {
 		int found = 0;
 
 		for (uint64_t q = 2 * (uint64_t)k + 1; found < RESIDUE_PRIMES && q < (1u << 24);
 		    q += 2 * k)
-			if (q > 751 && small_prime(q))
-				residue_q[k][found++] = (uint32_t)q;
+			if (q >= TRIAL_LIMIT && small_prime(q))
+				t->q[k][found++] = (uint32_t)q;
+		if (small_prime(k) && t->n_k < PACK_MAX && t->q[k][0] != 0) {
+			t->k[t->n_k] = k;
+			t->first_q[t->n_k++] = t->q[k][0];
+		}
 	}
+	for (uint32_t w = 3; w < TRIAL_LIMIT && t->n_trial < PACK_MAX; w += 2)
+		if (small_prime(w))
+			t->trial[t->n_trial++] = w;
+	t->n_trial_pack = pack(t->trial, t->n_trial, t->trial_pack);
+	t->n_first_pack = pack(t->first_q, t->n_k, t->first_pack);
 }
 
+/* r[i] = n mod q[i] for every prime of the packs p[0..np) up to the
+ * (upto)th; false on an error. */
 static bool
-maybe_power(const BIGNUM *n, unsigned k)
+residues(const BIGNUM *n, const struct packed *p, unsigned np, const uint32_t *q,
+    unsigned upto, uint32_t *r)
+{
+	for (unsigned i = 0; i < np && p[i].first < upto; i++) {
+		BN_ULONG m = BN_mod_word(n, p[i].product);
+
+		if (m == (BN_ULONG)-1)
+			return false;
+		for (unsigned j = p[i].first; j < p[i].first + p[i].n; j++)
+			r[j] = (uint32_t)(m % q[j]);
+	}
+	return true;
+}
+
+/* r0: n modulo the first q of k, which the caller has. */
+static bool
+maybe_power(const BIGNUM *n, unsigned k, uint32_t r0)
 {
 	if (k > RESIDUE_K_MAX)
 		return true;
-	pthread_once(&residue_once, residue_init);
-	for (int i = 0; i < RESIDUE_PRIMES && residue_q[k][i] != 0; i++) {
-		uint64_t q = residue_q[k][i];
-		BN_ULONG r = BN_mod_word(n, (BN_ULONG)q);
+	for (int i = 0; i < RESIDUE_PRIMES && residue.q[k][i] != 0; i++) {
+		uint64_t q = residue.q[k][i];
+		BN_ULONG r = i == 0 ? r0 : BN_mod_word(n, (BN_ULONG)q);
 
 		if (r == (BN_ULONG)-1 || r == 0)
 			return true;
@@ -952,6 +1022,8 @@ fail:
 int
 ca_rsa_public_check(EVP_PKEY *pub, struct smime_error *err)
 {
+	uint32_t r[PACK_MAX];
+	unsigned n_k = 0;
 	BIGNUM *n = NULL, *e = NULL;
 	BN_CTX *ctx = NULL;
 	bool error = false;
@@ -972,30 +1044,44 @@ ca_rsa_public_check(EVP_PKEY *pub, struct smime_error *err)
 		    "modulus is even");
 		goto out;
 	}
-	for (BN_ULONG w = 3; w < 752; w += 2) {
-		BN_ULONG r = BN_mod_word(n, w);
-
-		if (r == (BN_ULONG)-1) {
-			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "RSA modulus check");
-			goto out;
-		}
-		if (r == 0) {
-			rc = smime_error_set(err, SMIME_E_POLICY, "weak key: S/MIME BR 6.1.6: the "
-			    "RSA modulus has the factor %lu, below 752", (unsigned long)w);
-			goto out;
-		}
+	/* The smallest factor is a prime: the primes below 752 tell all. */
+	pthread_once(&residue_once, residue_init);
+	if (!residues(n, residue.trial_pack, residue.n_trial_pack, residue.trial, residue.n_trial,
+	    r)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "RSA modulus check");
+		goto out;
 	}
+	for (unsigned i = 0; i < residue.n_trial; i++)
+		if (r[i] == 0) {
+			rc = smime_error_set(err, SMIME_E_POLICY, "weak key: S/MIME BR 6.1.6: the "
+			    "RSA modulus has the factor %u, below 752", residue.trial[i]);
+			goto out;
+		}
 	if ((ctx = BN_CTX_new()) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
 	}
 	bits = BN_num_bits(n);
-	for (unsigned k = 2; k <= (unsigned)bits / 9; k++) {
+	while (n_k < residue.n_k && residue.k[n_k] <= (unsigned)bits / 9)
+		n_k++;
+	if (!residues(n, residue.first_pack, residue.n_first_pack, residue.first_q, n_k, r)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "RSA modulus check");
+		goto out;
+	}
+	for (unsigned k = 2, i = 0; k <= (unsigned)bits / 9; k++) {
 		bool prime = true;
+		uint32_t r0;
 
 		for (unsigned d = 2; d * d <= k && prime; d++)
 			prime = k % d != 0;
-		if (!prime || !maybe_power(n, k))
+		if (!prime)
+			continue;
+		/* The table holds the prime k in order; one missing from it
+		 * (none is) would get r0 = 0, "maybe", and the exact test. */
+		while (i < residue.n_k && residue.k[i] < k)
+			i++;
+		r0 = i < n_k && residue.k[i] == k ? r[i] : 0;
+		if (!maybe_power(n, k, r0))
 			continue;
 		if (perfect_power(n, k, ctx, &error)) {
 			rc = smime_error_set(err, SMIME_E_POLICY, "weak key: S/MIME BR 6.1.6: the "
