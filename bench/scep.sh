@@ -97,12 +97,16 @@ CPU1=$(cpu)
 SMIMED_CPU_S=$(python3 -c "print(($CPU1 - $CPU0) / $(getconf CLK_TCK))")
 cat "$T/load.err" >&2
 kill -TERM $PID; wait $PID; PID=
+log "the message work alone: $REQUESTS enrollments in-process on $(nproc) threads"
+"$T/scep_load" --floor "$REQUESTS" --threads "$(nproc)" >"$T/floor.json" 2>"$T/floor.err" ||
+	{ cat "$T/floor.err" >&2; log "the floor run failed"; exit 1; }
 ELAPSED=$(( $(date +%s) - START ))
 GIT_HEAD=$(git -C "$ROOT" log -1 --format='%h %s' 2>/dev/null | cut -c1-100)
-python3 - "$T/speed" "$T/load.json" >"$T/section.md" <<PY
+python3 - "$T/speed" "$T/load.json" "$T/floor.json" >"$T/section.md" <<PY
 import json, re, sys
 speed = open(sys.argv[1]).read()
 load = json.load(open(sys.argv[2]))
+floor = json.load(open(sys.argv[3]))
 rsa = re.search(r"^rsa\s+2048 bits\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)\s+([\d.]+)", speed, re.M)
 ec = re.search(r"^\s*256 bits ecdsa \(nistp256\)\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)\s+([\d.]+)", speed, re.M)
 rsa_sign, ec_sign = float(rsa.group(1)), float(ec.group(1))
@@ -130,7 +134,10 @@ print(f"| \`openssl speed -multi $(nproc) ecdsap256\`: P-256 signatures | {ec_si
 print(f"| raw rate: 1 / (2 RSA-2048 + 1 P-256) per enrollment | {raw:,.0f} |")
 print(f"| **smimed enrollments** ({load['ok']} of {load['n']} issued) | **{load['rate']:,.0f}** |")
 print()
-print(f"smimed's own CPU time during the run: {$SMIMED_CPU_S:.2f} s, {$SMIMED_CPU_S * 1000 / max(load['ok'], 1):.2f} ms per enrollment.")
+print(f"smimed's own CPU time during the run: {$SMIMED_CPU_S:.2f} s, {$SMIMED_CPU_S * 1000 / max(load['ok'], 1):.2f} ms per enrollment; the load client's: {load['client_cpu_ms']:.2f} ms per enrollment (both share the {$(nproc)} cores).")
+print()
+rsa_ms = 2 * 1000.0 * $(nproc) / rsa_sign
+print(f"**The message work alone** (\`scep_load --floor\`: the same PKCSReq read, opened with an RSA-2048 RA key, a certificate issued with a P-256 CA key and the CertRep written, by libsmime and OpenSSL in one process on {floor['threads']} threads; no HTTP, database, audit, policy or load client): **{floor['rate']:,.0f} enrollments/s, {floor['rate'] / raw * 100:.0f}% of the raw rate**, {floor['cpu_ms']:.2f} ms of CPU each, of which the two RSA-2048 private-key operations are {rsa_ms:.2f} ms. This is a ceiling for any service on these libraries on this machine.")
 print()
 print(f"Latency (ms): p50 {load['p50']:.1f}, p90 {load['p90']:.1f}, p99 {load['p99']:.1f}, max {load['max']:.1f}.")
 print()

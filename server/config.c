@@ -47,7 +47,7 @@ static const struct key {
 	{ "tls_key", K_STR, offsetof(struct config, tls_key), "", 0, 0,
 	  "PEM private key for HTTPS" },
 	{ "http_threads", K_LONG, offsetof(struct config, http_threads), "0", 0, 256,
-	  "HTTP worker threads; 0: four per processor, at least 8" },
+	  "HTTP worker threads; 0: sixteen per processor, 32 to 256" },
 	{ "max_body", K_LONG, offsetof(struct config, max_body), "65536", 1024, 16777216,
 	  "largest JSON request body, octets" },
 	{ "max_import", K_LONG, offsetof(struct config, max_import), "4194304", 1024, 268435456,
