@@ -70,28 +70,41 @@ make_csr(EVP_PKEY *key, const char *cn, const char *challenge, int challenge_typ
 	return req;
 }
 
-/* A PKCSReq from key to the RA, with its self-signed certificate. */
+/* A PKCSReq of csr to the RA, signed by signer with key. */
 static unsigned char *
-pkcsreq(EVP_PKEY *key, const EVP_MD *md, const EVP_CIPHER *cipher, X509 **self_r,
-    X509_REQ **csr_r, char tid[65], unsigned char nonce[SMIME_SCEP_NONCE], size_t *len_r)
+pkcsreq_of(X509_REQ *csr, X509 *signer, EVP_PKEY *key, const EVP_MD *md,
+    const EVP_CIPHER *cipher, char tid[65], unsigned char nonce[SMIME_SCEP_NONCE],
+    size_t *len_r)
 {
 	struct smime_error err;
 	struct smime_scep_out o = { 0 };
-	X509_REQ *csr = make_csr(key, "alice@example.test", "s3cret-Challenge", MBSTRING_ASC);
-	X509 *self;
 	unsigned char *der;
 
-	assert_int_equal(smime_scep_self_signed(csr, key, &self, &err), 0);
 	assert_int_equal(smime_scep_transaction_id(key, tid, &err), 0);
 	o.type = SMIME_SCEP_PKCSREQ;
 	o.transaction_id = tid;
-	o.signer = self;
+	o.signer = signer;
 	o.key = key;
 	o.md = md;
 	o.recipient = ra;
 	o.cipher = cipher;
 	o.csr = csr;
 	assert_int_equal(smime_scep_write(&o, &der, len_r, nonce, &err), 0);
+	return der;
+}
+
+/* A PKCSReq from key to the RA, with its self-signed certificate. */
+static unsigned char *
+pkcsreq(EVP_PKEY *key, const EVP_MD *md, const EVP_CIPHER *cipher, X509 **self_r,
+    X509_REQ **csr_r, char tid[65], unsigned char nonce[SMIME_SCEP_NONCE], size_t *len_r)
+{
+	struct smime_error err;
+	X509_REQ *csr = make_csr(key, "alice@example.test", "s3cret-Challenge", MBSTRING_ASC);
+	X509 *self;
+	unsigned char *der;
+
+	assert_int_equal(smime_scep_self_signed(csr, key, &self, &err), 0);
+	der = pkcsreq_of(csr, self, key, md, cipher, tid, nonce, len_r);
 	*self_r = self;
 	*csr_r = csr;
 	return der;
@@ -218,7 +231,6 @@ test_assembled(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct smime_scep_msg full = { 0 }, fast = { 0 };
-		struct smime_scep_out o = { 0 };
 		struct smime_error err;
 		EVP_PKEY *key = strcmp(rows[i].key, "ec") == 0 ? ec_key :
 		    strcmp(rows[i].signer, "issued") == 0 ? other_key : req_key;
@@ -260,14 +272,7 @@ test_assembled(void **state)
 			assert_true(X509_up_ref(signer = other));
 		else
 			assert_int_equal(smime_scep_self_signed(csr, key, &signer, &err), 0);
-		assert_int_equal(smime_scep_transaction_id(key, tid, &err), 0);
-		o.type = SMIME_SCEP_PKCSREQ;
-		o.transaction_id = tid;
-		o.signer = signer;
-		o.key = key;
-		o.recipient = ra;
-		o.csr = csr;
-		assert_int_equal(smime_scep_write(&o, &der, &len, NULL, &err), 0);
+		der = pkcsreq_of(csr, signer, key, NULL, NULL, tid, NULL, &len);
 
 		assert_int_equal(smime_scep_read(der, len, &full, &err), 0);
 		assert_int_equal(smime_scep_read_ex(der, len, SMIME_SCEP_ASSEMBLE, &fast, &err), 0);
