@@ -164,7 +164,8 @@ floor_one(struct item *it)
 	bool ok = false;
 
 	if (smime_scep_read_ex(it->msg, it->len, SMIME_SCEP_ASSEMBLE, &m, &err) != 0 ||
-	    smime_scep_open(&m, ra_cert, ra_key, &err) != 0 || !m.csr_signature_ok)
+	    smime_scep_open(&m, ra_cert, ra_key, &err) != 0 ||
+	    smime_scep_csr_verify(&m, &err) != 0)
 		goto out;
 	cert = issue(ca_cert, ca_key, X509_REQ_get0_pubkey(m.csr), X509_REQ_get_subject_name(m.csr),
 	    "critical,digitalSignature", "email:bench@example.org");

@@ -214,12 +214,15 @@ assemble_cert(const unsigned char *der, size_t len)
 	X509 *x = NULL;
 	EVP_PKEY *key = NULL;
 	const ASN1_STRING *spki;
+	const ASN1_BIT_STRING *sig;
+	const X509_ALGOR *alg;
 	const unsigned char *p = der;
 	long version = 0;
 	bool ok = false;
 
 	if (len > LONG_MAX)
 		return NULL;
+	ERR_set_mark();
 	c = (CERT *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(CERT));
 	if (c == NULL || p != der + len)
 		goto out;
@@ -242,6 +245,14 @@ assemble_cert(const unsigned char *der, size_t len)
 	for (int i = 0; i < sk_X509_EXTENSION_num(t->extensions); i++)
 		if (!X509_add_ext(x, sk_X509_EXTENSION_value(t->extensions, i), -1))
 			goto out;
+	/* The signature and its algorithms, so that the certificate encodes
+	 * (and caches its extensions) as a decoded one does.  OpenSSL hands
+	 * these members of x out as const only; they are filled in place. */
+	X509_get0_signature(&sig, &alg, x);
+	if (!X509_ALGOR_copy((X509_ALGOR *)X509_get0_tbs_sigalg(x), t->signature) ||
+	    !X509_ALGOR_copy((X509_ALGOR *)alg, c->algorithm) ||
+	    !ASN1_STRING_copy((ASN1_BIT_STRING *)sig, c->signature))
+		goto out;
 	ok = true;
 out:
 	if (!ok) {
@@ -250,12 +261,12 @@ out:
 	}
 	EVP_PKEY_free(key);
 	ASN1_item_free((ASN1_VALUE *)c, ASN1_ITEM_rptr(CERT));
-	ERR_clear_error();
+	ERR_pop_to_mark();
 	return x;
 }
 
 X509_REQ *
-assemble_req(const unsigned char *der, size_t len, bool *signature_ok_r)
+assemble_req(const unsigned char *der, size_t len)
 {
 	REQ *r;
 	REQ_INFO *info = NULL;
@@ -267,9 +278,9 @@ assemble_req(const unsigned char *der, size_t len, bool *signature_ok_r)
 	long version;
 	bool ok = false;
 
-	*signature_ok_r = false;
 	if (len > LONG_MAX)
 		return NULL;
+	ERR_set_mark();
 	r = (REQ *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(REQ));
 	if (r == NULL || p != der + len || (enc = any_sequence(r->info)) == NULL)
 		goto out;
@@ -294,10 +305,6 @@ assemble_req(const unsigned char *der, size_t len, bool *signature_ok_r)
 		goto out;
 	X509_REQ_set0_signature(req, sig);
 	sig = NULL;
-	/* RFC 2986 3: the signature over the CertificationRequestInfo as it
-	 * was received (the assembled request would encode it anew). */
-	*signature_ok_r = ASN1_item_verify(ASN1_ITEM_rptr(ASN1_ANY), r->algorithm, r->signature,
-	    r->info, key) == 1;
 	ok = true;
 out:
 	if (!ok) {
@@ -308,8 +315,29 @@ out:
 	EVP_PKEY_free(key);
 	ASN1_item_free((ASN1_VALUE *)info, ASN1_ITEM_rptr(REQ_INFO));
 	ASN1_item_free((ASN1_VALUE *)r, ASN1_ITEM_rptr(REQ));
-	ERR_clear_error();
+	ERR_pop_to_mark();
 	return req;
+}
+
+bool
+req_verify(const unsigned char *der, size_t len, EVP_PKEY *key)
+{
+	REQ *r;
+	const unsigned char *p = der;
+	bool ok;
+
+	if (len > LONG_MAX || key == NULL)
+		return false;
+	ERR_set_mark();
+	r = (REQ *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(REQ));
+	/* RFC 2986 3: the signature over the CertificationRequestInfo as it
+	 * was received (a decoded or assembled request may encode it anew). */
+	ok = r != NULL && p == der + len && any_sequence(r->info) != NULL &&
+	    ASN1_item_verify(ASN1_ITEM_rptr(ASN1_ANY), r->algorithm, r->signature, r->info,
+	    key) == 1;
+	ASN1_item_free((ASN1_VALUE *)r, ASN1_ITEM_rptr(REQ));
+	ERR_pop_to_mark();
+	return ok;
 }
 
 void
@@ -329,44 +357,46 @@ signed_split(const unsigned char *der, size_t len, struct signed_split *s)
 	STACK_OF(ASN1_TYPE) *certs;
 	const unsigned char *p = der;
 	unsigned char *rest = NULL;
-	int n;
+	int n, rc = -1;
 
 	memset(s, 0, sizeof(*s));
 	if (len > LONG_MAX)
 		return -1;
+	ERR_set_mark();
 	ci = (SIGNED_INFO *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(SIGNED_INFO));
-	if (ci == NULL || p != der + len || OBJ_obj2nid(ci->type) != NID_pkcs7_signed) {
-		ASN1_item_free((ASN1_VALUE *)ci, ASN1_ITEM_rptr(SIGNED_INFO));
-		ERR_clear_error();
-		return -1;
-	}
-	/* The ContentInfo again without its certificates. */
+	if (ci == NULL || p != der + len || OBJ_obj2nid(ci->type) != NID_pkcs7_signed)
+		goto out;
 	certs = ci->content->certificates;
+	if (sk_ASN1_TYPE_num(certs) > SIGNED_SPLIT_MAX_CERTS) {
+		rc = -2;
+		goto out;
+	}
+	/* RFC 5652 10.2.2: CertificateChoices.  Only a Certificate (a
+	 * SEQUENCE) is split off; any other choice leaves the whole to the
+	 * CMS decoder. */
+	for (int i = 0; i < sk_ASN1_TYPE_num(certs); i++)
+		if (any_sequence(sk_ASN1_TYPE_value(certs, i)) == NULL)
+			goto out;
+	/* The ContentInfo again without its certificates. */
 	ci->content->certificates = NULL;
 	n = ASN1_item_i2d((ASN1_VALUE *)ci, &rest, ASN1_ITEM_rptr(SIGNED_INFO));
 	ci->content->certificates = certs;
-	if (n <= 0) {
-		ASN1_item_free((ASN1_VALUE *)ci, ASN1_ITEM_rptr(SIGNED_INFO));
-		ERR_clear_error();
-		return -1;
-	}
+	if (n <= 0)
+		goto out;
 	s->info = ci;
+	ci = NULL;
 	s->rest = rest;
 	s->rest_len = (size_t)n;
-	/* RFC 5652 10.2.2: CertificateChoices; only a Certificate (a
-	 * SEQUENCE) is of use here, the other choices are tagged. */
 	for (int i = 0; i < sk_ASN1_TYPE_num(certs); i++) {
 		const ASN1_STRING *c = any_sequence(sk_ASN1_TYPE_value(certs, i));
 
-		if (c == NULL)
-			continue;
-		if (s->n_certs == SIGNED_SPLIT_MAX_CERTS) {
-			signed_split_free(s);
-			return -1;
-		}
-		s->cert[s->n_certs] = ASN1_STRING_get0_data(c);
-		s->cert_len[s->n_certs] = (size_t)ASN1_STRING_length(c);
-		s->n_certs++;
+		s->cert[i] = ASN1_STRING_get0_data(c);
+		s->cert_len[i] = (size_t)ASN1_STRING_length(c);
 	}
-	return 0;
+	s->n_certs = sk_ASN1_TYPE_num(certs);
+	rc = 0;
+out:
+	ASN1_item_free((ASN1_VALUE *)ci, ASN1_ITEM_rptr(SIGNED_INFO));
+	ERR_pop_to_mark();
+	return rc;
 }

@@ -202,15 +202,17 @@ SMIME_MUST_CHECK int cms_from_der_parts(const unsigned char *type_oid, size_t ty
 
 /*
  * An X509 assembled from the fields of the certificate der (RFC 5280 4.1),
- * or a PKCS#10 request's X509_REQ (RFC 2986 4) with *signature_ok_r saying
- * whether its signature verifies over the CertificationRequestInfo as
- * received.  Same names, serial number, validity, key, extensions and
- * attributes; not the encoding received, so never compared or re-encoded as
- * if it were.  NULL when the input is not one that can be assembled exactly
- * (a key other than rsaEncryption among them): decode it the usual way.
+ * or a PKCS#10 request's X509_REQ (RFC 2986 4): the same names, serial
+ * number, validity, key, extensions, attributes and signature, encoded
+ * anew (so the same octets only when der was DER).  NULL when the input is
+ * not one that can be assembled exactly (a key other than rsaEncryption
+ * among them): decode it the usual way.  req_verify: whether the request
+ * der's signature verifies with key over the CertificationRequestInfo as
+ * received.
  */
 X509 *assemble_cert(const unsigned char *der, size_t len);
-X509_REQ *assemble_req(const unsigned char *der, size_t len, bool *signature_ok_r);
+X509_REQ *assemble_req(const unsigned char *der, size_t len);
+bool req_verify(const unsigned char *der, size_t len, EVP_PKEY *key);
 
 /* A ContentInfo of a SignedData split into the ContentInfo without its
  * certificates (rest) and the encodings of the certificates (into info). */
@@ -224,9 +226,9 @@ struct signed_split {
 	size_t cert_len[SIGNED_SPLIT_MAX_CERTS];
 };
 
-/* 0, or -1 when der is no SignedData that splits (more than
- * SIGNED_SPLIT_MAX_CERTS certificates among them); s is freed with
- * signed_split_free either way. */
+/* 0; -1 when der is no SignedData that splits (a CertificateChoices
+ * other than a Certificate among them); -2 when it holds more than
+ * SIGNED_SPLIT_MAX_CERTS.  s is freed with signed_split_free either way. */
 int signed_split(const unsigned char *der, size_t len, struct signed_split *s);
 void signed_split_free(struct signed_split *s);
 

@@ -366,12 +366,19 @@ smime_scep_read_ex(const unsigned char *der, size_t len, unsigned flags,
 		return smime_error_set(err, SMIME_E_INPUT, "pkiMessage: %zu octets, at most %u",
 		    len, SMIME_SCEP_MAX_MESSAGE);
 
-	/* The certificates are decoded apart, so that the CMS decoder meets no
-	 * key (each costs a provider decoder in OpenSSL 3.0). */
-	if (signed_split(der, len, &split) == 0) {
+	/* The server's reading: the certificates are read apart, so that the
+	 * CMS decoder meets no key (each costs a provider decoder in OpenSSL
+	 * 3.0); when they cannot be, the CMS decoder reads them all. */
+	if (m->assembled && (rc = signed_split(der, len, &split)) != -1) {
+		if (rc != 0) {
+			rc = smime_error_set(err, SMIME_E_INPUT, "RFC 8894 3.2.2: the pkiMessage "
+			    "holds more than %d certificates", SIGNED_SPLIT_MAX_CERTS);
+			goto out;
+		}
 		in = split.rest;
 		in_len = split.rest_len;
 	}
+	rc = 0;
 	p = in;
 	/* RFC 8894 3.2: "a pkiMessage ... is a CMS SignedData" */
 	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)in_len)) == NULL) {
@@ -424,10 +431,13 @@ smime_scep_read_ex(const unsigned char *der, size_t len, unsigned flags,
 		goto out;
 	}
 	m->signer = signer;
+	/* signer_sha256: the signer's certificate as it was received. */
 	for (int i = 0; i < split.n_certs; i++)
-		if (sk_X509_value(m->certs, i) == signer)
-			(void)EVP_Digest(split.cert[i], split.cert_len[i], m->signer_sha256, NULL,
-			    EVP_sha256(), NULL);
+		if (sk_X509_value(m->certs, i) == signer && !EVP_Digest(split.cert[i],
+		    split.cert_len[i], m->signer_sha256, NULL, EVP_sha256(), NULL)) {
+			rc = smime_error_ssl(err, SMIME_E_INTERNAL, "certificate digest");
+			goto out;
+		}
 	if (split.rest == NULL && !X509_digest(signer, EVP_sha256(), m->signer_sha256, NULL)) {
 		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "certificate digest");
 		goto out;
@@ -577,8 +587,7 @@ out:
 	return rc;
 }
 
-/* RFC 8894 3.3.1: the PKCS#10 request, its encoding, and whether its
- * signature verifies with its own key. */
+/* RFC 8894 3.3.1: the PKCS#10 request, and its encoding as received. */
 static int
 read_request(const unsigned char *der, size_t len, struct smime_scep_msg *m,
     struct smime_error *err)
@@ -588,13 +597,22 @@ read_request(const unsigned char *der, size_t len, struct smime_scep_msg *m,
 	if ((m->csr_der = OPENSSL_memdup(der, len)) == NULL)
 		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 	m->csr_len = len;
-	if (m->assembled && (m->csr = assemble_req(der, len, &m->csr_signature_ok)) != NULL)
+	if (m->assembled && (m->csr = assemble_req(der, len)) != NULL)
 		return 0;
 	if ((m->csr = d2i_X509_REQ(NULL, &p, (long)len)) == NULL || p != der + len)
 		return smime_error_ssl(err, SMIME_E_INPUT, "RFC 8894 3.3.1: the messageData is "
 		    "not a PKCS#10 CertificationRequest");
-	m->csr_signature_ok = X509_REQ_verify(m->csr, X509_REQ_get0_pubkey(m->csr)) == 1;
-	ERR_clear_error();
+	return 0;
+}
+
+int
+smime_scep_csr_verify(const struct smime_scep_msg *m, struct smime_error *err)
+{
+	if (m == NULL || m->csr == NULL || m->csr_der == NULL)
+		return smime_error_set(err, SMIME_E_USAGE, "scep: no request to verify");
+	if (!req_verify(m->csr_der, m->csr_len, X509_REQ_get0_pubkey(m->csr)))
+		return smime_error_set(err, SMIME_E_BADSIG, "RFC 2986 3: the request's signature "
+		    "does not verify with its key");
 	return 0;
 }
 

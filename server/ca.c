@@ -826,7 +826,11 @@ small_prime(uint64_t q)
 #define RESIDUE_K_MAX (CA_RSA_MAX_BITS / 9)  /* the largest k ca_rsa_public_check asks */
 #define RESIDUE_PRIMES 8
 #define TRIAL_LIMIT 752                      /* S/MIME BR 6.1.6: "factors smaller than 752" */
-#define PACK_MAX 256
+#define PACK_MAX 512
+/* Room for every odd prime below TRIAL_LIMIT and every prime k: a table
+ * cut short would skip a factor. */
+_Static_assert(PACK_MAX >= TRIAL_LIMIT / 2 && PACK_MAX >= RESIDUE_K_MAX / 2,
+    "PACK_MAX holds fewer primes than the checks need");
 
 /*
  * Small primes multiplied together in products that fit a BN_ULONG, so

@@ -1079,7 +1079,7 @@ enroll(struct scep_ctx *x)
 		    "the request's key does not decode" : why);
 		goto out_free;
 	}
-	if (!x->m.csr_signature_ok) {
+	if (smime_scep_csr_verify(&x->m, &err) != 0) {
 		refuse(x, SMIME_SCEP_BAD_REQUEST, "RFC 2986: the request's signature does not "
 		    "verify with its key");
 		goto out_free;

@@ -92,7 +92,6 @@ struct smime_scep_msg {
 	X509_REQ *csr;                   /* PKCSReq, RenewalReq */
 	unsigned char *csr_der;          /* ... its encoding as received */
 	size_t csr_len;
-	bool csr_signature_ok;           /* its signature verified with its own key */
 	X509_NAME *issuer;               /* CertPoll, GetCert, GetCRL */
 	X509_NAME *subject;              /* CertPoll */
 	ASN1_INTEGER *serial;            /* GetCert, GetCRL */
@@ -124,21 +123,30 @@ SMIME_MUST_CHECK int smime_scep_read(const unsigned char *der, size_t len,
  * for speed: OpenSSL 3.0 decodes every public key of a certificate or a
  * request through its provider decoders, at some 200 microseconds of CPU
  * each and serialised across threads, which costs a server more than its
- * private-key operations.  With the flag, a certificate of the message and
- * (in smime_scep_open) a PKCS#10 request whose key is RSA are read with
+ * private-key operations.  With the flag, the certificates of the message
+ * and (in smime_scep_open) a PKCS#10 request whose key is RSA are read with
  * libsmime's own templates and their X509 and X509_REQ assembled from the
- * fields read: the same names, serial number, validity, key, extensions and
- * attributes, but not the encoding received.  So the caller MUST NOT compare
- * m->signer with X509_cmp nor re-encode it or m->csr as the originals: it
- * compares m->signer_sha256, keeps m->csr_der, and takes m->csr_signature_ok
- * for the request's signature.  Anything that cannot be assembled exactly
- * (another key type) is decoded as without the flag.
+ * fields read: the same names, serial number, validity, key, extensions,
+ * attributes and signature, encoded anew.  So the caller MUST identify the
+ * signer by m->signer_sha256 (the certificate as received) and keep
+ * m->csr_der, not a re-encoding.  Anything that cannot be assembled exactly
+ * (another key type, another CertificateChoices) is decoded as without the
+ * flag; more than 32 certificates are refused before any is decoded.
  */
 #define SMIME_SCEP_ASSEMBLE 0x1u
 SMIME_MUST_CHECK int smime_scep_read_ex(const unsigned char *der, size_t len, unsigned flags,
     struct smime_scep_msg *m, struct smime_error *err);
 
 bool smime_scep_can_reply(const struct smime_scep_msg *m);
+
+/*
+ * After smime_scep_open of a PKCSReq or RenewalReq: 0 when the request's
+ * signature verifies with its own key over the request as received (RFC
+ * 2986 3), else SMIME_E_BADSIG.  Its cost is the key's: a server SHOULD
+ * call it once the key meets its policy.
+ */
+SMIME_MUST_CHECK int smime_scep_csr_verify(const struct smime_scep_msg *m,
+    struct smime_error *err);
 
 /*
  * Decrypt m's envelope with key (the certificate cert names the recipient)

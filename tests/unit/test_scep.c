@@ -242,7 +242,6 @@ test_assembled(void **state)
 		char tid[65];
 		size_t len;
 		int csr_len, enc_len;
-		bool sig_ok;
 
 		/* An extension request with an address, as clients send. */
 		{
@@ -296,6 +295,13 @@ test_assembled(void **state)
 		X509_free(x);
 		OPENSSL_free(enc);
 		enc = NULL;
+		/* From DER, the assembled signer encodes as it was received. */
+		assert_int_equal(X509_cmp(fast.signer, signer), 0);
+		assert_true((enc_len = i2d_X509(fast.signer, &enc)) > 0);
+		assert_true(EVP_Digest(enc, (size_t)enc_len, md, NULL, EVP_sha256(), NULL));
+		assert_memory_equal(fast.signer_sha256, md, sizeof(md));
+		OPENSSL_free(enc);
+		enc = NULL;
 
 		assert_int_equal(smime_scep_open(&full, ra, ra_key, &err), 0);
 		assert_int_equal(smime_scep_open(&fast, ra, ra_key, &err), 0);
@@ -304,8 +310,10 @@ test_assembled(void **state)
 		assert_int_equal(fast.csr_len, (size_t)csr_len);
 		assert_memory_equal(full.csr_der, csr_der, (size_t)csr_len);
 		assert_memory_equal(fast.csr_der, csr_der, (size_t)csr_len);
-		assert_int_equal(full.csr_signature_ok, !rows[i].tamper_csr);
-		assert_int_equal(fast.csr_signature_ok, !rows[i].tamper_csr);
+		assert_int_equal(smime_scep_csr_verify(&full, &err),
+		    rows[i].tamper_csr ? SMIME_E_BADSIG : 0);
+		assert_int_equal(smime_scep_csr_verify(&fast, &err),
+		    rows[i].tamper_csr ? SMIME_E_BADSIG : 0);
 		assert_int_equal(X509_NAME_cmp(X509_REQ_get_subject_name(fast.csr),
 		    X509_REQ_get_subject_name(full.csr)), 0);
 		assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(fast.csr), key), 1);
@@ -328,13 +336,11 @@ test_assembled(void **state)
 		assert_true((enc_len = i2d_X509_REQ(fast.csr, &enc)) > 0);
 		assert_int_equal(enc_len, csr_len);
 		assert_memory_equal(enc, csr_der, (size_t)csr_len);
-		r = assemble_req(csr_der, (size_t)csr_len, &sig_ok);
-		if (rows[i].assembles) {
+		r = assemble_req(csr_der, (size_t)csr_len);
+		if (rows[i].assembles)
 			assert_non_null(r);
-			assert_int_equal(sig_ok, !rows[i].tamper_csr);
-		} else {
+		else
 			assert_null(r);
-		}
 		X509_REQ_free(r);
 
 		OPENSSL_free(enc);
@@ -347,36 +353,156 @@ test_assembled(void **state)
 	}
 }
 
-/* Bytes that are no certificate or request: nothing assembled, no crash. */
+/* A ContentInfo of a SignedData whose certificates field holds certs (DER,
+ * short lengths), otherwise empty: for signed_split. */
+static size_t
+signed_with_certs(const unsigned char *certs, size_t n, unsigned char *out)
+{
+	static const unsigned char signed_oid[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7,
+	    0x0d, 0x01, 0x07, 0x02 };
+	static const unsigned char head[] = { 0x02, 0x01, 0x01, 0x31, 0x00, 0x30, 0x0b, 0x06,
+	    0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01 };
+	unsigned char body[128], sd[128];
+	size_t b = 0, d = 0, o = 0;
+
+	assert_true(n + sizeof(head) + 4 < 100);
+	memcpy(body, head, sizeof(head));
+	b = sizeof(head);
+	body[b++] = 0xa0;
+	body[b++] = (unsigned char)n;
+	memcpy(body + b, certs, n);
+	b += n;
+	body[b++] = 0x31;
+	body[b++] = 0x00;
+	sd[d++] = 0x30;
+	sd[d++] = (unsigned char)b;
+	memcpy(sd + d, body, b);
+	d += b;
+	out[o++] = 0x30;
+	out[o++] = (unsigned char)(sizeof(signed_oid) + 2 + d);
+	memcpy(out + o, signed_oid, sizeof(signed_oid));
+	o += sizeof(signed_oid);
+	out[o++] = 0xa0;
+	out[o++] = (unsigned char)d;
+	memcpy(out + o, sd, d);
+	return o + d;
+}
+
+/* Bytes that are no certificate or request: nothing assembled, no crash;
+ * a SignedData is split only when each certificate is a Certificate. */
 static void
 test_assemble_garbage(void **state)
 {
+	static const struct {
+		const char *what;
+		const char *certs;
+		size_t len;
+		int rc, n;
+	} splits[] = {
+		{ "one SEQUENCE", "\x30\x00", 2, 0, 1 },
+		{ "two", "\x30\x00\x30\x01\x05", 5, 0, 2 },
+		{ "an INTEGER", "\x30\x00\x02\x01\x00", 5, -1, 0 },
+		{ "an attribute certificate [1]", "\xa1\x00", 2, -1, 0 },
+		{ "none", "", 0, 0, 0 },
+	};
 	struct signed_split split;
 	X509_REQ *req = NULL;
 	X509 *x = NULL;
-	unsigned char *der = NULL;
-	bool sig_ok = true;
+	unsigned char *der = NULL, msg[160];
+	size_t n;
 	int len;
 
 	(void)state;
 	assert_null(assemble_cert((const unsigned char *)"\x30\x03\x02\x01\x00", 5));
-	assert_null(assemble_req((const unsigned char *)"\x30\x00", 2, &sig_ok));
-	assert_false(sig_ok);
+	assert_null(assemble_req((const unsigned char *)"\x30\x00", 2));
+	assert_false(req_verify((const unsigned char *)"\x30\x00", 2, req_key));
 	assert_int_equal(signed_split((const unsigned char *)"\x30\x00", 2, &split), -1);
 	signed_split_free(&split);
+	for (size_t i = 0; i < sizeof(splits) / sizeof(splits[0]); i++) {
+		n = signed_with_certs((const unsigned char *)splits[i].certs, splits[i].len, msg);
+		if (signed_split(msg, n, &split) != splits[i].rc || split.n_certs != splits[i].n)
+			fail_msg("signed_split of %s", splits[i].what);
+		signed_split_free(&split);
+	}
 	/* Truncated at every length. */
 	assert_true((len = i2d_X509(other, &der)) > 0);
 	for (int cut = 0; cut < len; cut++)
 		assert_null(x = assemble_cert(der, (size_t)cut));
 	assert_non_null(x = assemble_cert(der, (size_t)len));
 	same_cert(x, other);
+	assert_int_equal(X509_cmp(x, other), 0);
 	X509_free(x);
+	/* A certificate is not a request. */
+	assert_null(req = assemble_req(der, (size_t)len));
 	OPENSSL_free(der);
-	/* A certificate is not a request, nor the reverse. */
-	der = NULL;
-	assert_true((len = i2d_X509(other, &der)) > 0);
-	assert_null(req = assemble_req(der, (size_t)len, &sig_ok));
+}
+
+/* A signer named by its subjectKeyIdentifier (RFC 5652 5.3), and more
+ * certificates than a server reads. */
+static void
+test_assembled_signers(void **state)
+{
+	struct smime_scep_msg full = { 0 }, fast = { 0 };
+	struct smime_scep_out o = { 0 };
+	struct smime_error err;
+	STACK_OF(X509) *many = sk_X509_new_null();
+	CMS_ContentInfo *cms;
+	CMS_SignerInfo *si;
+	BIO *in = BIO_new_mem_buf("x", 1);
+	ASN1_OBJECT *oid;
+	unsigned char *der = NULL, nonce[SMIME_SCEP_NONCE] = { 1, 2, 3 };
+	char tid[65];
+	size_t len;
+	int n;
+
+	(void)state;
+	assert_int_equal(smime_scep_transaction_id(other_key, tid, &err), 0);
+	assert_non_null(cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY));
+	assert_non_null(si = CMS_add1_signer(cms, other, other_key, EVP_sha256(),
+	    CMS_USE_KEYID | CMS_PARTIAL));
+	assert_non_null(oid = OBJ_txt2obj("2.16.840.1.113733.1.9.2", 1));
+	assert_true(CMS_signed_add1_attr_by_OBJ(si, oid, V_ASN1_PRINTABLESTRING, "19", 2));
+	ASN1_OBJECT_free(oid);
+	assert_non_null(oid = OBJ_txt2obj("2.16.840.1.113733.1.9.7", 1));
+	assert_true(CMS_signed_add1_attr_by_OBJ(si, oid, V_ASN1_PRINTABLESTRING, tid, 64));
+	ASN1_OBJECT_free(oid);
+	assert_non_null(oid = OBJ_txt2obj("2.16.840.1.113733.1.9.5", 1));
+	assert_true(CMS_signed_add1_attr_by_OBJ(si, oid, V_ASN1_OCTET_STRING, nonce,
+	    SMIME_SCEP_NONCE));
+	ASN1_OBJECT_free(oid);
+	assert_true(CMS_final(cms, in, NULL, CMS_BINARY));
+	assert_true((n = i2d_CMS_ContentInfo(cms, &der)) > 0);
+	assert_int_equal(smime_scep_read(der, (size_t)n, &full, &err), 0);
+	assert_int_equal(smime_scep_read_ex(der, (size_t)n, SMIME_SCEP_ASSEMBLE, &fast, &err), 0);
+	assert_non_null(fast.signer);
+	assert_int_equal(X509_cmp(fast.signer, other), 0);
+	assert_memory_equal(fast.signer_sha256, full.signer_sha256, sizeof(full.signer_sha256));
+	smime_scep_msg_clear(&full);
+	smime_scep_msg_clear(&fast);
 	OPENSSL_free(der);
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+
+	/* 33 certificates: refused before any is decoded. */
+	for (int i = 0; i < SIGNED_SPLIT_MAX_CERTS; i++)
+		assert_true(sk_X509_push(many, tu_cert(ca, ca_key, ec_key, "One of many", NULL,
+		    SMIME_ROLE_SIGN, -1, 30)));
+	o.type = SMIME_SCEP_GETCERT;
+	assert_int_equal(smime_scep_transaction_id(other_key, tid, &err), 0);
+	o.transaction_id = tid;
+	o.signer = other;
+	o.key = other_key;
+	o.recipient = ra;
+	o.issuer = X509_get_issuer_name(other);
+	o.serial = X509_get0_serialNumber(other);
+	o.extra_certs = many;
+	assert_int_equal(smime_scep_write(&o, &der, &len, NULL, &err), 0);
+	assert_int_equal(smime_scep_read_ex(der, len, SMIME_SCEP_ASSEMBLE, &fast, &err),
+	    SMIME_E_INPUT);
+	assert_non_null(strstr(err.message, "more than 32 certificates"));
+	smime_scep_msg_clear(&fast);
+	OPENSSL_free(der);
+	sk_X509_pop_free(many, X509_free);
 }
 
 /* The server's answer to a request, read by the requester. */
@@ -866,6 +992,7 @@ main(void)
 		cmocka_unit_test(test_pkcsreq_round_trip),
 		cmocka_unit_test(test_assembled),
 		cmocka_unit_test(test_assemble_garbage),
+		cmocka_unit_test(test_assembled_signers),
 		cmocka_unit_test(test_certrep),
 		cmocka_unit_test(test_poll_getcert_getcrl),
 		cmocka_unit_test(test_certrep_crl),
