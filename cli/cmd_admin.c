@@ -1201,8 +1201,6 @@ scep_profile_delete(struct args *a)
 	    NULL, done);
 }
 
-#define SCEP_LIST_MAX 1000               /* the API's largest answer (it has no pages) */
-
 static int
 scep_list(struct args *a)
 {
@@ -1212,24 +1210,20 @@ scep_list(struct args *a)
 		{ "RENEWAL", "renewal", NULL }, { "CREATED", "created", NULL } };
 	struct admin_conn *c = NULL;
 	json_t *items = NULL;
-	char limit[32], set[128];
-	size_t want = a->limit != 0 ? a->limit : SCEP_LIST_MAX;
+	char set[128];
 	int rc;
 
 	join(set, sizeof(set), scep_statuses, N(scep_statuses));
 	if (a->status != NULL && !one_of(a->status, scep_statuses, N(scep_statuses)))
 		return usage_error(a->cmd, "--status: one of %s", set);
-	snprintf(limit, sizeof(limit), "%zu", want);
-	struct admin_query q[] = { { "status", a->status }, { "limit", limit } };
+	struct admin_query q[] = { { "status", a->status } };
 	if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK &&
-	    (rc = admin_list(c, "/api/v1/scep/requests", q, N(q), false, NULL, 0, &items,
+	    (rc = admin_list(c, "/api/v1/scep/requests", q, N(q), true, NULL, a->limit, &items,
 	    NULL)) == EXIT_OK) {
 		if (g.json)
 			json_out(json_pack("{s:O}", "items", items));
 		else
 			rc = print_table(items, cols, N(cols));
-		if (a->limit == 0 && json_array_size(items) >= want && !g.quiet)
-			fprintf(stderr, "smime admin: the %zu oldest shown; there may be more\n", want);
 	}
 	json_decref(items);
 	admin_conn_free(c);

@@ -422,13 +422,13 @@ void
 h_scep_requests_list(struct request *rq)
 {
 	const char *status = rq_query(rq, "status");
-	const char *limit = rq_query(rq, "limit");
 	struct store_scep_tx *v = NULL;
+	struct store_page page;
 	struct smime_error err;
 	struct store_tx *tx;
-	size_t n = 0, max = API_DEFAULT_LIMIT;
-	int want;
-	char *end;
+	char *next = NULL;
+	size_t n = 0;
+	int want, rc;
 
 	if (status == NULL || strcmp(status, "pending") == 0)
 		want = SCEP_TX_PENDING;
@@ -442,18 +442,9 @@ h_scep_requests_list(struct request *rq)
 		reply_error(rq, 400, "bad-request", "status: pending, issued, rejected or all");
 		return;
 	}
-	if (limit != NULL) {
-		unsigned long l = strtoul(limit, &end, 10);
-
-		if (*limit == '\0' || *end != '\0' || l < 1 || l > API_MAX_LIMIT) {
-			reply_error(rq, 400, "bad-request", "limit: 1 to %d", API_MAX_LIMIT);
-			return;
-		}
-		max = l;
-	}
-	if ((tx = rq_read(rq)) == NULL)
+	if (!rq_page(rq, &page) || (tx = rq_read(rq)) == NULL)
 		return;
-	int rc = rq->svc->be->scep_tx_list(tx, want, max, &v, &n, &err);
+	rc = rq->svc->be->scep_tx_list(tx, &page, want, &v, &n, &next, &err);
 	rq->svc->be->rollback(tx);
 	if (rc != 0)
 		reply_smime(rq, &err);
@@ -462,9 +453,10 @@ h_scep_requests_list(struct request *rq)
 
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(items, scep_tx_json(&v[i]));
-		reply_json(rq, 200, json_pack("{s:o}", "items", items));
+		reply_json(rq, 200, list_json(items, next));
 	}
 	store_scep_txs_free(v, n);
+	free(next);
 }
 
 void

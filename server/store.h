@@ -406,7 +406,7 @@ struct store_backend {
 	/* SCEP transactions.  scep_tx_insert: SMIME_E_EXISTS when the id is
 	 * taken.  scep_tx_decide moves a PENDING one to status (with the
 	 * certificate's SHA-256 or the error): SMIME_E_EXISTS when it is not
-	 * pending.  scep_tx_list: the first limit of status (0: any), oldest
+	 * pending.  scep_tx_list: a page of those of status (0: any), oldest
 	 * first. */
 	int (*scep_tx_insert)(struct store_tx *tx, const struct store_scep_tx *t,
 	    struct smime_error *err);
@@ -414,8 +414,8 @@ struct store_backend {
 	    struct smime_error *err);
 	int (*scep_tx_decide)(struct store_tx *tx, const char *id, enum scep_tx_status status,
 	    const char *cert, const char *error, int64_t when, struct smime_error *err);
-	int (*scep_tx_list)(struct store_tx *tx, int status, size_t limit,
-	    struct store_scep_tx **v_r, size_t *n_r, struct smime_error *err);
+	int (*scep_tx_list)(struct store_tx *tx, const struct store_page *page, int status,
+	    struct store_scep_tx **v_r, size_t *n_r, char **next_r, struct smime_error *err);
 
 	/* SCEP registration authorities, one per CA at most. */
 	int (*scep_ra_put)(struct store_tx *tx, const struct store_scep_ra *ra,

@@ -515,9 +515,9 @@ static const char *const sql_text[S_CERT_LIST] = {
 	    " updated = ?5 WHERE id = ?1 AND status = 1",
 	[S_STX_STATUS] = "SELECT status FROM scep_transactions WHERE id = ?1",
 	[S_STX_LIST] = "SELECT " STX_COLS " FROM scep_transactions WHERE status = ?1"
-	    " ORDER BY created, id LIMIT ?2",
+	    " AND (created, id) > (?2, ?3) ORDER BY created, id LIMIT ?4",
 	[S_STX_LIST_ALL] = "SELECT " STX_COLS " FROM scep_transactions"
-	    " ORDER BY created, id LIMIT ?2",
+	    " WHERE (created, id) > (?2, ?3) ORDER BY created, id LIMIT ?4",
 	[S_RA_PUT] = "INSERT INTO scep_ra (" RA_COLS ") VALUES (?1, ?2, ?3, ?4)",
 	[S_RA_GET] = "SELECT " RA_COLS " FROM scep_ra WHERE ca_id = ?1",
 	[S_RA_LIST] = "SELECT " RA_COLS " FROM scep_ra ORDER BY ca_id",
@@ -1066,14 +1066,15 @@ cursor_key(const char *cur, char tag, char **key_r, struct smime_error *err)
 	return cursor_hex(cur + 2, n - 2, key_r, err);
 }
 
-/* "c.CREATED.HEX" */
+/* "T.CREATED.HEX" for tag T: a list ordered by creation time, then a key. */
 static int
-cursor_cert(const char *cur, int64_t *created_r, char **serial_r, struct smime_error *err)
+cursor_created(const char *cur, char tag, int64_t *created_r, char **serial_r,
+    struct smime_error *err)
 {
 	size_t n = strnlen(cur, CURSOR_MAX + 1);
 	const char *dot;
 
-	if (n > CURSOR_MAX || n < 2 || cur[0] != 'c' || cur[1] != '.')
+	if (n > CURSOR_MAX || n < 2 || cur[0] != tag || cur[1] != '.')
 		return cursor_bad(err);
 	if ((dot = memchr(cur + 2, '.', n - 2)) == NULL)
 		return cursor_bad(err);
@@ -3042,7 +3043,7 @@ sq_cert_list(struct store_tx *tx, const struct store_page *page,
 	if (f->status != 0 && (f->status < STATUS_ACTIVE || f->status > STATUS_REVOKED))
 		return usage(err, "a certificate filter's status is out of range");
 	if (page->after != NULL &&
-	    (ret = cursor_cert(page->after, &after_created, &after, err)) != 0)
+	    (ret = cursor_created(page->after, 'c', &after_created, &after, err)) != 0)
 		return ret;
 	flags |= f->user_id != NULL ? CL_USER : 0;
 	flags |= f->device_id != NULL ? CL_DEVICE : 0;
@@ -3992,38 +3993,59 @@ sq_scep_tx_decide(struct store_tx *tx, const char *id, enum scep_tx_status statu
 }
 
 static int
-sq_scep_tx_list(struct store_tx *tx, int status, size_t limit, struct store_scep_tx **v_r,
-    size_t *n_r, struct smime_error *err)
+sq_scep_tx_list(struct store_tx *tx, const struct store_page *page, int status,
+    struct store_scep_tx **v_r, size_t *n_r, char **next_r, struct smime_error *err)
 {
-	sqlite3_stmt *s;
-	void *v = NULL;
+	sqlite3_stmt *s = NULL;
+	struct store_scep_tx *v = NULL;
+	void *raw = NULL;
+	char *after = NULL, prefix[32];
+	int64_t after_created = INT64_MIN;
 	size_t n = 0;
+	bool more;
 	int rc, ret;
 
-	if ((ret = need_tx(tx, false, err)) != 0)
+	if ((ret = need_tx(tx, false, err)) != 0 ||
+	    (ret = page_check(page, v_r, n_r, next_r, err)) != 0)
 		return ret;
-	if (v_r == NULL || n_r == NULL || limit == 0 || limit > PAGE_LIMIT_MAX)
-		return usage(err, "scep_tx_list: places for the results and a limit of 1 to 1000");
 	*v_r = NULL;
 	*n_r = 0;
-	if ((ret = stmt(tx->c, status != 0 ? S_STX_LIST : S_STX_LIST_ALL, &s, err)) != 0)
+	*next_r = NULL;
+	if (page->after != NULL &&
+	    (ret = cursor_created(page->after, 's', &after_created, &after, err)) != 0)
 		return ret;
+	if ((ret = stmt(tx->c, status != 0 ? S_STX_LIST : S_STX_LIST_ALL, &s, err)) != 0)
+		goto out;
 	rc = status != 0 ? sqlite3_bind_int(s, 1, status) : SQLITE_OK;
 	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(s, 2, (int64_t)limit);
+		rc = sqlite3_bind_int64(s, 2, after_created);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 3, after != NULL ? after : "");
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, (sqlite3_int64)page->limit + 1);
 	if (rc != SQLITE_OK) {
-		done(s);
-		return dberr(tx->c->db, err, "listing SCEP transactions");
+		ret = dberr(tx->c->db, err, "listing SCEP transactions");
+		goto out;
 	}
-	ret = fetch(tx->c->db, s, SIZE_MAX, sizeof(**v_r), row_scep_tx, &v, &n, NULL, err);
-	done(s);
-	if (ret != 0) {
-		store_scep_txs_free(v, n);
-		return ret;
+	ret = fetch(tx->c->db, s, page->limit, sizeof(*v), row_scep_tx, &raw, &n, &more, err);
+	v = raw;
+	if (ret != 0)
+		goto out;
+	if (more && n > 0) {
+		snprintf(prefix, sizeof(prefix), "s.%lld.", (long long)v[n - 1].created);
+		if ((*next_r = cursor_make(prefix, v[n - 1].id, strlen(v[n - 1].id))) == NULL) {
+			ret = nomem(err);
+			goto out;
+		}
 	}
 	*v_r = v;
 	*n_r = n;
-	return 0;
+	v = NULL;
+out:
+	done(s);
+	store_scep_txs_free(v, n);
+	free(after);
+	return ret;
 }
 
 static int

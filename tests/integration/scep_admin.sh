@@ -383,7 +383,22 @@ json_is "--limit 2: the two oldest" '[.items[].transaction] == ["'"$TID1"'","'"$
 expect 2 "--status that is none of them: usage error" "$SMIME" admin scep list --status done
 contains "the statuses are named" "$T/.err" "pending, issued, rejected, all"
 expect 2 "--limit 0: usage error" "$SMIME" admin scep list --limit 0
-refused "--limit beyond the service's 1000" 3 400 "limit: 1 to 1000" "$SMIME" admin scep list --limit 1001
+expect 0 "--limit beyond one page of the service" "$SMIME" admin scep list --status all --limit 1001 --json
+json_is "--limit 1001: all three, oldest first" '[.items[].transaction] == ["'"$TID1"'","'"$TID2"'","'"$TID3"'"]'
+# the API's pages, one request each, oldest first
+status_is "GET scep/requests?status=all&limit=1" 200 GET "/api/v1/scep/requests?status=all&limit=1"
+jq -e '[.items[].transaction] == ["'"$TID1"'"] and (.next | type) == "string"' "$T/.body" >/dev/null &&
+	ok "page 1: the oldest, and a cursor" || not_ok "page 1: the oldest, and a cursor" "$(head -c 600 "$T/.body")"
+NEXT=$(jq -r .next "$T/.body")
+status_is "page 2" 200 GET "/api/v1/scep/requests?status=all&limit=1&after=$NEXT"
+jq -e '[.items[].transaction] == ["'"$TID2"'"] and (.next | type) == "string"' "$T/.body" >/dev/null &&
+	ok "page 2: the next one" || not_ok "page 2: the next one" "$(head -c 600 "$T/.body")"
+NEXT=$(jq -r .next "$T/.body")
+status_is "page 3" 200 GET "/api/v1/scep/requests?status=all&limit=1&after=$NEXT"
+jq -e '[.items[].transaction] == ["'"$TID3"'"] and .next == null' "$T/.body" >/dev/null &&
+	ok "page 3: the last, no cursor" || not_ok "page 3: the last, no cursor" "$(head -c 600 "$T/.body")"
+status_is "a cursor of another list: 400" 400 GET "/api/v1/scep/requests?status=all&after=a.1"
+status_is "limit beyond 1000: 400" 400 GET "/api/v1/scep/requests?limit=1001"
 
 # the audit log
 expect 0 "the audit log" "$SMIME" admin audit --json

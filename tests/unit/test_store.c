@@ -2289,14 +2289,44 @@ test_scep(void **state)
 	t.error = (char *)"weak key";
 	t.created = 2100;
 	CHECK(B->scep_tx_insert(tx, &t, &err));
-	CHECK(B->scep_tx_list(tx, SCEP_TX_PENDING, 10, &ts, &n, &err));
-	assert_int_equal(n, 1);
-	assert_string_equal(ts[0].id, "TID-1");
-	assert_int_equal(ts[0].csr_len, sizeof(csr));
-	store_scep_txs_free(ts, n);
-	CHECK(B->scep_tx_list(tx, 0, 10, &ts, &n, &err));
-	assert_int_equal(n, 2);
-	store_scep_txs_free(ts, n);
+	strcpy(t.id, "TID-0");   /* created with TID-2: after it by creation, before by id */
+	CHECK(B->scep_tx_insert(tx, &t, &err));
+	{
+		struct store_page page = { .limit = 10 };
+		char *next = NULL;
+
+		CHECK(B->scep_tx_list(tx, &page, SCEP_TX_PENDING, &ts, &n, &next, &err));
+		assert_int_equal(n, 1);
+		assert_null(next);
+		assert_string_equal(ts[0].id, "TID-1");
+		assert_int_equal(ts[0].csr_len, sizeof(csr));
+		store_scep_txs_free(ts, n);
+		CHECK(B->scep_tx_list(tx, &page, 0, &ts, &n, &next, &err));
+		assert_int_equal(n, 3);
+		assert_null(next);
+		store_scep_txs_free(ts, n);
+		/* A page at a time, oldest first, then by id. */
+		static const char *const order[] = { "TID-1", "TID-0", "TID-2" };
+		page.limit = 1;
+		for (size_t i = 0; i < 3; i++) {
+			char *after = next;
+
+			page.after = after;
+			CHECK(B->scep_tx_list(tx, &page, 0, &ts, &n, &next, &err));
+			assert_int_equal(n, 1);
+			assert_string_equal(ts[0].id, order[i]);
+			if (i < 2)
+				assert_non_null(next);
+			else
+				assert_null(next);
+			store_scep_txs_free(ts, n);
+			free(after);
+		}
+		page.after = "x.2000.41";
+		assert_int_equal(B->scep_tx_list(tx, &page, 0, &ts, &n, &next, &err), SMIME_E_USAGE);
+		page.after = "s.zz.41";
+		assert_int_equal(B->scep_tx_list(tx, &page, 0, &ts, &n, &next, &err), SMIME_E_USAGE);
+	}
 	CHECK(B->scep_tx_decide(tx, "TID-1", SCEP_TX_ISSUED, "abcd", "", 2200, &err));
 	assert_int_equal(B->scep_tx_decide(tx, "TID-1", SCEP_TX_REJECTED, "", "no", 2300, &err),
 	    SMIME_E_EXISTS);
