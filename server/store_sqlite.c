@@ -1066,6 +1066,16 @@ cursor_key(const char *cur, char tag, char **key_r, struct smime_error *err)
 	return cursor_hex(cur + 2, n - 2, key_r, err);
 }
 
+/* The cursor "T.CREATED.HEX" after an item created then with key. */
+static char *
+cursor_make_created(char tag, int64_t created, const char *key)
+{
+	char prefix[32];
+
+	snprintf(prefix, sizeof(prefix), "%c.%lld.", tag, (long long)created);
+	return cursor_make(prefix, key, strlen(key));
+}
+
 /* "T.CREATED.HEX" for tag T: a list ordered by creation time, then a key. */
 static int
 cursor_created(const char *cur, char tag, int64_t *created_r, char **serial_r,
@@ -3028,7 +3038,7 @@ sq_cert_list(struct store_tx *tx, const struct store_page *page,
 	struct store_cert *v = NULL;
 	void *raw = NULL;
 	sqlite3_stmt *s = NULL;
-	char *after = NULL, prefix[32];
+	char *after = NULL;
 	int64_t after_created = 0;
 	size_t n = 0;
 	bool more;
@@ -3076,9 +3086,7 @@ sq_cert_list(struct store_tx *tx, const struct store_page *page,
 	if (ret != 0)
 		goto out;
 	if (more && n > 0) {
-		snprintf(prefix, sizeof(prefix), "c.%lld.", (long long)v[n - 1].created);
-		if ((*next_r = cursor_make(prefix, v[n - 1].serial,
-		    strlen(v[n - 1].serial))) == NULL) {
+		if ((*next_r = cursor_make_created('c', v[n - 1].created, v[n - 1].serial)) == NULL) {
 			ret = nomem(err);
 			goto out;
 		}
@@ -3999,7 +4007,7 @@ sq_scep_tx_list(struct store_tx *tx, const struct store_page *page, int status,
 	sqlite3_stmt *s = NULL;
 	struct store_scep_tx *v = NULL;
 	void *raw = NULL;
-	char *after = NULL, prefix[32];
+	char *after = NULL;
 	int64_t after_created = INT64_MIN;
 	size_t n = 0;
 	bool more;
@@ -4032,8 +4040,7 @@ sq_scep_tx_list(struct store_tx *tx, const struct store_page *page, int status,
 	if (ret != 0)
 		goto out;
 	if (more && n > 0) {
-		snprintf(prefix, sizeof(prefix), "s.%lld.", (long long)v[n - 1].created);
-		if ((*next_r = cursor_make(prefix, v[n - 1].id, strlen(v[n - 1].id))) == NULL) {
+		if ((*next_r = cursor_make_created('s', v[n - 1].created, v[n - 1].id)) == NULL) {
 			ret = nomem(err);
 			goto out;
 		}
