@@ -127,11 +127,7 @@ admin_error(int exit, const char *code, long http, const char *fmt, ...)
 		if (http != 0)
 			json_object_set_new(e, "http", json_integer(http));
 		json_object_set_new(e, "exit", json_integer(exit));
-		char *s = json_dumps(j, JSON_PRESERVE_ORDER);
-		if (s != NULL)
-			fprintf(stderr, "%s\n", s);
-		free(s);
-		json_decref(j);
+		json_err(j);
 	} else {
 		admin_sanitize(msg);
 		if (http != 0)

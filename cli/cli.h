@@ -90,6 +90,8 @@ void print_report(const char *cmd, const struct smime_report *r, int rc,
     const struct smime_error *err);
 json_t *report_json(const struct smime_report *r);
 void json_out(json_t *j);
+/* j on one line of standard error (a --json error); j is released. */
+void json_err(json_t *j);
 const char *time_iso(time_t t, char buf[32]);
 bool parse_time(const char *s, time_t *t_r);
 

@@ -773,14 +773,9 @@ refused(const struct enroll *e, const struct smime_scep_msg *m)
 	const char *name = smime_scep_fail_name(m->fail_info), *hint = fail_hint(e, m->fail_info);
 
 	if (g.json) {
-		json_t *j = json_pack("{s:{s:s,s:s,s:i,s:s,s:s,s:s*}}", "error", "code", "refused",
+		json_err(json_pack("{s:{s:s,s:s,s:i,s:s,s:s,s:s*}}", "error", "code", "refused",
 		    "message", "the CA refused the request", "exit", EXIT_REFUSED,
-		    "transaction_id", e->tid, "fail_info", name, "fail_text", m->fail_text);
-		char *s = json_dumps(j, JSON_PRESERVE_ORDER);
-		if (s != NULL)
-			fprintf(stderr, "%s\n", s);
-		free(s);
-		json_decref(j);
+		    "transaction_id", e->tid, "fail_info", name, "fail_text", m->fail_text));
 	} else {
 		fprintf(stderr, "smime enroll: the CA refused the %s (transaction %s): failInfo "
 		    "%s%s%s%s%s\n", smime_scep_type_name((int)e->type), e->tid, name,
@@ -1573,15 +1568,9 @@ static int
 still_pending(const struct enroll *e)
 {
 	if (g.json) {
-		json_t *j = json_pack("{s:{s:s,s:s,s:i,s:s,s:s}}", "error", "code", "pending",
+		json_err(json_pack("{s:{s:s,s:s,s:i,s:s,s:s}}", "error", "code", "pending",
 		    "message", "the request is still pending", "exit", EXIT_PENDING,
-		    "transaction_id", e->tid, "pending_file", e->pending_path);
-		char *s = json_dumps(j, JSON_PRESERVE_ORDER);
-
-		if (s != NULL)
-			fprintf(stderr, "%s\n", s);
-		free(s);
-		json_decref(j);
+		    "transaction_id", e->tid, "pending_file", e->pending_path));
 	} else {
 		fprintf(stderr, "smime enroll: the request is still PENDING after %ld s (transaction "
 		    "%s): the CA's administrator must approve it; then take it up again with smime "

@@ -259,14 +259,9 @@ fail_directory(const char *cmd, const struct smime_error *err, json_t *directory
 {
 	if (!g.json || directory == NULL || json_array_size(directory) == 0)
 		return fail(cmd, err);
-	json_t *j = json_pack("{s:{s:s,s:s,s:i},s:O}", "error", "code",
+	json_err(json_pack("{s:{s:s,s:s,s:i},s:O}", "error", "code",
 	    smime_code_name(err->code), "message", err->message, "exit", exit_code(err->code),
-	    "directory", directory);
-	char *s = json_dumps(j, JSON_PRESERVE_ORDER);
-	if (s != NULL)
-		fprintf(stderr, "%s\n", s);
-	free(s);
-	json_decref(j);
+	    "directory", directory));
 	return exit_code(err->code);
 }
 

@@ -57,18 +57,24 @@ json_out(json_t *j)
 	json_decref(j);
 }
 
+void
+json_err(json_t *j)
+{
+	char *s = json_dumps(j, JSON_PRESERVE_ORDER);
+
+	if (s != NULL)
+		fprintf(stderr, "%s\n", s);
+	free(s);
+	json_decref(j);
+}
+
 int
 fail(const char *cmd, const struct smime_error *err)
 {
 	if (g.json) {
-		json_t *j = json_pack("{s:{s:s,s:s,s:i}}", "error", "code",
+		json_err(json_pack("{s:{s:s,s:s,s:i}}", "error", "code",
 		    smime_code_name(err->code), "message", err->message,
-		    "exit", exit_code(err->code));
-		char *s = json_dumps(j, JSON_PRESERVE_ORDER);
-		if (s != NULL)
-			fprintf(stderr, "%s\n", s);
-		free(s);
-		json_decref(j);
+		    "exit", exit_code(err->code)));
 	} else {
 		fprintf(stderr, "smime %s: %s\n", cmd, err->message);
 	}
