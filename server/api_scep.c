@@ -544,11 +544,8 @@ decide(struct request *rq, bool approve)
 		rc = smime_error_set(&err, SMIME_E_EXISTS, "SCEP request %s is %s, not pending",
 		    t.id, tx_status_name(t.status));
 	if (rc == 0 && approve) {
-		rc = rq->svc->be->scep_profile_get(tx, t.profile, &p, &err);
-		if (rc == 0)
-			rc = rq->svc->be->user_get(tx, t.user_id, &u, &err);
-		if (rc == 0)
-			rc = rq->svc->be->device_get(tx, t.device_id, &dev, &err);
+		rc = scep_parties_get(rq->svc->be, tx, t.profile, t.user_id, t.device_id, &p, &u,
+		    &dev, &err);
 		if (rc == 0)
 			rc = rq->svc->be->ca_get(tx, t.ca_id, &ca, &err);
 	}

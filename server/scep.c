@@ -896,6 +896,20 @@ known_transaction(struct scep_ctx *x, struct store_tx *tx, struct store_scep_tx 
 	}
 }
 
+int
+scep_parties_get(const struct store_backend *be, struct store_tx *tx, const char *profile,
+    const char *user_id, const char *device_id, struct store_scep_profile *p_r,
+    struct store_user *u_r, struct store_device *d_r, struct smime_error *err)
+{
+	int rc = be->scep_profile_get(tx, profile, p_r, err);
+
+	if (rc == 0)
+		rc = be->user_get(tx, user_id, u_r, err);
+	if (rc == 0)
+		rc = be->device_get(tx, device_id, d_r, err);
+	return rc;
+}
+
 static void
 enroll(struct scep_ctx *x)
 {
@@ -956,12 +970,8 @@ enroll(struct scep_ctx *x)
 			    old.status == STATUS_SUPERSEDED ? "superseded" : "expired");
 			goto out_free;
 		}
-		rc = be->scep_profile_get(tx, old.profile, &p, &err);
-		if (rc == 0)
-			rc = be->user_get(tx, old.user_id, &u, &err);
-		if (rc == 0)
-			rc = be->device_get(tx, old.device_id, &d, &err);
-		if (rc != 0) {
+		if (scep_parties_get(be, tx, old.profile, old.user_id, old.device_id, &p, &u, &d,
+		    &err) != 0) {
 			be->rollback(tx);
 			refuse(x, SMIME_SCEP_BAD_CERT_ID, "the certificate %s belongs to a profile, "
 			    "user or device that is gone", old.serial);
@@ -1033,12 +1043,8 @@ enroll(struct scep_ctx *x)
 			refuse(x, SMIME_SCEP_BAD_REQUEST, "the challenge password has expired");
 			goto out_free;
 		}
-		rc = be->scep_profile_get(tx, ch.profile, &p, &err);
-		if (rc == 0)
-			rc = be->user_get(tx, ch.user_id, &u, &err);
-		if (rc == 0)
-			rc = be->device_get(tx, ch.device_id, &d, &err);
-		if (rc != 0) {
+		if (scep_parties_get(be, tx, ch.profile, ch.user_id, ch.device_id, &p, &u, &d,
+		    &err) != 0) {
 			be->rollback(tx);
 			refuse(x, SMIME_SCEP_BAD_REQUEST, "the challenge's profile, user or device "
 			    "is gone");

@@ -75,6 +75,12 @@ int scep_challenge_make(const char *user_id, const char *device_id, const char *
     int minutes, int64_t now, struct store_scep_challenge *c_r,
     char text_r[SCEP_CHALLENGE_SIZE], struct smime_error *err);
 
+/* The SCEP profile, user and device a challenge or a certificate names:
+ * NOTFOUND when one of them is gone. */
+int scep_parties_get(const struct store_backend *be, struct store_tx *tx, const char *profile,
+    const char *user_id, const char *device_id, struct store_scep_profile *p_r,
+    struct store_user *u_r, struct store_device *d_r, struct smime_error *err);
+
 /*
  * Issue a certificate from profile p for the request (DER csr, or
  * csr_req parsed and its signature verified already): *rec_r is the
