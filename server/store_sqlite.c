@@ -70,6 +70,8 @@
 
 #define CERT_COLS "serial, ca_id, user_id, device_id, profile, purpose, source, status," \
 	" subject, email, not_before, not_after, sha256, sha1, der, created, revoked_at, reason"
+/* What a read gives: the written columns and those added later with defaults. */
+#define CERT_READ_COLS CERT_COLS ", withdrawn"
 
 /* Queue NEW.user_id for publication now, or mark its queued entry changed. */
 #define PUBLISH_QUEUE_UPSERT \
@@ -297,6 +299,17 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"CREATE INDEX scep_nonces_seen ON scep_nonces(seen);"
 	/* cert_supersede of one device: a user may have many devices. */
 	"CREATE INDEX certs_device_active ON certs(user_id, device_id, purpose, status);",
+	/* 4 -> 5: the distrust list, beside the trust collection; certificates
+	 * withdrawn from lookup and publication (kept, with their keys). */
+	"CREATE TABLE distrust ("
+	"  sha256 TEXT PRIMARY KEY NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  der BLOB NOT NULL,"
+	"  created INTEGER NOT NULL);"
+	"ALTER TABLE certs ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TRIGGER publish_cert_withdraw AFTER UPDATE OF withdrawn ON certs"
+	"  WHEN NEW.user_id <> ''"
+	"  BEGIN " PUBLISH_QUEUE_UPSERT " END;",
 };
 
 /*
@@ -327,6 +340,7 @@ enum stmt_id {
 	S_AUDIT_APPEND, S_AUDIT_LIST, S_AUDIT_LIST_AFTER,
 	S_ARCHIVE_PUT, S_ARCHIVE_GET,
 	S_TRUST_PUT, S_TRUST_LIST, S_TRUST_DELETE,
+	S_DISTRUST_PUT, S_DISTRUST_LIST, S_DISTRUST_DELETE, S_CERT_WITHDRAW,
 	S_PUBLISH_DUE, S_PUBLISH_DONE, S_PUBLISH_RETRY, S_PUBLISH_ALL, S_PUBLISH_PENDING,
 	S_PUBLISH_COUNT,
 	S_SPROF_PUT, S_SPROF_GET, S_SPROF_LIST, S_SPROF_DELETE,
@@ -450,7 +464,7 @@ static const char *const sql_text[S_CERT_LIST] = {
 
 	[S_CERT_INSERT] = "INSERT INTO certs (" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
 	    " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-	[S_CERT_GET] = "SELECT " CERT_COLS " FROM certs WHERE sha256 = ?1",
+	[S_CERT_GET] = "SELECT " CERT_READ_COLS " FROM certs WHERE sha256 = ?1",
 	[S_CERT_BY_SERIAL] = "SELECT sha256 FROM certs WHERE serial = ?1 LIMIT 2",
 	[S_CERT_STATUS] = "UPDATE certs SET status = ?2, revoked_at = ?3, reason = ?4"
 	    " WHERE sha256 = ?1",
@@ -476,6 +490,12 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_TRUST_PUT] = "INSERT INTO trust (sha256, subject, der, created) VALUES (?1, ?2, ?3, ?4)",
 	[S_TRUST_LIST] = "SELECT sha256, subject, der, created FROM trust ORDER BY created, sha256",
 	[S_TRUST_DELETE] = "DELETE FROM trust WHERE sha256 = ?1",
+	[S_DISTRUST_PUT] = "INSERT INTO distrust (sha256, subject, der, created)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[S_DISTRUST_LIST] = "SELECT sha256, subject, der, created FROM distrust"
+	    " ORDER BY created, sha256",
+	[S_DISTRUST_DELETE] = "DELETE FROM distrust WHERE sha256 = ?1",
+	[S_CERT_WITHDRAW] = "UPDATE certs SET withdrawn = ?2 WHERE sha256 = ?1",
 	[S_PUBLISH_DUE] = "SELECT " PUBLISH_COLS " FROM publish_queue WHERE next_at <= ?1"
 	    " ORDER BY next_at, queued LIMIT ?2",
 	[S_PUBLISH_DONE] = "DELETE FROM publish_queue WHERE user_id = ?1 AND seq = ?2",
@@ -808,6 +828,7 @@ row_cert(sqlite3_stmt *s, void *item)
 	c->created = sqlite3_column_int64(s, 15);
 	c->revoked_at = sqlite3_column_int64(s, 16);
 	c->reason = sqlite3_column_int(s, 17);
+	c->withdrawn = sqlite3_column_int64(s, 18);
 	return 0;
 }
 
@@ -1290,14 +1311,16 @@ static int
 cert_list_sql(int flags, char *buf, size_t size)
 {
 	static const char *const cond[] = {
-		"user_id = ?1", "device_id = ?2", "ca_id = ?3", "status = ?4",
+		"user_id = ?1", "device_id = ?2", "ca_id = ?3",
+		/* Expired is a matter of time (?8, 0: the stored status alone). */
+		"(CASE WHEN ?8 <> 0 AND status <> 4 AND not_after < ?8 THEN 3 ELSE status END) = ?4",
 		"(created, serial) > (?5, ?6)",
 	};
 	size_t used;
 	bool first = true;
 	int n;
 
-	n = snprintf(buf, size, "SELECT " CERT_COLS " FROM certs");
+	n = snprintf(buf, size, "SELECT " CERT_READ_COLS " FROM certs");
 	if (n < 0 || (size_t)n >= size)
 		return -1;
 	used = (size_t)n;
@@ -3071,6 +3094,8 @@ sq_cert_list(struct store_tx *tx, const struct store_page *page,
 		rc = bind_str(s, 3, f->ca_id);
 	if (rc == SQLITE_OK && f->status != 0)
 		rc = sqlite3_bind_int(s, 4, f->status);
+	if (rc == SQLITE_OK && f->status != 0)
+		rc = sqlite3_bind_int64(s, 8, f->now);
 	if (rc == SQLITE_OK && after != NULL)
 		rc = sqlite3_bind_int64(s, 5, after_created);
 	if (rc == SQLITE_OK && after != NULL)
@@ -3129,6 +3154,27 @@ sq_cert_set_status(struct store_tx *tx, const char *serial, enum cert_status sta
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int(s, 4, revoked ? reason : -1);
 	return change_one(tx->c, s, rc, "certificate with serial", serial, err);
+}
+
+static int
+sq_cert_withdraw(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	char sha256[65];
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL || when <= 0)
+		return usage(err, "cert_withdraw needs a serial or fingerprint and a time");
+	if ((ret = cert_resolve(tx, id, sha256, err)) != 0)
+		return ret;
+	if ((ret = stmt(tx->c, S_CERT_WITHDRAW, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, sha256);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, when);
+	return change_one(tx->c, s, rc, "certificate", id, err);
 }
 
 static int
@@ -3448,8 +3494,10 @@ sq_archive_get(struct store_tx *tx, const char *sha256, unsigned char **sealed_r
 	return ret;
 }
 
+/* Put t in the trust collection (id S_TRUST_PUT) or the distrust list. */
 static int
-sq_trust_put(struct store_tx *tx, const struct store_trust *t, struct smime_error *err)
+trust_put_in(struct store_tx *tx, int id, const char *list, const struct store_trust *t,
+    struct smime_error *err)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, ret;
@@ -3457,8 +3505,8 @@ sq_trust_put(struct store_tx *tx, const struct store_trust *t, struct smime_erro
 	if ((ret = need_tx(tx, true, err)) != 0)
 		return ret;
 	if (t == NULL || t->der == NULL || t->der_len == 0 || t->subject == NULL)
-		return usage(err, "trust_put needs a certificate");
-	if ((ret = stmt(tx->c, S_TRUST_PUT, &s, err)) != 0)
+		return usage(err, "trust_put and distrust_put need a certificate");
+	if ((ret = stmt(tx->c, id, &s, err)) != 0)
 		return ret;
 	rc = bind_field(s, 1, t->sha256, sizeof(t->sha256));
 	if (rc == SQLITE_OK)
@@ -3470,12 +3518,19 @@ sq_trust_put(struct store_tx *tx, const struct store_trust *t, struct smime_erro
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (is_constraint(rc))
-		ret = smime_error_set(err, SMIME_E_EXISTS, "%.64s is in the trust collection "
-		    "already", t->sha256);
+		ret = smime_error_set(err, SMIME_E_EXISTS, "%.64s is in the %s already",
+		    t->sha256, list);
 	else if (rc != SQLITE_DONE)
-		ret = dberr(tx->c->db, err, "writing the trust collection");
+		ret = dberr(tx->c->db, err, id == S_TRUST_PUT ? "writing the trust collection" :
+		    "writing the distrust list");
 	done(s);
 	return ret;
+}
+
+static int
+sq_trust_put(struct store_tx *tx, const struct store_trust *t, struct smime_error *err)
+{
+	return trust_put_in(tx, S_TRUST_PUT, "trust collection", t, err);
 }
 
 static int
@@ -3495,6 +3550,31 @@ static int
 sq_trust_delete(struct store_tx *tx, const char *sha256, struct smime_error *err)
 {
 	return delete_by(tx, S_TRUST_DELETE, sha256, "trusted certificate", err);
+}
+
+static int
+sq_distrust_put(struct store_tx *tx, const struct store_trust *t, struct smime_error *err)
+{
+	return trust_put_in(tx, S_DISTRUST_PUT, "distrust list", t, err);
+}
+
+static int
+sq_distrust_list(struct store_tx *tx, struct store_trust **v_r, size_t *n_r,
+    struct smime_error *err)
+{
+	void *v = NULL;
+	int ret = list_all(tx, "distrust_list", S_DISTRUST_LIST, sizeof(**v_r), row_trust,
+	    clear_trust, &v, n_r, err);
+
+	if (v_r != NULL)
+		*v_r = v;
+	return ret;
+}
+
+static int
+sq_distrust_delete(struct store_tx *tx, const char *sha256, struct smime_error *err)
+{
+	return delete_by(tx, S_DISTRUST_DELETE, sha256, "distrusted certificate", err);
 }
 
 /* ---- the publication queue ---------------------------------------------- */
@@ -4185,6 +4265,7 @@ const struct store_backend store_sqlite = {
 	.cert_get = sq_cert_get,
 	.cert_list = sq_cert_list,
 	.cert_set_status = sq_cert_set_status,
+	.cert_withdraw = sq_cert_withdraw,
 	.cert_supersede = sq_cert_supersede,
 	.cert_revoked = sq_cert_revoked,
 	.token_insert = sq_token_insert,
@@ -4199,6 +4280,9 @@ const struct store_backend store_sqlite = {
 	.trust_put = sq_trust_put,
 	.trust_list = sq_trust_list,
 	.trust_delete = sq_trust_delete,
+	.distrust_put = sq_distrust_put,
+	.distrust_list = sq_distrust_list,
+	.distrust_delete = sq_distrust_delete,
 	.publish_due = sq_publish_due,
 	.publish_done = sq_publish_done,
 	.publish_retry = sq_publish_retry,

@@ -1294,16 +1294,16 @@ test_certs(void **state)
 		struct store_cert_filter f;
 		size_t want;
 	} rows[] = {
-		{ { NULL, NULL, NULL, 0 }, 25 },
-		{ { "u1", NULL, NULL, 0 }, 17 },
-		{ { "u2", NULL, NULL, 0 }, 8 },
-		{ { NULL, "dev1", NULL, 0 }, 6 },
-		{ { NULL, "", NULL, 0 }, 19 },
-		{ { NULL, NULL, "issuing-2", 0 }, 12 },
-		{ { NULL, NULL, NULL, STATUS_REVOKED }, 5 },
-		{ { "u2", "dev1", "issuing-2", STATUS_REVOKED }, 1 },
-		{ { "u1", NULL, "issuing-1", STATUS_ACTIVE }, 8 },
-		{ { "nobody", NULL, NULL, 0 }, 0 },
+		{ { NULL, NULL, NULL, 0, 0 }, 25 },
+		{ { "u1", NULL, NULL, 0, 0 }, 17 },
+		{ { "u2", NULL, NULL, 0, 0 }, 8 },
+		{ { NULL, "dev1", NULL, 0, 0 }, 6 },
+		{ { NULL, "", NULL, 0, 0 }, 19 },
+		{ { NULL, NULL, "issuing-2", 0, 0 }, 12 },
+		{ { NULL, NULL, NULL, STATUS_REVOKED, 0 }, 5 },
+		{ { "u2", "dev1", "issuing-2", STATUS_REVOKED, 0 }, 1 },
+		{ { "u1", NULL, "issuing-1", STATUS_ACTIVE, 0 }, 8 },
+		{ { "nobody", NULL, NULL, 0, 0 }, 0 },
 	};
 	page.after = NULL;
 	page.limit = 1000;
@@ -1935,6 +1935,117 @@ test_concurrency(void **state)
 	CHECK(B->ping(f->st, &err));
 }
 
+/*
+ * The distrust list (schema 5): like the trust collection, apart from it;
+ * a certificate may be on both, and removing it from one leaves the other.
+ */
+static void
+test_distrust(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_trust t = { .sha256 = "cd34", .subject = (char *)"CN=DigiNotar",
+		.der = (unsigned char *)"\x30\x03\x02\x01\x02", .der_len = 5, .created = 9 };
+	struct store_trust *v = NULL;
+	size_t n = 0;
+
+	CHECK(B->distrust_list(tx, &v, &n, &err));
+	assert_int_equal(n, 0);
+	store_trusts_free(v, n);
+	CHECK(B->trust_put(tx, &t, &err));
+	CHECK(B->distrust_put(tx, &t, &err));
+	assert_int_equal(B->distrust_put(tx, &t, &err), SMIME_E_EXISTS);
+	CHECK(B->distrust_list(tx, &v, &n, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].sha256, "cd34");
+	assert_string_equal(v[0].subject, "CN=DigiNotar");
+	assert_int_equal(v[0].der_len, 5);
+	assert_memory_equal(v[0].der, "\x30\x03\x02\x01\x02", 5);
+	assert_int_equal(v[0].created, 9);
+	store_trusts_free(v, n);
+	CHECK(B->distrust_delete(tx, "cd34", &err));
+	assert_int_equal(B->distrust_delete(tx, "cd34", &err), SMIME_E_NOTFOUND);
+	CHECK(B->distrust_list(tx, &v, &n, &err));
+	assert_int_equal(n, 0);
+	store_trusts_free(v, n);
+	/* The trust collection kept its own entry. */
+	CHECK(B->trust_list(tx, &v, &n, &err));
+	assert_int_equal(n, 1);
+	store_trusts_free(v, n);
+	tx_commit(tx);
+	tx = tx_begin(f->st, false);
+	assert_int_equal(B->distrust_put(tx, &t, &err), SMIME_E_USAGE);
+	B->rollback(tx);
+}
+
+/*
+ * Expiry is judged at the filter's moment: a certificate past its notAfter
+ * is expired whatever it was (active or superseded), unless revoked.
+ * Withdrawal keeps a certificate recorded but marks it, and queues its
+ * user for publication.
+ */
+static void
+test_cert_expired_withdrawn(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_page page = { .after = NULL, .limit = 100 };
+	struct store_cert *v = NULL, got;
+	struct store_publish *q = NULL;
+	size_t n = 0, total = 0;
+	char *next = NULL;
+
+	/* not_after = created + 86400 */
+	add_cert(tx, "01", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 1000);
+	add_cert(tx, "02", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_SUPERSEDED, 2000);
+	add_cert(tx, "03", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_REVOKED, 3000);
+	add_cert(tx, "04", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 500000);
+	add_cert(tx, "05", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_SUPERSEDED, 500001);
+	struct {
+		int status;
+		int64_t now;
+		size_t want;
+	} rows[] = {
+		{ STATUS_EXPIRED, 400000, 2 },     /* 01, 02 */
+		{ STATUS_ACTIVE, 400000, 1 },      /* 04 */
+		{ STATUS_SUPERSEDED, 400000, 1 },  /* 05 */
+		{ STATUS_REVOKED, 400000, 1 },     /* 03, however old */
+		{ STATUS_EXPIRED, 10, 0 },         /* nothing expired yet */
+		{ STATUS_ACTIVE, 10, 2 },
+		{ STATUS_EXPIRED, 0, 0 },          /* now 0: the stored status */
+		{ STATUS_ACTIVE, 0, 2 },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct store_cert_filter flt = { .status = rows[i].status, .now = rows[i].now };
+		CHECK(B->cert_list(tx, &page, &flt, &v, &n, &next, &err));
+		if (n != rows[i].want)
+			print_message("row %zu: %zu certificates\n", i, n);
+		assert_int_equal(n, rows[i].want);
+		store_certs_free(v, n);
+	}
+
+	CHECK(B->cert_get(tx, "04", &got, &err));
+	assert_int_equal(got.withdrawn, 0);
+	store_cert_clear(&got);
+	CHECK(B->publish_pending(tx, 10, &q, &n, &total, &err));
+	for (size_t i = 0; i < n; i++)
+		CHECK(B->publish_done(tx, q[i].user_id, q[i].seq, &err));
+	store_publishes_free(q, n);
+	CHECK(B->cert_withdraw(tx, "04", 777, &err));
+	CHECK(B->cert_get(tx, "04", &got, &err));
+	assert_int_equal(got.withdrawn, 777);
+	assert_int_equal(got.status, STATUS_ACTIVE);
+	store_cert_clear(&got);
+	CHECK(B->publish_pending(tx, 10, &q, &n, &total, &err));
+	assert_int_equal(total, 1);
+	assert_string_equal(q[0].user_id, "u1");
+	store_publishes_free(q, n);
+	assert_int_equal(B->cert_withdraw(tx, "99", 777, &err), SMIME_E_NOTFOUND);
+	tx_commit(tx);
+}
+
 /* The key archive and the trust collection (schema 2). */
 static void
 test_archive_trust(void **state)
@@ -2409,6 +2520,8 @@ main(void)
 		T(test_concurrency),
 		T(test_long_values),
 		T(test_archive_trust),
+		T(test_distrust),
+		T(test_cert_expired_withdrawn),
 		T(test_publish_queue),
 		T(test_cert_same_serial),
 		T(test_scep),
