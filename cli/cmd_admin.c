@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,27 +34,52 @@
 #define CSR_MAX (1024u * 1024)
 #define SERIAL_MAX_DIGITS 64             /* the service's limit (STORE_SERIAL_SIZE) */
 
-/* The options an action may take: one bit each. */
-enum {
-	A_NAME = 1 << 0, A_GROUP = 1 << 1, A_ALIAS = 1 << 2, A_DESCRIPTION = 1 << 3,
-	A_USER = 1 << 4, A_PLATFORM = 1 << 5, A_DEVICE = 1 << 6, A_PROFILE = 1 << 7,
-	A_CSR = 1 << 8, A_OUT = 1 << 9, A_PASSWORD_FILE = 1 << 10, A_STATUS = 1 << 11,
-	A_CA = 1 << 12, A_REASON = 1 << 13, A_AFTER = 1 << 14, A_LIMIT = 1 << 15,
-	A_PASSWORDS = 1 << 16, A_SECONDS = 1 << 17, A_RSA_MIN_BITS = 1 << 18,
-	A_EC_CURVES = 1 << 19, A_SUBJECT = 1 << 20, A_SAN_EMAIL = 1 << 21,
-	A_NON_REPUDIATION = 1 << 22, A_VALIDITY_DAYS = 1 << 23, A_RENEWAL_DAYS = 1 << 24,
-	A_APPROVAL = 1 << 25, A_CHALLENGE_MINUTES = 1 << 26, A_ALLOW_SHA1 = 1 << 27,
-};
+/* The options an action may take: one bit each (64 of them at most). */
+#define A_NAME (UINT64_C(1) << 0)
+#define A_GROUP (UINT64_C(1) << 1)
+#define A_ALIAS (UINT64_C(1) << 2)
+#define A_DESCRIPTION (UINT64_C(1) << 3)
+#define A_USER (UINT64_C(1) << 4)
+#define A_PLATFORM (UINT64_C(1) << 5)
+#define A_DEVICE (UINT64_C(1) << 6)
+#define A_PROFILE (UINT64_C(1) << 7)
+#define A_CSR (UINT64_C(1) << 8)
+#define A_OUT (UINT64_C(1) << 9)
+#define A_PASSWORD_FILE (UINT64_C(1) << 10)
+#define A_STATUS (UINT64_C(1) << 11)
+#define A_CA (UINT64_C(1) << 12)
+#define A_REASON (UINT64_C(1) << 13)
+#define A_AFTER (UINT64_C(1) << 14)
+#define A_LIMIT (UINT64_C(1) << 15)
+#define A_PASSWORDS (UINT64_C(1) << 16)
+#define A_SECONDS (UINT64_C(1) << 17)
+#define A_RSA_MIN_BITS (UINT64_C(1) << 18)
+#define A_EC_CURVES (UINT64_C(1) << 19)
+#define A_SUBJECT (UINT64_C(1) << 20)
+#define A_SAN_EMAIL (UINT64_C(1) << 21)
+#define A_NON_REPUDIATION (UINT64_C(1) << 22)
+#define A_VALIDITY_DAYS (UINT64_C(1) << 23)
+#define A_RENEWAL_DAYS (UINT64_C(1) << 24)
+#define A_APPROVAL (UINT64_C(1) << 25)
+#define A_CHALLENGE_MINUTES (UINT64_C(1) << 26)
+#define A_ALLOW_SHA1 (UINT64_C(1) << 27)
+#define A_DISTRUST (UINT64_C(1) << 28)
+#define A_PURPOSE (UINT64_C(1) << 29)
+#define A_KEY_ALG (UINT64_C(1) << 30)
+#define A_BR_PROFILE (UINT64_C(1) << 31)
+#define A_GENERATE (UINT64_C(1) << 32)
+#define A_PRIMARY (UINT64_C(1) << 33)
 /*
- * getopt's value of an action's option: OPT_TAG and the option's bit; a
- * boolean's --no- form carries OPT_NO too.  The bit comes back with OPT_BIT.
+ * getopt's value of an action's option: OPT_TAG and the option's bit
+ * number; a boolean's --no- form carries OPT_NO too.  The bit comes back
+ * with OPT_BIT.
  */
 #define OPT_TAG 0x40000000
-#define OPT_NO 0x20000000
-#define OPT(bit) (OPT_TAG | (bit))
-#define OPT_NOT(bit) (OPT_TAG | OPT_NO | (bit))
-#define OPT_BIT(c) (((c) & OPT_TAG) != 0 ? (unsigned)(c) & (OPT_NO - 1) : 0u)
-_Static_assert(A_ALLOW_SHA1 < OPT_NO, "an option's bit collides with OPT_NO");
+#define OPT_NO 0x100
+#define OPT(bit) (OPT_TAG | __builtin_ctzll(bit))
+#define OPT_NOT(bit) (OPT_TAG | OPT_NO | __builtin_ctzll(bit))
+#define OPT_BIT(c) (((c) & OPT_TAG) != 0 ? UINT64_C(1) << ((unsigned)(c) & (OPT_NO - 1)) : \
+	UINT64_C(0))
 enum { O_SERVER = 0x200000, O_TOKEN_FILE, O_CACERT };
 
 struct args {
@@ -68,7 +94,7 @@ struct args {
 	const char *ec_curves, *subject, *san_email;
 	long long seconds, rsa_min_bits, validity_days, renewal_days, challenge_minutes;
 	bool non_repudiation, approval, allow_sha1;
-	unsigned given;
+	uint64_t given;
 	char **pos;                      /* positional arguments */
 	int n_pos;
 };
@@ -76,7 +102,7 @@ struct args {
 struct verb {
 	const char *noun, *name;         /* name NULL: the object is the action (audit) */
 	int (*fn)(struct args *a);
-	unsigned opts;
+	uint64_t opts;
 	int min_pos, max_pos;
 	const char *pos_names;           /* "GROUP USER": for "missing GROUP" */
 	const char *synopsis;            /* after "smime admin NOUN NAME " */
@@ -1864,14 +1890,38 @@ file_b64(const char *path, size_t max, struct smime_error *err)
 
 #define TRUST_FILE_MAX (16u * 1024 * 1024)
 
+/* Both lists: the collection (source service or imported), then the
+ * distrust list (source distrusted), which wins over the collection. */
 static int
 trust_list(struct args *a)
 {
 	static const struct column cols[] = { { "SHA256", "sha256", NULL },
 		{ "SOURCE", "source", NULL }, { "NOT-AFTER", "not_after", NULL },
 		{ "SUBJECT", "subject", NULL } };
+	struct admin_conn *c = NULL;
+	json_t *items = NULL, *dis = NULL;
+	int rc;
 
-	return list_show(a, "/api/v1/trust", NULL, 0, false, cols, N(cols));
+	if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK &&
+	    (rc = admin_list(c, "/api/v1/trust", NULL, 0, false, NULL, 0, &items, NULL)) ==
+	    EXIT_OK &&
+	    (rc = admin_list(c, "/api/v1/distrust", NULL, 0, false, NULL, 0, &dis, NULL)) ==
+	    EXIT_OK) {
+		if (g.json)
+			json_out(json_pack("{s:O,s:O}", "items", items, "distrusted", dis));
+		else {
+			json_t *all = json_copy(items);
+			if (all == NULL || json_array_extend(all, dis) != 0)
+				rc = oom();
+			else
+				rc = print_table(all, cols, N(cols));
+			json_decref(all);
+		}
+	}
+	json_decref(items);
+	json_decref(dis);
+	admin_conn_free(c);
+	return rc;
 }
 
 static int
@@ -1885,13 +1935,39 @@ show_trust_report(const struct args *a, const json_t *answer)
 		printf("%-8s %.64s  %s%s%s\n", str(row, "status"), str(row, "sha256"),
 		    str(row, "subject"), *str(row, "message") ? ": " : "", str(row, "message"));
 	if (!g.quiet)
-		fprintf(stderr, "smime: admin trust import: %" JSON_INTEGER_FORMAT " added, %"
+		fprintf(stderr, "smime: admin trust import: %" JSON_INTEGER_FORMAT " %s, %"
 		    JSON_INTEGER_FORMAT " already there, %" JSON_INTEGER_FORMAT " refused\n",
 		    json_integer_value(json_object_get(answer, "added")),
+		    (a->given & A_DISTRUST) ? "distrusted" : "added",
 		    json_integer_value(json_object_get(answer, "existing")),
 		    json_integer_value(json_object_get(answer, "refused")));
 	return json_integer_value(json_object_get(answer, "refused")) > 0 ? EXIT_INVALID :
 	    EXIT_OK;
+}
+
+/* One file to the service; its report shown, or printed as JSON: exit
+ * status 1 when a certificate was refused, either way. */
+static int
+trust_send(struct args *a, const char *path, json_t *body)
+{
+	struct admin_conn *c = NULL;
+	json_t *answer = NULL;
+	int rc;
+
+	if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK)
+		rc = admin_call(c, "POST", path, body, &answer);
+	if (rc == EXIT_OK && answer != NULL) {
+		if (g.json) {
+			json_out(json_incref(answer));
+			rc = json_integer_value(json_object_get(answer, "refused")) > 0 ?
+			    EXIT_INVALID : EXIT_OK;
+		} else
+			rc = show_trust_report(a, answer);
+	}
+	json_decref(answer);
+	json_decref(body);
+	admin_conn_free(c);
+	return rc;
 }
 
 /* Each FILE (PEM, DER, PKCS#7, SST) goes to the service as it is. */
@@ -1907,8 +1983,8 @@ trust_import(struct args *a)
 
 		if (b64 == NULL)
 			return fail("admin", &err);
-		rc = call_show(a, "POST", strdup("/api/v1/trust"), json_pack("{s:s}", "file", b64),
-		    show_trust_report, NULL);
+		rc = trust_send(a, (a->given & A_DISTRUST) ? "/api/v1/distrust" : "/api/v1/trust",
+		    json_pack("{s:s}", "file", b64));
 		free(b64);
 		if (rc != EXIT_OK && (worst == EXIT_OK || worst == EXIT_INVALID))
 			worst = rc;
@@ -1919,7 +1995,10 @@ trust_import(struct args *a)
 static int
 trust_remove(struct args *a)
 {
-	return call_show(a, "DELETE", admin_path("/api/v1/trust/%s", a->pos[0]), NULL, NULL,
+	bool dis = (a->given & A_DISTRUST) != 0;
+
+	return call_show(a, "DELETE", admin_path(dis ? "/api/v1/distrust/%s" : "/api/v1/trust/%s",
+	    a->pos[0]), NULL, NULL, dis ? "removed from the distrust list" :
 	    "removed from the trust collection");
 }
 
@@ -2538,13 +2617,22 @@ static const struct verb verbs[] = {
 	  "Make a new CRL of the CA now, and print its number.\n" },
 	{ "trust", "list", trust_list, 0, 0, 0, "", "",
 	  "List the trust collection: the service's own CAs (source service) and the\n"
-	  "roots and intermediates imported (source imported).\n" },
-	{ "trust", "import", trust_import, 0, 1, 64, "FILE", "FILE...",
+	  "roots and intermediates imported (source imported); then the distrust list\n"
+	  "(source distrusted), which wins over the collection.  With --json:\n"
+	  "{\"items\":[...],\"distrusted\":[...]}.\n" },
+	{ "trust", "import", trust_import, A_DISTRUST, 1, 64, "FILE", "[--distrust] FILE...",
 	  "Import roots and intermediates into the trust collection from PEM, DER,\n"
 	  "PKCS#7 certs-only or Microsoft SST files (Export-Certificate -Type SST).\n"
 	  "Each certificate is added, found already there, or refused with the\n"
-	  "reason (not a CA, no subject key identifier, expired, ...).  Exit status 1\n"
-	  "when any was refused.\n" },
+	  "reason (not a CA, a CA for TLS only (its extended key usage excludes\n"
+	  "emailProtection), no subject key identifier, expired, distrusted, ...).\n"
+	  "Exit status 1 when any was refused.\n\n"
+	  "  --distrust   put every certificate of the files (CAs and end-entity\n"
+	  "               certificates, e.g. Windows' disallowed store) on the distrust\n"
+	  "               list instead: no validation of the service accepts them, nor\n"
+	  "               what they issued, nor the same subject and key re-issued,\n"
+	  "               even when trusted too; what they validated stops being\n"
+	  "               looked up and published.\n" },
 	{ "directory", "status", directory_status, 0, 0, 0, "", "",
 	  "Show the publication to the LDAP directory (ldap_url in smimed.conf): where\n"
 	  "it goes, whether the service is connected, the last success and failure, and\n"
@@ -2554,9 +2642,10 @@ static const struct verb verbs[] = {
 	  "them, or was restored), and wait until the directory has them all: exit\n"
 	  "status 0 when it has, 7 with the users still waiting and why when the\n"
 	  "directory keeps refusing or cannot be reached (the service keeps retrying).\n" },
-	{ "trust", "remove", trust_remove, 0, 1, 1, "SHA256", "SHA256",
+	{ "trust", "remove", trust_remove, A_DISTRUST, 1, 1, "SHA256", "[--distrust] SHA256",
 	  "Remove an imported certificate, named by its SHA-256 fingerprint, from the\n"
-	  "trust collection.  The service's own CAs cannot be removed.\n" },
+	  "trust collection (with --distrust: from the distrust list).  The service's\n"
+	  "own CAs cannot be removed.\n" },
 	{ "cert", "issue", cert_issue, A_USER | A_PROFILE | A_DEVICE | A_CSR | A_OUT |
 	  A_PASSWORD_FILE, 0, 0, "",
 	  "--user USER --profile PROFILE [--device ID] --csr FILE [-o FILE]\n"
@@ -2734,6 +2823,7 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		{ "no-approval", no_argument, NULL, OPT_NOT(A_APPROVAL) },
 		{ "challenge-minutes", required_argument, NULL, OPT(A_CHALLENGE_MINUTES) },
 		{ "allow-sha1", no_argument, NULL, OPT(A_ALLOW_SHA1) },
+		{ "distrust", no_argument, NULL, OPT(A_DISTRUST) },
 		{ "no-allow-sha1", no_argument, NULL, OPT_NOT(A_ALLOW_SHA1) },
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
@@ -2745,7 +2835,7 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 	/* 0: getopt starts afresh (the admin level stopped at the object). */
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "o:qh", opts, &idx)) != -1) {
-		unsigned bit = c == 'o' ? A_OUT : OPT_BIT(c);
+		uint64_t bit = c == 'o' ? A_OUT : OPT_BIT(c);
 		if (c == 'h') {
 			verb_help(stdout, v);
 			return -1;
@@ -2807,6 +2897,7 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		case OPT_NOT(A_APPROVAL): a->approval = false; break;
 		case OPT(A_ALLOW_SHA1): a->allow_sha1 = true; break;
 		case OPT_NOT(A_ALLOW_SHA1): a->allow_sha1 = false; break;
+		case OPT(A_DISTRUST): break;
 		case O_SERVER: a->conn.server = optarg; break;
 		case O_TOKEN_FILE: a->conn.token_file = optarg; break;
 		case O_CACERT: a->conn.cacert = optarg; break;

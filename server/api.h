@@ -285,6 +285,9 @@ void h_lookup(struct request *rq);
 void h_trust_list(struct request *rq);
 void h_trust_import(struct request *rq);
 void h_trust_delete(struct request *rq);
+void h_distrust_list(struct request *rq);
+void h_distrust_import(struct request *rq);
+void h_distrust_delete(struct request *rq);
 
 void h_directory_get(struct request *rq);
 void h_directory_sync(struct request *rq);

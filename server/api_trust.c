@@ -2,7 +2,9 @@
  * smimed: /api/v1/trust, the trust collection (the virtual certificate
  * collection of Exchange): the CAs of this service, always in it, and the
  * roots and intermediates an administrator imports from PEM, DER, PKCS#7
- * or Microsoft SST files.
+ * or Microsoft SST files; /api/v1/distrust, the distrust list (Windows'
+ * disallowed store): CAs and end-entity certificates that no validation
+ * of the service accepts, even when they are in the collection too.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <smime/cert.h>
 
 #include "api.h"
+#include "trust.h"
 
 #define TRUST_MAX_FILE (16 * 1024 * 1024)
 
@@ -38,6 +41,36 @@ trust_json(X509 *x, const char *sha256, const char *source, const char *ca_id, i
 	OPENSSL_free(der);
 	free(pem);
 	return j;
+}
+
+void
+h_distrust_list(struct request *rq)
+{
+	struct store_trust *v = NULL;
+	size_t n = 0;
+	struct smime_error err;
+	struct store_tx *tx = rq_read(rq);
+
+	if (tx == NULL)
+		return;
+	int rc = rq->svc->be->distrust_list(tx, &v, &n, &err);
+	rq->svc->be->rollback(tx);
+	if (rc != 0) {
+		reply_smime(rq, &err);
+		return;
+	}
+	json_t *items = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *p = v[i].der;
+		X509 *x = d2i_X509(NULL, &p, (long)v[i].der_len);
+		if (x == NULL)
+			continue;
+		json_array_append_new(items, trust_json(x, v[i].sha256, "distrusted", NULL,
+		    v[i].created));
+		X509_free(x);
+	}
+	reply_json(rq, 200, json_pack("{s:o}", "items", items));
+	store_trusts_free(v, n);
 }
 
 void
@@ -90,32 +123,39 @@ struct trust_op {
 	const char *actor;
 	struct store_trust t;
 	const char *sha256;     /* delete */
+	bool distrust;          /* the distrust list, not the collection */
 };
 
 static int
 trust_put_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 {
 	struct trust_op *to = arg;
-	int rc = to->svc->be->trust_put(tx, &to->t, err);
+	int rc = to->distrust ? to->svc->be->distrust_put(tx, &to->t, err) :
+	    to->svc->be->trust_put(tx, &to->t, err);
 
+	/* What the distrusted certificate validated is no longer published. */
+	if (rc == 0 && to->distrust)
+		rc = api_publish_all(tx, to->svc, err);
 	if (rc != 0)
 		return rc;
-	return audit_row(to->svc, tx, to->actor, "trust.import", to->t.sha256,
-	    json_pack("{s:s}", "subject", to->t.subject), err);
+	return audit_row(to->svc, tx, to->actor, to->distrust ? "distrust.import" :
+	    "trust.import", to->t.sha256, json_pack("{s:s}", "subject", to->t.subject), err);
 }
 
 static int
 trust_delete_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 {
 	struct trust_op *to = arg;
-	int rc = to->svc->be->trust_delete(tx, to->sha256, err);
+	int rc = to->distrust ? to->svc->be->distrust_delete(tx, to->sha256, err) :
+	    to->svc->be->trust_delete(tx, to->sha256, err);
 
-	/* What chained to it is no longer published. */
+	/* What chained to it is no longer published; what it blocked may be. */
 	if (rc == 0)
 		rc = api_publish_all(tx, to->svc, err);
 	if (rc != 0)
 		return rc;
-	return audit_row(to->svc, tx, to->actor, "trust.remove", to->sha256, NULL, err);
+	return audit_row(to->svc, tx, to->actor, to->distrust ? "distrust.remove" :
+	    "trust.remove", to->sha256, NULL, err);
 }
 
 static int
@@ -144,8 +184,13 @@ trust_refusal(X509 *cert, int64_t now)
 	return NULL;
 }
 
-void
-h_trust_import(struct request *rq)
+/*
+ * POST /api/v1/trust and /api/v1/distrust: every certificate of the file,
+ * each with its row (added, exists or refused with the reason; distrusted
+ * or exists for the distrust list, which takes any certificate).
+ */
+static void
+trust_import(struct request *rq, bool distrust)
 {
 	static const struct jfield fields[] = {
 		{ "file", JSON_STRING, true },
@@ -212,17 +257,30 @@ h_trust_import(struct request *rq)
 	}
 	for (int i = 0; i < sk_X509_num(bag->certs); i++) {
 		X509 *x = sk_X509_value(bag->certs, i);
-		struct trust_op to = { .svc = rq->svc, .actor = rq->actor };
-		const char *why = trust_refusal(x, now);
+		struct trust_op to = { .svc = rq->svc, .actor = rq->actor, .distrust = distrust };
+		const char *why = distrust ? NULL : trust_refusal(x, now);
+		char *why_distrusted = NULL;
 		unsigned char *der = NULL;
 		int der_len;
 		bool ours = false;
+
+		/* The distrust list wins: a distrusted CA does not join the
+		 * collection, nor does one it issued. */
+		if (!distrust && why == NULL) {
+			if (trust_distrusted(rq->svc, x, &why_distrusted, &err) != 0) {
+				json_decref(rows);
+				rows = NULL;
+				reply_smime(rq, &err);
+				goto out;
+			}
+			why = why_distrusted;
+		}
 
 		smime_cert_fingerprint(x, to.t.sha256);
 		to.t.subject = smime_cert_subject(x);
 		json_t *row = json_pack("{s:s,s:s}", "sha256", to.t.sha256, "subject",
 		    to.t.subject != NULL ? to.t.subject : "");
-		for (size_t k = 0; k < n_cas && !ours; k++)
+		for (size_t k = 0; k < n_cas && !ours && !distrust; k++)
 			ours = strcmp(ca_fps[k], to.t.sha256) == 0;
 		if (ours) {
 			json_object_set_new(row, "status", json_string("exists"));
@@ -241,7 +299,8 @@ h_trust_import(struct request *rq)
 			to.t.der_len = (size_t)der_len;
 			to.t.created = now;
 			if (rq_commit(rq, trust_put_fn, &to, &err) == 0) {
-				json_object_set_new(row, "status", json_string("added"));
+				json_object_set_new(row, "status", json_string(distrust ? "distrusted" :
+				    "added"));
 				added++;
 			} else if (err.code == SMIME_E_EXISTS) {
 				json_object_set_new(row, "status", json_string("exists"));
@@ -249,6 +308,7 @@ h_trust_import(struct request *rq)
 			} else {
 				OPENSSL_free(der);
 				OPENSSL_free(to.t.subject);
+				free(why_distrusted);
 				json_decref(row);
 				reply_smime(rq, &err);
 				goto out;
@@ -256,10 +316,11 @@ h_trust_import(struct request *rq)
 		}
 		OPENSSL_free(der);
 		OPENSSL_free(to.t.subject);
+		free(why_distrusted);
 		json_array_append_new(rows, row);
 	}
 	/* Certificates refused before may be publishable now. */
-	if (added > 0 && rq_commit(rq, publish_all_fn, rq->svc, &err) != 0) {
+	if (added > 0 && !distrust && rq_commit(rq, publish_all_fn, rq->svc, &err) != 0) {
 		reply_smime(rq, &err);
 		goto out;
 	}
@@ -275,9 +336,21 @@ out:
 }
 
 void
-h_trust_delete(struct request *rq)
+h_trust_import(struct request *rq)
 {
-	struct trust_op to = { .svc = rq->svc, .actor = rq->actor };
+	trust_import(rq, false);
+}
+
+void
+h_distrust_import(struct request *rq)
+{
+	trust_import(rq, true);
+}
+
+static void
+trust_delete(struct request *rq, bool distrust)
+{
+	struct trust_op to = { .svc = rq->svc, .actor = rq->actor, .distrust = distrust };
 	char fp[65];
 	struct smime_error err;
 	const char *in = rq->params[0];
@@ -301,4 +374,16 @@ h_trust_delete(struct request *rq)
 		reply_smime(rq, &err);
 	else
 		reply_empty(rq, 204);
+}
+
+void
+h_trust_delete(struct request *rq)
+{
+	trust_delete(rq, false);
+}
+
+void
+h_distrust_delete(struct request *rq)
+{
+	trust_delete(rq, true);
 }

@@ -104,6 +104,9 @@ static const struct route {
 	{ "GET", "/api/v1/trust", h_trust_list, true, BODY_NONE, false },
 	{ "POST", "/api/v1/trust", h_trust_import, true, BODY_IMPORT, false },
 	{ "DELETE", "/api/v1/trust/{sha256}", h_trust_delete, true, BODY_NONE, false },
+	{ "GET", "/api/v1/distrust", h_distrust_list, true, BODY_NONE, false },
+	{ "POST", "/api/v1/distrust", h_distrust_import, true, BODY_IMPORT, false },
+	{ "DELETE", "/api/v1/distrust/{sha256}", h_distrust_delete, true, BODY_NONE, false },
 	{ "GET", "/api/v1/directory", h_directory_get, true, BODY_NONE, false },
 	{ "POST", "/api/v1/directory/sync", h_directory_sync, true, BODY_NONE, false },
 };
