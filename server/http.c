@@ -688,14 +688,16 @@ start_listener(struct http *h, struct listener *l, const char *listen, bool tls,
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	l->h = h;
+	/* The logger first: libmicrohttpd logs the options after it with it, and
+	 * warns (with its own logger) when it comes later. */
 	l->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, l,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)svc->cfg.connection_limit,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)svc->cfg.per_ip_connection_limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)svc->cfg.request_timeout,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_ARRAY, tls ? tls_opts : &tls_opts[2],
 	    MHD_OPTION_END);
 	if (l->d == NULL) {
