@@ -94,6 +94,9 @@ struct args {
 	const char *ec_curves, *subject, *san_email;
 	long long seconds, rsa_min_bits, validity_days, renewal_days, challenge_minutes;
 	bool non_repudiation, approval, allow_sha1;
+	/* Certificate profiles and user updates. */
+	const char *purpose, *key_alg, *br_profile, *primary;
+	bool generate;
 	uint64_t given;
 	char **pos;                      /* positional arguments */
 	int n_pos;
@@ -905,11 +908,48 @@ group_list(struct args *a)
 	return list_show(a, "/api/v1/groups", NULL, 0, true, cols, N(cols));
 }
 
+/* The group and its members (every page of GET /api/v1/users?group=). */
 static int
 group_show(struct args *a)
 {
-	return call_show(a, "GET", admin_path("/api/v1/groups/%s", a->pos[0]), NULL, show_group,
-	    NULL);
+	static const struct column cols[] = { { "EMAIL", "email", NULL },
+		{ "NAME", "name", NULL }, { "ID", "id", NULL } };
+	struct admin_conn *c = NULL;
+	json_t *gr = NULL, *members = NULL;
+	char *path = admin_path("/api/v1/groups/%s", a->pos[0]);
+	int rc;
+
+	if (path == NULL)
+		return oom();
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
+	    (rc = admin_call(c, "GET", path, NULL, &gr)) != EXIT_OK)
+		goto out;
+	struct admin_query q[] = { { "group", str(gr, "id") } };
+	if ((rc = admin_list(c, "/api/v1/users", q, N(q), true, NULL, 0, &members, NULL)) !=
+	    EXIT_OK)
+		goto out;
+	if (g.json) {
+		json_object_set(gr, "members", members);
+		json_out(json_incref(gr));
+		goto out;
+	}
+	if ((rc = show_group(a, gr)) != EXIT_OK)
+		goto out;
+	size_t i;
+	json_t *m;
+	/* The primary address as a column of its own. */
+	json_array_foreach(members, i, m)
+		json_object_set_new(m, "email", json_incref(json_array_get(json_object_get(m,
+		    "emails"), 0)));
+	printf("members:\n");
+	if (json_array_size(members) > 0)
+		rc = print_table(members, cols, N(cols));
+out:
+	json_decref(gr);
+	json_decref(members);
+	admin_conn_free(c);
+	free(path);
+	return rc;
 }
 
 static int
@@ -2486,6 +2526,232 @@ out:
 	return rc;
 }
 
+/* ---- changes the API had and the command line lacked ---------------------- */
+
+static const char *const purposes[] = { "signing", "encryption", "dual" };
+static const char *const br_profiles[] = { "strict", "multipurpose" };
+static const char *const key_algs[] = { "ec-p256", "ec-p384", "ec-p521", "rsa-2048",
+	"rsa-3072", "rsa-4096" };
+#define PROFILE_OPTS (A_PURPOSE | A_CA | A_VALIDITY_DAYS | A_KEY_ALG | A_BR_PROFILE | A_GENERATE)
+
+/* The options given into the profile p (a JSON object); a usage error when wrong. */
+static int
+profile_apply(const struct args *a, json_t *p)
+{
+	char set[128];
+
+	if (a->given & A_PURPOSE) {
+		join(set, sizeof(set), purposes, N(purposes));
+		if (!one_of(a->purpose, purposes, N(purposes)))
+			return usage_error(a->cmd, "--purpose: one of %s", set);
+		json_object_set_new(p, "purpose", json_string(a->purpose));
+	}
+	if (a->given & A_CA)
+		json_object_set_new(p, "ca", json_string(a->ca));
+	if (a->given & A_VALIDITY_DAYS)
+		json_object_set_new(p, "validity_days", json_integer(a->validity_days));
+	if (a->given & A_KEY_ALG) {
+		join(set, sizeof(set), key_algs, N(key_algs));
+		if (!one_of(a->key_alg, key_algs, N(key_algs)))
+			return usage_error(a->cmd, "--key-alg: one of %s", set);
+		json_object_set_new(p, "key_alg", json_string(a->key_alg));
+	}
+	if (a->given & A_BR_PROFILE) {
+		join(set, sizeof(set), br_profiles, N(br_profiles));
+		if (!one_of(a->br_profile, br_profiles, N(br_profiles)))
+			return usage_error(a->cmd, "--br-profile: one of %s", set);
+		json_object_set_new(p, "br_profile", json_string(a->br_profile));
+	}
+	if (a->given & A_GENERATE)
+		json_object_set_new(p, "allow_generate", json_boolean(a->generate));
+	return EXIT_OK;
+}
+
+static int
+profile_create(struct args *a)
+{
+	json_t *p = json_pack("{s:s}", "name", a->pos[0]);
+	int rc;
+
+	if ((a->given & (A_PURPOSE | A_CA)) != (A_PURPOSE | A_CA)) {
+		json_decref(p);
+		return usage_error(a->cmd, "--purpose and --ca are required");
+	}
+	if (p == NULL)
+		return oom();
+	if ((rc = profile_apply(a, p)) != EXIT_OK) {
+		json_decref(p);
+		return rc;
+	}
+	return call_show(a, "POST", strdup("/api/v1/profiles"), p, show_profile, NULL);
+}
+
+/* Read the profile, change what was given, write it back whole (PUT). */
+static int
+profile_update(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *p = NULL;
+	char *path = admin_path("/api/v1/profiles/%s", a->pos[0]);
+	int rc;
+
+	if ((a->given & PROFILE_OPTS) == 0) {
+		free(path);
+		return usage_error(a->cmd, "nothing to change: give at least one of --purpose, "
+		    "--ca, --validity-days, --key-alg, --br-profile, --[no-]generate");
+	}
+	if (path == NULL)
+		return oom();
+	if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK &&
+	    (rc = admin_call(c, "GET", path, NULL, &p)) == EXIT_OK &&
+	    (rc = profile_apply(a, p)) == EXIT_OK) {
+		admin_conn_free(c);
+		c = NULL;
+		rc = call_show(a, "PUT", path, p, show_profile, NULL);
+		return rc;
+	}
+	json_decref(p);
+	admin_conn_free(c);
+	free(path);
+	return rc;
+}
+
+static int
+profile_delete(struct args *a)
+{
+	char done[512];
+
+	snprintf(done, sizeof(done), "profile %s deleted (certificates it issued stay)", a->pos[0]);
+	return call_show(a, "DELETE", admin_path("/api/v1/profiles/%s", a->pos[0]), NULL, NULL,
+	    done);
+}
+
+/*
+ * smime admin user update USER [--name NAME] [--primary EMAIL] [--alias EMAIL]...:
+ * the addresses are the primary (given, or the current one) and the aliases
+ * (given: all of them; else the current ones, so that a new primary keeps
+ * the old one as an alias).
+ */
+static int
+user_update(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *u = NULL, *body = NULL, *emails = NULL;
+	char *path = admin_path("/api/v1/users/%s", a->pos[0]);
+	int rc;
+
+	if ((a->given & (A_NAME | A_ALIAS | A_PRIMARY)) == 0) {
+		free(path);
+		return usage_error(a->cmd, "nothing to change: give --name, --primary or --alias");
+	}
+	if (path == NULL || (body = json_object()) == NULL) {
+		free(path);
+		return oom();
+	}
+	if (a->given & A_NAME)
+		json_object_set_new(body, "name", json_string(a->name));
+	if ((a->given & (A_ALIAS | A_PRIMARY)) == 0)
+		return call_show(a, "PATCH", path, body, show_user, NULL);
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
+	    (rc = admin_call(c, "GET", path, NULL, &u)) != EXIT_OK)
+		goto out;
+	json_t *cur = json_object_get(u, "emails");
+	const char *old_primary = json_string_value(json_array_get(cur, 0));
+	const char *primary = (a->given & A_PRIMARY) ? a->primary : old_primary;
+	if (old_primary == NULL || (emails = json_array()) == NULL) {
+		rc = old_primary == NULL ? admin_error(EXIT_IO, "io", 0, "the user has no "
+		    "address") : oom();
+		goto out;
+	}
+	json_array_append_new(emails, json_string(primary));
+	if (a->given & A_ALIAS) {
+		for (size_t i = 0; i < a->n_aliases; i++)
+			if (strcasecmp(a->aliases[i], primary) != 0)
+				json_array_append_new(emails, json_string(a->aliases[i]));
+	} else {
+		size_t i;
+		json_t *e;
+		json_array_foreach(cur, i, e)
+			if (strcasecmp(json_string_value(e), primary) != 0)
+				json_array_append(emails, e);
+	}
+	json_object_set_new(body, "emails", emails);
+	emails = NULL;
+	admin_conn_free(c);
+	c = NULL;
+	json_decref(u);
+	return call_show(a, "PATCH", path, body, show_user, NULL);
+out:
+	json_decref(u);
+	json_decref(body);
+	json_decref(emails);
+	admin_conn_free(c);
+	free(path);
+	return rc;
+}
+
+static int
+device_update(struct args *a)
+{
+	json_t *body;
+	char set[128];
+
+	if ((a->given & (A_NAME | A_PLATFORM)) == 0)
+		return usage_error(a->cmd, "nothing to change: give --name or --platform");
+	join(set, sizeof(set), platforms, N(platforms));
+	if ((a->given & A_PLATFORM) && !one_of(a->platform, platforms, N(platforms)))
+		return usage_error(a->cmd, "--platform: one of %s", set);
+	if ((body = json_object()) == NULL)
+		return oom();
+	if (a->given & A_NAME)
+		json_object_set_new(body, "name", json_string(a->name));
+	if (a->given & A_PLATFORM)
+		json_object_set_new(body, "platform", json_string(a->platform));
+	return call_show(a, "PATCH", admin_path("/api/v1/devices/%s", a->pos[0]), body,
+	    show_device, NULL);
+}
+
+/*
+ * smime admin ca import ID FILE [--password-file FILE]: a PKCS#12 (the CA
+ * and its key), or PEM: the certificate, and its key when the file holds
+ * one (a CA without its key here is trusted and published, never signs).
+ */
+static int
+ca_import(struct args *a)
+{
+	struct smime_error err;
+	size_t len = 0;
+	unsigned char *data = slurp_file(a->pos[1], PFX_MAX, &len, &err);
+	char *password = NULL, *b64 = NULL;
+	json_t *body = NULL;
+
+	if (data == NULL)
+		return fail("admin", &err);
+	if (memmem(data, len, "-----BEGIN ", 11) != NULL) {
+		bool key = memmem(data, len, "PRIVATE KEY-----", 16) != NULL;
+		body = json_pack("{s:s,s:s%}", "id", a->pos[0], "certificate", (const char *)data, len);
+		if (body != NULL && key)
+			json_object_set_new(body, "key", json_stringn((const char *)data, len));
+	} else {
+		g.password_file = a->password_file;
+		smime_error_clear(&err);
+		if ((password = p12_password(false, &err)) == NULL && err.code != SMIME_OK) {
+			OPENSSL_clear_free(data, len);
+			return fail("admin", &err);
+		}
+		if ((b64 = b64_of(data, len)) != NULL)
+			body = json_pack("{s:s,s:s,s:s}", "id", a->pos[0], "pkcs12", b64, "password",
+			    password != NULL ? password : "");
+	}
+	OPENSSL_clear_free(data, len);
+	if (b64 != NULL)
+		OPENSSL_clear_free(b64, strlen(b64));
+	secret_free(password);
+	if (body == NULL)
+		return oom();
+	return call_show(a, "POST", strdup("/api/v1/cas"), body, show_ca, NULL);
+}
+
 static const struct verb verbs[] = {
 	{ "user", "add", user_add, A_NAME | A_GROUP | A_ALIAS, 1, 1, "EMAIL",
 	  "EMAIL [--name NAME] [--group GROUP]... [--alias EMAIL]...",
@@ -2502,6 +2768,14 @@ static const struct verb verbs[] = {
 	{ "user", "delete", user_delete, 0, 1, 1, "USER", "USER",
 	  "Delete a user and the user's devices.  Its certificates stay recorded and are\n"
 	  "not revoked (revoke them first with smime admin cert revoke if they must be).\n" },
+	{ "user", "update", user_update, A_NAME | A_ALIAS | A_PRIMARY, 1, 1, "USER",
+	  "USER [--name NAME] [--primary EMAIL] [--alias EMAIL]...",
+	  "Change a user's name or addresses (PATCH /api/v1/users/USER).\n\n"
+	  "  --name NAME       the display name\n"
+	  "  --primary EMAIL   the primary address (the old one stays as an alias,\n"
+	  "                    unless --alias gives them all)\n"
+	  "  --alias EMAIL     the aliases, all of them (repeatable; replaces the current\n"
+	  "                    ones)\n" },
 	{ "user", "import-csv", user_import_csv, 0, 1, 1, "FILE", "FILE",
 	  "Create users from a CSV file (RFC 4180; at most 16 MiB; - for standard\n"
 	  "input).  The first line names the columns: email (required), and optionally\n"
@@ -2515,7 +2789,8 @@ static const struct verb verbs[] = {
 	  "  --description TEXT  what the group is for\n" },
 	{ "group", "list", group_list, 0, 0, 0, "", "", "List every group and its number of members.\n" },
 	{ "group", "show", group_show, 0, 1, 1, "GROUP", "GROUP",
-	  "Show one group, named by id or name.\n" },
+	  "Show one group, named by id or name, and its members (address and name).\n"
+	  "With --json: the group and \"members\", the users.\n" },
 	{ "group", "delete", group_delete, 0, 1, 1, "GROUP", "GROUP",
 	  "Delete a group; its members stay.\n" },
 	{ "group", "add-member", group_add_member, 0, 2, 2, "GROUP USER", "GROUP USER",
@@ -2532,6 +2807,11 @@ static const struct verb verbs[] = {
 	  "List every device (all pages).\n\n"
 	  "  --user USER       only this user's devices\n" },
 	{ "device", "show", device_show, 0, 1, 1, "ID", "ID", "Show one device.\n" },
+	{ "device", "update", device_update, A_NAME | A_PLATFORM, 1, 1, "ID",
+	  "ID [--name NAME] [--platform P]",
+	  "Rename a device or change its platform.\n\n"
+	  "  --name NAME       what the device is called\n"
+	  "  --platform P      ios, android, macos, windows or linux\n" },
 	{ "device", "delete", device_delete, 0, 1, 1, "ID", "ID",
 	  "Delete a device.  Its certificates stay recorded and are not revoked.\n" },
 	{ "device", "challenge", device_challenge, A_PROFILE | A_SECONDS, 1, 1, "ID",
@@ -2549,6 +2829,22 @@ static const struct verb verbs[] = {
 	  "List the certificate profiles: purpose, issuing CA, validity, key algorithm,\n"
 	  "and whether the service may make the key.\n" },
 	{ "profile", "show", profile_show, 0, 1, 1, "NAME", "NAME", "Show one profile.\n" },
+	{ "profile", "create", profile_create, PROFILE_OPTS, 1, 1, "NAME",
+	  "NAME --purpose P --ca ID [OPTIONS]",
+	  "Create a certificate profile: what smime admin cert issue --profile NAME\n"
+	  "issues.\n\n"
+	  "  --purpose P         signing, encryption or dual\n"
+	  "  --ca ID             the issuing CA (smime admin ca list)\n"
+	  "  --validity-days N   1 to 825 (default 365)\n"
+	  "  --key-alg ALG       for keys the service makes: ec-p256 (default), ec-p384,\n"
+	  "                      ec-p521, rsa-2048, rsa-3072, rsa-4096\n"
+	  "  --br-profile B      strict (default) or multipurpose (S/MIME BR)\n"
+	  "  --[no-]generate     the service may make the key (default: no)\n" },
+	{ "profile", "update", profile_update, PROFILE_OPTS, 1, 1, "NAME", "NAME [OPTIONS]",
+	  "Change a profile: the options of profile create that are given; the others\n"
+	  "keep their values.  Certificates issued before keep theirs.\n" },
+	{ "profile", "delete", profile_delete, 0, 1, 1, "NAME", "NAME",
+	  "Delete a profile; the certificates it issued stay.\n" },
 	{ "scep-profile", "list", scep_profile_list, 0, 0, 0, "", "",
 	  "List the SCEP profiles: issuing CA, smallest RSA key, EC curves, validity and\n"
 	  "renewal window, whether an admin approves each request, challenge lifetime,\n"
@@ -2608,6 +2904,13 @@ static const struct verb verbs[] = {
 	  "List the certification authorities: role (root, intermediate, issuing),\n"
 	  "parent, key, expiry, the number of the last CRL, subject.\n" },
 	{ "ca", "show", ca_show, 0, 1, 1, "ID", "ID", "Show one CA.\n" },
+	{ "ca", "import", ca_import, A_PASSWORD_FILE, 2, 2, "ID FILE",
+	  "ID FILE [--password-file FILE]",
+	  "Import an existing CA under the id ID: FILE is a PKCS#12 (the CA certificate\n"
+	  "and its key; password from --password-file, else SMIME_P12_PASSWORD, else a\n"
+	  "prompt) or PEM (the certificate, and its private key when the file holds\n"
+	  "one).  Without its key the CA is trusted and its certificates published, but\n"
+	  "it signs nothing here; an imported root never issues.\n" },
 	{ "ca", "export", ca_export, A_CA | A_OUT, 0, 0, "", "[--ca ID] [-o FILE]",
 	  "Write the chain of a CA (the CA first, up to its root) as PEM, for clients\n"
 	  "and mail servers that must trust it.\n\n"
@@ -2824,6 +3127,12 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		{ "challenge-minutes", required_argument, NULL, OPT(A_CHALLENGE_MINUTES) },
 		{ "allow-sha1", no_argument, NULL, OPT(A_ALLOW_SHA1) },
 		{ "distrust", no_argument, NULL, OPT(A_DISTRUST) },
+		{ "purpose", required_argument, NULL, OPT(A_PURPOSE) },
+		{ "key-alg", required_argument, NULL, OPT(A_KEY_ALG) },
+		{ "br-profile", required_argument, NULL, OPT(A_BR_PROFILE) },
+		{ "generate", no_argument, NULL, OPT(A_GENERATE) },
+		{ "no-generate", no_argument, NULL, OPT_NOT(A_GENERATE) },
+		{ "primary", required_argument, NULL, OPT(A_PRIMARY) },
 		{ "no-allow-sha1", no_argument, NULL, OPT_NOT(A_ALLOW_SHA1) },
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
@@ -2898,6 +3207,12 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		case OPT(A_ALLOW_SHA1): a->allow_sha1 = true; break;
 		case OPT_NOT(A_ALLOW_SHA1): a->allow_sha1 = false; break;
 		case OPT(A_DISTRUST): break;
+		case OPT(A_PURPOSE): a->purpose = optarg; break;
+		case OPT(A_KEY_ALG): a->key_alg = optarg; break;
+		case OPT(A_BR_PROFILE): a->br_profile = optarg; break;
+		case OPT(A_GENERATE): a->generate = true; break;
+		case OPT_NOT(A_GENERATE): a->generate = false; break;
+		case OPT(A_PRIMARY): a->primary = optarg; break;
 		case O_SERVER: a->conn.server = optarg; break;
 		case O_TOKEN_FILE: a->conn.token_file = optarg; break;
 		case O_CACERT: a->conn.cacert = optarg; break;

@@ -124,8 +124,9 @@ code=$(curl -s -o "$T/l.json" -w '%{http_code}' "$SVC_URL/api/v1/lookup?email=ca
 [ "$code" = 404 ] && ok "a withdrawn certificate is not looked up" || not_ok "withdrawn: 404 ($code)" "$(cat "$T/l.json")"
 expect 0 "cert show of the withdrawn" "$SMIME" admin --json cert show "$PSERIAL"
 json_is "it is marked withdrawn, and keeps its status" '.withdrawn != null and .status == "active"'
-expect 0 "its key stays archived: recover" "$SMIME" admin recover --user carol@example.org --password-file "$T/pw" -o "$T/carol.p12"
-openssl pkcs12 -in "$T/carol.p12" -passin pass:pw -nocerts -nodes 2>/dev/null | grep -q "PRIVATE KEY" && ok "the recovered file holds the key" || not_ok "recovered key"
+echo recovery-pw >"$T/rpw"
+expect 0 "its key stays archived: recover" "$SMIME" admin recover --user carol@example.org --password-file "$T/rpw" -o "$T/carol.p12"
+openssl pkcs12 -in "$T/carol.p12" -passin pass:recovery-pw -nocerts -nodes 2>/dev/null | grep -q "PRIVATE KEY" && ok "the recovered file holds the key" || not_ok "recovered key"
 expect 5 "withdrawing a certificate the service issued: refused (revoke it)" "$SMIME" admin cert withdraw "$SERIAL"
 contains "the refusal says to revoke" "$T/.err" "revoke"
 expect 0 "the audit log" "$SMIME" admin --json audit
