@@ -18,6 +18,12 @@
  * them with the matching store_*_clear (store.c); _clear on a zeroed
  * record is a no-op.
  *
+ * Records named by an id (users, groups, devices, SCEP transactions,
+ * certificate serials) are also found by a unique prefix of the id of at
+ * least four characters (UUIDs in any case, with or without dashes), as
+ * people copy the start of an id from a list; a prefix that starts several
+ * is SMIME_E_EXISTS, naming some of them.
+ *
  * Lists are keyset-paginated: page->after is NULL or the opaque cursor a
  * previous call returned in *next_r; at most page->limit items come back,
  * and *next_r is NULL when there are no more (else the caller frees it).

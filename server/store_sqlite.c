@@ -341,6 +341,7 @@ enum stmt_id {
 	S_ARCHIVE_PUT, S_ARCHIVE_GET,
 	S_TRUST_PUT, S_TRUST_LIST, S_TRUST_DELETE,
 	S_DISTRUST_PUT, S_DISTRUST_LIST, S_DISTRUST_DELETE, S_CERT_WITHDRAW,
+	S_USER_PREFIX, S_GROUP_PREFIX, S_DEVICE_PREFIX, S_STX_PREFIX, S_CERT_PREFIX,
 	S_PUBLISH_DUE, S_PUBLISH_DONE, S_PUBLISH_RETRY, S_PUBLISH_ALL, S_PUBLISH_PENDING,
 	S_PUBLISH_COUNT,
 	S_SPROF_PUT, S_SPROF_GET, S_SPROF_LIST, S_SPROF_DELETE,
@@ -496,6 +497,16 @@ static const char *const sql_text[S_CERT_LIST] = {
 	    " ORDER BY created, sha256",
 	[S_DISTRUST_DELETE] = "DELETE FROM distrust WHERE sha256 = ?1",
 	[S_CERT_WITHDRAW] = "UPDATE certs SET withdrawn = ?2 WHERE sha256 = ?1",
+	/* The keys that start with ?1: a range on the primary key (BINARY order;
+	 * U+10FFFF sorts after every character of an id). */
+#define PREFIX_RANGE(col) col " >= ?1 AND " col " < ?1 || char(1114111) ORDER BY " col \
+	" LIMIT " PREFIX_SHOWN_SQL
+#define PREFIX_SHOWN_SQL "4"
+	[S_USER_PREFIX] = "SELECT id FROM users WHERE " PREFIX_RANGE("id"),
+	[S_GROUP_PREFIX] = "SELECT id FROM groups WHERE " PREFIX_RANGE("id"),
+	[S_DEVICE_PREFIX] = "SELECT id FROM devices WHERE " PREFIX_RANGE("id"),
+	[S_STX_PREFIX] = "SELECT id FROM scep_transactions WHERE " PREFIX_RANGE("id"),
+	[S_CERT_PREFIX] = "SELECT DISTINCT serial FROM certs WHERE " PREFIX_RANGE("serial"),
 	[S_PUBLISH_DUE] = "SELECT " PUBLISH_COLS " FROM publish_queue WHERE next_at <= ?1"
 	    " ORDER BY next_at, queued LIMIT ?2",
 	[S_PUBLISH_DONE] = "DELETE FROM publish_queue WHERE user_id = ?1 AND seq = ?2",
@@ -1496,6 +1507,97 @@ get_record(struct store_tx *tx, const char *op, int id, const char *key, row_fn 
 	return 0;
 }
 
+/* Shortest prefix taken for an id, and ids named when one is ambiguous. */
+#define PREFIX_MIN 4
+#define PREFIX_SHOWN 4
+
+/*
+ * An id given by a prefix of it (people copy the start of an id from a
+ * list: "scep show 6EE93B").  uuid: the ids are UUIDs, so a prefix is
+ * taken in any case and with or without its dashes.  *found_r: the whole
+ * id in out[size] when exactly one starts with in; SMIME_E_EXISTS when
+ * several do, naming some; 0 with *found_r false when none does or in is
+ * shorter than PREFIX_MIN.
+ */
+static int
+id_by_prefix(struct store_tx *tx, int id, const char *in, bool uuid, char *out, size_t size,
+    const char *what, bool *found_r, struct smime_error *err)
+{
+	char pfx[STORE_TID_SIZE], names[4 * STORE_TID_SIZE] = "";
+	size_t n = 0, hex = 0;
+	sqlite3_stmt *s = NULL;
+	int rc, ret = 0;
+
+	*found_r = false;
+	if (strlen(in) < PREFIX_MIN || strlen(in) >= sizeof(pfx) || strchr(in, '@') != NULL)
+		return 0;
+	if (uuid) {
+		/* 8-4-4-4-12 hexadecimal digits, lower-case. */
+		for (const char *p = in; *p != '\0'; p++) {
+			if (*p == '-')
+				continue;
+			if (!isxdigit((unsigned char)*p) || hex == 32)
+				return 0;
+			if (hex == 8 || hex == 12 || hex == 16 || hex == 20)
+				pfx[n++] = '-';
+			pfx[n++] = (char)tolower((unsigned char)*p);
+			hex++;
+		}
+		pfx[n] = '\0';
+	} else
+		snprintf(pfx, sizeof(pfx), "%s", in);
+	if ((ret = stmt(tx->c, id, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, pfx);
+	n = 0;
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *got = (const char *)sqlite3_column_text(s, 0);
+		if (got == NULL)
+			continue;
+		if (n++ == 0)
+			snprintf(out, size, "%s", got);
+		else if (n == 2)
+			snprintf(names, sizeof(names), "%s, %s", out, got);
+		else if (n <= PREFIX_SHOWN - 1) {
+			size_t used = strlen(names);
+			snprintf(names + used, sizeof(names) - used, ", %s", got);
+		}
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "looking up an id by its prefix");
+	else if (n == 1)
+		*found_r = true;
+	else if (n > 1)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "'%.64s' is ambiguous: it starts the ids "
+		    "of several %ss (%s%s): give more of it", in, what, names,
+		    n >= PREFIX_SHOWN ? ", ..." : "");
+	done(s);
+	return ret;
+}
+
+/* get_record, and by a unique prefix of the key when there is no such key. */
+static int
+get_record_or_prefix(struct store_tx *tx, const char *op, int id, int prefix_id, bool uuid,
+    const char *key, row_fn row, void *item, size_t size, const char *what,
+    struct smime_error *err)
+{
+	char whole[STORE_TID_SIZE];
+	bool found;
+	int ret = get_record(tx, op, id, key, row, item, size, what, err);
+
+	if (ret != SMIME_E_NOTFOUND)
+		return ret;
+	struct smime_error why = *err;
+	if ((ret = id_by_prefix(tx, prefix_id, key, uuid, whole, sizeof(whole), what, &found,
+	    err)) != 0)
+		return ret;
+	if (!found) {
+		*err = why;
+		return SMIME_E_NOTFOUND;
+	}
+	return get_record(tx, op, id, whole, row, item, size, what, err);
+}
 
 static void
 tx_end(struct store_tx *tx)
@@ -2265,6 +2367,15 @@ sq_user_get(struct store_tx *tx, const char *id_or_email, struct store_user *u_r
 	if (!found &&
 	    (ret = get_one(tx->c, S_USER_BY_EMAIL, id_or_email, row_user, u_r, &found, err)) != 0)
 		return ret;
+	if (!found) {
+		char whole[STORE_ID_SIZE];
+		if ((ret = id_by_prefix(tx, S_USER_PREFIX, id_or_email, true, whole, sizeof(whole),
+		    "user", &found, err)) != 0)
+			return ret;
+		if (found && (ret = get_one(tx->c, S_USER_BY_ID, whole, row_user, u_r, &found,
+		    err)) != 0)
+			return ret;
+	}
 	if (!found)
 		return smime_error_set(err, SMIME_E_NOTFOUND, "no user '%.200s'", id_or_email);
 	if ((ret = user_fill(tx->c, u_r, err)) != 0)
@@ -2499,6 +2610,15 @@ sq_group_get(struct store_tx *tx, const char *id_or_name, struct store_group *gr
 	if (!found &&
 	    (ret = get_one(tx->c, S_GROUP_BY_NAME, id_or_name, row_group, gr_r, &found, err)) != 0)
 		return ret;
+	if (!found) {
+		char whole[STORE_ID_SIZE];
+		if ((ret = id_by_prefix(tx, S_GROUP_PREFIX, id_or_name, true, whole, sizeof(whole),
+		    "group", &found, err)) != 0)
+			return ret;
+		if (found && (ret = get_one(tx->c, S_GROUP_BY_ID, whole, row_group, gr_r, &found,
+		    err)) != 0)
+			return ret;
+	}
 	if (!found)
 		return smime_error_set(err, SMIME_E_NOTFOUND, "no group '%.200s'", id_or_name);
 	return 0;
@@ -2679,8 +2799,8 @@ static int
 sq_device_get(struct store_tx *tx, const char *id, struct store_device *d_r,
     struct smime_error *err)
 {
-	return get_record(tx, "device_get", S_DEVICE_GET, id, row_device, d_r, sizeof(*d_r),
-	    "device", err);
+	return get_record_or_prefix(tx, "device_get", S_DEVICE_GET, S_DEVICE_PREFIX, true, id,
+	    row_device, d_r, sizeof(*d_r), "device", err);
 }
 
 static int
@@ -3023,9 +3143,20 @@ cert_resolve(struct store_tx *tx, const char *id, char sha256[65], struct smime_
 	}
 	if (rc != SQLITE_DONE)
 		ret = dberr(tx->c->db, err, "reading a certificate");
-	else if (found == 0)
+	else if (found == 0) {
+		/* A unique start of a serial names it too. */
+		char serial[STORE_SERIAL_SIZE];
+		bool one;
+		done(s);
+		s = NULL;
+		if ((ret = id_by_prefix(tx, S_CERT_PREFIX, id, false, serial, sizeof(serial),
+		    "certificate", &one, err)) != 0)
+			return ret;
+		if (one)
+			return cert_resolve(tx, serial, sha256, err);
 		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no certificate with serial '%.128s'",
 		    id);
+	}
 	else if (found > 1)
 		ret = smime_error_set(err, SMIME_E_EXISTS, "several certificates (of different "
 		    "issuers) have serial %.128s: name one by its SHA-256 fingerprint", id);
@@ -4034,8 +4165,8 @@ static int
 sq_scep_tx_get(struct store_tx *tx, const char *id, struct store_scep_tx *t_r,
     struct smime_error *err)
 {
-	return get_record(tx, "scep_tx_get", S_STX_GET, id, row_scep_tx, t_r, sizeof(*t_r),
-	    "SCEP transaction", err);
+	return get_record_or_prefix(tx, "scep_tx_get", S_STX_GET, S_STX_PREFIX, false, id,
+	    row_scep_tx, t_r, sizeof(*t_r), "SCEP transaction", err);
 }
 
 static int

@@ -2046,6 +2046,67 @@ test_cert_expired_withdrawn(void **state)
 	tx_commit(tx);
 }
 
+/*
+ * Ids by a unique prefix of at least four characters: UUIDs in any case,
+ * with or without dashes; an ambiguous prefix is EXISTS naming the ids; a
+ * shorter one, or one that starts nothing, is NOTFOUND.
+ */
+static void
+test_id_prefix(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	static const char *const ids[] = { "0190aaaa-0000-7000-8000-000000000001",
+		"0190aaaa-0000-7000-8000-000000000002", "0190bbbb-0000-7000-8000-000000000003" };
+	struct store_device d, got;
+	struct store_user u;
+	struct store_cert c;
+
+	add_user(tx, ids[0], "p1@example.com");
+	add_user(tx, ids[2], "p2@example.com");
+	for (int i = 0; i < 3; i++) {
+		memset(&d, 0, sizeof(d));
+		snprintf(d.id, sizeof(d.id), "%s", ids[i]);
+		strcpy(d.user_id, ids[0]);
+		d.name = (char *)"Phone";
+		d.platform = (char *)"ios";
+		d.created = d.updated = 100 + i;
+		CHECK(B->device_insert(tx, &d, &err));
+	}
+	CHECK(B->device_get(tx, "0190BBBB", &got, &err));
+	assert_string_equal(got.id, ids[2]);
+	store_device_clear(&got);
+	CHECK(B->device_get(tx, "0190aaaa000070008000000000000002", &got, &err));
+	assert_string_equal(got.id, ids[1]);
+	store_device_clear(&got);
+	assert_int_equal(B->device_get(tx, "0190aaaa-0000", &got, &err), SMIME_E_EXISTS);
+	assert_non_null(strstr(err.message, "ambiguous"));
+	assert_non_null(strstr(err.message, ids[0]));
+	assert_non_null(strstr(err.message, ids[1]));
+	assert_int_equal(B->device_get(tx, "019", &got, &err), SMIME_E_NOTFOUND);
+	assert_int_equal(B->device_get(tx, "0190cc", &got, &err), SMIME_E_NOTFOUND);
+	assert_int_equal(B->device_get(tx, "0190-xyz", &got, &err), SMIME_E_NOTFOUND);
+	CHECK(B->user_get(tx, "0190bb", &u, &err));
+	assert_string_equal(u.id, ids[2]);
+	store_user_clear(&u);
+	assert_int_equal(B->user_get(tx, "0190", &u, &err), SMIME_E_EXISTS);
+	/* Serials: the start of one, the same serial of two issuers counted once. */
+	add_cert(tx, "6EE93B01", "ca1", ids[0], "", PURPOSE_SIGNING, STATUS_ACTIVE, 1);
+	add_cert(tx, "6EE93B02", "ca1", ids[0], "", PURPOSE_SIGNING, STATUS_ACTIVE, 2);
+	add_cert(tx, "7F0000AA", "ca1", ids[0], "", PURPOSE_SIGNING, STATUS_ACTIVE, 3);
+	assert_int_equal(B->cert_get(tx, "6EE93B0", &c, &err), SMIME_E_EXISTS);
+	assert_non_null(strstr(err.message, "6EE93B01, 6EE93B02"));
+	CHECK(B->cert_get(tx, "6EE93B02", &c, &err));
+	assert_string_equal(c.serial, "6EE93B02");
+	store_cert_clear(&c);
+	CHECK(B->cert_get(tx, "7F00", &c, &err));
+	assert_string_equal(c.serial, "7F0000AA");
+	store_cert_clear(&c);
+	assert_int_equal(B->cert_get(tx, "7F0", &c, &err), SMIME_E_NOTFOUND);
+	B->rollback(tx);
+}
+
 /* The key archive and the trust collection (schema 2). */
 static void
 test_archive_trust(void **state)
@@ -2522,6 +2583,7 @@ main(void)
 		T(test_archive_trust),
 		T(test_distrust),
 		T(test_cert_expired_withdrawn),
+		T(test_id_prefix),
 		T(test_publish_queue),
 		T(test_cert_same_serial),
 		T(test_scep),
