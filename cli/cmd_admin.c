@@ -185,6 +185,61 @@ struct column {
 	char *(*fn)(const json_t *item);
 };
 
+/* The user of an item by address (the id when the service named none). */
+static char *
+user_cell(const json_t *item)
+{
+	const json_t *v = json_object_get(item, "user_email");
+
+	return text_of(v != NULL ? v : json_object_get(item, "user"));
+}
+
+/* The device of an item by name (the id when the service named none). */
+static char *
+device_cell(const json_t *item)
+{
+	const json_t *v = json_object_get(item, "device_name");
+	const char *id = json_string_value(json_object_get(item, "device"));
+
+	return text_of(v != NULL && id != NULL && *id != '\0' ? v : json_object_get(item,
+	    "device"));
+}
+
+/*
+ * obj for print_fields: its user by address and name, its device by name,
+ * each with the id beside it (the service adds user_email, user_name and
+ * device_name beside the ids).  A new reference.
+ */
+static json_t *
+named(const json_t *obj)
+{
+	json_t *c = json_deep_copy(obj);
+	const char *uid = json_string_value(json_object_get(obj, "user"));
+	const char *email = json_string_value(json_object_get(obj, "user_email"));
+	const char *uname = json_string_value(json_object_get(obj, "user_name"));
+	const char *did = json_string_value(json_object_get(obj, "device"));
+	const char *dname = json_string_value(json_object_get(obj, "device_name"));
+	char *t = NULL;
+
+	if (c == NULL)
+		return NULL;
+	if (email != NULL && uid != NULL && asprintf(&t, "%s%s%s%s, id %s", email,
+	    uname != NULL && *uname ? " (" : "", uname != NULL ? uname : "",
+	    uname != NULL && *uname ? ")" : "", uid) >= 0) {
+		json_object_set_new(c, "user", json_string(t));
+		free(t);
+	}
+	if (dname != NULL && did != NULL && *did != '\0' && asprintf(&t, "%s, id %s", dname,
+	    did) >= 0) {
+		json_object_set_new(c, "device", json_string(t));
+		free(t);
+	}
+	json_object_del(c, "user_email");
+	json_object_del(c, "user_name");
+	json_object_del(c, "device_name");
+	return c;
+}
+
 static char *
 cell(const json_t *item, const struct column *col)
 {
@@ -992,7 +1047,11 @@ static const char *const device_fields[] = { "id", "user", "name", "platform", "
 static int
 show_device(const struct args *a, const json_t *answer)
 {
-	return print_fields(answer, device_fields, N(device_fields));
+	json_t *shown = named(answer);
+	int rc = shown != NULL ? print_fields(shown, device_fields, N(device_fields)) : oom();
+
+	json_decref(shown);
+	return rc;
 }
 
 static int
@@ -1012,7 +1071,7 @@ device_add(struct args *a)
 static int
 device_list(struct args *a)
 {
-	static const struct column cols[] = { { "ID", "id", NULL }, { "USER", "user", NULL },
+	static const struct column cols[] = { { "ID", "id", NULL }, { "USER", NULL, user_cell },
 		{ "PLATFORM", "platform", NULL }, { "NAME", "name", NULL } };
 	struct admin_query q[] = { { "user", a->user } };
 
@@ -1086,9 +1145,10 @@ show_challenge(const struct args *a, const json_t *answer)
 	/* Alone on standard output, for CH=$(smime admin device challenge ...). */
 	printf("%s\n", ch);
 	if (!g.quiet)
-		fprintf(stderr, "smime admin: challenge %s for device %s (user %s, SCEP profile %s), "
-		    "valid until %s; it is shown this once only and is single use\n",
-		    str(answer, "id"), str(answer, "device"), str(answer, "user"),
+		fprintf(stderr, "smime admin: challenge %s for device %s (%s, user %s, SCEP profile "
+		    "%s), valid until %s; it is shown this once only and is single use\n",
+		    str(answer, "id"), str(answer, "device"), str(answer, "device_name"),
+		    *str(answer, "user_email") ? str(answer, "user_email") : str(answer, "user"),
 		    str(answer, "profile"), str(answer, "expires"));
 	return EXIT_OK;
 }
@@ -1272,7 +1332,7 @@ scep_list(struct args *a)
 {
 	static const struct column cols[] = { { "TRANSACTION", "transaction", NULL },
 		{ "STATUS", "status", NULL }, { "PROFILE", "profile", NULL },
-		{ "USER", "user", NULL }, { "DEVICE", "device", NULL },
+		{ "USER", NULL, user_cell }, { "DEVICE", NULL, device_cell },
 		{ "RENEWAL", "renewal", NULL }, { "CREATED", "created", NULL } };
 	struct admin_conn *c = NULL;
 	json_t *items = NULL;
@@ -1299,8 +1359,13 @@ scep_list(struct args *a)
 static int
 show_scep_request(const struct args *a, const json_t *answer)
 {
+	json_t *shown = named(answer);
+	int rc = shown != NULL ? print_fields(shown, scep_request_fields,
+	    N(scep_request_fields)) : oom();
+
 	(void)a;
-	return print_fields(answer, scep_request_fields, N(scep_request_fields));
+	json_decref(shown);
+	return rc;
 }
 
 static int
@@ -1756,8 +1821,11 @@ cert_show(struct args *a)
 	}
 	if (g.json)
 		json_out(json_incref(ans));
-	else if (a->out == NULL || strcmp(a->out, "-") != 0)
-		rc = print_fields(ans, cert_fields, N(cert_fields));
+	else if (a->out == NULL || strcmp(a->out, "-") != 0) {
+		json_t *shown = named(ans);
+		rc = shown != NULL ? print_fields(shown, cert_fields, N(cert_fields)) : oom();
+		json_decref(shown);
+	}
 out:
 	json_decref(ans);
 	admin_conn_free(c);
@@ -1793,6 +1861,28 @@ cert_revoke(struct args *a)
 		return usage_error(a->cmd, "--reason: one of %s (RFC 5280 5.3.1)", set);
 	return call_show(a, "POST", admin_path("/api/v1/certificates/%s/revoke", serial),
 	    json_pack("{s:s}", "reason", reason), show_revoked, NULL);
+}
+
+static int
+show_withdrawn(const struct args *a, const json_t *answer)
+{
+	(void)a;
+	if (!g.quiet)
+		fprintf(stderr, "certificate %s of %s withdrawn from lookup and directory "
+		    "publication at %s; it stays recorded and its key archived\n",
+		    str(answer, "serial"), str(answer, "email"), str(answer, "withdrawn"));
+	return EXIT_OK;
+}
+
+static int
+cert_withdraw(struct args *a)
+{
+	char serial[SERIAL_MAX_DIGITS + 1];
+
+	if (!parse_serial(a->pos[0], serial))
+		return bad_serial(a, a->pos[0]);
+	return call_show(a, "POST", admin_path("/api/v1/certificates/%s/withdraw", serial), NULL,
+	    show_withdrawn, NULL);
 }
 
 /* ---- token -------------------------------------------------------------- */
@@ -2985,6 +3075,12 @@ static const struct verb verbs[] = {
 	  "                    affiliationChanged, superseded, cessationOfOperation,\n"
 	  "                    privilegeWithdrawn (the reasons for a subscriber\n"
 	  "                    certificate; a revocation is final: no certificateHold)\n" },
+	{ "cert", "withdraw", cert_withdraw, 0, 1, 1, "SERIAL", "SERIAL",
+	  "Withdraw a certificate imported from another CA from the lookup and the\n"
+	  "directory publication (a colleague's address that moved on, a certificate\n"
+	  "that must no longer be offered).  It stays recorded and its key stays in the\n"
+	  "archive (smime admin recover goes on).  A certificate this service issued is\n"
+	  "revoked instead (smime admin cert revoke).\n" },
 	{ "token", "create", token_create, 0, 1, 1, "NAME", "NAME",
 	  "Create an admin token called NAME and print its secret, which the service\n"
 	  "shows this once only.\n" },

@@ -97,6 +97,8 @@ static const struct route {
 	{ "POST", "/api/v1/certificates", h_certs_issue, true, BODY_JSON, false },
 	{ "GET", "/api/v1/certificates/{serial}", h_cert_get, true, BODY_NONE, false },
 	{ "POST", "/api/v1/certificates/{serial}/revoke", h_cert_revoke, true, BODY_JSON, false },
+	{ "POST", "/api/v1/certificates/{serial}/withdraw", h_cert_withdraw, true, BODY_NONE,
+	  false },
 	{ "GET", "/api/v1/tokens", h_tokens_list, true, BODY_NONE, false },
 	{ "POST", "/api/v1/tokens", h_tokens_create, true, BODY_JSON, false },
 	{ "DELETE", "/api/v1/tokens/{token}", h_token_delete, true, BODY_NONE, false },
