@@ -94,6 +94,7 @@ struct metrics {
 	_Atomic uint64_t store_errors;
 	_Atomic uint64_t ocsp_responses;
 	_Atomic uint64_t auth_failures;
+	_Atomic uint64_t forbidden;         /* admin requests refused for the token's role */
 	_Atomic uint64_t published;         /* users written to the directory */
 	_Atomic uint64_t publish_failures;  /* attempts that failed, connecting included */
 	_Atomic uint64_t publish_pending;   /* users queued, as last seen by the worker */

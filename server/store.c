@@ -95,6 +95,7 @@ store_audit_clear(struct store_audit *a)
 	free(a->action);
 	free(a->object);
 	free(a->detail);
+	free(a->user_id);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -186,6 +187,32 @@ const char *
 cert_status_name(enum cert_status s)
 {
 	return s >= STATUS_ACTIVE && s <= STATUS_REVOKED ? status_names[s] : "unknown";
+}
+
+static const struct {
+	enum store_role role;
+	const char *name;
+} role_names[] = {
+	{ ROLE_ADMIN, "admin" }, { ROLE_OPERATOR, "operator" }, { ROLE_RECOVERY, "recovery" },
+	{ ROLE_AUDITOR, "auditor" },
+};
+
+const char *
+store_role_name(enum store_role r)
+{
+	for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
+		if (role_names[i].role == r)
+			return role_names[i].name;
+	return "unknown";
+}
+
+enum store_role
+store_role_parse(const char *s)
+{
+	for (size_t i = 0; s != NULL && i < sizeof(role_names) / sizeof(role_names[0]); i++)
+		if (strcmp(s, role_names[i].name) == 0)
+			return role_names[i].role;
+	return 0;
 }
 
 enum cert_purpose

@@ -35,7 +35,7 @@
 #define STORE_NAME_SIZE 65      /* CA ids and profile names: at most 64 */
 #define STORE_SERIAL_SIZE 65    /* serial numbers: upper-case hex, at most 64 digits */
 #define STORE_TID_SIZE 129      /* a SCEP transactionID: at most 128 characters */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 enum cert_purpose { PURPOSE_SIGNING = 1, PURPOSE_ENCRYPTION = 2, PURPOSE_DUAL = 3 };
 enum cert_source { SOURCE_ISSUED = 1, SOURCE_IMPORTED = 2, SOURCE_SCEP = 3, SOURCE_DERIVED = 4 };
@@ -128,11 +128,22 @@ struct store_revoked {
 	int reason;
 };
 
+/* What an admin token may do (server/http.c's route table says which
+ * routes accept which).  One bit each, so that a route's set is a mask. */
+enum store_role {
+	ROLE_ADMIN = 1,          /* everything */
+	ROLE_OPERATOR = 2,       /* users, groups, devices, certificates, revocation, SCEP */
+	ROLE_RECOVERY = 4,       /* key recovery */
+	ROLE_AUDITOR = 8,        /* reads, the audit log included */
+};
+
 struct store_token {
 	char id[STORE_ID_SIZE];
 	char *name;
 	unsigned char hash[32];          /* SHA-256 of the secret */
+	enum store_role role;            /* exactly one of them */
 	int64_t created, last_used, revoked_at; /* 0 when never / not */
+	int64_t expires;                 /* refused from this time on; 0: never */
 };
 
 struct store_audit {
@@ -142,6 +153,15 @@ struct store_audit {
 	char *action;                    /* "cert.issue", "user.delete", ... */
 	char *object;                    /* what it acted on, "" when nothing */
 	char *detail;                    /* a JSON object as text, "{}" when nothing */
+	char *user_id;                   /* the user the row concerns, "" (or NULL) when none */
+};
+
+/* Which audit rows audit_list gives: every condition that is set holds. */
+struct store_audit_filter {
+	const char *actor;               /* exactly this actor */
+	const char *action;              /* this action; "cert.*": every action "cert.…" */
+	const char *user_id;             /* rows that concern this user */
+	int64_t since, until;            /* since <= time < until; 0: no bound */
 };
 
 /* A CA certificate of the trust collection (the service's own CAs are in
@@ -342,12 +362,19 @@ struct store_backend {
 	int (*token_list)(struct store_tx *tx, struct store_token **tokens_r, size_t *n_r,
 	    struct smime_error *err);
 	int (*token_revoke)(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err);
-	int (*token_touch)(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err);
+	/* Set last_used to when unless it is less than interval seconds before
+	 * when; *touched_r (may be NULL) says whether it did, so that a use is
+	 * recorded once per token per interval whatever runs at once. */
+	int (*token_touch)(struct store_tx *tx, const char *id, int64_t when, int64_t interval,
+	    bool *touched_r, struct smime_error *err);
 
 	/* The audit log: append only. */
 	int (*audit_append)(struct store_tx *tx, struct store_audit *a, struct smime_error *err);
+	/* filter may be NULL (every row); a page's cursor is only good with
+	 * the same filter. */
 	int (*audit_list)(struct store_tx *tx, const struct store_page *page,
-	    struct store_audit **items_r, size_t *n_r, char **next_r, struct smime_error *err);
+	    const struct store_audit_filter *filter, struct store_audit **items_r, size_t *n_r,
+	    char **next_r, struct smime_error *err);
 
 	/* The key archive: a private key sealed by archive.c, by the SHA-256
 	 * fingerprint of its certificate (serials of imported certificates
@@ -468,6 +495,9 @@ const char *cert_source_name(enum cert_source s);
 const char *cert_status_name(enum cert_status s);
 enum cert_purpose cert_purpose_parse(const char *s);
 enum cert_status cert_status_parse(const char *s);
+/* "admin", "operator", "recovery", "auditor"; role_parse gives 0 when unknown. */
+const char *store_role_name(enum store_role r);
+enum store_role store_role_parse(const char *s);
 
 extern const struct store_backend store_sqlite;
 

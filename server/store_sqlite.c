@@ -32,7 +32,7 @@
  *   users, devices  "u.HEX" / "d.HEX"    HEX: the id's octets in lower-case hex
  *   groups          "g.HEX"              the name's octets
  *   certificates    "c.CREATED.HEX"      creation time (decimal) and serial
- *   audit           "a.SEQ"              sequence number (decimal)
+ *   audit           "a.SEQ"              sequence number (decimal), whatever the filter
  * Keys are hex so that a cursor is safe in a URL whatever the key holds.
  * Anything else (another list's tag, odd or upper-case hex, a NUL octet,
  * an overflowing number) is SMIME_E_USAGE.
@@ -297,6 +297,27 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"CREATE INDEX scep_nonces_seen ON scep_nonces(seen);"
 	/* cert_supersede of one device: a user may have many devices. */
 	"CREATE INDEX certs_device_active ON certs(user_id, device_id, purpose, status);",
+	/* 4 -> 5: least privilege for admins, and an audit log that can be
+	 * searched.  Tokens made before roles existed could do everything:
+	 * they stay admins.  Each audit row names the user it concerns (the
+	 * detail's "user", else the object of a user.* or archive.* action,
+	 * as audit_row in api.c derives it); the rows written before get it
+	 * too, under a trigger lifted for this one statement. */
+	"ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'"
+	"  CHECK (role IN ('admin', 'operator', 'recovery', 'auditor'));"
+	"ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE audit ADD COLUMN user_id TEXT NOT NULL DEFAULT '';"
+	"DROP TRIGGER audit_no_update;"
+	"UPDATE audit SET user_id = CASE"
+	"  WHEN json_valid(detail) AND json_type(detail, '$.user') = 'text'"
+	"    THEN json_extract(detail, '$.user')"
+	"  WHEN action LIKE 'user.%' OR action LIKE 'archive.%' THEN object"
+	"  ELSE '' END;"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE INDEX audit_actor ON audit(actor, seq);"
+	"CREATE INDEX audit_action ON audit(action, seq);"
+	"CREATE INDEX audit_user ON audit(user_id, seq);",
 };
 
 /*
@@ -324,7 +345,7 @@ enum stmt_id {
 	S_CERT_INSERT, S_CERT_GET, S_CERT_BY_SERIAL, S_CERT_STATUS, S_CERT_SUPERSEDE, S_CERT_REVOKED,
 	S_TOKEN_INSERT, S_TOKEN_GET, S_TOKEN_LIST, S_TOKEN_REVOKE, S_TOKEN_EXISTS,
 	S_TOKEN_TOUCH,
-	S_AUDIT_APPEND, S_AUDIT_LIST, S_AUDIT_LIST_AFTER,
+	S_AUDIT_APPEND,
 	S_ARCHIVE_PUT, S_ARCHIVE_GET,
 	S_TRUST_PUT, S_TRUST_LIST, S_TRUST_DELETE,
 	S_PUBLISH_DUE, S_PUBLISH_DONE, S_PUBLISH_RETRY, S_PUBLISH_ALL, S_PUBLISH_PENDING,
@@ -336,7 +357,9 @@ enum stmt_id {
 	/* cert_list: one slot per combination of the CL_* flags, built from
 	 * constant fragments by cert_list_sql. */
 	S_CERT_LIST,
-	S_COUNT = S_CERT_LIST + 32
+	/* audit_list: one slot per combination of the AL_* flags (audit_list_sql). */
+	S_AUDIT_LIST = S_CERT_LIST + 32,
+	S_COUNT = S_AUDIT_LIST + 128
 };
 
 /* cert_list variants: which conditions the statement has. */
@@ -346,6 +369,15 @@ enum stmt_id {
 #define CL_STATUS 0x08
 #define CL_AFTER 0x10
 
+/* audit_list variants. */
+#define AL_ACTOR 0x01
+#define AL_ACTION 0x02
+#define AL_PREFIX 0x04
+#define AL_USER 0x08
+#define AL_SINCE 0x10
+#define AL_UNTIL 0x20
+#define AL_AFTER 0x40
+
 #define USER_COLS "u.id, u.name, u.created, u.updated"
 #define GROUP_COLS "g.id, g.name, g.description, g.created," \
 	" (SELECT count(*) FROM group_members m WHERE m.group_id = g.id)"
@@ -354,8 +386,8 @@ enum stmt_id {
 	" crl_der, crl_updated, created"
 #define PROFILE_COLS "name, purpose, ca_id, validity_days, br_profile, key_alg," \
 	" allow_generate, created, updated"
-#define TOKEN_COLS "id, name, hash, created, last_used, revoked_at"
-#define AUDIT_COLS "seq, time, actor, action, object, detail"
+#define TOKEN_COLS "id, name, hash, created, last_used, revoked_at, role, expires"
+#define AUDIT_COLS "seq, time, actor, action, object, detail, user_id"
 #define PUBLISH_COLS "user_id, seq, attempts, next_at, queued, error"
 #define SPROF_COLS "name, ca_id, rsa_min_bits, ec_curves, subject, san_all, non_repudiation," \
 	" validity_days, renewal_days, approval, challenge_minutes, allow_sha1, created, updated"
@@ -459,18 +491,17 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_CERT_REVOKED] = "SELECT serial, revoked_at, reason FROM certs"
 	    " WHERE ca_id = ?1 AND status = 4 ORDER BY serial",
 
-	[S_TOKEN_INSERT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_TOKEN_INSERT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+	    " ?7, ?8)",
 	[S_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM tokens WHERE id = ?1",
 	[S_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY created, id",
 	[S_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0",
 	[S_TOKEN_EXISTS] = "SELECT 1 FROM tokens WHERE id = ?1",
-	[S_TOKEN_TOUCH] = "UPDATE tokens SET last_used = ?2 WHERE id = ?1",
+	[S_TOKEN_TOUCH] = "UPDATE tokens SET last_used = ?2 WHERE id = ?1"
+	    " AND (last_used = 0 OR last_used <= ?2 - ?3)",
 
-	[S_AUDIT_APPEND] = "INSERT INTO audit (time, actor, action, object, detail)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5)",
-	[S_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq LIMIT ?3",
-	[S_AUDIT_LIST_AFTER] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?2"
-	    " ORDER BY seq LIMIT ?3",
+	[S_AUDIT_APPEND] = "INSERT INTO audit (time, actor, action, object, detail, user_id)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_ARCHIVE_PUT] = "INSERT INTO archive (sha256, sealed, created) VALUES (?1, ?2, ?3)",
 	[S_ARCHIVE_GET] = "SELECT sealed FROM archive WHERE sha256 = ?1",
 	[S_TRUST_PUT] = "INSERT INTO trust (sha256, subject, der, created) VALUES (?1, ?2, ?3, ?4)",
@@ -843,6 +874,12 @@ row_token(sqlite3_stmt *s, void *item)
 	t->created = sqlite3_column_int64(s, 3);
 	t->last_used = sqlite3_column_int64(s, 4);
 	t->revoked_at = sqlite3_column_int64(s, 5);
+	/* A role this code does not know would be no role at all. */
+	if ((t->role = store_role_parse((const char *)sqlite3_column_text(s, 6))) == 0) {
+		r = ROW_BAD;
+		goto fail;
+	}
+	t->expires = sqlite3_column_int64(s, 7);
 	return 0;
 fail:
 	store_token_clear(t);
@@ -858,7 +895,8 @@ row_audit(sqlite3_stmt *s, void *item)
 	if ((r = col_str(s, 2, &a->actor)) != 0 ||
 	    (r = col_str(s, 3, &a->action)) != 0 ||
 	    (r = col_str(s, 4, &a->object)) != 0 ||
-	    (r = col_str(s, 5, &a->detail)) != 0) {
+	    (r = col_str(s, 5, &a->detail)) != 0 ||
+	    (r = col_str(s, 6, &a->user_id)) != 0) {
 		store_audit_clear(a);
 		return r;
 	}
@@ -1317,6 +1355,38 @@ cert_list_sql(int flags, char *buf, size_t size)
 	return 0;
 }
 
+/* The audit_list statement with the AL_* conditions of flags. */
+static int
+audit_list_sql(int flags, char *buf, size_t size)
+{
+	static const char *const cond[] = {
+		"actor = ?1", "action = ?2", "action >= ?3 AND action < ?4", "user_id = ?5",
+		"time >= ?6", "time < ?7", "seq > ?8",
+	};
+	size_t used;
+	bool first = true;
+	int n;
+
+	n = snprintf(buf, size, "SELECT " AUDIT_COLS " FROM audit");
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	used = (size_t)n;
+	for (size_t i = 0; i < sizeof(cond) / sizeof(cond[0]); i++) {
+		if (!(flags & (1 << i)))
+			continue;
+		n = snprintf(buf + used, size - used, "%s%s", first ? " WHERE " : " AND ",
+		    cond[i]);
+		if (n < 0 || (size_t)n >= size - used)
+			return -1;
+		used += (size_t)n;
+		first = false;
+	}
+	n = snprintf(buf + used, size - used, " ORDER BY seq LIMIT ?9");
+	if (n < 0 || (size_t)n >= size - used)
+		return -1;
+	return 0;
+}
+
 /* The cached statement id of c, prepared on first use. */
 static int
 stmt(struct conn *c, int id, sqlite3_stmt **s_r, struct smime_error *err)
@@ -1326,7 +1396,12 @@ stmt(struct conn *c, int id, sqlite3_stmt **s_r, struct smime_error *err)
 
 	*s_r = NULL;
 	if (c->st[id] == NULL) {
-		if (id >= S_CERT_LIST) {
+		if (id >= S_AUDIT_LIST) {
+			if (audit_list_sql(id - S_AUDIT_LIST, buf, sizeof(buf)) != 0)
+				return smime_error_set(err, SMIME_E_INTERNAL,
+				    "store: a statement does not fit");
+			sql = buf;
+		} else if (id >= S_CERT_LIST) {
 			if (cert_list_sql(id - S_CERT_LIST, buf, sizeof(buf)) != 0)
 				return smime_error_set(err, SMIME_E_INTERNAL,
 				    "store: a statement does not fit");
@@ -3212,6 +3287,8 @@ sq_token_insert(struct store_tx *tx, const struct store_token *t, struct smime_e
 		return ret;
 	if (t == NULL)
 		return usage(err, "no token");
+	if (t->role == 0 || store_role_parse(store_role_name(t->role)) != t->role)
+		return usage(err, "a token needs one of the roles");
 	if ((ret = stmt(tx->c, S_TOKEN_INSERT, &s, err)) != 0)
 		return ret;
 	rc = bind_field(s, 1, t->id, sizeof(t->id));
@@ -3225,6 +3302,10 @@ sq_token_insert(struct store_tx *tx, const struct store_token *t, struct smime_e
 		rc = sqlite3_bind_int64(s, 5, t->last_used);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 6, t->revoked_at);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 7, store_role_name(t->role));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 8, t->expires);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
@@ -3288,21 +3369,44 @@ sq_token_revoke(struct store_tx *tx, const char *id, int64_t when, struct smime_
 }
 
 static int
-sq_token_touch(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err)
+sq_token_touch(struct store_tx *tx, const char *id, int64_t when, int64_t interval,
+    bool *touched_r, struct smime_error *err)
 {
 	sqlite3_stmt *s;
+	bool found;
 	int rc, ret;
 
+	if (touched_r != NULL)
+		*touched_r = false;
 	if ((ret = need_tx(tx, true, err)) != 0)
 		return ret;
-	if (id == NULL)
-		return usage(err, "token_touch needs an id");
+	if (id == NULL || interval < 0)
+		return usage(err, "token_touch needs an id and an interval of 0 or more");
 	if ((ret = stmt(tx->c, S_TOKEN_TOUCH, &s, err)) != 0)
 		return ret;
 	rc = bind_str(s, 1, id);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 2, when);
-	return change_one(tx->c, s, rc, "token", id, err);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, interval);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		ret = dberr(tx->c->db, err, "writing");
+		done(s);
+		return ret;
+	}
+	bool changed = sqlite3_changes(tx->c->db) > 0;
+	done(s);
+	if (changed) {
+		if (touched_r != NULL)
+			*touched_r = true;
+		return 0;
+	}
+	/* Touched within the interval, or not there at all. */
+	if ((ret = exists(tx->c, S_TOKEN_EXISTS, id, &found, err)) == 0 && !found)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no token '%.128s'", id);
+	return ret;
 }
 
 /* ---------------- audit ---------------- */
@@ -3329,6 +3433,8 @@ sq_audit_append(struct store_tx *tx, struct store_audit *a, struct smime_error *
 	if (rc == SQLITE_OK)
 		rc = bind_str(s, 5, a->detail != NULL ? a->detail : "{}");
 	if (rc == SQLITE_OK)
+		rc = bind_str(s, 6, a->user_id);
+	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE)
 		ret = dberr(tx->c->db, err, "writing an audit row");
@@ -3340,15 +3446,19 @@ sq_audit_append(struct store_tx *tx, struct store_audit *a, struct smime_error *
 
 static int
 sq_audit_list(struct store_tx *tx, const struct store_page *page,
-    struct store_audit **items_r, size_t *n_r, char **next_r, struct smime_error *err)
+    const struct store_audit_filter *filter, struct store_audit **items_r, size_t *n_r,
+    char **next_r, struct smime_error *err)
 {
+	static const struct store_audit_filter none = { 0 };
+	const struct store_audit_filter *f = filter != NULL ? filter : &none;
 	struct store_audit *v = NULL;
 	void *raw = NULL;
 	sqlite3_stmt *s = NULL;
 	int64_t after = 0;
-	size_t n = 0;
-	bool more;
-	int rc, ret;
+	char *upper = NULL;
+	size_t n = 0, alen = f->action != NULL ? strlen(f->action) : 0;
+	bool more, prefix = alen >= 2 && strcmp(f->action + alen - 2, ".*") == 0;
+	int flags = 0, rc, ret;
 
 	if ((ret = need_tx(tx, false, err)) != 0 ||
 	    (ret = page_check(page, items_r, n_r, next_r, err)) != 0)
@@ -3358,14 +3468,45 @@ sq_audit_list(struct store_tx *tx, const struct store_page *page,
 	*next_r = NULL;
 	if (page->after != NULL && (ret = cursor_seq(page->after, &after, err)) != 0)
 		return ret;
-	if ((ret = stmt(tx->c, page->after != NULL ? S_AUDIT_LIST_AFTER : S_AUDIT_LIST, &s,
-	    err)) != 0)
+	if (f->since < 0 || f->until < 0 || (f->action != NULL && alen == 0) ||
+	    (f->actor != NULL && *f->actor == '\0') || (f->user_id != NULL && *f->user_id == '\0'))
+		return usage(err, "an audit filter has an empty value or a negative time");
+	flags |= f->actor != NULL ? AL_ACTOR : 0;
+	flags |= f->action != NULL ? (prefix ? AL_PREFIX : AL_ACTION) : 0;
+	flags |= f->user_id != NULL ? AL_USER : 0;
+	flags |= f->since != 0 ? AL_SINCE : 0;
+	flags |= f->until != 0 ? AL_UNTIL : 0;
+	flags |= page->after != NULL ? AL_AFTER : 0;
+	/* "cert.*": every action from "cert." up to, not including, "cert/"
+	 * ('/' follows '.'), a range the index on action serves. */
+	if (prefix && (upper = strndup(f->action, alen - 1)) == NULL)
+		return nomem(err);
+	if (upper != NULL)
+		upper[alen - 2] = '/';
+	if ((ret = stmt(tx->c, S_AUDIT_LIST + flags, &s, err)) != 0) {
+		free(upper);
 		return ret;
+	}
 	rc = SQLITE_OK;
-	if (page->after != NULL)
-		rc = sqlite3_bind_int64(s, 2, after);
+	if (flags & AL_ACTOR)
+		rc = bind_str(s, 1, f->actor);
+	if (rc == SQLITE_OK && (flags & AL_ACTION))
+		rc = bind_str(s, 2, f->action);
+	if (rc == SQLITE_OK && (flags & AL_PREFIX)) {
+		rc = sqlite3_bind_text64(s, 3, f->action, alen - 1, SQLITE_STATIC, SQLITE_UTF8);
+		if (rc == SQLITE_OK)
+			rc = bind_str(s, 4, upper);
+	}
+	if (rc == SQLITE_OK && (flags & AL_USER))
+		rc = bind_str(s, 5, f->user_id);
+	if (rc == SQLITE_OK && (flags & AL_SINCE))
+		rc = sqlite3_bind_int64(s, 6, f->since);
+	if (rc == SQLITE_OK && (flags & AL_UNTIL))
+		rc = sqlite3_bind_int64(s, 7, f->until);
+	if (rc == SQLITE_OK && (flags & AL_AFTER))
+		rc = sqlite3_bind_int64(s, 8, after);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)page->limit + 1);
+		rc = sqlite3_bind_int64(s, 9, (sqlite3_int64)page->limit + 1);
 	if (rc != SQLITE_OK) {
 		ret = dberr(tx->c->db, err, "listing the audit log");
 		goto out;
@@ -3384,6 +3525,7 @@ sq_audit_list(struct store_tx *tx, const struct store_page *page,
 	v = NULL;
 out:
 	done(s);
+	free(upper);
 	store_audits_free(v, n);
 	return ret;
 }
