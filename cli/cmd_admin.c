@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,27 +34,61 @@
 #define CSR_MAX (1024u * 1024)
 #define SERIAL_MAX_DIGITS 64             /* the service's limit (STORE_SERIAL_SIZE) */
 
-/* The options an action may take: one bit each. */
-enum {
-	A_NAME = 1 << 0, A_GROUP = 1 << 1, A_ALIAS = 1 << 2, A_DESCRIPTION = 1 << 3,
-	A_USER = 1 << 4, A_PLATFORM = 1 << 5, A_DEVICE = 1 << 6, A_PROFILE = 1 << 7,
-	A_CSR = 1 << 8, A_OUT = 1 << 9, A_PASSWORD_FILE = 1 << 10, A_STATUS = 1 << 11,
-	A_CA = 1 << 12, A_REASON = 1 << 13, A_AFTER = 1 << 14, A_LIMIT = 1 << 15,
-	A_PASSWORDS = 1 << 16, A_SECONDS = 1 << 17, A_RSA_MIN_BITS = 1 << 18,
-	A_EC_CURVES = 1 << 19, A_SUBJECT = 1 << 20, A_SAN_EMAIL = 1 << 21,
-	A_NON_REPUDIATION = 1 << 22, A_VALIDITY_DAYS = 1 << 23, A_RENEWAL_DAYS = 1 << 24,
-	A_APPROVAL = 1 << 25, A_CHALLENGE_MINUTES = 1 << 26, A_ALLOW_SHA1 = 1 << 27,
+/* The options an action may take: one bit each of a set, named by index. */
+typedef uint64_t optset;
+enum opt_index {
+	I_NAME, I_GROUP, I_ALIAS, I_DESCRIPTION, I_USER, I_PLATFORM, I_DEVICE, I_PROFILE,
+	I_CSR, I_OUT, I_PASSWORD_FILE, I_STATUS, I_CA, I_REASON, I_AFTER, I_LIMIT,
+	I_PASSWORDS, I_SECONDS, I_RSA_MIN_BITS, I_EC_CURVES, I_SUBJECT, I_SAN_EMAIL,
+	I_NON_REPUDIATION, I_VALIDITY_DAYS, I_RENEWAL_DAYS, I_APPROVAL,
+	I_CHALLENGE_MINUTES, I_ALLOW_SHA1, I_ROLE, I_EXPIRES_DAYS, I_ACTOR, I_ACTION,
+	I_SINCE, I_UNTIL, I_COUNT
 };
+_Static_assert(I_COUNT <= 64, "more options than bits in an optset");
+#define A_(i) ((optset)1 << (i))
+#define A_NAME A_(I_NAME)
+#define A_GROUP A_(I_GROUP)
+#define A_ALIAS A_(I_ALIAS)
+#define A_DESCRIPTION A_(I_DESCRIPTION)
+#define A_USER A_(I_USER)
+#define A_PLATFORM A_(I_PLATFORM)
+#define A_DEVICE A_(I_DEVICE)
+#define A_PROFILE A_(I_PROFILE)
+#define A_CSR A_(I_CSR)
+#define A_OUT A_(I_OUT)
+#define A_PASSWORD_FILE A_(I_PASSWORD_FILE)
+#define A_STATUS A_(I_STATUS)
+#define A_CA A_(I_CA)
+#define A_REASON A_(I_REASON)
+#define A_AFTER A_(I_AFTER)
+#define A_LIMIT A_(I_LIMIT)
+#define A_PASSWORDS A_(I_PASSWORDS)
+#define A_SECONDS A_(I_SECONDS)
+#define A_RSA_MIN_BITS A_(I_RSA_MIN_BITS)
+#define A_EC_CURVES A_(I_EC_CURVES)
+#define A_SUBJECT A_(I_SUBJECT)
+#define A_SAN_EMAIL A_(I_SAN_EMAIL)
+#define A_NON_REPUDIATION A_(I_NON_REPUDIATION)
+#define A_VALIDITY_DAYS A_(I_VALIDITY_DAYS)
+#define A_RENEWAL_DAYS A_(I_RENEWAL_DAYS)
+#define A_APPROVAL A_(I_APPROVAL)
+#define A_CHALLENGE_MINUTES A_(I_CHALLENGE_MINUTES)
+#define A_ALLOW_SHA1 A_(I_ALLOW_SHA1)
+#define A_ROLE A_(I_ROLE)
+#define A_EXPIRES_DAYS A_(I_EXPIRES_DAYS)
+#define A_ACTOR A_(I_ACTOR)
+#define A_ACTION A_(I_ACTION)
+#define A_SINCE A_(I_SINCE)
+#define A_UNTIL A_(I_UNTIL)
 /*
- * getopt's value of an action's option: OPT_TAG and the option's bit; a
- * boolean's --no- form carries OPT_NO too.  The bit comes back with OPT_BIT.
+ * getopt's value of an action's option: OPT_TAG and the option's index; a
+ * boolean's --no- form carries OPT_NO too.  Its bit comes back with OPT_BIT.
  */
 #define OPT_TAG 0x40000000
 #define OPT_NO 0x20000000
-#define OPT(bit) (OPT_TAG | (bit))
-#define OPT_NOT(bit) (OPT_TAG | OPT_NO | (bit))
-#define OPT_BIT(c) (((c) & OPT_TAG) != 0 ? (unsigned)(c) & (OPT_NO - 1) : 0u)
-_Static_assert(A_ALLOW_SHA1 < OPT_NO, "an option's bit collides with OPT_NO");
+#define OPT(i) (OPT_TAG | (i))
+#define OPT_NOT(i) (OPT_TAG | OPT_NO | (i))
+#define OPT_BIT(c) (((c) & OPT_TAG) != 0 ? A_((unsigned)(c) & 63u) : (optset)0)
 enum { O_SERVER = 0x200000, O_TOKEN_FILE, O_CACERT };
 
 struct args {
@@ -66,9 +101,12 @@ struct args {
 	size_t limit;
 	/* SCEP profiles: the numbers and switches given (given has their A_ bits). */
 	const char *ec_curves, *subject, *san_email;
+	/* Tokens and the audit log. */
+	const char *role, *actor, *action, *since, *until;
+	long long expires_days;
 	long long seconds, rsa_min_bits, validity_days, renewal_days, challenge_minutes;
 	bool non_repudiation, approval, allow_sha1;
-	unsigned given;
+	optset given;
 	char **pos;                      /* positional arguments */
 	int n_pos;
 };
@@ -76,7 +114,7 @@ struct args {
 struct verb {
 	const char *noun, *name;         /* name NULL: the object is the action (audit) */
 	int (*fn)(struct args *a);
-	unsigned opts;
+	optset opts;
 	int min_pos, max_pos;
 	const char *pos_names;           /* "GROUP USER": for "missing GROUP" */
 	const char *synopsis;            /* after "smime admin NOUN NAME " */
@@ -1731,14 +1769,30 @@ cert_revoke(struct args *a)
 
 /* ---- token -------------------------------------------------------------- */
 
+static const char *const token_roles[] = { "admin", "operator", "recovery", "auditor" };
+
 static int
 token_create(struct args *a)
 {
 	struct admin_conn *c = NULL;
-	json_t *body = json_pack("{s:s}", "name", a->pos[0]), *ans = NULL;
+	json_t *body = NULL, *ans = NULL;
 	const char *secret;
+	bool known = false;
 	int rc;
 
+	/* No default: a token gets the role it is made for, and no more. */
+	if (a->role == NULL)
+		return usage_error(a->cmd, "--role is required: admin, operator, recovery or auditor");
+	for (size_t i = 0; i < N(token_roles); i++)
+		known |= strcmp(a->role, token_roles[i]) == 0;
+	if (!known)
+		return usage_error(a->cmd, "--role: admin, operator, recovery or auditor, not '%s'",
+		    a->role);
+	if ((a->given & A_EXPIRES_DAYS) && (a->expires_days < 1 || a->expires_days > 3650))
+		return usage_error(a->cmd, "--expires-days: 1 to 3650");
+	body = json_pack("{s:s,s:s}", "name", a->pos[0], "role", a->role);
+	if (body != NULL && (a->given & A_EXPIRES_DAYS))
+		json_object_set_new(body, "expires_days", json_integer(a->expires_days));
 	if (body == NULL)
 		return oom();
 	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
@@ -1753,8 +1807,8 @@ token_create(struct args *a)
 	else
 		printf("%s\n", secret);
 	if (!g.quiet)
-		fprintf(stderr, "smime admin: token %s (%s) created; its secret is shown this once "
-		    "only: keep it now\n", str(ans, "id"), str(ans, "name"));
+		fprintf(stderr, "smime admin: %s token %s (%s) created; its secret is shown this "
+		    "once only: keep it now\n", str(ans, "role"), str(ans, "id"), str(ans, "name"));
 out:
 	json_decref(body);
 	json_decref(ans);
@@ -1766,7 +1820,8 @@ static int
 token_list(struct args *a)
 {
 	static const struct column cols[] = { { "ID", "id", NULL }, { "NAME", "name", NULL },
-		{ "CREATED", "created", NULL }, { "LAST-USED", "last_used", NULL },
+		{ "ROLE", "role", NULL }, { "CREATED", "created", NULL },
+		{ "EXPIRES", "expires", NULL }, { "LAST-USED", "last_used", NULL },
 		{ "REVOKED", "revoked_at", NULL } };
 
 	return list_show(a, "/api/v1/tokens", NULL, 0, false, cols, N(cols));
@@ -1783,6 +1838,20 @@ token_revoke(struct args *a)
 
 /* ---- audit -------------------------------------------------------------- */
 
+/* YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, as the service takes them (it checks the values). */
+static bool
+audit_time_ok(const char *s)
+{
+	static const char day[] = "dddd-dd-dd", utc[] = "dddd-dd-ddTdd:dd:ddZ";
+	const char *form = strlen(s) == sizeof(day) - 1 ? day : strlen(s) == sizeof(utc) - 1 ?
+	    utc : NULL;
+
+	for (size_t i = 0; form != NULL && form[i] != '\0'; i++)
+		if (form[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != form[i])
+			return false;
+	return form != NULL;
+}
+
 static int
 audit(struct args *a)
 {
@@ -1791,9 +1860,22 @@ audit(struct args *a)
 		{ "OBJECT", "object", NULL }, { "DETAIL", "detail", NULL } };
 	struct admin_conn *c = NULL;
 	json_t *items = NULL;
-	char *next = NULL, cursor[32];
+	char *next = NULL, cursor[32], actor[64];
 	const char *after = a->after;
+	struct admin_query q[] = { { "actor", a->actor }, { "action", a->action },
+		{ "user", a->user }, { "since", a->since }, { "until", a->until } };
 	int rc;
+
+	/* A token's id alone is that token: the log's actor is "token:ID". */
+	if (a->actor != NULL && strlen(a->actor) == 32 && strspn(a->actor,
+	    "0123456789abcdef") == 32) {
+		snprintf(actor, sizeof(actor), "token:%s", a->actor);
+		q[0].value = actor;
+	}
+	if ((a->since != NULL && !audit_time_ok(a->since)) ||
+	    (a->until != NULL && !audit_time_ok(a->until)))
+		return usage_error(a->cmd, "--since, --until: a UTC time as 2026-12-07T15:00:00Z or "
+		    "a day as 2026-12-07");
 
 	/*
 	 * A sequence number (the SEQ column) is made the audit list's cursor,
@@ -1806,7 +1888,7 @@ audit(struct args *a)
 		after = cursor;
 	}
 	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
-	    (rc = admin_list(c, "/api/v1/audit", NULL, 0, true, after, a->limit, &items,
+	    (rc = admin_list(c, "/api/v1/audit", q, N(q), true, after, a->limit, &items,
 	    &next)) != EXIT_OK)
 		goto out;
 	if (g.json) {
@@ -2593,12 +2675,17 @@ static const struct verb verbs[] = {
 	  "                    affiliationChanged, superseded, cessationOfOperation,\n"
 	  "                    privilegeWithdrawn (the reasons for a subscriber\n"
 	  "                    certificate; a revocation is final: no certificateHold)\n" },
-	{ "token", "create", token_create, 0, 1, 1, "NAME", "NAME",
+	{ "token", "create", token_create, A_ROLE | A_EXPIRES_DAYS, 1, 1, "NAME",
+	  "NAME --role ROLE [--expires-days N]",
 	  "Create an admin token called NAME and print its secret, which the service\n"
-	  "shows this once only.\n" },
+	  "shows this once only.  Its role says what it may do (smime-admin(1), ROLES):\n\n"
+	  "  --role ROLE       admin (everything), operator (users, groups, devices,\n"
+	  "                    certificates, revocation, SCEP approvals), recovery\n"
+	  "                    (key recovery), or auditor (reads, the audit log included)\n"
+	  "  --expires-days N  refused from N days on (1 to 3650; default: never)\n" },
 	{ "token", "list", token_list, 0, 0, 0, "", "",
-	  "List the admin tokens (never their secrets): id, name, created, last used,\n"
-	  "revoked.\n" },
+	  "List the admin tokens (never their secrets): id, name, role, created,\n"
+	  "expiry, last used (to the hour), revoked.\n" },
 	{ "token", "revoke", token_revoke, 0, 1, 1, "ID", "ID",
 	  "Revoke an admin token; requests with it are refused from then on.\n" },
 	{ "import-folder", NULL, import_folder, A_PASSWORDS, 1, 1, "DIR",
@@ -2629,9 +2716,18 @@ static const struct verb verbs[] = {
 	  "  --user USER           the user (id or address)\n"
 	  "  --password-file FILE  the files' password (else SMIME_P12_PASSWORD, else a\n"
 	  "                        prompt; none when there is no terminal)\n" },
-	{ "audit", NULL, audit, A_AFTER | A_LIMIT, 0, 0, "", "[--after SEQ] [--limit N]",
+	{ "audit", NULL, audit, A_AFTER | A_LIMIT | A_ACTOR | A_ACTION | A_USER | A_SINCE |
+	  A_UNTIL, 0, 0, "",
+	  "[--actor ACTOR] [--action ACTION] [--user USER] [--since T] [--until T]\n"
+	  "[--after SEQ] [--limit N]",
 	  "Show the audit log, oldest first, one line per entry: sequence number, time,\n"
-	  "actor, action, object, detail.\n\n"
+	  "actor, action, object, detail.  The filters together narrow it:\n\n"
+	  "  --actor ACTOR     token:ID (or the ID alone), or system\n"
+	  "  --action ACTION   one action (cert.issue), or a family (cert.*)\n"
+	  "  --user USER       entries about this user (an address, or an id, which\n"
+	  "                    also finds a user who no longer exists)\n"
+	  "  --since T         from T on; T is 2026-12-07T15:00:00Z or 2026-12-07 (UTC)\n"
+	  "  --until T         before T\n"
 	  "  --after SEQ       only the entries after the one numbered SEQ (the SEQ\n"
 	  "                    column), or after a \"next\" cursor of the --json output\n"
 	  "  --limit N         at most N entries (default: all)\n" },
@@ -2704,37 +2800,43 @@ static int
 parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
-		{ "name", required_argument, NULL, OPT(A_NAME) },
-		{ "group", required_argument, NULL, OPT(A_GROUP) },
-		{ "alias", required_argument, NULL, OPT(A_ALIAS) },
-		{ "description", required_argument, NULL, OPT(A_DESCRIPTION) },
-		{ "user", required_argument, NULL, OPT(A_USER) },
-		{ "platform", required_argument, NULL, OPT(A_PLATFORM) },
-		{ "device", required_argument, NULL, OPT(A_DEVICE) },
-		{ "profile", required_argument, NULL, OPT(A_PROFILE) },
-		{ "csr", required_argument, NULL, OPT(A_CSR) },
+		{ "name", required_argument, NULL, OPT(I_NAME) },
+		{ "group", required_argument, NULL, OPT(I_GROUP) },
+		{ "alias", required_argument, NULL, OPT(I_ALIAS) },
+		{ "description", required_argument, NULL, OPT(I_DESCRIPTION) },
+		{ "user", required_argument, NULL, OPT(I_USER) },
+		{ "platform", required_argument, NULL, OPT(I_PLATFORM) },
+		{ "device", required_argument, NULL, OPT(I_DEVICE) },
+		{ "profile", required_argument, NULL, OPT(I_PROFILE) },
+		{ "csr", required_argument, NULL, OPT(I_CSR) },
 		{ "out", required_argument, NULL, 'o' },
-		{ "password-file", required_argument, NULL, OPT(A_PASSWORD_FILE) },
-		{ "passwords", required_argument, NULL, OPT(A_PASSWORDS) },
-		{ "status", required_argument, NULL, OPT(A_STATUS) },
-		{ "ca", required_argument, NULL, OPT(A_CA) },
-		{ "reason", required_argument, NULL, OPT(A_REASON) },
-		{ "after", required_argument, NULL, OPT(A_AFTER) },
-		{ "limit", required_argument, NULL, OPT(A_LIMIT) },
-		{ "seconds", required_argument, NULL, OPT(A_SECONDS) },
-		{ "rsa-min-bits", required_argument, NULL, OPT(A_RSA_MIN_BITS) },
-		{ "ec-curves", required_argument, NULL, OPT(A_EC_CURVES) },
-		{ "subject", required_argument, NULL, OPT(A_SUBJECT) },
-		{ "san-email", required_argument, NULL, OPT(A_SAN_EMAIL) },
-		{ "non-repudiation", no_argument, NULL, OPT(A_NON_REPUDIATION) },
-		{ "no-non-repudiation", no_argument, NULL, OPT_NOT(A_NON_REPUDIATION) },
-		{ "validity-days", required_argument, NULL, OPT(A_VALIDITY_DAYS) },
-		{ "renewal-days", required_argument, NULL, OPT(A_RENEWAL_DAYS) },
-		{ "approval", no_argument, NULL, OPT(A_APPROVAL) },
-		{ "no-approval", no_argument, NULL, OPT_NOT(A_APPROVAL) },
-		{ "challenge-minutes", required_argument, NULL, OPT(A_CHALLENGE_MINUTES) },
-		{ "allow-sha1", no_argument, NULL, OPT(A_ALLOW_SHA1) },
-		{ "no-allow-sha1", no_argument, NULL, OPT_NOT(A_ALLOW_SHA1) },
+		{ "password-file", required_argument, NULL, OPT(I_PASSWORD_FILE) },
+		{ "passwords", required_argument, NULL, OPT(I_PASSWORDS) },
+		{ "status", required_argument, NULL, OPT(I_STATUS) },
+		{ "ca", required_argument, NULL, OPT(I_CA) },
+		{ "reason", required_argument, NULL, OPT(I_REASON) },
+		{ "after", required_argument, NULL, OPT(I_AFTER) },
+		{ "limit", required_argument, NULL, OPT(I_LIMIT) },
+		{ "seconds", required_argument, NULL, OPT(I_SECONDS) },
+		{ "rsa-min-bits", required_argument, NULL, OPT(I_RSA_MIN_BITS) },
+		{ "ec-curves", required_argument, NULL, OPT(I_EC_CURVES) },
+		{ "subject", required_argument, NULL, OPT(I_SUBJECT) },
+		{ "san-email", required_argument, NULL, OPT(I_SAN_EMAIL) },
+		{ "non-repudiation", no_argument, NULL, OPT(I_NON_REPUDIATION) },
+		{ "no-non-repudiation", no_argument, NULL, OPT_NOT(I_NON_REPUDIATION) },
+		{ "validity-days", required_argument, NULL, OPT(I_VALIDITY_DAYS) },
+		{ "renewal-days", required_argument, NULL, OPT(I_RENEWAL_DAYS) },
+		{ "approval", no_argument, NULL, OPT(I_APPROVAL) },
+		{ "no-approval", no_argument, NULL, OPT_NOT(I_APPROVAL) },
+		{ "challenge-minutes", required_argument, NULL, OPT(I_CHALLENGE_MINUTES) },
+		{ "allow-sha1", no_argument, NULL, OPT(I_ALLOW_SHA1) },
+		{ "role", required_argument, NULL, OPT(I_ROLE) },
+		{ "expires-days", required_argument, NULL, OPT(I_EXPIRES_DAYS) },
+		{ "actor", required_argument, NULL, OPT(I_ACTOR) },
+		{ "action", required_argument, NULL, OPT(I_ACTION) },
+		{ "since", required_argument, NULL, OPT(I_SINCE) },
+		{ "until", required_argument, NULL, OPT(I_UNTIL) },
+		{ "no-allow-sha1", no_argument, NULL, OPT_NOT(I_ALLOW_SHA1) },
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
 		{ "cacert", required_argument, NULL, O_CACERT },
@@ -2745,7 +2847,7 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 	/* 0: getopt starts afresh (the admin level stopped at the object). */
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "o:qh", opts, &idx)) != -1) {
-		unsigned bit = c == 'o' ? A_OUT : OPT_BIT(c);
+		optset bit = c == 'o' ? A_OUT : OPT_BIT(c);
 		if (c == 'h') {
 			verb_help(stdout, v);
 			return -1;
@@ -2757,23 +2859,23 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 			    c == 'o' ? "o" : opts[idx].name);
 		a->given |= bit;
 		switch (c) {
-		case OPT(A_NAME): a->name = optarg; break;
-		case OPT(A_GROUP): a->groups[a->n_groups++] = optarg; break;
-		case OPT(A_ALIAS): a->aliases[a->n_aliases++] = optarg; break;
-		case OPT(A_DESCRIPTION): a->description = optarg; break;
-		case OPT(A_USER): a->user = optarg; break;
-		case OPT(A_PLATFORM): a->platform = optarg; break;
-		case OPT(A_DEVICE): a->device = optarg; break;
-		case OPT(A_PROFILE): a->profile = optarg; break;
-		case OPT(A_CSR): a->csr = optarg; break;
+		case OPT(I_NAME): a->name = optarg; break;
+		case OPT(I_GROUP): a->groups[a->n_groups++] = optarg; break;
+		case OPT(I_ALIAS): a->aliases[a->n_aliases++] = optarg; break;
+		case OPT(I_DESCRIPTION): a->description = optarg; break;
+		case OPT(I_USER): a->user = optarg; break;
+		case OPT(I_PLATFORM): a->platform = optarg; break;
+		case OPT(I_DEVICE): a->device = optarg; break;
+		case OPT(I_PROFILE): a->profile = optarg; break;
+		case OPT(I_CSR): a->csr = optarg; break;
 		case 'o': a->out = optarg; break;
-		case OPT(A_PASSWORD_FILE): a->password_file = optarg; break;
-		case OPT(A_PASSWORDS): a->passwords = optarg; break;
-		case OPT(A_STATUS): a->status = optarg; break;
-		case OPT(A_CA): a->ca = optarg; break;
-		case OPT(A_REASON): a->reason = optarg; break;
-		case OPT(A_AFTER): a->after = optarg; break;
-		case OPT(A_LIMIT): {
+		case OPT(I_PASSWORD_FILE): a->password_file = optarg; break;
+		case OPT(I_PASSWORDS): a->passwords = optarg; break;
+		case OPT(I_STATUS): a->status = optarg; break;
+		case OPT(I_CA): a->ca = optarg; break;
+		case OPT(I_REASON): a->reason = optarg; break;
+		case OPT(I_AFTER): a->after = optarg; break;
+		case OPT(I_LIMIT): {
 			char *end;
 			long long n = strtoll(optarg, &end, 10);
 			if (*end != '\0' || end == optarg || n < 1 || n > 100000000)
@@ -2781,13 +2883,20 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 			a->limit = (size_t)n;
 			break;
 		}
-		case OPT(A_SECONDS):
-		case OPT(A_RSA_MIN_BITS):
-		case OPT(A_VALIDITY_DAYS):
-		case OPT(A_RENEWAL_DAYS):
-		case OPT(A_CHALLENGE_MINUTES): {
+		case OPT(I_ROLE): a->role = optarg; break;
+		case OPT(I_ACTOR): a->actor = optarg; break;
+		case OPT(I_ACTION): a->action = optarg; break;
+		case OPT(I_SINCE): a->since = optarg; break;
+		case OPT(I_UNTIL): a->until = optarg; break;
+		case OPT(I_EXPIRES_DAYS):
+		case OPT(I_SECONDS):
+		case OPT(I_RSA_MIN_BITS):
+		case OPT(I_VALIDITY_DAYS):
+		case OPT(I_RENEWAL_DAYS):
+		case OPT(I_CHALLENGE_MINUTES): {
 			/* The service checks the range and names it; here only a number. */
-			long long *to = bit == A_SECONDS ? &a->seconds : bit == A_RSA_MIN_BITS ?
+			long long *to = bit == A_EXPIRES_DAYS ? &a->expires_days :
+			    bit == A_SECONDS ? &a->seconds : bit == A_RSA_MIN_BITS ?
 			    &a->rsa_min_bits : bit == A_VALIDITY_DAYS ? &a->validity_days :
 			    bit == A_RENEWAL_DAYS ? &a->renewal_days : &a->challenge_minutes;
 			char *end;
@@ -2798,15 +2907,15 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 				    opts[idx].name, optarg);
 			break;
 		}
-		case OPT(A_EC_CURVES): a->ec_curves = optarg; break;
-		case OPT(A_SUBJECT): a->subject = optarg; break;
-		case OPT(A_SAN_EMAIL): a->san_email = optarg; break;
-		case OPT(A_NON_REPUDIATION): a->non_repudiation = true; break;
-		case OPT_NOT(A_NON_REPUDIATION): a->non_repudiation = false; break;
-		case OPT(A_APPROVAL): a->approval = true; break;
-		case OPT_NOT(A_APPROVAL): a->approval = false; break;
-		case OPT(A_ALLOW_SHA1): a->allow_sha1 = true; break;
-		case OPT_NOT(A_ALLOW_SHA1): a->allow_sha1 = false; break;
+		case OPT(I_EC_CURVES): a->ec_curves = optarg; break;
+		case OPT(I_SUBJECT): a->subject = optarg; break;
+		case OPT(I_SAN_EMAIL): a->san_email = optarg; break;
+		case OPT(I_NON_REPUDIATION): a->non_repudiation = true; break;
+		case OPT_NOT(I_NON_REPUDIATION): a->non_repudiation = false; break;
+		case OPT(I_APPROVAL): a->approval = true; break;
+		case OPT_NOT(I_APPROVAL): a->approval = false; break;
+		case OPT(I_ALLOW_SHA1): a->allow_sha1 = true; break;
+		case OPT_NOT(I_ALLOW_SHA1): a->allow_sha1 = false; break;
 		case O_SERVER: a->conn.server = optarg; break;
 		case O_TOKEN_FILE: a->conn.token_file = optarg; break;
 		case O_CACERT: a->conn.cacert = optarg; break;
