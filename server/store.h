@@ -370,8 +370,8 @@ struct store_backend {
 
 	/* The audit log: append only. */
 	int (*audit_append)(struct store_tx *tx, struct store_audit *a, struct smime_error *err);
-	/* filter may be NULL (every row); a page's cursor is only good with
-	 * the same filter. */
+	/* filter may be NULL (every row); a cursor ("a.SEQ") goes on after
+	 * that entry, whatever the filter. */
 	int (*audit_list)(struct store_tx *tx, const struct store_page *page,
 	    const struct store_audit_filter *filter, struct store_audit **items_r, size_t *n_r,
 	    char **next_r, struct smime_error *err);

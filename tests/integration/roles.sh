@@ -305,9 +305,10 @@ expect 0 "audit --actor token:ID" "${A[@]}" --actor "token:$BUSY_ID"
 jq -e '(.items | length) == 3 and all(.items[]; .actor == "token:'"$BUSY_ID"'")' "$T/.out" >/dev/null && ok "only that token's rows (2 uses, 1 group)" || not_ok "--actor" "$(head -c 600 "$T/.out")"
 expect 0 "audit --actor with the bare token id" "${A[@]}" --actor "$BUSY_ID"
 jq -e '(.items | length) == 3' "$T/.out" >/dev/null && ok "the same rows" || not_ok "--actor ID" "$(head -c 600 "$T/.out")"
+status_is "alice's device is renamed" 200 PATCH "/api/v1/devices/$DEV" '{"name":"phone 2"}'
 expect 0 "audit --user alice@example.org" "${A[@]}" --user alice@example.org
-jq -e --arg u "$ALICE" '(.items | length) >= 3 and all(.items[]; .user == $u) and ([.items[].action] | index("cert.import") and index("cert.issue") and index("user.create"))' "$T/.out" >/dev/null &&
-	ok "alice's rows: user.create, cert.import, cert.issue, and only hers" || not_ok "--user" "$(head -c 900 "$T/.out")"
+jq -e --arg u "$ALICE" '(.items | length) >= 5 and all(.items[]; .user == $u) and ([.items[].action] | index("user.create") and index("cert.import") and index("cert.issue") and index("device.create") and index("device.update"))' "$T/.out" >/dev/null &&
+	ok "alice's rows: user.create, cert.import, cert.issue, device.create, device.update, and only hers" || not_ok "--user" "$(head -c 900 "$T/.out")"
 expect 0 "audit --user with an id" "${A[@]}" --user "$BOB"
 jq -e --arg u "$BOB" '(.items | length) >= 1 and all(.items[]; .user == $u)' "$T/.out" >/dev/null && ok "bob's rows" || not_ok "--user id" "$(head -c 600 "$T/.out")"
 expect 4 "audit --user of an unknown address: not found" "${A[@]}" --user nobody@example.org
