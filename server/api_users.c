@@ -410,7 +410,7 @@ user_change_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	if ((rc = be->user_get(tx, uc->key, &uc->result, err)) != 0)
 		return rc;
 	if (uc->delete) {
-		if ((rc = be->user_delete(tx, uc->result.id, err)) != 0)
+		if ((rc = be->user_delete(tx, uc->result.id, service_now(), err)) != 0)
 			return rc;
 		return audit_row(uc->svc, tx, uc->actor, "user.delete", uc->result.id,
 		    json_pack("{s:s}", "email", uc->result.n_emails ? uc->result.emails[0] : ""),
