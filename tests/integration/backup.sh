@@ -107,8 +107,15 @@ if [ -n "${SMIMED_OLD:-}" ] && [ -x "$SMIMED_OLD" ]; then
 		export SMIME_TOKEN=$SVC_TOKEN
 		OLD_TOKEN=$SVC_TOKEN
 		"$SMIME" admin user add old@example.org >/dev/null 2>&1
-		# The old service archives imported keys: a PKCS#12 of its own CA's.
-		"$SMIME" admin cert issue --user old@example.org --profile encryption --password-file "$T/pw" -o "$T/old.p12" >/dev/null 2>&1
+		# The old service archives imported keys: a PKCS#12 of a partner CA's.
+		openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/pca.key" -out "$T/pca.crt" \
+			-days 3650 -subj "/O=Partner/CN=Partner CA" -addext "basicConstraints=critical,CA:TRUE" \
+			-addext "keyUsage=critical,keyCertSign,cRLSign" -addext "subjectKeyIdentifier=hash" 2>/dev/null
+		printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=emailProtection\nsubjectAltName=email:old@example.org\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' >"$T/old.ext"
+		openssl req -new -newkey rsa:2048 -nodes -keyout "$T/old.key" -subj "/CN=old@example.org" -out "$T/old.csr" 2>/dev/null
+		openssl x509 -req -in "$T/old.csr" -CA "$T/pca.crt" -CAkey "$T/pca.key" -CAcreateserial -days 365 -extfile "$T/old.ext" -out "$T/old.crt" 2>/dev/null
+		openssl pkcs12 -export -inkey "$T/old.key" -in "$T/old.crt" -passout file:"$T/pw" -out "$T/old.p12"
+		"$SMIME" admin trust import "$T/pca.crt" >/dev/null 2>&1
 		expect 0 "the old service archives an imported key" "$SMIME" admin import --user old@example.org --password-file "$T/pw" "$T/old.p12"
 		stop_smimed
 		SMIMED=$SMIMED_SAVED
