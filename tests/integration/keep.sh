@@ -140,6 +140,8 @@ req=$(cat "$T/.out")
 [ -n "$req" ] && [ ! -e "$T/u-r.p12" ] && ok "its id is printed; no file is written yet" || not_ok "request id ($req)" "$(cat "$T/.err")"
 expect 5 "the requester cannot approve their own request" "$SMIME" admin recovery approve "$req"
 contains "saying why" "$T/.err" "requester|own request|second"
+status_is "the API answers the requester's approval 403 with the JSON error" 403 POST "/api/v1/recovery-requests/$req/approve"
+status_is "a request nobody made: 404" 404 POST "/api/v1/recovery-requests/0190a000-0000-7000-8000-000000000000/approve"
 expect 5 "nor fetch it before approval" "$SMIME" admin recovery fetch "$req" -o "$T/u-r.p12" --password-file "$T/recpw"
 SMIME_TOKEN=$B expect 0 "a second token approves" "$SMIME" admin recovery approve "$req"
 SMIME_TOKEN=$B expect 5 "the approver cannot fetch what another requested" "$SMIME" admin recovery fetch "$req" -o "$T/u-b.p12" --password-file "$T/recpw"
