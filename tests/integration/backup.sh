@@ -98,7 +98,57 @@ rc=$?
 grep -q "$M/master.key" "$T/m.err" && ok "naming the file it needs" || not_ok "names the missing file" "$(cat "$T/m.err")"
 [ ! -e "$M/master.key" ] && ok "and makes no new master key" || not_ok "a master key was made"
 
-# ---- an archive.kek installation (smimed before this change) -------------------------------------
+# ---- archive.kek: the KEK of older installations, moved into the store -----------------------
+# An installation laid out as an older smimed left it: the KEK in
+# DATA/archive.kek, none in the store, keys sealed under it.
+K=$T/kekfile
+mkdir -m 700 "$K"
+head -c 32 /dev/urandom >"$K/archive.kek"
+chmod 600 "$K/archive.kek"
+kek_sum=$(sha256sum <"$K/archive.kek")
+if ! start_smimed "$K"; then not_ok "smimed starts beside an archive.kek" "$(tail "$K.log")"; done_testing; exit 1; fi
+export SMIME_TOKEN=$SVC_TOKEN
+K_TOKEN=$SVC_TOKEN
+expect 0 "a user" "$SMIME" admin user add kay@example.org
+expect 0 "a key sealed under the archive.kek's key" "$SMIME" admin cert issue --user kay@example.org --profile encryption --password-file "$T/pw" -o "$T/kay.p12"
+stop_smimed
+grep -q '"how":"moved from archive.kek"' "$K.log" && ok "the file's key was moved into the store" || not_ok "moved from archive.kek" "$(grep archive "$K.log")"
+drop_kek() { python3 -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute("DELETE FROM meta WHERE key = ?", ("archive_kek",)); d.commit()' "$1/smimed.db"; }
+# As before the move: no KEK in the store, the file beside it.
+drop_kek "$K"
+mv "$K/archive.kek" "$T/kay.kek"
+timeout 60 "$SMIMED" --data "$K" --listen "127.0.0.1:$port" >"$T/k.out" 2>"$T/k.err"
+rc=$?
+[ $rc != 0 ] && [ $rc != 124 ] && grep -q "$K/archive.kek" "$T/k.err" && ok "archived keys without their KEK: refuses to start, naming archive.kek (exit $rc)" || not_ok "no KEK (exit $rc)" "$(cat "$T/k.err")"
+[ ! -e "$K/archive.kek" ] && [ -z "$(sqlite3 "$K/smimed.db" "SELECT value FROM meta WHERE key = 'archive_kek'")" ] && ok "and makes no new KEK over them" || not_ok "a KEK was made"
+head -c 32 /dev/urandom >"$K/archive.kek"
+chmod 600 "$K/archive.kek"
+timeout 60 "$SMIMED" --data "$K" --listen "127.0.0.1:$port" >"$T/k.out" 2>"$T/k.err"
+rc=$?
+[ $rc != 0 ] && [ $rc != 124 ] && grep -q "$K/archive.kek does not open the archived keys" "$T/k.err" && ok "another archive.kek: refuses to start, naming it (exit $rc)" || not_ok "wrong archive.kek (exit $rc)" "$(cat "$T/k.err")"
+[ -z "$(sqlite3 "$K/smimed.db" "SELECT value FROM meta WHERE key = 'archive_kek'")" ] && ok "and keeps nothing of it" || not_ok "a wrong KEK was kept"
+cp -p "$T/kay.kek" "$K/archive.kek"
+if start_smimed "$K"; then
+	export SMIME_TOKEN=$K_TOKEN SVC_TOKEN=$K_TOKEN
+	expect 0 "with its own archive.kek it starts and recovers" \
+		"$SMIME" admin recover --user kay@example.org --reason "migration" -o "$T/kay-r.p12" --password-file "$T/recpw"
+	[ "$(openssl pkcs12 -in "$T/kay-r.p12" -passin file:"$T/recpw" -nodes 2>/dev/null | grep -c 'BEGIN PRIVATE KEY')" = 1 ] && ok "the key" || not_ok "key after migration"
+	stop_smimed
+else
+	not_ok "start with the right archive.kek" "$(tail "$K.log")"
+fi
+[ "$(sha256sum <"$K/archive.kek")" = "$kek_sum" ] && ok "archive.kek is left as it was" || not_ok "archive.kek changed"
+rm "$K/archive.kek"
+if start_smimed "$K"; then
+	export SMIME_TOKEN=$K_TOKEN SVC_TOKEN=$K_TOKEN
+	expect 0 "once moved, the file is no longer needed" \
+		"$SMIME" admin recover --user kay@example.org --reason "migration 2" -o "$T/kay-r2.p12" --password-file "$T/recpw"
+	stop_smimed
+else
+	not_ok "start after the move without archive.kek" "$(tail "$K.log")"
+fi
+
+# ---- an archive.kek installation made by an older smimed binary (SMIMED_OLD) -----------------
 if [ -n "${SMIMED_OLD:-}" ] && [ -x "$SMIMED_OLD" ]; then
 	O=$T/old
 	SMIMED_SAVED=$SMIMED
