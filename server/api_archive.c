@@ -77,7 +77,7 @@ import_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 		io->same = true;
 		rc = be->archive_get(tx, io->rec.sha256, &sealed, &len, err);
 		free(sealed);
-		if (rc == 0 || rc != SMIME_E_NOTFOUND) {
+		if (rc != SMIME_E_NOTFOUND) {
 			store_cert_clear(&old);
 			return rc == 0 ? smime_error_set(err, SMIME_E_EXISTS, "already imported") : rc;
 		}
