@@ -552,7 +552,12 @@ archive_check_reloaded(struct service *svc)
 	snprintf(mk, sizeof(mk), "%s/master.key", svc->cfg.data);
 	if (svc->archive == NULL)
 		return;
-	if (kek_from_store(svc, db, mk, kek, &err) != 0)
+	int rc = kek_from_store(svc, db, mk, kek, &err);
+	if (rc == SMIME_E_NOTFOUND)
+		log_event("error", "archive.reload", "message", "the restored store keeps no archive "
+		    "key (a backup of an older smimed): restart smimed, which moves archive.kek in",
+		    NULL);
+	else if (rc != 0)
 		log_event("error", "archive.reload", "message", err.message, NULL);
 	else if (!archive_has_key(svc->archive, kek))
 		log_event("error", "archive.reload", "message", "the restored store keeps another "
