@@ -29,6 +29,7 @@
 #include "api.h"
 #include "archive.h"
 #include "ca.h"
+#include "recovery.h"
 
 #define RECOVER_MAX_CERTS 1000
 #define MIN_RECOVERY_PASSWORD 8
@@ -49,38 +50,6 @@ recovery_json(const struct store_recovery *r, const struct store_user *u)
 	if (j != NULL && r->status != RECOVERY_EXPORTED && r->expires <= service_now())
 		json_object_set_new(j, "status", json_string("expired"));
 	return j;
-}
-
-/*
- * Whether actor may move r to want now (APPROVED: approve; EXPORTED:
- * export); NULL when it may, else why not, with the HTTP status.
- */
-static const char *
-recovery_refusal(const struct store_recovery *r, const char *actor, enum recovery_status want,
-    int64_t now, int *status_r)
-{
-	*status_r = 409;
-	if (r->status == RECOVERY_EXPORTED)
-		return "it was exported already: a request gives one export";
-	if (r->expires <= now)
-		return "it expired: ask again";
-	if (want == RECOVERY_APPROVED) {
-		if (r->status != RECOVERY_PENDING)
-			return "it is approved already";
-		if (strcmp(r->requester, actor) == 0) {
-			*status_r = 403;
-			return "the requester cannot approve their own request: a second, different "
-			    "recovery or admin token must";
-		}
-		return NULL;
-	}
-	if (strcmp(r->requester, actor) != 0) {
-		*status_r = 403;
-		return "only the token that asked for it exports it";
-	}
-	if (r->status != RECOVERY_APPROVED)
-		return "it waits for the approval of a second token";
-	return NULL;
 }
 
 /* A certificate named by serial or SHA-256 fingerprint, as a key for cert_get. */
