@@ -448,6 +448,7 @@ struct user_change {
 	struct user_new repl;        /* addresses when changed (n_emails > 0) */
 	struct store_user result;
 	bool delete;
+	bool reuse;                  /* addresses deleted users hold may be taken */
 };
 
 static int
@@ -485,8 +486,14 @@ user_change_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 		uc->repl.u.n_emails = 0;
 	}
 	uc->result.updated = service_now();
-	if ((rc = be->user_update(tx, &uc->result, err)) != 0)
+	if (uc->emails_changed && uc->reuse && (rc = be->user_release_addresses(tx,
+	    (const char *const *)uc->result.emails, uc->result.n_emails, NULL, err)) != 0)
 		return rc;
+	if ((rc = be->user_update(tx, &uc->result, err)) != 0) {
+		if (rc == SMIME_E_EXISTS && uc->emails_changed && !uc->reuse)
+			rc = deleted_holder(uc->svc, tx, &uc->result, rc, err);
+		return rc;
+	}
 	return audit_row(uc->svc, tx, uc->actor, "user.update", uc->result.id,
 	    json_pack("{s:b,s:b}", "name", uc->name != NULL, "emails", uc->emails_changed), err);
 }
@@ -497,6 +504,7 @@ h_user_patch(struct request *rq)
 	static const struct jfield fields[] = {
 		{ "emails", JSON_ARRAY, false },
 		{ "name", JSON_STRING, false },
+		{ "reuse_addresses", JSON_TRUE, false },
 		{ NULL, 0, false },
 	};
 	json_t *o = rq_body_object(rq, fields);
@@ -510,6 +518,7 @@ h_user_patch(struct request *rq)
 		return;
 	json_t *je = json_object_get(o, "emails");
 	uc.name = json_string_value(json_object_get(o, "name"));
+	uc.reuse = json_is_true(json_object_get(o, "reuse_addresses"));
 	if (uc.name != NULL && !api_text(uc.name, MAX_NAME)) {
 		reply_error(rq, 400, "bad-request", "name: at most 256 characters, no control "
 		    "characters");

@@ -165,4 +165,10 @@ jq -e --arg r "$req" '([.items[] | select(.action == "recovery.request" and .obj
 expect 0 "delete una" "$SMIME" admin user delete una@example.org
 expect 5 "purge before archive_retention_days: refused" "$SMIME" admin user purge una@example.org --reason "x"
 contains "naming the retention" "$T/.err" "retention|days"
+expect 0 "another user" "$SMIME" admin user add vic@example.org
+status_is "an alias a deleted user holds is not taken without saying so (409)" 409 PATCH /api/v1/users/vic@example.org '{"emails":["vic@example.org","una@example.org"]}'
+grep -q reuse_addresses "$T/.body" && ok "the answer names reuse_addresses" || not_ok "PATCH names the choice" "$(cat "$T/.body")"
+status_is "with reuse_addresses it is taken" 200 PATCH /api/v1/users/vic@example.org '{"emails":["vic@example.org","una@example.org"],"reuse_addresses":true}'
+expect 0 "user list --deleted" "$SMIME" admin user list --deleted --json
+jq -e '[.items[] | select(.emails == ["una@example.org"])] | length == 1' "$T/.out" >/dev/null && ok "una keeps it as a former address" || not_ok "former address" "$(cat "$T/.out")"
 done_testing
