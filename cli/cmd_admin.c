@@ -90,12 +90,22 @@ _Static_assert(I_COUNT <= 64, "more options than bits in an optset");
 #define OPT_NOT(i) (OPT_TAG | OPT_NO | (i))
 #define OPT_BIT(c) (((c) & OPT_TAG) != 0 ? A_((unsigned)(c) & 63u) : (optset)0)
 enum { O_SERVER = 0x200000, O_TOKEN_FILE, O_CACERT };
+/*
+ * Options past the A_ bits: getopt values of their own, and bits of
+ * verb.opts at and above OPT_NO, which no A_ bit reaches.
+ */
+#define X_SERIAL (1u << 29)
+#define X_DELETED (1u << 30)
+#define X_REUSE (1u << 31)
+_Static_assert(X_SERIAL == OPT_NO, "the X_ bits start where the A_ bits must end");
+enum { O_SERIAL = 0x300000, O_DELETED, O_REUSE };
 
 struct args {
 	char cmd[64];                    /* "admin user add", for messages */
 	struct admin_options conn;
 	const char *name, *description, *user, *platform, *device, *profile, *csr, *out,
-	    *password_file, *status, *ca, *reason, *after, *passwords;
+	    *password_file, *status, *ca, *reason, *after, *passwords, *serial;
+	bool deleted, reuse;
 	const char **groups, **aliases;  /* repeatable */
 	size_t n_groups, n_aliases;
 	size_t limit;
@@ -407,6 +417,8 @@ user_add(struct args *a)
 
 	if (body == NULL)
 		return oom();
+	if (a->reuse)
+		json_object_set_new(body, "reuse_addresses", json_true());
 	if (a->name != NULL)
 		json_object_set_new(body, "name", json_string(a->name));
 	if (a->n_groups > 0)
@@ -425,11 +437,17 @@ user_list(struct args *a)
 {
 	static const struct column cols[] = { { "ID", "id", NULL }, { "EMAILS", NULL, user_emails },
 		{ "NAME", "name", NULL }, { "GROUPS", "groups", NULL } };
-	struct admin_query q[] = { { "group", a->n_groups > 0 ? a->groups[0] : NULL } };
+	static const struct column gone[] = { { "ID", "id", NULL }, { "EMAILS", NULL, user_emails },
+		{ "NAME", "name", NULL }, { "DELETED", "deleted", NULL } };
+	struct admin_query q[] = { { "group", a->n_groups > 0 ? a->groups[0] : NULL },
+		{ "deleted", a->deleted ? "true" : NULL } };
 
 	if (a->n_groups > 1)
 		return usage_error(a->cmd, "one --group at a time");
-	return list_show(a, "/api/v1/users", q, N(q), true, cols, N(cols));
+	if (a->deleted && a->n_groups > 0)
+		return usage_error(a->cmd, "--deleted and --group: deleted users belong to no group");
+	return a->deleted ? list_show(a, "/api/v1/users", q, N(q), true, gone, N(gone)) :
+	    list_show(a, "/api/v1/users", q, N(q), true, cols, N(cols));
 }
 
 static int
@@ -445,8 +463,27 @@ user_delete(struct args *a)
 	char done[512];
 
 	snprintf(done, sizeof(done), "user %s deleted (its devices too; its certificates stay "
-	    "recorded and are not revoked)", a->pos[0]);
+	    "recorded and are not revoked; its archived keys stay until smime admin user purge)",
+	    a->pos[0]);
 	return call_show(a, "DELETE", admin_path("/api/v1/users/%s", a->pos[0]), NULL, NULL, done);
+}
+
+static int
+show_purge(const struct args *a, const json_t *answer)
+{
+	if (!g.quiet)
+		fprintf(stderr, "user %s purged: %" JSON_INTEGER_FORMAT " archived keys destroyed "
+		    "(audited)\n", a->pos[0], json_integer_value(json_object_get(answer, "keys")));
+	return EXIT_OK;
+}
+
+static int
+user_purge(struct args *a)
+{
+	if (a->reason == NULL)
+		return usage_error(a->cmd, "--reason TEXT is required: the purge is audited");
+	return call_show(a, "POST", admin_path("/api/v1/users/%s/purge", a->pos[0]),
+	    json_pack("{s:s}", "reason", a->reason), show_purge, NULL);
 }
 
 /* ---- user import-csv: RFC 4180 records, sent in chunks ----------------- */
@@ -2145,53 +2182,157 @@ admin_import(struct args *a)
 	return worst;
 }
 
-/* smime admin recover --user USER -o FILE.p12 [--password-file FILE] */
+/* Write the PKCS#12 of a recovery answer to a->out, and say so. */
 static int
-admin_recover(struct args *a)
+recovery_written(const struct args *a, json_t *ans)
 {
-	struct smime_error err;
-	struct admin_conn *c = NULL;
-	json_t *ans = NULL;
-	char *password = NULL;
+	const char *b64 = json_string_value(json_object_get(ans, "pkcs12"));
 	unsigned char *p12 = NULL;
 	size_t p12_len = 0;
 	int rc;
 
-	if (a->user == NULL)
-		return usage_error(a->cmd, "--user is required");
+	if (b64 == NULL || (p12 = decode_p12(b64, &p12_len)) == NULL)
+		return admin_error(EXIT_IO, "io", 0, "the service answered no PKCS#12");
+	if ((rc = write_out(a->out, p12, p12_len)) == EXIT_OK) {
+		if (g.json) {
+			json_object_del(ans, "pkcs12");
+			json_out(json_incref(ans));
+		} else if (!g.quiet)
+			fprintf(stderr, "smime: %s: %" JSON_INTEGER_FORMAT " keys with their "
+			    "certificates written to %s (the export is audited)\n", a->cmd,
+			    json_integer_value(json_object_get(ans, "keys")), a->out);
+	}
+	OPENSSL_clear_free(p12, p12_len);
+	return rc;
+}
+
+/* -o FILE (never a terminal) and the export's password; NULL after an error in *rc_r. */
+static char *
+recovery_password(struct args *a, int *rc_r)
+{
+	struct smime_error err;
+	char *password;
+
+	*rc_r = EXIT_OK;
 	/* Private keys go into a file, never onto a screen. */
-	if (a->out == NULL || (strcmp(a->out, "-") == 0 && isatty(STDOUT_FILENO)))
-		return usage_error(a->cmd, "-o FILE is required: the export holds private keys");
+	if (a->out == NULL || (strcmp(a->out, "-") == 0 && isatty(STDOUT_FILENO))) {
+		*rc_r = usage_error(a->cmd, "-o FILE is required: the export holds private keys");
+		return NULL;
+	}
 	g.password_file = a->password_file;
 	smime_error_clear(&err);
-	if ((password = p12_password(true, &err)) == NULL) {
-		if (err.code != SMIME_OK)
-			return fail("admin", &err);
-		return usage_error(a->cmd, "the PKCS#12 needs a password: --password-file FILE or "
-		    "SMIME_P12_PASSWORD (no terminal to ask on)");
-	}
-	json_t *body = json_pack("{s:s}", "password", password);
-	char *path = admin_path("/api/v1/users/%s/recover", a->user);
-	if (path == NULL)
+	if ((password = p12_password(true, &err)) == NULL)
+		*rc_r = err.code != SMIME_OK ? fail("admin", &err) : usage_error(a->cmd, "the "
+		    "PKCS#12 needs a password: --password-file FILE or SMIME_P12_PASSWORD (no "
+		    "terminal to ask on)");
+	return password;
+}
+
+/* smime admin recover --user USER [--serial S] --reason TEXT -o FILE.p12 [--password-file FILE] */
+static int
+admin_recover(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *ans = NULL, *body = NULL;
+	char *password = NULL, *path = NULL;
+	int rc;
+
+	if (a->user == NULL)
+		return usage_error(a->cmd, "--user is required");
+	if (a->reason == NULL || a->reason[0] == '\0')
+		return usage_error(a->cmd, "--reason TEXT is required: why the keys are recovered "
+		    "goes into the audit log");
+	if ((password = recovery_password(a, &rc)) == NULL)
+		return rc;
+	body = json_pack("{s:s,s:s}", "password", password, "reason", a->reason);
+	if (body != NULL && a->serial != NULL)
+		json_object_set_new(body, "serial", json_string(a->serial));
+	if ((path = admin_path("/api/v1/users/%s/recover", a->user)) == NULL)
 		rc = admin_error(EXIT_USAGE, "usage", 0, "the user is too long");
 	else if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK)
 		rc = admin_call(c, "POST", path, body, &ans);
-	if (rc == EXIT_OK) {
-		const char *b64 = json_string_value(json_object_get(ans, "pkcs12"));
-		if (b64 == NULL || (p12 = decode_p12(b64, &p12_len)) == NULL)
-			rc = admin_error(EXIT_IO, "io", 0, "the service answered no PKCS#12");
-		else if ((rc = write_out(a->out, p12, p12_len)) == EXIT_OK) {
-			if (g.json) {
-				json_object_del(ans, "pkcs12");
-				json_out(json_incref(ans));
-			} else if (!g.quiet)
-				fprintf(stderr, "smime: admin recover: %" JSON_INTEGER_FORMAT " keys with "
-				    "their certificates written to %s (the export is audited)\n",
-				    json_integer_value(json_object_get(ans, "keys")), a->out);
+	if (rc == EXIT_OK && json_object_get(ans, "request") != NULL) {
+		/* recovery_approval = 2: a request, which a second token approves. */
+		const json_t *r = json_object_get(ans, "request");
+		if (g.json)
+			json_out(json_incref(ans));
+		else {
+			printf("%s\n", str(r, "id"));
+			if (!g.quiet)
+				fprintf(stderr, "smime: %s: recovery request %s made (expires %s): a "
+				    "second, different token approves it (smime admin recovery approve "
+				    "%s), then this token fetches it (smime admin recovery fetch %s -o "
+				    "FILE)\n", a->cmd, str(r, "id"), str(r, "expires"), str(r, "id"),
+				    str(r, "id"));
 		}
-	}
-	if (p12 != NULL)
-		OPENSSL_clear_free(p12, p12_len);
+	} else if (rc == EXIT_OK)
+		rc = recovery_written(a, ans);
+	json_decref(ans);
+	json_decref(body);
+	free(path);
+	admin_conn_free(c);
+	secret_free(password);
+	return rc;
+}
+
+/* ---- recovery requests (recovery_approval = 2) ---------------------------------- */
+
+static const char *const recovery_fields[] = { "id", "user", "email", "certificate", "reason",
+	"status", "requester", "approver", "created", "expires", "decided" };
+
+static int
+show_recovery(const struct args *a, const json_t *answer)
+{
+	(void)a;
+	return print_fields(answer, recovery_fields, N(recovery_fields));
+}
+
+static int
+recovery_list(struct args *a)
+{
+	static const struct column cols[] = { { "ID", "id", NULL }, { "USER", "user", NULL },
+		{ "STATUS", "status", NULL }, { "REQUESTER", "requester", NULL },
+		{ "APPROVER", "approver", NULL }, { "EXPIRES", "expires", NULL },
+		{ "REASON", "reason", NULL } };
+
+	return list_show(a, "/api/v1/recovery-requests", NULL, 0, true, cols, N(cols));
+}
+
+static int
+recovery_show(struct args *a)
+{
+	return call_show(a, "GET", admin_path("/api/v1/recovery-requests/%s", a->pos[0]), NULL,
+	    show_recovery, NULL);
+}
+
+static int
+recovery_approve(struct args *a)
+{
+	char done[256];
+
+	snprintf(done, sizeof(done), "recovery request %s approved: its requester may fetch it "
+	    "now", a->pos[0]);
+	return call_show(a, "POST", admin_path("/api/v1/recovery-requests/%s/approve", a->pos[0]),
+	    NULL, NULL, done);
+}
+
+static int
+recovery_fetch(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *ans = NULL, *body = NULL;
+	char *password = NULL, *path = NULL;
+	int rc;
+
+	if ((password = recovery_password(a, &rc)) == NULL)
+		return rc;
+	body = json_pack("{s:s}", "password", password);
+	if ((path = admin_path("/api/v1/recovery-requests/%s/export", a->pos[0])) == NULL)
+		rc = admin_error(EXIT_USAGE, "usage", 0, "the request id is too long");
+	else if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK)
+		rc = admin_call(c, "POST", path, body, &ans);
+	if (rc == EXIT_OK)
+		rc = recovery_written(a, ans);
 	json_decref(ans);
 	json_decref(body);
 	free(path);
@@ -2490,21 +2631,31 @@ out:
 }
 
 static const struct verb verbs[] = {
-	{ "user", "add", user_add, A_NAME | A_GROUP | A_ALIAS, 1, 1, "EMAIL",
-	  "EMAIL [--name NAME] [--group GROUP]... [--alias EMAIL]...",
+	{ "user", "add", user_add, A_NAME | A_GROUP | A_ALIAS | X_REUSE, 1, 1, "EMAIL",
+	  "EMAIL [--name NAME] [--group GROUP]... [--alias EMAIL]... [--reuse-addresses]",
 	  "Create a user with EMAIL as primary address and the --alias addresses, in the\n"
 	  "groups named (made when missing).  Prints the new user's id.\n\n"
-	  "  --name NAME       display name\n"
-	  "  --group GROUP     a group to join (repeatable)\n"
-	  "  --alias EMAIL     another address of the user (repeatable)\n" },
-	{ "user", "list", user_list, A_GROUP, 0, 0, "", "[--group GROUP]",
+	  "  --name NAME         display name\n"
+	  "  --group GROUP       a group to join (repeatable)\n"
+	  "  --alias EMAIL       another address of the user (repeatable)\n"
+	  "  --reuse-addresses   take addresses that a deleted user holds (else refused);\n"
+	  "                      the deleted user keeps its keys, recoverable by its id\n" },
+	{ "user", "list", user_list, A_GROUP | X_DELETED, 0, 0, "", "[--group GROUP] [--deleted]",
 	  "List every user (all pages): id, addresses, name, groups.\n\n"
-	  "  --group GROUP     only the members of GROUP (id or name)\n" },
+	  "  --group GROUP     only the members of GROUP (id or name)\n"
+	  "  --deleted         the deleted users instead, with when they were deleted\n" },
 	{ "user", "show", user_show, 0, 1, 1, "USER", "USER",
 	  "Show one user, named by id or by any of its addresses.\n" },
 	{ "user", "delete", user_delete, 0, 1, 1, "USER", "USER",
 	  "Delete a user and the user's devices.  Its certificates stay recorded and are\n"
-	  "not revoked (revoke them first with smime admin cert revoke if they must be).\n" },
+	  "not revoked (revoke them first with smime admin cert revoke if they must be);\n"
+	  "its archived keys stay, recoverable (smime admin recover), until a purge.\n" },
+	{ "user", "purge", user_purge, A_REASON, 1, 1, "USER", "USER --reason TEXT",
+	  "Destroy a deleted user's archived keys, and the user (its certificates stay\n"
+	  "recorded), audited with the reason.  Refused for a user who is not deleted,\n"
+	  "and before archive_retention_days after the deletion.  Nothing else destroys\n"
+	  "an archived key.\n\n"
+	  "  --reason TEXT     why (required; kept in the audit log)\n" },
 	{ "user", "import-csv", user_import_csv, 0, 1, 1, "FILE", "FILE",
 	  "Create users from a CSV file (RFC 4180; at most 16 MiB; - for standard\n"
 	  "input).  The first line names the columns: email (required), and optionally\n"
@@ -2697,12 +2848,36 @@ static const struct verb verbs[] = {
 	  "Exit status 1 when any file failed.\n\n"
 	  "  --passwords FILE.csv  the files' passwords: a header naming the columns\n"
 	  "                        file and password, then one row per file name\n" },
-	{ "recover", NULL, admin_recover, A_USER | A_OUT | A_PASSWORD_FILE, 0, 0, "",
-	  "--user USER -o FILE.p12 [--password-file FILE]",
-	  "Write the user's whole archived history, every key with its certificate, as\n"
-	  "one PKCS#12 (AES-256) to FILE (0600): for an administrator who must read a\n"
-	  "user's old mail.  The export is written to the audit log first.\n\n"
-	  "  --user USER           the user (id or address)\n"
+	{ "recover", NULL, admin_recover, A_USER | A_OUT | A_PASSWORD_FILE | A_REASON | X_SERIAL, 0,
+	  0, "",
+	  "--user USER [--serial SERIAL] --reason TEXT -o FILE.p12 [--password-file FILE]",
+	  "Write the user's whole archived history, every key with its certificate, or\n"
+	  "the one key of --serial, as one PKCS#12 (AES-256) to FILE (0600): for an\n"
+	  "administrator who must read a user's old mail, a deleted user's too.  The\n"
+	  "export is written to the audit log first, with the reason.\n"
+	  "With recovery_approval = 2 in the service's configuration, nothing is written:\n"
+	  "the service makes a recovery request, whose id is printed; a second, different\n"
+	  "token approves it (smime admin recovery approve ID), and this token then\n"
+	  "fetches it (smime admin recovery fetch ID -o FILE) before it expires.\n\n"
+	  "  --user USER           the user (id or address; a deleted user by id, or by\n"
+	  "                        the address while no new user holds it)\n"
+	  "  --serial SERIAL       only this certificate's key (its serial, or its\n"
+	  "                        SHA-256 fingerprint)\n"
+	  "  --reason TEXT         why (required; kept in the audit log)\n"
+	  "  -o, --out FILE        the PKCS#12 (never a terminal)\n"
+	  "  --password-file FILE  its password (else SMIME_P12_PASSWORD, else a prompt)\n" },
+	{ "recovery", "list", recovery_list, 0, 0, 0, "", "",
+	  "List the recovery requests, oldest first: id, user, status (pending,\n"
+	  "approved, exported, expired), requester, approver, expiry, reason.\n" },
+	{ "recovery", "show", recovery_show, 0, 1, 1, "ID", "ID",
+	  "Show one recovery request.\n" },
+	{ "recovery", "approve", recovery_approve, 0, 1, 1, "ID", "ID",
+	  "Approve a pending recovery request.  The token that asked cannot approve its\n"
+	  "own request, and an expired request is refused.\n" },
+	{ "recovery", "fetch", recovery_fetch, A_OUT | A_PASSWORD_FILE, 1, 1, "ID",
+	  "ID -o FILE.p12 [--password-file FILE]",
+	  "Export an approved recovery request as one PKCS#12 to FILE (0600): only the\n"
+	  "token that asked for it, once, before the request expires (audited).\n\n"
 	  "  -o, --out FILE        the PKCS#12 (never a terminal)\n"
 	  "  --password-file FILE  its password (else SMIME_P12_PASSWORD, else a prompt)\n" },
 	{ "import", NULL, admin_import, A_USER | A_PASSWORD_FILE, 1, 64, "FILE",
@@ -2840,6 +3015,9 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
 		{ "cacert", required_argument, NULL, O_CACERT },
+		{ "serial", required_argument, NULL, O_SERIAL },
+		{ "deleted", no_argument, NULL, O_DELETED },
+		{ "reuse-addresses", no_argument, NULL, O_REUSE },
 		GLOBAL_LONG_OPTIONS, { NULL, 0, NULL, 0 },
 	};
 	int c, idx;
@@ -2854,7 +3032,9 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		}
 		if (optarg != NULL && !utf8_ok(optarg))
 			return usage_error(a->cmd, "an option's value is not UTF-8");
-		if (bit != 0 && (v->opts & bit) == 0)
+		unsigned more = c == O_SERIAL ? X_SERIAL : c == O_DELETED ? X_DELETED :
+		    c == O_REUSE ? X_REUSE : 0;
+		if ((bit != 0 && (v->opts & bit) == 0) || (more != 0 && (v->opts & more) == 0))
 			return usage_error(a->cmd, "%s%s does not apply here", c == 'o' ? "-" : "--",
 			    c == 'o' ? "o" : opts[idx].name);
 		a->given |= bit;
@@ -2919,6 +3099,9 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		case O_SERVER: a->conn.server = optarg; break;
 		case O_TOKEN_FILE: a->conn.token_file = optarg; break;
 		case O_CACERT: a->conn.cacert = optarg; break;
+		case O_SERIAL: a->serial = optarg; break;
+		case O_DELETED: a->deleted = true; break;
+		case O_REUSE: a->reuse = true; break;
 		default:
 			if (!global_option(c, optarg))
 				return usage_error(a->cmd, "unknown option");
@@ -3015,7 +3198,7 @@ cmd_admin(int argc, char **argv)
 	if (!known)
 		return admin_error(EXIT_USAGE, "usage", 0, "unknown object '%s': user, group, device, "
 		    "profile, scep-profile, scep, ca, cert, trust, directory, token, import, "
-		    "import-folder, recover or audit (see smime admin --help)", noun);
+		    "import-folder, recover, recovery or audit (see smime admin --help)", noun);
 	if (name != NULL && (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
 		admin_help(stdout, noun);
 		return EXIT_OK;

@@ -146,6 +146,15 @@ store_scep_ra_clear(struct store_scep_ra *ra)
 	memset(ra, 0, sizeof(*ra));
 }
 
+void
+store_recovery_clear(struct store_recovery *r)
+{
+	free(r->reason);
+	free(r->requester);
+	free(r->approver);
+	memset(r, 0, sizeof(*r));
+}
+
 #define ARRAY_FREE(fn, type, clear) \
 	void fn(type *v, size_t n) \
 	{ \
@@ -166,6 +175,7 @@ ARRAY_FREE(store_publishes_free, struct store_publish, store_publish_clear)
 ARRAY_FREE(store_scep_profiles_free, struct store_scep_profile, store_scep_profile_clear)
 ARRAY_FREE(store_scep_txs_free, struct store_scep_tx, store_scep_tx_clear)
 ARRAY_FREE(store_scep_ras_free, struct store_scep_ra, store_scep_ra_clear)
+ARRAY_FREE(store_recoveries_free, struct store_recovery, store_recovery_clear)
 
 static const char *const purpose_names[] = { NULL, "signing", "encryption", "dual" };
 static const char *const source_names[] = { NULL, "issued", "imported", "scep", "derived" };
@@ -213,6 +223,14 @@ store_role_parse(const char *s)
 		if (strcmp(s, role_names[i].name) == 0)
 			return role_names[i].role;
 	return 0;
+}
+
+const char *
+recovery_status_name(int s)
+{
+	static const char *const names[] = { NULL, "pending", "approved", "exported" };
+
+	return s >= RECOVERY_PENDING && s <= RECOVERY_EXPORTED ? names[s] : "unknown";
 }
 
 enum cert_purpose

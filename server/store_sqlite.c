@@ -318,6 +318,29 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"CREATE INDEX audit_actor ON audit(actor, seq);"
 	"CREATE INDEX audit_action ON audit(action, seq);"
 	"CREATE INDEX audit_user ON audit(user_id, seq);",
+	/* 5 -> 6: the archive keeps every key.  A deleted user stays (deleted:
+	 * when), with the addresses it held, until an explicit purge; an
+	 * address a new user took is kept as a former address of the deleted
+	 * one.  Recovery requests wait for a second approver. */
+	"ALTER TABLE users ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX users_deleted ON users(deleted, id);"
+	"CREATE TABLE user_former_emails ("
+	"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  email TEXT NOT NULL COLLATE NOCASE,"
+	"  position INTEGER NOT NULL,"
+	"  PRIMARY KEY (user_id, email));"
+	"CREATE INDEX user_former_emails_email ON user_former_emails(email);"
+	"CREATE TABLE recovery_requests ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  user_id TEXT NOT NULL,"
+	"  cert TEXT NOT NULL DEFAULT '',"
+	"  reason TEXT NOT NULL,"
+	"  requester TEXT NOT NULL,"
+	"  approver TEXT NOT NULL DEFAULT '',"
+	"  status INTEGER NOT NULL CHECK (status BETWEEN 1 AND 3),"
+	"  created INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL,"
+	"  decided INTEGER NOT NULL DEFAULT 0);",
 };
 
 /*
@@ -335,6 +358,12 @@ enum stmt_id {
 	S_USER_EMAILS, S_USER_GROUPS, S_USER_UPDATE, S_USER_EMAILS_DELETE,
 	S_USER_DELETE, S_USER_EXISTS,
 	S_USER_LIST, S_USER_LIST_AFTER, S_USER_LIST_GROUP, S_USER_LIST_GROUP_AFTER,
+	S_USER_LIST_DELETED, S_USER_LIST_DELETED_AFTER,
+	S_USER_ANY_BY_ID, S_USER_ANY_BY_EMAIL, S_USER_ANY_BY_FORMER,
+	S_USER_DEVICES_DELETE, S_USER_GROUPS_DELETE, S_USER_RELEASE, S_USER_RELEASE_DELETE,
+	S_USER_PURGE_KEYS, S_USER_PURGE, S_ARCHIVE_STAT,
+	S_RECOVERY_INSERT, S_RECOVERY_GET, S_RECOVERY_LIST, S_RECOVERY_LIST_AFTER,
+	S_RECOVERY_DECIDE,
 	S_GROUP_INSERT, S_GROUP_UPDATE, S_GROUP_BY_ID, S_GROUP_BY_NAME, S_GROUP_LIST, S_GROUP_LIST_AFTER,
 	S_GROUP_DELETE, S_GROUP_EXISTS, S_MEMBER_ADD, S_MEMBER_REMOVE,
 	S_DEVICE_INSERT, S_DEVICE_GET,
@@ -378,7 +407,9 @@ enum stmt_id {
 #define AL_UNTIL 0x20
 #define AL_AFTER 0x40
 
-#define USER_COLS "u.id, u.name, u.created, u.updated"
+#define USER_COLS "u.id, u.name, u.created, u.updated, u.deleted"
+#define RECOVERY_COLS "id, user_id, cert, reason, requester, approver, status, created, expires," \
+	" decided"
 #define GROUP_COLS "g.id, g.name, g.description, g.created," \
 	" (SELECT count(*) FROM group_members m WHERE m.group_id = g.id)"
 #define DEVICE_COLS "id, user_id, name, platform, created, updated"
@@ -420,18 +451,48 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_USER_INSERT] = "INSERT INTO users (id, name, created, updated) VALUES (?1, ?2, ?3, ?4)",
 	[S_EMAIL_INSERT] = "INSERT INTO user_emails (email, user_id, position)"
 	    " VALUES (lower(?1), ?2, ?3)",
-	[S_USER_BY_ID] = "SELECT " USER_COLS " FROM users u WHERE u.id = ?1",
+	[S_USER_BY_ID] = "SELECT " USER_COLS " FROM users u WHERE u.id = ?1 AND u.deleted = 0",
 	[S_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM user_emails e"
+	    " JOIN users u ON u.id = e.user_id WHERE e.email = ?1 AND u.deleted = 0",
+	/* Deleted users too: by id, by an address held, by a former address
+	 * (the most recently deleted holder). */
+	[S_USER_ANY_BY_ID] = "SELECT " USER_COLS " FROM users u WHERE u.id = ?1",
+	[S_USER_ANY_BY_EMAIL] = "SELECT " USER_COLS " FROM user_emails e"
 	    " JOIN users u ON u.id = e.user_id WHERE e.email = ?1",
-	[S_USER_EMAILS] = "SELECT email FROM user_emails WHERE user_id = ?1 ORDER BY position",
+	[S_USER_ANY_BY_FORMER] = "SELECT " USER_COLS " FROM user_former_emails f"
+	    " JOIN users u ON u.id = f.user_id WHERE f.email = ?1 ORDER BY u.deleted DESC LIMIT 1",
+	[S_USER_EMAILS] = "SELECT email FROM (SELECT email, position, 0 AS former FROM user_emails"
+	    " WHERE user_id = ?1 UNION ALL SELECT email, position, 1 FROM user_former_emails"
+	    " WHERE user_id = ?1) ORDER BY former, position",
+	[S_USER_DEVICES_DELETE] = "DELETE FROM devices WHERE user_id = ?1",
+	[S_USER_GROUPS_DELETE] = "DELETE FROM group_members WHERE user_id = ?1",
+	/* An address a deleted user holds becomes a former address of theirs. */
+	[S_USER_RELEASE] = "INSERT OR IGNORE INTO user_former_emails (user_id, email, position)"
+	    " SELECT e.user_id, e.email, e.position FROM user_emails e JOIN users u"
+	    " ON u.id = e.user_id WHERE e.email = lower(?1) AND u.deleted <> 0",
+	[S_USER_RELEASE_DELETE] = "DELETE FROM user_emails WHERE email = lower(?1) AND user_id IN"
+	    " (SELECT id FROM users WHERE deleted <> 0)",
+	[S_USER_PURGE_KEYS] = "DELETE FROM archive WHERE sha256 IN"
+	    " (SELECT sha256 FROM certs WHERE user_id = ?1)",
+	[S_USER_PURGE] = "DELETE FROM users WHERE id = ?1 AND deleted <> 0",
+	[S_ARCHIVE_STAT] = "SELECT (SELECT count(*) FROM archive), sha256, sealed FROM archive"
+	    " ORDER BY created DESC, sha256 LIMIT 1",
+	[S_RECOVERY_INSERT] = "INSERT INTO recovery_requests (" RECOVERY_COLS ")"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_RECOVERY_GET] = "SELECT " RECOVERY_COLS " FROM recovery_requests WHERE id = ?1",
+	[S_RECOVERY_LIST] = "SELECT " RECOVERY_COLS " FROM recovery_requests ORDER BY id LIMIT ?3",
+	[S_RECOVERY_LIST_AFTER] = "SELECT " RECOVERY_COLS " FROM recovery_requests WHERE id > ?2"
+	    " ORDER BY id LIMIT ?3",
+	[S_RECOVERY_DECIDE] = "UPDATE recovery_requests SET status = ?3, decided = ?5,"
+	    " approver = CASE WHEN ?3 = 2 THEN ?4 ELSE approver END WHERE id = ?1 AND status = ?2",
 	[S_USER_GROUPS] = "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id"
 	    " WHERE m.user_id = ?1 ORDER BY g.name",
 	[S_USER_UPDATE] = "UPDATE users SET name = ?2, updated = ?3 WHERE id = ?1",
 	[S_USER_EMAILS_DELETE] = "DELETE FROM user_emails WHERE user_id = ?1",
-	[S_USER_DELETE] = "DELETE FROM users WHERE id = ?1",
-	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?1",
-	[S_USER_LIST] = "SELECT " USER_COLS " FROM users u ORDER BY u.id LIMIT ?3",
-	[S_USER_LIST_AFTER] = "SELECT " USER_COLS " FROM users u WHERE u.id > ?2"
+	[S_USER_DELETE] = "UPDATE users SET deleted = ?2, updated = ?2 WHERE id = ?1 AND deleted = 0",
+	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?1 AND deleted = 0",
+	[S_USER_LIST] = "SELECT " USER_COLS " FROM users u WHERE u.deleted = 0 ORDER BY u.id LIMIT ?3",
+	[S_USER_LIST_AFTER] = "SELECT " USER_COLS " FROM users u WHERE u.id > ?2 AND u.deleted = 0"
 	    " ORDER BY u.id LIMIT ?3",
 	[S_USER_LIST_GROUP] = "SELECT " USER_COLS " FROM group_members m"
 	    " JOIN users u ON u.id = m.user_id WHERE m.group_id = ?1"
@@ -439,6 +500,10 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_USER_LIST_GROUP_AFTER] = "SELECT " USER_COLS " FROM group_members m"
 	    " JOIN users u ON u.id = m.user_id WHERE m.group_id = ?1 AND m.user_id > ?2"
 	    " ORDER BY m.user_id LIMIT ?3",
+	[S_USER_LIST_DELETED] = "SELECT " USER_COLS " FROM users u WHERE u.deleted <> 0"
+	    " ORDER BY u.id LIMIT ?3",
+	[S_USER_LIST_DELETED_AFTER] = "SELECT " USER_COLS " FROM users u WHERE u.deleted <> 0"
+	    " AND u.id > ?2 ORDER BY u.id LIMIT ?3",
 
 	[S_GROUP_INSERT] = "INSERT INTO groups (id, name, description, created)"
 	    " VALUES (?1, ?2, ?3, ?4)",
@@ -731,6 +796,7 @@ row_user(sqlite3_stmt *s, void *item)
 	}
 	u->created = sqlite3_column_int64(s, 2);
 	u->updated = sqlite3_column_int64(s, 3);
+	u->deleted = sqlite3_column_int64(s, 4);
 	return 0;
 }
 
@@ -2493,10 +2559,154 @@ delete_by(struct store_tx *tx, int id, const char *key, const char *what,
 	return change_one(tx->c, s, bind_str(s, 1, key), what, key, err);
 }
 
+/* Run statement id with the text key as ?1; *n_r (may be NULL): rows changed. */
 static int
-sq_user_delete(struct store_tx *tx, const char *id, struct smime_error *err)
+run_by(struct conn *c, int id, const char *key, size_t *n_r, struct smime_error *err)
 {
-	return delete_by(tx, S_USER_DELETE, id, "user", err);
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = stmt(c, id, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(c->db, err, "writing");
+	else if (n_r != NULL)
+		*n_r = (size_t)sqlite3_changes(c->db);
+	done(s);
+	return ret;
+}
+
+/* The user is marked deleted and keeps the addresses it holds, its
+ * certificates and its archived keys; its devices and memberships go. */
+static int
+sq_user_delete(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL || when <= 0)
+		return usage(err, "user_delete needs an id and a time");
+	if ((ret = op_begin(tx, err)) != 0)
+		return ret;
+	if ((ret = stmt(tx->c, S_USER_DELETE, &s, err)) != 0)
+		goto out;
+	rc = bind_str(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, when);
+	if ((ret = change_one(tx->c, s, rc, "user", id, err)) != 0)
+		goto out;
+	if ((ret = run_by(tx->c, S_USER_DEVICES_DELETE, id, NULL, err)) == 0)
+		ret = run_by(tx->c, S_USER_GROUPS_DELETE, id, NULL, err);
+out:
+	return op_end(tx, ret, err);
+}
+
+static int
+sq_user_find(struct store_tx *tx, const char *id_or_email, struct store_user *u_r,
+    struct smime_error *err)
+{
+	static const int by[] = { S_USER_ANY_BY_ID, S_USER_ANY_BY_EMAIL, S_USER_ANY_BY_FORMER };
+	bool found = false;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (id_or_email == NULL || u_r == NULL)
+		return usage(err, "user_find needs an id or address");
+	memset(u_r, 0, sizeof(*u_r));
+	for (size_t i = 0; i < sizeof(by) / sizeof(by[0]) && !found; i++)
+		if ((ret = get_one(tx->c, by[i], id_or_email, row_user, u_r, &found, err)) != 0)
+			return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no user '%.200s'", id_or_email);
+	if ((ret = user_fill(tx->c, u_r, err)) != 0)
+		store_user_clear(u_r);
+	return ret;
+}
+
+static int
+sq_user_list_deleted(struct store_tx *tx, const struct store_page *page,
+    struct store_user **users_r, size_t *n_r, char **next_r, struct smime_error *err)
+{
+	const struct page_list pl = { "listing deleted users", S_USER_LIST_DELETED, 'x', NULL,
+		0, NULL, sizeof(**users_r), row_user, clear_user, key_user };
+	void *v = NULL;
+	int ret = list_page(tx, page, &pl, &v, n_r, next_r, err);
+
+	if (ret != 0)
+		return ret;
+	for (size_t i = 0; i < *n_r; i++)
+		if ((ret = user_fill(tx->c, (struct store_user *)v + i, err)) != 0) {
+			store_users_free(v, *n_r);
+			*n_r = 0;
+			free(*next_r);
+			*next_r = NULL;
+			return ret;
+		}
+	*users_r = v;
+	return 0;
+}
+
+static int
+sq_user_release_addresses(struct store_tx *tx, const char *const *emails, size_t n,
+    size_t *n_r, struct smime_error *err)
+{
+	size_t moved = 0, k;
+	int ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (n > 0 && emails == NULL)
+		return usage(err, "user_release_addresses needs addresses");
+	if ((ret = op_begin(tx, err)) != 0)
+		return ret;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		if (emails[i] == NULL) {
+			ret = usage(err, "an address is NULL");
+			break;
+		}
+		if ((ret = run_by(tx->c, S_USER_RELEASE, emails[i], NULL, err)) == 0 &&
+		    (ret = run_by(tx->c, S_USER_RELEASE_DELETE, emails[i], &k, err)) == 0)
+			moved += k;
+	}
+	if (ret == 0 && n_r != NULL)
+		*n_r = moved;
+	return op_end(tx, ret, err);
+}
+
+static int
+sq_user_purge(struct store_tx *tx, const char *id, size_t *keys_r, struct smime_error *err)
+{
+	struct store_user u = { 0 };
+	size_t keys = 0;
+	int ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL)
+		return usage(err, "user_purge needs an id");
+	if ((ret = sq_user_find(tx, id, &u, err)) != 0)
+		return ret;
+	if (u.deleted == 0) {
+		ret = smime_error_set(err, SMIME_E_POLICY, "user '%.128s' is not deleted: only a "
+		    "deleted user is purged", id);
+		goto done;
+	}
+	if ((ret = op_begin(tx, err)) != 0)
+		goto done;
+	if ((ret = run_by(tx->c, S_USER_PURGE_KEYS, u.id, &keys, err)) == 0)
+		ret = run_by(tx->c, S_USER_PURGE, u.id, NULL, err);
+	ret = op_end(tx, ret, err);
+	if (ret == 0 && keys_r != NULL)
+		*keys_r = keys;
+done:
+	store_user_clear(&u);
+	return ret;
 }
 
 /* ---------------- groups ---------------- */
@@ -3591,6 +3801,168 @@ sq_archive_get(struct store_tx *tx, const char *sha256, unsigned char **sealed_r
 }
 
 static int
+sq_archive_stat(struct store_tx *tx, size_t *n_r, char sha256_r[65], unsigned char **sealed_r,
+    size_t *len_r, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (n_r == NULL || sha256_r == NULL || sealed_r == NULL || len_r == NULL)
+		return usage(err, "archive_stat needs its outputs");
+	*n_r = 0;
+	sha256_r[0] = '\0';
+	*sealed_r = NULL;
+	*len_r = 0;
+	if ((ret = stmt(tx->c, S_ARCHIVE_STAT, &s, err)) != 0)
+		return ret;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*n_r = (size_t)sqlite3_column_int64(s, 0);
+		if (col_field(s, 1, sha256_r, 65) != 0 || col_blob(s, 2, sealed_r, len_r) != 0)
+			ret = nomem(err);
+	} else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "reading the archive");
+	done(s);
+	return ret;
+}
+
+/* ---------------- recovery requests ---------------- */
+
+static int
+row_recovery(sqlite3_stmt *s, void *item)
+{
+	struct store_recovery *r = item;
+	int e;
+
+	if ((e = col_field(s, 0, r->id, sizeof(r->id))) != 0 ||
+	    (e = col_field(s, 1, r->user_id, sizeof(r->user_id))) != 0 ||
+	    (e = col_field(s, 2, r->cert, sizeof(r->cert))) != 0 ||
+	    (e = col_str(s, 3, &r->reason)) != 0 ||
+	    (e = col_str(s, 4, &r->requester)) != 0 ||
+	    (e = col_str(s, 5, &r->approver)) != 0) {
+		store_recovery_clear(r);
+		return e;
+	}
+	r->status = (int)sqlite3_column_int64(s, 6);
+	r->created = sqlite3_column_int64(s, 7);
+	r->expires = sqlite3_column_int64(s, 8);
+	r->decided = sqlite3_column_int64(s, 9);
+	return 0;
+}
+
+static int
+sq_recovery_insert(struct store_tx *tx, const struct store_recovery *r, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (r == NULL || r->reason == NULL || r->requester == NULL)
+		return usage(err, "a recovery request needs a reason and a requester");
+	if ((ret = stmt(tx->c, S_RECOVERY_INSERT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, r->id, sizeof(r->id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 2, r->user_id, sizeof(r->user_id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 3, r->cert, sizeof(r->cert));
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 4, r->reason);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 5, r->requester);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 6, r->approver != NULL ? r->approver : "");
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 7, r->status);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 8, r->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 9, r->expires);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 10, r->decided);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (is_constraint(rc))
+		ret = smime_error_set(err, SMIME_E_EXISTS, "a recovery request '%.36s' exists", r->id);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a recovery request");
+	done(s);
+	return ret;
+}
+
+static int
+sq_recovery_get(struct store_tx *tx, const char *id, struct store_recovery *r_r,
+    struct smime_error *err)
+{
+	bool found;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (id == NULL || r_r == NULL)
+		return usage(err, "recovery_get needs an id");
+	memset(r_r, 0, sizeof(*r_r));
+	if ((ret = get_one(tx->c, S_RECOVERY_GET, id, row_recovery, r_r, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no recovery request '%.64s'", id);
+	return 0;
+}
+
+static void clear_recovery(void *p) { store_recovery_clear(p); }
+static const char *key_recovery(const void *p) { return ((const struct store_recovery *)p)->id; }
+
+static int
+sq_recovery_list(struct store_tx *tx, const struct store_page *page,
+    struct store_recovery **v_r, size_t *n_r, char **next_r, struct smime_error *err)
+{
+	const struct page_list pl = { "listing recovery requests", S_RECOVERY_LIST, 'k', NULL, 0,
+		NULL, sizeof(**v_r), row_recovery, clear_recovery, key_recovery };
+	void *v = NULL;
+	int ret = list_page(tx, page, &pl, &v, n_r, next_r, err);
+
+	if (ret == 0)
+		*v_r = v;
+	return ret;
+}
+
+static int
+sq_recovery_decide(struct store_tx *tx, const char *id, enum recovery_status from,
+    enum recovery_status to, const char *actor, int64_t when, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL || actor == NULL)
+		return usage(err, "recovery_decide needs an id and an actor");
+	if ((ret = stmt(tx->c, S_RECOVERY_DECIDE, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, from);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, to);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 4, actor);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 5, when);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a recovery request");
+	else if (sqlite3_changes(tx->c->db) == 0)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "recovery request '%.64s' is not %s",
+		    id, recovery_status_name(from));
+	done(s);
+	return ret;
+}
+
+static int
 sq_trust_put(struct store_tx *tx, const struct store_trust *t, struct smime_error *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -4303,6 +4675,15 @@ const struct store_backend store_sqlite = {
 	.user_list = sq_user_list,
 	.user_update = sq_user_update,
 	.user_delete = sq_user_delete,
+	.user_find = sq_user_find,
+	.user_list_deleted = sq_user_list_deleted,
+	.user_release_addresses = sq_user_release_addresses,
+	.user_purge = sq_user_purge,
+	.archive_stat = sq_archive_stat,
+	.recovery_insert = sq_recovery_insert,
+	.recovery_get = sq_recovery_get,
+	.recovery_list = sq_recovery_list,
+	.recovery_decide = sq_recovery_decide,
 	.group_insert = sq_group_insert,
 	.group_get = sq_group_get,
 	.group_list = sq_group_list,

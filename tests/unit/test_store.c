@@ -465,7 +465,7 @@ nf_user_update(struct store_tx *tx, struct smime_error *err)
 static int
 nf_user_delete(struct store_tx *tx, struct smime_error *err)
 {
-	return B->user_delete(tx, "nobody", err);
+	return B->user_delete(tx, "nobody", 100, err);
 }
 
 static int
@@ -1032,7 +1032,7 @@ test_groups(void **state)
 	CHECK(B->user_get(tx, "u1", &u, &err));
 	assert_int_equal(u.n_groups, 1);
 	store_user_clear(&u);
-	CHECK(B->user_delete(tx, "u1", &err));
+	CHECK(B->user_delete(tx, "u1", 100, &err));
 	CHECK(B->group_get(tx, "g1", &got, &err));
 	assert_int_equal(got.n_members, 0);
 	store_group_clear(&got);
@@ -1106,7 +1106,7 @@ test_devices(void **state)
 
 	CHECK(B->device_delete(tx, "d0", &err));
 	/* The user's devices go with the user. */
-	CHECK(B->user_delete(tx, "u1", &err));
+	CHECK(B->user_delete(tx, "u1", 100, &err));
 	assert_int_equal(B->device_get(tx, "d1", &got, &err), SMIME_E_NOTFOUND);
 	CHECK(B->device_get(tx, "d2", &got, &err));
 	store_device_clear(&got);
@@ -1426,8 +1426,8 @@ test_user_delete_keeps_certs(void **state)
 	tx_commit(tx);
 
 	tx = tx_begin(f->st, true);
-	CHECK(B->user_delete(tx, "u1", &err));
-	assert_int_equal(B->user_delete(tx, "u1", &err), SMIME_E_NOTFOUND);
+	CHECK(B->user_delete(tx, "u1", 100, &err));
+	assert_int_equal(B->user_delete(tx, "u1", 100, &err), SMIME_E_NOTFOUND);
 	tx_commit(tx);
 
 	tx = tx_begin(f->st, false);
@@ -1436,6 +1436,172 @@ test_user_delete_keeps_certs(void **state)
 	assert_string_equal(got.user_id, "u1");
 	store_cert_clear(&got);
 	B->rollback(tx);
+}
+
+/* A deleted user keeps addresses, certificates and archived keys until a
+ * purge; its addresses go to a new user only when released. */
+static void
+test_user_deleted_keeps_archive(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_user u, *v;
+	struct store_page page = { NULL, 10 };
+	const char *addr[2] = { "Gone@Example.com", "free@example.com" };
+	unsigned char *sealed;
+	char sha[65], *next = NULL;
+	size_t n, len;
+
+	add_user(tx, "u1", "gone@example.com");
+	add_user(tx, "u2", "stays@example.com");
+	add_cert(tx, "0A", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 1);
+	add_cert(tx, "0B", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_SUPERSEDED, 2);
+	add_cert(tx, "0C", "ca1", "u2", "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 3);
+	/* Archived by the certificates' fingerprints (mk_cert's). */
+	char fa[65], fb[65], fc[65];
+	snprintf(fa, sizeof(fa), "%s", mk_cert("0A", "", "", "", 1, 1, 0).sha256);
+	snprintf(fb, sizeof(fb), "%s", mk_cert("0B", "", "", "", 1, 1, 0).sha256);
+	snprintf(fc, sizeof(fc), "%s", mk_cert("0C", "", "", "", 1, 1, 0).sha256);
+	CHECK(B->archive_put(tx, fa, (const unsigned char *)"k-0A", 4, 1, &err));
+	CHECK(B->archive_put(tx, fb, (const unsigned char *)"k-0B", 4, 2, &err));
+	CHECK(B->archive_put(tx, fc, (const unsigned char *)"k-0C", 4, 3, &err));
+	/* Purge refuses a user who is not deleted. */
+	assert_int_equal(B->user_purge(tx, "u1", &n, &err), SMIME_E_POLICY);
+	CHECK(B->user_delete(tx, "u1", 1000, &err));
+	tx_commit(tx);
+
+	tx = tx_begin(f->st, true);
+	/* Gone for user_get and the list, there for user_find and the deleted list. */
+	assert_int_equal(B->user_get(tx, "u1", &u, &err), SMIME_E_NOTFOUND);
+	assert_int_equal(B->user_get(tx, "gone@example.com", &u, &err), SMIME_E_NOTFOUND);
+	CHECK(B->user_find(tx, "GONE@example.com", &u, &err));
+	assert_string_equal(u.id, "u1");
+	assert_int_equal(u.deleted, 1000);
+	assert_int_equal(u.n_emails, 1);
+	store_user_clear(&u);
+	CHECK(B->user_find(tx, "u2", &u, &err));
+	assert_int_equal(u.deleted, 0);
+	store_user_clear(&u);
+	CHECK(B->user_list(tx, &page, NULL, &v, &n, &next, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, "u2");
+	store_users_free(v, n);
+	CHECK(B->user_list_deleted(tx, &page, &v, &n, &next, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, "u1");
+	assert_string_equal(v[0].emails[0], "gone@example.com");
+	store_users_free(v, n);
+	/* Its address is not free without a choice ... */
+	{
+		char *em[1] = { (char *)"gone@example.com" };
+		struct store_user nu = mk_user("u3", "New", em, 1);
+		assert_int_equal(B->user_insert(tx, &nu, &err), SMIME_E_EXISTS);
+		/* ... and released, it is; a live user's address is not released. */
+		const char *live[1] = { "stays@example.com" };
+		CHECK(B->user_release_addresses(tx, live, 1, &n, &err));
+		assert_int_equal(n, 0);
+		CHECK(B->user_release_addresses(tx, addr, 2, &n, &err));
+		assert_int_equal(n, 1);
+		CHECK(B->user_insert(tx, &nu, &err));
+	}
+	/* The address finds the new user; the deleted one by id, or by the
+	 * former address when no live user holds it. */
+	CHECK(B->user_find(tx, "gone@example.com", &u, &err));
+	assert_string_equal(u.id, "u3");
+	store_user_clear(&u);
+	CHECK(B->user_find(tx, "u1", &u, &err));
+	assert_int_equal(u.n_emails, 1);
+	assert_string_equal(u.emails[0], "gone@example.com");
+	store_user_clear(&u);
+	CHECK(B->user_delete(tx, "u3", 2000, &err));
+	CHECK(B->user_find(tx, "gone@example.com", &u, &err));
+	assert_string_equal(u.id, "u3");
+	store_user_clear(&u);
+	/* The keys are all there. */
+	CHECK(B->archive_stat(tx, &n, sha, &sealed, &len, &err));
+	assert_int_equal(n, 3);
+	assert_string_equal(sha, fc);
+	assert_int_equal(len, 4);
+	assert_memory_equal(sealed, "k-0C", 4);
+	free(sealed);
+	/* The purge destroys u1's two keys and u1, and nothing of u2. */
+	CHECK(B->user_purge(tx, "u1", &n, &err));
+	assert_int_equal(n, 2);
+	assert_int_equal(B->user_find(tx, "u1", &u, &err), SMIME_E_NOTFOUND);
+	assert_int_equal(B->archive_get(tx, fa, &sealed, &len, &err), SMIME_E_NOTFOUND);
+	assert_int_equal(B->archive_get(tx, fb, &sealed, &len, &err), SMIME_E_NOTFOUND);
+	CHECK(B->archive_get(tx, fc, &sealed, &len, &err));
+	free(sealed);
+	{
+		struct store_cert c;
+		CHECK(B->cert_get(tx, "0A", &c, &err));   /* the history stays recorded */
+		store_cert_clear(&c);
+	}
+	assert_int_equal(B->user_purge(tx, "u1", &n, &err), SMIME_E_NOTFOUND);
+	tx_commit(tx);
+}
+
+static void
+test_recovery_requests(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_recovery r, got, *v;
+	struct store_page page = { NULL, 1 };
+	char *next = NULL;
+	size_t n;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.id, sizeof(r.id), "r1");
+	snprintf(r.user_id, sizeof(r.user_id), "u1");
+	r.reason = (char *)"legal hold";
+	r.requester = (char *)"token:A";
+	r.status = RECOVERY_PENDING;
+	r.created = 10;
+	r.expires = 100;
+	CHECK(B->recovery_insert(tx, &r, &err));
+	assert_int_equal(B->recovery_insert(tx, &r, &err), SMIME_E_EXISTS);
+	snprintf(r.id, sizeof(r.id), "r2");
+	snprintf(r.cert, sizeof(r.cert), "%064d", 7);
+	CHECK(B->recovery_insert(tx, &r, &err));
+	CHECK(B->recovery_get(tx, "r1", &got, &err));
+	assert_string_equal(got.reason, "legal hold");
+	assert_string_equal(got.requester, "token:A");
+	assert_string_equal(got.approver, "");
+	assert_string_equal(got.cert, "");
+	assert_int_equal(got.status, RECOVERY_PENDING);
+	assert_int_equal(got.expires, 100);
+	store_recovery_clear(&got);
+	assert_int_equal(B->recovery_get(tx, "r9", &got, &err), SMIME_E_NOTFOUND);
+	/* Exported only once approved; approved only once. */
+	assert_int_equal(B->recovery_decide(tx, "r1", RECOVERY_APPROVED, RECOVERY_EXPORTED,
+	    "token:A", 20, &err), SMIME_E_EXISTS);
+	CHECK(B->recovery_decide(tx, "r1", RECOVERY_PENDING, RECOVERY_APPROVED, "token:B", 20, &err));
+	assert_int_equal(B->recovery_decide(tx, "r1", RECOVERY_PENDING, RECOVERY_APPROVED,
+	    "token:C", 21, &err), SMIME_E_EXISTS);
+	CHECK(B->recovery_decide(tx, "r1", RECOVERY_APPROVED, RECOVERY_EXPORTED, "token:A", 30, &err));
+	CHECK(B->recovery_get(tx, "r1", &got, &err));
+	assert_string_equal(got.approver, "token:B");
+	assert_int_equal(got.status, RECOVERY_EXPORTED);
+	assert_int_equal(got.decided, 30);
+	store_recovery_clear(&got);
+	/* Pages, oldest first. */
+	CHECK(B->recovery_list(tx, &page, &v, &n, &next, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, "r1");
+	assert_non_null(next);
+	store_recoveries_free(v, n);
+	page.after = next;
+	CHECK(B->recovery_list(tx, &page, &v, &n, &next, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, "r2");
+	assert_string_equal(v[0].cert, r.cert);
+	assert_null(next);
+	store_recoveries_free(v, n);
+	free((char *)page.after);
+	tx_commit(tx);
 }
 
 /* ---------------- tokens, audit ---------------- */
@@ -1954,7 +2120,7 @@ test_restore(void **state)
 	CHECK(B->backup(f->st, bpath, &err));
 
 	tx = tx_begin(f->st, true);
-	CHECK(B->user_delete(tx, "old", &err));
+	CHECK(B->user_delete(tx, "old", 100, &err));
 	add_user(tx, "new", "new@example.com");
 	CHECK(B->cert_set_status(tx, "0A", STATUS_REVOKED, 5, 1, &err));
 	tx_commit(tx);
@@ -2594,6 +2760,8 @@ main(void)
 		T(test_certs),
 		T(test_cert_status),
 		T(test_user_delete_keeps_certs),
+		T(test_user_deleted_keeps_archive),
+		T(test_recovery_requests),
 		T(test_tokens),
 		T(test_audit),
 		T(test_audit_filter),
