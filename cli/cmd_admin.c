@@ -34,70 +34,99 @@
 #define CSR_MAX (1024u * 1024)
 #define SERIAL_MAX_DIGITS 64             /* the service's limit (STORE_SERIAL_SIZE) */
 
-/* The options an action may take: one bit each (64 of them at most). */
-#define A_NAME (UINT64_C(1) << 0)
-#define A_GROUP (UINT64_C(1) << 1)
-#define A_ALIAS (UINT64_C(1) << 2)
-#define A_DESCRIPTION (UINT64_C(1) << 3)
-#define A_USER (UINT64_C(1) << 4)
-#define A_PLATFORM (UINT64_C(1) << 5)
-#define A_DEVICE (UINT64_C(1) << 6)
-#define A_PROFILE (UINT64_C(1) << 7)
-#define A_CSR (UINT64_C(1) << 8)
-#define A_OUT (UINT64_C(1) << 9)
-#define A_PASSWORD_FILE (UINT64_C(1) << 10)
-#define A_STATUS (UINT64_C(1) << 11)
-#define A_CA (UINT64_C(1) << 12)
-#define A_REASON (UINT64_C(1) << 13)
-#define A_AFTER (UINT64_C(1) << 14)
-#define A_LIMIT (UINT64_C(1) << 15)
-#define A_PASSWORDS (UINT64_C(1) << 16)
-#define A_SECONDS (UINT64_C(1) << 17)
-#define A_RSA_MIN_BITS (UINT64_C(1) << 18)
-#define A_EC_CURVES (UINT64_C(1) << 19)
-#define A_SUBJECT (UINT64_C(1) << 20)
-#define A_SAN_EMAIL (UINT64_C(1) << 21)
-#define A_NON_REPUDIATION (UINT64_C(1) << 22)
-#define A_VALIDITY_DAYS (UINT64_C(1) << 23)
-#define A_RENEWAL_DAYS (UINT64_C(1) << 24)
-#define A_APPROVAL (UINT64_C(1) << 25)
-#define A_CHALLENGE_MINUTES (UINT64_C(1) << 26)
-#define A_ALLOW_SHA1 (UINT64_C(1) << 27)
-#define A_DISTRUST (UINT64_C(1) << 28)
-#define A_PURPOSE (UINT64_C(1) << 29)
-#define A_KEY_ALG (UINT64_C(1) << 30)
-#define A_BR_PROFILE (UINT64_C(1) << 31)
-#define A_GENERATE (UINT64_C(1) << 32)
-#define A_PRIMARY (UINT64_C(1) << 33)
+/* The options an action may take: one bit each of a set, named by index. */
+typedef uint64_t optset;
+enum opt_index {
+	I_NAME, I_GROUP, I_ALIAS, I_DESCRIPTION, I_USER, I_PLATFORM, I_DEVICE, I_PROFILE,
+	I_CSR, I_OUT, I_PASSWORD_FILE, I_STATUS, I_CA, I_REASON, I_AFTER, I_LIMIT,
+	I_PASSWORDS, I_SECONDS, I_RSA_MIN_BITS, I_EC_CURVES, I_SUBJECT, I_SAN_EMAIL,
+	I_NON_REPUDIATION, I_VALIDITY_DAYS, I_RENEWAL_DAYS, I_APPROVAL,
+	I_CHALLENGE_MINUTES, I_ALLOW_SHA1, I_ROLE, I_EXPIRES_DAYS, I_ACTOR, I_ACTION,
+	I_SINCE, I_UNTIL, I_DISTRUST, I_PURPOSE, I_KEY_ALG, I_BR_PROFILE, I_GENERATE,
+	I_PRIMARY, I_COUNT
+};
+_Static_assert(I_COUNT <= 64, "more options than bits in an optset");
+#define A_(i) ((optset)1 << (i))
+#define A_NAME A_(I_NAME)
+#define A_GROUP A_(I_GROUP)
+#define A_ALIAS A_(I_ALIAS)
+#define A_DESCRIPTION A_(I_DESCRIPTION)
+#define A_USER A_(I_USER)
+#define A_PLATFORM A_(I_PLATFORM)
+#define A_DEVICE A_(I_DEVICE)
+#define A_PROFILE A_(I_PROFILE)
+#define A_CSR A_(I_CSR)
+#define A_OUT A_(I_OUT)
+#define A_PASSWORD_FILE A_(I_PASSWORD_FILE)
+#define A_STATUS A_(I_STATUS)
+#define A_CA A_(I_CA)
+#define A_REASON A_(I_REASON)
+#define A_AFTER A_(I_AFTER)
+#define A_LIMIT A_(I_LIMIT)
+#define A_PASSWORDS A_(I_PASSWORDS)
+#define A_SECONDS A_(I_SECONDS)
+#define A_RSA_MIN_BITS A_(I_RSA_MIN_BITS)
+#define A_EC_CURVES A_(I_EC_CURVES)
+#define A_SUBJECT A_(I_SUBJECT)
+#define A_SAN_EMAIL A_(I_SAN_EMAIL)
+#define A_NON_REPUDIATION A_(I_NON_REPUDIATION)
+#define A_VALIDITY_DAYS A_(I_VALIDITY_DAYS)
+#define A_RENEWAL_DAYS A_(I_RENEWAL_DAYS)
+#define A_APPROVAL A_(I_APPROVAL)
+#define A_CHALLENGE_MINUTES A_(I_CHALLENGE_MINUTES)
+#define A_ALLOW_SHA1 A_(I_ALLOW_SHA1)
+#define A_ROLE A_(I_ROLE)
+#define A_EXPIRES_DAYS A_(I_EXPIRES_DAYS)
+#define A_ACTOR A_(I_ACTOR)
+#define A_ACTION A_(I_ACTION)
+#define A_SINCE A_(I_SINCE)
+#define A_UNTIL A_(I_UNTIL)
+#define A_DISTRUST A_(I_DISTRUST)
+#define A_PURPOSE A_(I_PURPOSE)
+#define A_KEY_ALG A_(I_KEY_ALG)
+#define A_BR_PROFILE A_(I_BR_PROFILE)
+#define A_GENERATE A_(I_GENERATE)
+#define A_PRIMARY A_(I_PRIMARY)
 /*
- * getopt's value of an action's option: OPT_TAG and the option's bit
- * number; a boolean's --no- form carries OPT_NO too.  The bit comes back
- * with OPT_BIT.
+ * getopt's value of an action's option: OPT_TAG and the option's index; a
+ * boolean's --no- form carries OPT_NO too.  Its bit comes back with OPT_BIT.
  */
 #define OPT_TAG 0x40000000
-#define OPT_NO 0x100
-#define OPT(bit) (OPT_TAG | __builtin_ctzll(bit))
-#define OPT_NOT(bit) (OPT_TAG | OPT_NO | __builtin_ctzll(bit))
-#define OPT_BIT(c) (((c) & OPT_TAG) != 0 ? UINT64_C(1) << ((unsigned)(c) & (OPT_NO - 1)) : \
-	UINT64_C(0))
+#define OPT_NO 0x20000000
+#define OPT(i) (OPT_TAG | (i))
+#define OPT_NOT(i) (OPT_TAG | OPT_NO | (i))
+#define OPT_BIT(c) (((c) & OPT_TAG) != 0 ? A_((unsigned)(c) & 63u) : (optset)0)
 enum { O_SERVER = 0x200000, O_TOKEN_FILE, O_CACERT };
+/*
+ * Options past the A_ bits: getopt values of their own, and bits of
+ * verb.opts at and above OPT_NO, which no A_ bit reaches.
+ */
+#define X_SERIAL (1u << 29)
+#define X_DELETED (1u << 30)
+#define X_REUSE (1u << 31)
+_Static_assert(X_SERIAL == OPT_NO, "the X_ bits start where the A_ bits must end");
+enum { O_SERIAL = 0x300000, O_DELETED, O_REUSE };
 
 struct args {
 	char cmd[64];                    /* "admin user add", for messages */
 	struct admin_options conn;
 	const char *name, *description, *user, *platform, *device, *profile, *csr, *out,
-	    *password_file, *status, *ca, *reason, *after, *passwords;
+	    *password_file, *status, *ca, *reason, *after, *passwords, *serial;
+	bool deleted, reuse;
 	const char **groups, **aliases;  /* repeatable */
 	size_t n_groups, n_aliases;
 	size_t limit;
 	/* SCEP profiles: the numbers and switches given (given has their A_ bits). */
 	const char *ec_curves, *subject, *san_email;
+	/* Tokens and the audit log. */
+	const char *role, *actor, *action, *since, *until;
+	long long expires_days;
 	long long seconds, rsa_min_bits, validity_days, renewal_days, challenge_minutes;
 	bool non_repudiation, approval, allow_sha1;
 	/* Certificate profiles and user updates. */
 	const char *purpose, *key_alg, *br_profile, *primary;
 	bool generate;
-	uint64_t given;
+	optset given;
 	char **pos;                      /* positional arguments */
 	int n_pos;
 };
@@ -105,7 +134,7 @@ struct args {
 struct verb {
 	const char *noun, *name;         /* name NULL: the object is the action (audit) */
 	int (*fn)(struct args *a);
-	uint64_t opts;
+	optset opts;
 	int min_pos, max_pos;
 	const char *pos_names;           /* "GROUP USER": for "missing GROUP" */
 	const char *synopsis;            /* after "smime admin NOUN NAME " */
@@ -453,6 +482,8 @@ user_add(struct args *a)
 
 	if (body == NULL)
 		return oom();
+	if (a->reuse)
+		json_object_set_new(body, "reuse_addresses", json_true());
 	if (a->name != NULL)
 		json_object_set_new(body, "name", json_string(a->name));
 	if (a->n_groups > 0)
@@ -471,11 +502,17 @@ user_list(struct args *a)
 {
 	static const struct column cols[] = { { "ID", "id", NULL }, { "EMAILS", NULL, user_emails },
 		{ "NAME", "name", NULL }, { "GROUPS", "groups", NULL } };
-	struct admin_query q[] = { { "group", a->n_groups > 0 ? a->groups[0] : NULL } };
+	static const struct column gone[] = { { "ID", "id", NULL }, { "EMAILS", NULL, user_emails },
+		{ "NAME", "name", NULL }, { "DELETED", "deleted", NULL } };
+	struct admin_query q[] = { { "group", a->n_groups > 0 ? a->groups[0] : NULL },
+		{ "deleted", a->deleted ? "true" : NULL } };
 
 	if (a->n_groups > 1)
 		return usage_error(a->cmd, "one --group at a time");
-	return list_show(a, "/api/v1/users", q, N(q), true, cols, N(cols));
+	if (a->deleted && a->n_groups > 0)
+		return usage_error(a->cmd, "--deleted and --group: deleted users belong to no group");
+	return a->deleted ? list_show(a, "/api/v1/users", q, N(q), true, gone, N(gone)) :
+	    list_show(a, "/api/v1/users", q, N(q), true, cols, N(cols));
 }
 
 static int
@@ -491,8 +528,27 @@ user_delete(struct args *a)
 	char done[512];
 
 	snprintf(done, sizeof(done), "user %s deleted (its devices too; its certificates stay "
-	    "recorded and are not revoked)", a->pos[0]);
+	    "recorded and are not revoked; its archived keys stay until smime admin user purge)",
+	    a->pos[0]);
 	return call_show(a, "DELETE", admin_path("/api/v1/users/%s", a->pos[0]), NULL, NULL, done);
+}
+
+static int
+show_purge(const struct args *a, const json_t *answer)
+{
+	if (!g.quiet)
+		fprintf(stderr, "user %s purged: %" JSON_INTEGER_FORMAT " archived keys destroyed "
+		    "(audited)\n", a->pos[0], json_integer_value(json_object_get(answer, "keys")));
+	return EXIT_OK;
+}
+
+static int
+user_purge(struct args *a)
+{
+	if (a->reason == NULL)
+		return usage_error(a->cmd, "--reason TEXT is required: the purge is audited");
+	return call_show(a, "POST", admin_path("/api/v1/users/%s/purge", a->pos[0]),
+	    json_pack("{s:s}", "reason", a->reason), show_purge, NULL);
 }
 
 /* ---- user import-csv: RFC 4180 records, sent in chunks ----------------- */
@@ -1887,14 +1943,30 @@ cert_withdraw(struct args *a)
 
 /* ---- token -------------------------------------------------------------- */
 
+static const char *const token_roles[] = { "admin", "operator", "recovery", "auditor" };
+
 static int
 token_create(struct args *a)
 {
 	struct admin_conn *c = NULL;
-	json_t *body = json_pack("{s:s}", "name", a->pos[0]), *ans = NULL;
+	json_t *body = NULL, *ans = NULL;
 	const char *secret;
+	bool known = false;
 	int rc;
 
+	/* No default: a token gets the role it is made for, and no more. */
+	if (a->role == NULL)
+		return usage_error(a->cmd, "--role is required: admin, operator, recovery or auditor");
+	for (size_t i = 0; i < N(token_roles); i++)
+		known |= strcmp(a->role, token_roles[i]) == 0;
+	if (!known)
+		return usage_error(a->cmd, "--role: admin, operator, recovery or auditor, not '%s'",
+		    a->role);
+	if ((a->given & A_EXPIRES_DAYS) && (a->expires_days < 1 || a->expires_days > 3650))
+		return usage_error(a->cmd, "--expires-days: 1 to 3650");
+	body = json_pack("{s:s,s:s}", "name", a->pos[0], "role", a->role);
+	if (body != NULL && (a->given & A_EXPIRES_DAYS))
+		json_object_set_new(body, "expires_days", json_integer(a->expires_days));
 	if (body == NULL)
 		return oom();
 	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
@@ -1909,8 +1981,8 @@ token_create(struct args *a)
 	else
 		printf("%s\n", secret);
 	if (!g.quiet)
-		fprintf(stderr, "smime admin: token %s (%s) created; its secret is shown this once "
-		    "only: keep it now\n", str(ans, "id"), str(ans, "name"));
+		fprintf(stderr, "smime admin: %s token %s (%s) created; its secret is shown this "
+		    "once only: keep it now\n", str(ans, "role"), str(ans, "id"), str(ans, "name"));
 out:
 	json_decref(body);
 	json_decref(ans);
@@ -1922,7 +1994,8 @@ static int
 token_list(struct args *a)
 {
 	static const struct column cols[] = { { "ID", "id", NULL }, { "NAME", "name", NULL },
-		{ "CREATED", "created", NULL }, { "LAST-USED", "last_used", NULL },
+		{ "ROLE", "role", NULL }, { "CREATED", "created", NULL },
+		{ "EXPIRES", "expires", NULL }, { "LAST-USED", "last_used", NULL },
 		{ "REVOKED", "revoked_at", NULL } };
 
 	return list_show(a, "/api/v1/tokens", NULL, 0, false, cols, N(cols));
@@ -1939,6 +2012,20 @@ token_revoke(struct args *a)
 
 /* ---- audit -------------------------------------------------------------- */
 
+/* YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, as the service takes them (it checks the values). */
+static bool
+audit_time_ok(const char *s)
+{
+	static const char day[] = "dddd-dd-dd", utc[] = "dddd-dd-ddTdd:dd:ddZ";
+	const char *form = strlen(s) == sizeof(day) - 1 ? day : strlen(s) == sizeof(utc) - 1 ?
+	    utc : NULL;
+
+	for (size_t i = 0; form != NULL && form[i] != '\0'; i++)
+		if (form[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != form[i])
+			return false;
+	return form != NULL;
+}
+
 static int
 audit(struct args *a)
 {
@@ -1947,9 +2034,22 @@ audit(struct args *a)
 		{ "OBJECT", "object", NULL }, { "DETAIL", "detail", NULL } };
 	struct admin_conn *c = NULL;
 	json_t *items = NULL;
-	char *next = NULL, cursor[32];
+	char *next = NULL, cursor[32], actor[64];
 	const char *after = a->after;
+	struct admin_query q[] = { { "actor", a->actor }, { "action", a->action },
+		{ "user", a->user }, { "since", a->since }, { "until", a->until } };
 	int rc;
+
+	/* A token's id alone is that token: the log's actor is "token:ID". */
+	if (a->actor != NULL && strlen(a->actor) == 32 && strspn(a->actor,
+	    "0123456789abcdef") == 32) {
+		snprintf(actor, sizeof(actor), "token:%s", a->actor);
+		q[0].value = actor;
+	}
+	if ((a->since != NULL && !audit_time_ok(a->since)) ||
+	    (a->until != NULL && !audit_time_ok(a->until)))
+		return usage_error(a->cmd, "--since, --until: a UTC time as 2026-12-07T15:00:00Z or "
+		    "a day as 2026-12-07");
 
 	/*
 	 * A sequence number (the SEQ column) is made the audit list's cursor,
@@ -1962,7 +2062,7 @@ audit(struct args *a)
 		after = cursor;
 	}
 	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
-	    (rc = admin_list(c, "/api/v1/audit", NULL, 0, true, after, a->limit, &items,
+	    (rc = admin_list(c, "/api/v1/audit", q, N(q), true, after, a->limit, &items,
 	    &next)) != EXIT_OK)
 		goto out;
 	if (g.json) {
@@ -2272,53 +2372,157 @@ admin_import(struct args *a)
 	return worst;
 }
 
-/* smime admin recover --user USER -o FILE.p12 [--password-file FILE] */
+/* Write the PKCS#12 of a recovery answer to a->out, and say so. */
 static int
-admin_recover(struct args *a)
+recovery_written(const struct args *a, json_t *ans)
 {
-	struct smime_error err;
-	struct admin_conn *c = NULL;
-	json_t *ans = NULL;
-	char *password = NULL;
+	const char *b64 = json_string_value(json_object_get(ans, "pkcs12"));
 	unsigned char *p12 = NULL;
 	size_t p12_len = 0;
 	int rc;
 
-	if (a->user == NULL)
-		return usage_error(a->cmd, "--user is required");
+	if (b64 == NULL || (p12 = decode_p12(b64, &p12_len)) == NULL)
+		return admin_error(EXIT_IO, "io", 0, "the service answered no PKCS#12");
+	if ((rc = write_out(a->out, p12, p12_len)) == EXIT_OK) {
+		if (g.json) {
+			json_object_del(ans, "pkcs12");
+			json_out(json_incref(ans));
+		} else if (!g.quiet)
+			fprintf(stderr, "smime: %s: %" JSON_INTEGER_FORMAT " keys with their "
+			    "certificates written to %s (the export is audited)\n", a->cmd,
+			    json_integer_value(json_object_get(ans, "keys")), a->out);
+	}
+	OPENSSL_clear_free(p12, p12_len);
+	return rc;
+}
+
+/* -o FILE (never a terminal) and the export's password; NULL after an error in *rc_r. */
+static char *
+recovery_password(struct args *a, int *rc_r)
+{
+	struct smime_error err;
+	char *password;
+
+	*rc_r = EXIT_OK;
 	/* Private keys go into a file, never onto a screen. */
-	if (a->out == NULL || (strcmp(a->out, "-") == 0 && isatty(STDOUT_FILENO)))
-		return usage_error(a->cmd, "-o FILE is required: the export holds private keys");
+	if (a->out == NULL || (strcmp(a->out, "-") == 0 && isatty(STDOUT_FILENO))) {
+		*rc_r = usage_error(a->cmd, "-o FILE is required: the export holds private keys");
+		return NULL;
+	}
 	g.password_file = a->password_file;
 	smime_error_clear(&err);
-	if ((password = p12_password(true, &err)) == NULL) {
-		if (err.code != SMIME_OK)
-			return fail("admin", &err);
-		return usage_error(a->cmd, "the PKCS#12 needs a password: --password-file FILE or "
-		    "SMIME_P12_PASSWORD (no terminal to ask on)");
-	}
-	json_t *body = json_pack("{s:s}", "password", password);
-	char *path = admin_path("/api/v1/users/%s/recover", a->user);
-	if (path == NULL)
+	if ((password = p12_password(true, &err)) == NULL)
+		*rc_r = err.code != SMIME_OK ? fail("admin", &err) : usage_error(a->cmd, "the "
+		    "PKCS#12 needs a password: --password-file FILE or SMIME_P12_PASSWORD (no "
+		    "terminal to ask on)");
+	return password;
+}
+
+/* smime admin recover --user USER [--serial S] --reason TEXT -o FILE.p12 [--password-file FILE] */
+static int
+admin_recover(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *ans = NULL, *body = NULL;
+	char *password = NULL, *path = NULL;
+	int rc;
+
+	if (a->user == NULL)
+		return usage_error(a->cmd, "--user is required");
+	if (a->reason == NULL || a->reason[0] == '\0')
+		return usage_error(a->cmd, "--reason TEXT is required: why the keys are recovered "
+		    "goes into the audit log");
+	if ((password = recovery_password(a, &rc)) == NULL)
+		return rc;
+	body = json_pack("{s:s,s:s}", "password", password, "reason", a->reason);
+	if (body != NULL && a->serial != NULL)
+		json_object_set_new(body, "serial", json_string(a->serial));
+	if ((path = admin_path("/api/v1/users/%s/recover", a->user)) == NULL)
 		rc = admin_error(EXIT_USAGE, "usage", 0, "the user is too long");
 	else if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK)
 		rc = admin_call(c, "POST", path, body, &ans);
-	if (rc == EXIT_OK) {
-		const char *b64 = json_string_value(json_object_get(ans, "pkcs12"));
-		if (b64 == NULL || (p12 = decode_p12(b64, &p12_len)) == NULL)
-			rc = admin_error(EXIT_IO, "io", 0, "the service answered no PKCS#12");
-		else if ((rc = write_out(a->out, p12, p12_len)) == EXIT_OK) {
-			if (g.json) {
-				json_object_del(ans, "pkcs12");
-				json_out(json_incref(ans));
-			} else if (!g.quiet)
-				fprintf(stderr, "smime: admin recover: %" JSON_INTEGER_FORMAT " keys with "
-				    "their certificates written to %s (the export is audited)\n",
-				    json_integer_value(json_object_get(ans, "keys")), a->out);
+	if (rc == EXIT_OK && json_object_get(ans, "request") != NULL) {
+		/* recovery_approval = 2: a request, which a second token approves. */
+		const json_t *r = json_object_get(ans, "request");
+		if (g.json)
+			json_out(json_incref(ans));
+		else {
+			printf("%s\n", str(r, "id"));
+			if (!g.quiet)
+				fprintf(stderr, "smime: %s: recovery request %s made (expires %s): a "
+				    "second, different token approves it (smime admin recovery approve "
+				    "%s), then this token fetches it (smime admin recovery fetch %s -o "
+				    "FILE)\n", a->cmd, str(r, "id"), str(r, "expires"), str(r, "id"),
+				    str(r, "id"));
 		}
-	}
-	if (p12 != NULL)
-		OPENSSL_clear_free(p12, p12_len);
+	} else if (rc == EXIT_OK)
+		rc = recovery_written(a, ans);
+	json_decref(ans);
+	json_decref(body);
+	free(path);
+	admin_conn_free(c);
+	secret_free(password);
+	return rc;
+}
+
+/* ---- recovery requests (recovery_approval = 2) ---------------------------------- */
+
+static const char *const recovery_fields[] = { "id", "user", "email", "certificate", "reason",
+	"status", "requester", "approver", "created", "expires", "decided" };
+
+static int
+show_recovery(const struct args *a, const json_t *answer)
+{
+	(void)a;
+	return print_fields(answer, recovery_fields, N(recovery_fields));
+}
+
+static int
+recovery_list(struct args *a)
+{
+	static const struct column cols[] = { { "ID", "id", NULL }, { "USER", "user", NULL },
+		{ "STATUS", "status", NULL }, { "REQUESTER", "requester", NULL },
+		{ "APPROVER", "approver", NULL }, { "EXPIRES", "expires", NULL },
+		{ "REASON", "reason", NULL } };
+
+	return list_show(a, "/api/v1/recovery-requests", NULL, 0, true, cols, N(cols));
+}
+
+static int
+recovery_show(struct args *a)
+{
+	return call_show(a, "GET", admin_path("/api/v1/recovery-requests/%s", a->pos[0]), NULL,
+	    show_recovery, NULL);
+}
+
+static int
+recovery_approve(struct args *a)
+{
+	char done[256];
+
+	snprintf(done, sizeof(done), "recovery request %s approved: its requester may fetch it "
+	    "now", a->pos[0]);
+	return call_show(a, "POST", admin_path("/api/v1/recovery-requests/%s/approve", a->pos[0]),
+	    NULL, NULL, done);
+}
+
+static int
+recovery_fetch(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *ans = NULL, *body = NULL;
+	char *password = NULL, *path = NULL;
+	int rc;
+
+	if ((password = recovery_password(a, &rc)) == NULL)
+		return rc;
+	body = json_pack("{s:s}", "password", password);
+	if ((path = admin_path("/api/v1/recovery-requests/%s/export", a->pos[0])) == NULL)
+		rc = admin_error(EXIT_USAGE, "usage", 0, "the request id is too long");
+	else if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK)
+		rc = admin_call(c, "POST", path, body, &ans);
+	if (rc == EXIT_OK)
+		rc = recovery_written(a, ans);
 	json_decref(ans);
 	json_decref(body);
 	free(path);
@@ -2843,21 +3047,31 @@ ca_import(struct args *a)
 }
 
 static const struct verb verbs[] = {
-	{ "user", "add", user_add, A_NAME | A_GROUP | A_ALIAS, 1, 1, "EMAIL",
-	  "EMAIL [--name NAME] [--group GROUP]... [--alias EMAIL]...",
+	{ "user", "add", user_add, A_NAME | A_GROUP | A_ALIAS | X_REUSE, 1, 1, "EMAIL",
+	  "EMAIL [--name NAME] [--group GROUP]... [--alias EMAIL]... [--reuse-addresses]",
 	  "Create a user with EMAIL as primary address and the --alias addresses, in the\n"
 	  "groups named (made when missing).  Prints the new user's id.\n\n"
-	  "  --name NAME       display name\n"
-	  "  --group GROUP     a group to join (repeatable)\n"
-	  "  --alias EMAIL     another address of the user (repeatable)\n" },
-	{ "user", "list", user_list, A_GROUP, 0, 0, "", "[--group GROUP]",
+	  "  --name NAME         display name\n"
+	  "  --group GROUP       a group to join (repeatable)\n"
+	  "  --alias EMAIL       another address of the user (repeatable)\n"
+	  "  --reuse-addresses   take addresses that a deleted user holds (else refused);\n"
+	  "                      the deleted user keeps its keys, recoverable by its id\n" },
+	{ "user", "list", user_list, A_GROUP | X_DELETED, 0, 0, "", "[--group GROUP] [--deleted]",
 	  "List every user (all pages): id, addresses, name, groups.\n\n"
-	  "  --group GROUP     only the members of GROUP (id or name)\n" },
+	  "  --group GROUP     only the members of GROUP (id or name)\n"
+	  "  --deleted         the deleted users instead, with when they were deleted\n" },
 	{ "user", "show", user_show, 0, 1, 1, "USER", "USER",
 	  "Show one user, named by id or by any of its addresses.\n" },
 	{ "user", "delete", user_delete, 0, 1, 1, "USER", "USER",
 	  "Delete a user and the user's devices.  Its certificates stay recorded and are\n"
-	  "not revoked (revoke them first with smime admin cert revoke if they must be).\n" },
+	  "not revoked (revoke them first with smime admin cert revoke if they must be);\n"
+	  "its archived keys stay, recoverable (smime admin recover), until a purge.\n" },
+	{ "user", "purge", user_purge, A_REASON, 1, 1, "USER", "USER --reason TEXT",
+	  "Destroy a deleted user's archived keys, and the user (its certificates stay\n"
+	  "recorded), audited with the reason.  Refused for a user who is not deleted,\n"
+	  "and before archive_retention_days after the deletion.  Nothing else destroys\n"
+	  "an archived key.\n\n"
+	  "  --reason TEXT     why (required; kept in the audit log)\n" },
 	{ "user", "update", user_update, A_NAME | A_ALIAS | A_PRIMARY, 1, 1, "USER",
 	  "USER [--name NAME] [--primary EMAIL] [--alias EMAIL]...",
 	  "Change a user's name or addresses (PATCH /api/v1/users/USER).\n\n"
@@ -3081,12 +3295,17 @@ static const struct verb verbs[] = {
 	  "that must no longer be offered).  It stays recorded and its key stays in the\n"
 	  "archive (smime admin recover goes on).  A certificate this service issued is\n"
 	  "revoked instead (smime admin cert revoke).\n" },
-	{ "token", "create", token_create, 0, 1, 1, "NAME", "NAME",
+	{ "token", "create", token_create, A_ROLE | A_EXPIRES_DAYS, 1, 1, "NAME",
+	  "NAME --role ROLE [--expires-days N]",
 	  "Create an admin token called NAME and print its secret, which the service\n"
-	  "shows this once only.\n" },
+	  "shows this once only.  Its role says what it may do (smime-admin(1), ROLES):\n\n"
+	  "  --role ROLE       admin (everything), operator (users, groups, devices,\n"
+	  "                    certificates, revocation, SCEP approvals), recovery\n"
+	  "                    (key recovery), or auditor (reads, the audit log included)\n"
+	  "  --expires-days N  refused from N days on (1 to 3650; default: never)\n" },
 	{ "token", "list", token_list, 0, 0, 0, "", "",
-	  "List the admin tokens (never their secrets): id, name, created, last used,\n"
-	  "revoked.\n" },
+	  "List the admin tokens (never their secrets): id, name, role, created,\n"
+	  "expiry, last used (to the hour), revoked.\n" },
 	{ "token", "revoke", token_revoke, 0, 1, 1, "ID", "ID",
 	  "Revoke an admin token; requests with it are refused from then on.\n" },
 	{ "import-folder", NULL, import_folder, A_PASSWORDS, 1, 1, "DIR",
@@ -3098,12 +3317,36 @@ static const struct verb verbs[] = {
 	  "Exit status 1 when any file failed.\n\n"
 	  "  --passwords FILE.csv  the files' passwords: a header naming the columns\n"
 	  "                        file and password, then one row per file name\n" },
-	{ "recover", NULL, admin_recover, A_USER | A_OUT | A_PASSWORD_FILE, 0, 0, "",
-	  "--user USER -o FILE.p12 [--password-file FILE]",
-	  "Write the user's whole archived history, every key with its certificate, as\n"
-	  "one PKCS#12 (AES-256) to FILE (0600): for an administrator who must read a\n"
-	  "user's old mail.  The export is written to the audit log first.\n\n"
-	  "  --user USER           the user (id or address)\n"
+	{ "recover", NULL, admin_recover, A_USER | A_OUT | A_PASSWORD_FILE | A_REASON | X_SERIAL, 0,
+	  0, "",
+	  "--user USER [--serial SERIAL] --reason TEXT -o FILE.p12 [--password-file FILE]",
+	  "Write the user's whole archived history, every key with its certificate, or\n"
+	  "the one key of --serial, as one PKCS#12 (AES-256) to FILE (0600): for an\n"
+	  "administrator who must read a user's old mail, a deleted user's too.  The\n"
+	  "export is written to the audit log first, with the reason.\n"
+	  "With recovery_approval = 2 in the service's configuration, nothing is written:\n"
+	  "the service makes a recovery request, whose id is printed; a second, different\n"
+	  "token approves it (smime admin recovery approve ID), and this token then\n"
+	  "fetches it (smime admin recovery fetch ID -o FILE) before it expires.\n\n"
+	  "  --user USER           the user (id or address; a deleted user by id, or by\n"
+	  "                        the address while no new user holds it)\n"
+	  "  --serial SERIAL       only this certificate's key (its serial, or its\n"
+	  "                        SHA-256 fingerprint)\n"
+	  "  --reason TEXT         why (required; kept in the audit log)\n"
+	  "  -o, --out FILE        the PKCS#12 (never a terminal)\n"
+	  "  --password-file FILE  its password (else SMIME_P12_PASSWORD, else a prompt)\n" },
+	{ "recovery", "list", recovery_list, 0, 0, 0, "", "",
+	  "List the recovery requests, oldest first: id, user, status (pending,\n"
+	  "approved, exported, expired), requester, approver, expiry, reason.\n" },
+	{ "recovery", "show", recovery_show, 0, 1, 1, "ID", "ID",
+	  "Show one recovery request.\n" },
+	{ "recovery", "approve", recovery_approve, 0, 1, 1, "ID", "ID",
+	  "Approve a pending recovery request.  The token that asked cannot approve its\n"
+	  "own request, and an expired request is refused.\n" },
+	{ "recovery", "fetch", recovery_fetch, A_OUT | A_PASSWORD_FILE, 1, 1, "ID",
+	  "ID -o FILE.p12 [--password-file FILE]",
+	  "Export an approved recovery request as one PKCS#12 to FILE (0600): only the\n"
+	  "token that asked for it, once, before the request expires (audited).\n\n"
 	  "  -o, --out FILE        the PKCS#12 (never a terminal)\n"
 	  "  --password-file FILE  its password (else SMIME_P12_PASSWORD, else a prompt)\n" },
 	{ "import", NULL, admin_import, A_USER | A_PASSWORD_FILE, 1, 64, "FILE",
@@ -3117,9 +3360,18 @@ static const struct verb verbs[] = {
 	  "  --user USER           the user (id or address)\n"
 	  "  --password-file FILE  the files' password (else SMIME_P12_PASSWORD, else a\n"
 	  "                        prompt; none when there is no terminal)\n" },
-	{ "audit", NULL, audit, A_AFTER | A_LIMIT, 0, 0, "", "[--after SEQ] [--limit N]",
+	{ "audit", NULL, audit, A_AFTER | A_LIMIT | A_ACTOR | A_ACTION | A_USER | A_SINCE |
+	  A_UNTIL, 0, 0, "",
+	  "[--actor ACTOR] [--action ACTION] [--user USER] [--since T] [--until T]\n"
+	  "[--after SEQ] [--limit N]",
 	  "Show the audit log, oldest first, one line per entry: sequence number, time,\n"
-	  "actor, action, object, detail.\n\n"
+	  "actor, action, object, detail.  The filters together narrow it:\n\n"
+	  "  --actor ACTOR     token:ID (or the ID alone), or system\n"
+	  "  --action ACTION   one action (cert.issue), or a family (cert.*)\n"
+	  "  --user USER       entries about this user (an address, or an id, which\n"
+	  "                    also finds a user who no longer exists)\n"
+	  "  --since T         from T on; T is 2026-12-07T15:00:00Z or 2026-12-07 (UTC)\n"
+	  "  --until T         before T\n"
 	  "  --after SEQ       only the entries after the one numbered SEQ (the SEQ\n"
 	  "                    column), or after a \"next\" cursor of the --json output\n"
 	  "  --limit N         at most N entries (default: all)\n" },
@@ -3192,47 +3444,56 @@ static int
 parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
-		{ "name", required_argument, NULL, OPT(A_NAME) },
-		{ "group", required_argument, NULL, OPT(A_GROUP) },
-		{ "alias", required_argument, NULL, OPT(A_ALIAS) },
-		{ "description", required_argument, NULL, OPT(A_DESCRIPTION) },
-		{ "user", required_argument, NULL, OPT(A_USER) },
-		{ "platform", required_argument, NULL, OPT(A_PLATFORM) },
-		{ "device", required_argument, NULL, OPT(A_DEVICE) },
-		{ "profile", required_argument, NULL, OPT(A_PROFILE) },
-		{ "csr", required_argument, NULL, OPT(A_CSR) },
+		{ "name", required_argument, NULL, OPT(I_NAME) },
+		{ "group", required_argument, NULL, OPT(I_GROUP) },
+		{ "alias", required_argument, NULL, OPT(I_ALIAS) },
+		{ "description", required_argument, NULL, OPT(I_DESCRIPTION) },
+		{ "user", required_argument, NULL, OPT(I_USER) },
+		{ "platform", required_argument, NULL, OPT(I_PLATFORM) },
+		{ "device", required_argument, NULL, OPT(I_DEVICE) },
+		{ "profile", required_argument, NULL, OPT(I_PROFILE) },
+		{ "csr", required_argument, NULL, OPT(I_CSR) },
 		{ "out", required_argument, NULL, 'o' },
-		{ "password-file", required_argument, NULL, OPT(A_PASSWORD_FILE) },
-		{ "passwords", required_argument, NULL, OPT(A_PASSWORDS) },
-		{ "status", required_argument, NULL, OPT(A_STATUS) },
-		{ "ca", required_argument, NULL, OPT(A_CA) },
-		{ "reason", required_argument, NULL, OPT(A_REASON) },
-		{ "after", required_argument, NULL, OPT(A_AFTER) },
-		{ "limit", required_argument, NULL, OPT(A_LIMIT) },
-		{ "seconds", required_argument, NULL, OPT(A_SECONDS) },
-		{ "rsa-min-bits", required_argument, NULL, OPT(A_RSA_MIN_BITS) },
-		{ "ec-curves", required_argument, NULL, OPT(A_EC_CURVES) },
-		{ "subject", required_argument, NULL, OPT(A_SUBJECT) },
-		{ "san-email", required_argument, NULL, OPT(A_SAN_EMAIL) },
-		{ "non-repudiation", no_argument, NULL, OPT(A_NON_REPUDIATION) },
-		{ "no-non-repudiation", no_argument, NULL, OPT_NOT(A_NON_REPUDIATION) },
-		{ "validity-days", required_argument, NULL, OPT(A_VALIDITY_DAYS) },
-		{ "renewal-days", required_argument, NULL, OPT(A_RENEWAL_DAYS) },
-		{ "approval", no_argument, NULL, OPT(A_APPROVAL) },
-		{ "no-approval", no_argument, NULL, OPT_NOT(A_APPROVAL) },
-		{ "challenge-minutes", required_argument, NULL, OPT(A_CHALLENGE_MINUTES) },
-		{ "allow-sha1", no_argument, NULL, OPT(A_ALLOW_SHA1) },
-		{ "distrust", no_argument, NULL, OPT(A_DISTRUST) },
-		{ "purpose", required_argument, NULL, OPT(A_PURPOSE) },
-		{ "key-alg", required_argument, NULL, OPT(A_KEY_ALG) },
-		{ "br-profile", required_argument, NULL, OPT(A_BR_PROFILE) },
-		{ "generate", no_argument, NULL, OPT(A_GENERATE) },
-		{ "no-generate", no_argument, NULL, OPT_NOT(A_GENERATE) },
-		{ "primary", required_argument, NULL, OPT(A_PRIMARY) },
-		{ "no-allow-sha1", no_argument, NULL, OPT_NOT(A_ALLOW_SHA1) },
+		{ "password-file", required_argument, NULL, OPT(I_PASSWORD_FILE) },
+		{ "passwords", required_argument, NULL, OPT(I_PASSWORDS) },
+		{ "status", required_argument, NULL, OPT(I_STATUS) },
+		{ "ca", required_argument, NULL, OPT(I_CA) },
+		{ "reason", required_argument, NULL, OPT(I_REASON) },
+		{ "after", required_argument, NULL, OPT(I_AFTER) },
+		{ "limit", required_argument, NULL, OPT(I_LIMIT) },
+		{ "seconds", required_argument, NULL, OPT(I_SECONDS) },
+		{ "rsa-min-bits", required_argument, NULL, OPT(I_RSA_MIN_BITS) },
+		{ "ec-curves", required_argument, NULL, OPT(I_EC_CURVES) },
+		{ "subject", required_argument, NULL, OPT(I_SUBJECT) },
+		{ "san-email", required_argument, NULL, OPT(I_SAN_EMAIL) },
+		{ "non-repudiation", no_argument, NULL, OPT(I_NON_REPUDIATION) },
+		{ "no-non-repudiation", no_argument, NULL, OPT_NOT(I_NON_REPUDIATION) },
+		{ "validity-days", required_argument, NULL, OPT(I_VALIDITY_DAYS) },
+		{ "renewal-days", required_argument, NULL, OPT(I_RENEWAL_DAYS) },
+		{ "approval", no_argument, NULL, OPT(I_APPROVAL) },
+		{ "no-approval", no_argument, NULL, OPT_NOT(I_APPROVAL) },
+		{ "challenge-minutes", required_argument, NULL, OPT(I_CHALLENGE_MINUTES) },
+		{ "allow-sha1", no_argument, NULL, OPT(I_ALLOW_SHA1) },
+		{ "role", required_argument, NULL, OPT(I_ROLE) },
+		{ "expires-days", required_argument, NULL, OPT(I_EXPIRES_DAYS) },
+		{ "actor", required_argument, NULL, OPT(I_ACTOR) },
+		{ "action", required_argument, NULL, OPT(I_ACTION) },
+		{ "since", required_argument, NULL, OPT(I_SINCE) },
+		{ "until", required_argument, NULL, OPT(I_UNTIL) },
+		{ "no-allow-sha1", no_argument, NULL, OPT_NOT(I_ALLOW_SHA1) },
+		{ "distrust", no_argument, NULL, OPT(I_DISTRUST) },
+		{ "purpose", required_argument, NULL, OPT(I_PURPOSE) },
+		{ "key-alg", required_argument, NULL, OPT(I_KEY_ALG) },
+		{ "br-profile", required_argument, NULL, OPT(I_BR_PROFILE) },
+		{ "generate", no_argument, NULL, OPT(I_GENERATE) },
+		{ "no-generate", no_argument, NULL, OPT_NOT(I_GENERATE) },
+		{ "primary", required_argument, NULL, OPT(I_PRIMARY) },
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
 		{ "cacert", required_argument, NULL, O_CACERT },
+		{ "serial", required_argument, NULL, O_SERIAL },
+		{ "deleted", no_argument, NULL, O_DELETED },
+		{ "reuse-addresses", no_argument, NULL, O_REUSE },
 		GLOBAL_LONG_OPTIONS, { NULL, 0, NULL, 0 },
 	};
 	int c, idx;
@@ -3240,35 +3501,37 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 	/* 0: getopt starts afresh (the admin level stopped at the object). */
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "o:qh", opts, &idx)) != -1) {
-		uint64_t bit = c == 'o' ? A_OUT : OPT_BIT(c);
+		optset bit = c == 'o' ? A_OUT : OPT_BIT(c);
 		if (c == 'h') {
 			verb_help(stdout, v);
 			return -1;
 		}
 		if (optarg != NULL && !utf8_ok(optarg))
 			return usage_error(a->cmd, "an option's value is not UTF-8");
-		if (bit != 0 && (v->opts & bit) == 0)
+		unsigned more = c == O_SERIAL ? X_SERIAL : c == O_DELETED ? X_DELETED :
+		    c == O_REUSE ? X_REUSE : 0;
+		if ((bit != 0 && (v->opts & bit) == 0) || (more != 0 && (v->opts & more) == 0))
 			return usage_error(a->cmd, "%s%s does not apply here", c == 'o' ? "-" : "--",
 			    c == 'o' ? "o" : opts[idx].name);
 		a->given |= bit;
 		switch (c) {
-		case OPT(A_NAME): a->name = optarg; break;
-		case OPT(A_GROUP): a->groups[a->n_groups++] = optarg; break;
-		case OPT(A_ALIAS): a->aliases[a->n_aliases++] = optarg; break;
-		case OPT(A_DESCRIPTION): a->description = optarg; break;
-		case OPT(A_USER): a->user = optarg; break;
-		case OPT(A_PLATFORM): a->platform = optarg; break;
-		case OPT(A_DEVICE): a->device = optarg; break;
-		case OPT(A_PROFILE): a->profile = optarg; break;
-		case OPT(A_CSR): a->csr = optarg; break;
+		case OPT(I_NAME): a->name = optarg; break;
+		case OPT(I_GROUP): a->groups[a->n_groups++] = optarg; break;
+		case OPT(I_ALIAS): a->aliases[a->n_aliases++] = optarg; break;
+		case OPT(I_DESCRIPTION): a->description = optarg; break;
+		case OPT(I_USER): a->user = optarg; break;
+		case OPT(I_PLATFORM): a->platform = optarg; break;
+		case OPT(I_DEVICE): a->device = optarg; break;
+		case OPT(I_PROFILE): a->profile = optarg; break;
+		case OPT(I_CSR): a->csr = optarg; break;
 		case 'o': a->out = optarg; break;
-		case OPT(A_PASSWORD_FILE): a->password_file = optarg; break;
-		case OPT(A_PASSWORDS): a->passwords = optarg; break;
-		case OPT(A_STATUS): a->status = optarg; break;
-		case OPT(A_CA): a->ca = optarg; break;
-		case OPT(A_REASON): a->reason = optarg; break;
-		case OPT(A_AFTER): a->after = optarg; break;
-		case OPT(A_LIMIT): {
+		case OPT(I_PASSWORD_FILE): a->password_file = optarg; break;
+		case OPT(I_PASSWORDS): a->passwords = optarg; break;
+		case OPT(I_STATUS): a->status = optarg; break;
+		case OPT(I_CA): a->ca = optarg; break;
+		case OPT(I_REASON): a->reason = optarg; break;
+		case OPT(I_AFTER): a->after = optarg; break;
+		case OPT(I_LIMIT): {
 			char *end;
 			long long n = strtoll(optarg, &end, 10);
 			if (*end != '\0' || end == optarg || n < 1 || n > 100000000)
@@ -3276,13 +3539,20 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 			a->limit = (size_t)n;
 			break;
 		}
-		case OPT(A_SECONDS):
-		case OPT(A_RSA_MIN_BITS):
-		case OPT(A_VALIDITY_DAYS):
-		case OPT(A_RENEWAL_DAYS):
-		case OPT(A_CHALLENGE_MINUTES): {
+		case OPT(I_ROLE): a->role = optarg; break;
+		case OPT(I_ACTOR): a->actor = optarg; break;
+		case OPT(I_ACTION): a->action = optarg; break;
+		case OPT(I_SINCE): a->since = optarg; break;
+		case OPT(I_UNTIL): a->until = optarg; break;
+		case OPT(I_EXPIRES_DAYS):
+		case OPT(I_SECONDS):
+		case OPT(I_RSA_MIN_BITS):
+		case OPT(I_VALIDITY_DAYS):
+		case OPT(I_RENEWAL_DAYS):
+		case OPT(I_CHALLENGE_MINUTES): {
 			/* The service checks the range and names it; here only a number. */
-			long long *to = bit == A_SECONDS ? &a->seconds : bit == A_RSA_MIN_BITS ?
+			long long *to = bit == A_EXPIRES_DAYS ? &a->expires_days :
+			    bit == A_SECONDS ? &a->seconds : bit == A_RSA_MIN_BITS ?
 			    &a->rsa_min_bits : bit == A_VALIDITY_DAYS ? &a->validity_days :
 			    bit == A_RENEWAL_DAYS ? &a->renewal_days : &a->challenge_minutes;
 			char *end;
@@ -3293,25 +3563,28 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 				    opts[idx].name, optarg);
 			break;
 		}
-		case OPT(A_EC_CURVES): a->ec_curves = optarg; break;
-		case OPT(A_SUBJECT): a->subject = optarg; break;
-		case OPT(A_SAN_EMAIL): a->san_email = optarg; break;
-		case OPT(A_NON_REPUDIATION): a->non_repudiation = true; break;
-		case OPT_NOT(A_NON_REPUDIATION): a->non_repudiation = false; break;
-		case OPT(A_APPROVAL): a->approval = true; break;
-		case OPT_NOT(A_APPROVAL): a->approval = false; break;
-		case OPT(A_ALLOW_SHA1): a->allow_sha1 = true; break;
-		case OPT_NOT(A_ALLOW_SHA1): a->allow_sha1 = false; break;
-		case OPT(A_DISTRUST): break;
-		case OPT(A_PURPOSE): a->purpose = optarg; break;
-		case OPT(A_KEY_ALG): a->key_alg = optarg; break;
-		case OPT(A_BR_PROFILE): a->br_profile = optarg; break;
-		case OPT(A_GENERATE): a->generate = true; break;
-		case OPT_NOT(A_GENERATE): a->generate = false; break;
-		case OPT(A_PRIMARY): a->primary = optarg; break;
+		case OPT(I_EC_CURVES): a->ec_curves = optarg; break;
+		case OPT(I_SUBJECT): a->subject = optarg; break;
+		case OPT(I_SAN_EMAIL): a->san_email = optarg; break;
+		case OPT(I_NON_REPUDIATION): a->non_repudiation = true; break;
+		case OPT_NOT(I_NON_REPUDIATION): a->non_repudiation = false; break;
+		case OPT(I_APPROVAL): a->approval = true; break;
+		case OPT_NOT(I_APPROVAL): a->approval = false; break;
+		case OPT(I_ALLOW_SHA1): a->allow_sha1 = true; break;
+		case OPT_NOT(I_ALLOW_SHA1): a->allow_sha1 = false; break;
+		case OPT(I_DISTRUST): break;
+		case OPT(I_PURPOSE): a->purpose = optarg; break;
+		case OPT(I_KEY_ALG): a->key_alg = optarg; break;
+		case OPT(I_BR_PROFILE): a->br_profile = optarg; break;
+		case OPT(I_GENERATE): a->generate = true; break;
+		case OPT_NOT(I_GENERATE): a->generate = false; break;
+		case OPT(I_PRIMARY): a->primary = optarg; break;
 		case O_SERVER: a->conn.server = optarg; break;
 		case O_TOKEN_FILE: a->conn.token_file = optarg; break;
 		case O_CACERT: a->conn.cacert = optarg; break;
+		case O_SERIAL: a->serial = optarg; break;
+		case O_DELETED: a->deleted = true; break;
+		case O_REUSE: a->reuse = true; break;
 		default:
 			if (!global_option(c, optarg))
 				return usage_error(a->cmd, "unknown option");
@@ -3408,7 +3681,7 @@ cmd_admin(int argc, char **argv)
 	if (!known)
 		return admin_error(EXIT_USAGE, "usage", 0, "unknown object '%s': user, group, device, "
 		    "profile, scep-profile, scep, ca, cert, trust, directory, token, import, "
-		    "import-folder, recover or audit (see smime admin --help)", noun);
+		    "import-folder, recover, recovery or audit (see smime admin --help)", noun);
 	if (name != NULL && (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
 		admin_help(stdout, noun);
 		return EXIT_OK;

@@ -42,6 +42,8 @@ struct request {
 	char client[64];
 	char actor[64];                       /* "token:ID" once authenticated, else "" */
 	char token_id[STORE_ID_SIZE];
+	enum store_role role;                 /* the token's, once authenticated */
+	int64_t token_last_used;              /* as read when authenticated */
 	bool token_use_recorded;
 	int status;
 	struct MHD_Response *resp;
@@ -91,13 +93,22 @@ json_t *list_json(json_t *items, const char *next);
 /* RFC 3339 UTC, or JSON null for 0. */
 json_t *time_json(int64_t t);
 
-/* Run fn in the committer together with the audit row of this request's
- * token use, so that both are in one transaction. */
+/*
+ * A token's use is recorded once per token per TOKEN_USE_INTERVAL: the
+ * first request in that time sets last_used and writes one token.use row
+ * (method and path of that request); the others write nothing for it.
+ * Every change is audited in its own row with the token as actor anyway.
+ */
+#define TOKEN_USE_INTERVAL 3600
+/* Run fn in the committer together with the token's use when it is due,
+ * so that both are in one transaction. */
 int rq_commit(struct request *rq, commit_fn fn, void *arg, struct smime_error *err);
-/* Record the token use alone (for requests that change nothing). */
+/* Record the token use alone when it is due (requests that change nothing). */
 void rq_record_use(struct request *rq);
 /* Append an audit row inside tx: actor is rq->actor or "system".  Takes
- * detail (a new reference, or NULL) over. */
+ * detail (a new reference, or NULL) over.  The row concerns the user named
+ * by detail's "user" (an id), else, for a user.* or archive.* action, the
+ * user whose id is object: `smime admin audit --user` finds it by that. */
 int audit_row(struct service *svc, struct store_tx *tx, const char *actor, const char *action, const char *object,
     json_t *detail, struct smime_error *err);
 
@@ -233,12 +244,16 @@ void api_names(struct service *svc, struct store_tx *tx, json_t *obj);
 /* Begin a read transaction; on failure answers 500 and returns NULL. */
 struct store_tx *rq_read(struct request *rq);
 
-/* Check Authorization: Bearer; on failure answers 401 and returns false. */
-bool api_authenticate(struct request *rq);
+/* Check Authorization: Bearer and the token's role against roles (a mask
+ * of enum store_role).  A missing, unknown, revoked or expired token is
+ * answered 401, a role not in roles 403; either way it returns false. */
+bool api_authenticate(struct request *rq, unsigned roles);
 
 /* Admin tokens: "smt_" ID(32 hex) "_" SECRET(64 hex). */
 #define TOKEN_TEXT_SIZE 102
-/* Make a token record and its text; the caller inserts the record. */
+#define TOKEN_MAX_DAYS 3650           /* the longest expiry a token may be given */
+/* Make a token record and its text, an admin that never expires unless
+ * the caller changes it; the caller inserts the record. */
 int token_make(const char *name, struct store_token *t_r, char text_r[TOKEN_TEXT_SIZE],
     struct smime_error *err);
 
@@ -267,6 +282,11 @@ void h_users_import(struct request *rq);
 void h_user_get(struct request *rq);
 void h_user_patch(struct request *rq);
 void h_user_delete(struct request *rq);
+void h_user_purge(struct request *rq);
+void h_recovery_list(struct request *rq);
+void h_recovery_get(struct request *rq);
+void h_recovery_approve(struct request *rq);
+void h_recovery_export(struct request *rq);
 void h_groups_list(struct request *rq);
 void h_groups_create(struct request *rq);
 void h_group_get(struct request *rq);

@@ -55,6 +55,7 @@ struct import_op {
 	unsigned char *sealed;
 	size_t sealed_len;
 	bool same;              /* the certificate was there already */
+	bool key_added;         /* ... without its key, which is archived now */
 };
 
 static int
@@ -68,10 +69,26 @@ import_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	rc = be->cert_get(tx, io->rec.sha256, &old, err);
 	if (rc == 0) {
 		/* The same certificate again changes nothing (another one with the
-		 * same serial, of another issuer, is a certificate of its own). */
+		 * same serial, of another issuer, is a certificate of its own) ...
+		 * unless its key is not archived yet (a key an older smimed made
+		 * and handed out without archiving it): then it is archived. */
+		unsigned char *sealed = NULL;
+		size_t len = 0;
 		io->same = true;
+		rc = be->archive_get(tx, io->rec.sha256, &sealed, &len, err);
+		free(sealed);
+		if (rc != SMIME_E_NOTFOUND) {
+			store_cert_clear(&old);
+			return rc == 0 ? smime_error_set(err, SMIME_E_EXISTS, "already imported") : rc;
+		}
+		io->key_added = true;
+		if ((rc = be->archive_put(tx, io->rec.sha256, io->sealed, io->sealed_len,
+		    io->rec.created, err)) == 0)
+			rc = audit_row(io->svc, tx, io->actor, "archive.put", old.serial,
+			    json_pack("{s:s,s:s,s:s}", "user", old.user_id, "sha256", old.sha256, "how",
+			    "import of a recorded certificate"), err);
 		store_cert_clear(&old);
-		return smime_error_set(err, SMIME_E_EXISTS, "already imported");
+		return rc;
 	}
 	if (rc != SMIME_E_NOTFOUND)
 		return rc;
@@ -159,7 +176,10 @@ import_one(struct request *rq, const struct store_user *u, X509 *cert, EVP_PKEY 
 		json_object_set_new(row, "message", json_string(err.message));
 		goto out;
 	}
-	json_object_set_new(row, "status", json_string("imported"));
+	json_object_set_new(row, "status", json_string(io.key_added ? "archived" : "imported"));
+	if (io.key_added)
+		json_object_set_new(row, "message", json_string("the certificate was recorded; its "
+		    "key is archived now"));
 out:
 	OPENSSL_free(subject);
 	free(io.rec.subject);
@@ -236,7 +256,7 @@ h_user_cert_import(struct request *rq)
 			goto out;
 		}
 		const char *st = json_string_value(json_object_get(row, "status"));
-		if (strcmp(st, "imported") == 0)
+		if (strcmp(st, "imported") == 0 || strcmp(st, "archived") == 0)
 			imported++;
 		else if (strcmp(st, "exists") == 0)
 			existing++;
@@ -253,140 +273,5 @@ out:
 		OPENSSL_cleanse(data, len);
 	free(data);
 	store_user_clear(&u);
-	json_decref(o);
-}
-
-/* ---- the recovery export ---------------------------------------------------- */
-
-#define RECOVER_MAX_CERTS 1000
-#define MIN_RECOVERY_PASSWORD 8
-
-struct recover_audit {
-	struct service *svc;
-	const char *actor;
-	const char *user_id;
-	json_t *serials;
-};
-
-static int
-recover_audit_fn(struct store_tx *tx, void *arg, struct smime_error *err)
-{
-	struct recover_audit *ra = arg;
-
-	return audit_row(ra->svc, tx, ra->actor, "archive.recover", ra->user_id,
-	    json_pack("{s:O}", "serials", ra->serials), err);
-}
-
-/*
- * POST /api/v1/users/{user}/recover: the user's whole archived history,
- * keys and certificates, as one PKCS#12 under the password given.  The
- * export is audited before the answer goes out; an export that cannot be
- * audited is not made.
- */
-void
-h_user_recover(struct request *rq)
-{
-	static const struct jfield fields[] = {
-		{ "password", JSON_STRING, true },
-		{ NULL, 0, false },
-	};
-	json_t *o = rq_body_object(rq, fields), *serials = json_array();
-	struct store_user u = { 0 };
-	struct store_cert *certs = NULL;
-	size_t n = 0, k = 0;
-	char *next = NULL;
-	EVP_PKEY **keys = NULL;
-	X509 **xs = NULL;
-	char *b64 = NULL;
-	struct smime_error err;
-	struct store_tx *tx = NULL;
-
-	if (o == NULL)
-		goto out;
-	const char *password = json_string_value(json_object_get(o, "password"));
-	if (strlen(password) < MIN_RECOVERY_PASSWORD) {
-		reply_error(rq, 400, "bad-request", "password: at least %d characters",
-		    MIN_RECOVERY_PASSWORD);
-		goto out;
-	}
-	if ((tx = rq_read(rq)) == NULL)
-		goto out;
-	struct store_page page = { .after = NULL, .limit = RECOVER_MAX_CERTS };
-	int rc = rq->svc->be->user_get(tx, rq->params[0], &u, &err);
-	struct store_cert_filter f = { .user_id = u.id };
-	if (rc == 0)
-		rc = rq->svc->be->cert_list(tx, &page, &f, &certs, &n, &next, &err);
-	if (rc != 0) {
-		reply_smime(rq, &err);
-		goto out;
-	}
-	keys = calloc(n + 1, sizeof(*keys));
-	xs = calloc(n + 1, sizeof(*xs));
-	if (keys == NULL || xs == NULL) {
-		reply_error(rq, 500, "internal", "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char *sealed = NULL;
-		size_t len = 0;
-		rc = rq->svc->be->archive_get(tx, certs[i].sha256, &sealed, &len, &err);
-		if (rc == SMIME_E_NOTFOUND)
-			continue;   /* issued from a CSR: the key never was here */
-		if (rc == 0)
-			rc = archive_unseal(rq->svc->archive, sealed, len, certs[i].sha256, &keys[k],
-			    &err);
-		free(sealed);
-		if (rc != 0) {
-			reply_smime(rq, &err);
-			goto out;
-		}
-		const unsigned char *p = certs[i].der;
-		if ((xs[k] = d2i_X509(NULL, &p, (long)certs[i].der_len)) == NULL) {
-			EVP_PKEY_free(keys[k]);
-			keys[k] = NULL;
-			reply_error(rq, 500, "internal", "a recorded certificate does not parse");
-			goto out;
-		}
-		json_array_append_new(serials, json_string(certs[i].serial));
-		k++;
-	}
-	rq->svc->be->rollback(tx);
-	tx = NULL;
-	if (k == 0) {
-		reply_error(rq, 404, "not-found", "no archived key for %s", u.n_emails ?
-		    u.emails[0] : u.id);
-		goto out;
-	}
-	/* Audited first: no export leaves without its row. */
-	struct recover_audit ra = { rq->svc, rq->actor, u.id, serials };
-	if (rq_commit(rq, recover_audit_fn, &ra, &err) != 0) {
-		reply_smime(rq, &err);
-		goto out;
-	}
-	if ((b64 = api_pkcs12_b64(keys, xs, k, NULL, password, u.n_emails ? u.emails[0] : u.id,
-	    &err)) == NULL) {
-		reply_smime(rq, &err);
-		goto out;
-	}
-	log_event("info", "archive.recover", "user", u.id, "actor", rq->actor, NULL);
-	reply_json(rq, 200, json_pack("{s:s,s:I,s:O}", "pkcs12", b64, "keys", (json_int_t)k,
-	    "serials", serials));
-out:
-	if (tx != NULL)
-		rq->svc->be->rollback(tx);
-	if (b64 != NULL) {
-		OPENSSL_cleanse(b64, strlen(b64));
-		free(b64);
-	}
-	for (size_t i = 0; i < k; i++) {
-		EVP_PKEY_free(keys[i]);
-		X509_free(xs[i]);
-	}
-	free(keys);
-	free(xs);
-	store_certs_free(certs, n);
-	free(next);
-	store_user_clear(&u);
-	json_decref(serials);
 	json_decref(o);
 }

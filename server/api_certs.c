@@ -14,6 +14,7 @@
 #include <smime/cert.h>
 
 #include "api.h"
+#include "archive.h"
 #include "ca.h"
 #include "ocsp.h"
 
@@ -147,6 +148,8 @@ struct issue_op {
 	const char *actor;
 	struct store_cert rec;
 	size_t superseded;
+	unsigned char *sealed;  /* the generated key, sealed for the archive; NULL: none */
+	size_t sealed_len;
 };
 
 static int
@@ -158,13 +161,19 @@ issue_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 
 	if ((rc = be->cert_insert(tx, &io->rec, err)) != 0)
 		return rc;
+	/* DESIGN: the archive loses nothing: a key made here is archived in the
+	 * transaction that records its certificate, or neither happens. */
+	if (io->sealed != NULL && (rc = be->archive_put(tx, io->rec.sha256, io->sealed,
+	    io->sealed_len, io->rec.created, err)) != 0)
+		return rc;
 	if ((rc = be->cert_supersede(tx, io->rec.user_id, io->rec.device_id, io->rec.purpose,
 	    io->rec.serial, &io->superseded, err)) != 0)
 		return rc;
 	return audit_row(io->svc, tx, io->actor, "cert.issue", io->rec.serial,
-	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "user", io->rec.user_id, "device",
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "user", io->rec.user_id, "device",
 	    io->rec.device_id, "profile", io->rec.profile, "ca", io->rec.ca_id, "source",
-	    cert_source_name(io->rec.source), "superseded", (json_int_t)io->superseded), err);
+	    cert_source_name(io->rec.source), "superseded", (json_int_t)io->superseded,
+	    "archived", io->sealed != NULL), err);
 }
 
 /* Key, certificate and chain as base64 PKCS#12 under password. */
@@ -277,9 +286,22 @@ h_certs_issue(struct request *rq)
 		cert = NULL;
 		key = NULL;
 		store_cert_clear(&io.rec);
+		free(io.sealed);
+		io.sealed = NULL;
 		if ((rc = ca_issue(rq->svc->signer, &req, &cert, &key, &err)) != 0 ||
 		    (rc = ca_cert_record(cert, &req, SOURCE_ISSUED, &io.rec, &err)) != 0) {
 			reply_smime(rq, &err);
+			goto out;
+		}
+		/* An encryption or dual-use key made here is never returned unless it
+		 * is archived; a signing key is not archived (it signs for its owner
+		 * alone). */
+		if (key != NULL && io.rec.purpose != PURPOSE_SIGNING &&
+		    archive_seal(rq->svc->archive, key, io.rec.sha256, &io.sealed, &io.sealed_len,
+		    &err) != 0) {
+			log_event("error", "cert.issue", "message", err.message, NULL);
+			reply_error(rq, 500, "internal", "the generated key could not be archived: "
+			    "nothing was issued");
 			goto out;
 		}
 		/* Recorded before it is returned. */
@@ -312,6 +334,7 @@ out:
 	free(chain);
 	X509_free(cert);
 	EVP_PKEY_free(key);
+	free(io.sealed);
 	store_cert_clear(&io.rec);
 	store_user_clear(&u);
 	store_device_clear(&d);

@@ -111,7 +111,8 @@ device_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	if ((rc = be->device_update(tx, &op->d, err)) != 0)
 		return rc;
 	return audit_row(op->svc, tx, op->actor, "device.update", op->d.id,
-	    json_pack("{s:s,s:s}", "name", op->d.name, "platform", op->d.platform), err);
+	    json_pack("{s:s,s:s,s:s}", "user", op->d.user_id, "name", op->d.name, "platform",
+	    op->d.platform), err);
 }
 
 static bool

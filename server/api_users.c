@@ -22,6 +22,8 @@ struct user_new {
 	struct store_user u;
 	char **groups;
 	size_t n_groups;
+	bool reuse;             /* addresses deleted users hold go to this user */
+	size_t reused;
 };
 
 static void
@@ -94,6 +96,31 @@ user_new_fill(struct user_new *un, const char *const *emails, size_t n_emails, c
 	return true;
 }
 
+/*
+ * An address of u is taken (rc): when a deleted user holds it, say so and
+ * how to give it to u; else rc with err as it was.
+ */
+static int
+deleted_holder(struct service *svc, struct store_tx *tx, const struct store_user *u, int rc,
+    struct smime_error *err)
+{
+	for (size_t i = 0; i < u->n_emails; i++) {
+		struct store_user old = { 0 };
+		struct smime_error e2;
+		if (svc->be->user_find(tx, u->emails[i], &old, &e2) == 0 && old.deleted != 0) {
+			rc = smime_error_set(err, SMIME_E_EXISTS, "the address %s belongs to user %s, "
+			    "deleted (the archive keeps that user's keys): to give it to a new user, "
+			    "say so with reuse_addresses: true (smime admin user add "
+			    "--reuse-addresses); the deleted user stays recoverable by id",
+			    u->emails[i], old.id);
+			store_user_clear(&old);
+			return rc;
+		}
+		store_user_clear(&old);
+	}
+	return rc;
+}
+
 static int
 user_create_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 {
@@ -102,8 +129,14 @@ user_create_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	json_t *emails = json_array(), *groups = json_array();
 	int rc;
 
-	if ((rc = be->user_insert(tx, &un->u, err)) != 0)
+	if (un->reuse && (rc = be->user_release_addresses(tx, (const char *const *)un->u.emails,
+	    un->u.n_emails, &un->reused, err)) != 0)
 		goto out;
+	if ((rc = be->user_insert(tx, &un->u, err)) != 0) {
+		if (rc == SMIME_E_EXISTS && !un->reuse)
+			rc = deleted_holder(un->svc, tx, &un->u, rc, err);
+		goto out;
+	}
 	for (size_t i = 0; i < un->n_groups; i++) {
 		struct store_group gr = { 0 };
 		rc = be->group_get(tx, un->groups[i], &gr, err);
@@ -130,7 +163,8 @@ user_create_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	for (size_t i = 0; i < un->u.n_emails; i++)
 		json_array_append_new(emails, json_string(un->u.emails[i]));
 	rc = audit_row(un->svc, tx, un->actor, "user.create", un->u.id,
-	    json_pack("{s:O,s:O}", "emails", emails, "groups", groups), err);
+	    json_pack("{s:O,s:O,s:I}", "emails", emails, "groups", groups, "reused_addresses",
+	    (json_int_t)un->reused), err);
 out:
 	json_decref(emails);
 	json_decref(groups);
@@ -147,13 +181,24 @@ h_users_list(struct request *rq)
 	char *next = NULL;
 	struct smime_error err;
 	struct store_tx *tx;
-	const char *group = rq_query(rq, "group");
+	const char *group = rq_query(rq, "group"), *deleted = rq_query(rq, "deleted");
+	bool want_deleted = deleted != NULL && strcmp(deleted, "true") == 0;
 	int rc;
 
+	if (deleted != NULL && !want_deleted && strcmp(deleted, "false") != 0) {
+		reply_error(rq, 400, "bad-request", "deleted: true or false");
+		return;
+	}
+	if (want_deleted && group != NULL) {
+		reply_error(rq, 400, "bad-request", "deleted users belong to no group");
+		return;
+	}
 	if (!rq_page(rq, &page) || (tx = rq_read(rq)) == NULL)
 		return;
 	rc = group != NULL ? rq->svc->be->group_get(tx, group, &gr, &err) : 0;
-	if (rc == 0)
+	if (rc == 0 && want_deleted)
+		rc = rq->svc->be->user_list_deleted(tx, &page, &users, &n, &next, &err);
+	else if (rc == 0)
 		rc = rq->svc->be->user_list(tx, &page, group != NULL ? gr.id : NULL, &users, &n,
 		    &next, &err);
 	rq->svc->be->rollback(tx);
@@ -162,8 +207,12 @@ h_users_list(struct request *rq)
 		goto out;
 	}
 	json_t *items = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(items, user_json(&users[i]));
+	for (size_t i = 0; i < n; i++) {
+		json_t *j = user_json(&users[i]);
+		if (j != NULL)
+			json_object_set_new(j, "deleted", time_json(users[i].deleted));
+		json_array_append_new(items, j);
+	}
 	reply_json(rq, 200, list_json(items, next));
 out:
 	store_group_clear(&gr);
@@ -191,6 +240,7 @@ h_users_create(struct request *rq)
 		{ "emails", JSON_ARRAY, true },
 		{ "name", JSON_STRING, false },
 		{ "groups", JSON_ARRAY, false },
+		{ "reuse_addresses", JSON_TRUE, false },
 		{ NULL, 0, false },
 	};
 	json_t *o = rq_body_object(rq, fields);
@@ -203,6 +253,7 @@ h_users_create(struct request *rq)
 	if (o == NULL)
 		return;
 	json_t *je = json_object_get(o, "emails"), *jg = json_object_get(o, "groups");
+	un.reuse = json_is_true(json_object_get(o, "reuse_addresses"));
 	if (!json_strings(je, MAX_EMAILS, API_MAX_EMAIL)) {
 		reply_error(rq, 400, "bad-request", "emails: an array of 1 to 16 addresses");
 		goto out;
@@ -448,6 +499,7 @@ struct user_change {
 	struct user_new repl;        /* addresses when changed (n_emails > 0) */
 	struct store_user result;
 	bool delete;
+	bool reuse;                  /* addresses deleted users hold may be taken */
 };
 
 static int
@@ -461,7 +513,7 @@ user_change_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	if ((rc = be->user_get(tx, uc->key, &uc->result, err)) != 0)
 		return rc;
 	if (uc->delete) {
-		if ((rc = be->user_delete(tx, uc->result.id, err)) != 0)
+		if ((rc = be->user_delete(tx, uc->result.id, service_now(), err)) != 0)
 			return rc;
 		return audit_row(uc->svc, tx, uc->actor, "user.delete", uc->result.id,
 		    json_pack("{s:s}", "email", uc->result.n_emails ? uc->result.emails[0] : ""),
@@ -485,8 +537,14 @@ user_change_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 		uc->repl.u.n_emails = 0;
 	}
 	uc->result.updated = service_now();
-	if ((rc = be->user_update(tx, &uc->result, err)) != 0)
+	if (uc->emails_changed && uc->reuse && (rc = be->user_release_addresses(tx,
+	    (const char *const *)uc->result.emails, uc->result.n_emails, NULL, err)) != 0)
 		return rc;
+	if ((rc = be->user_update(tx, &uc->result, err)) != 0) {
+		if (rc == SMIME_E_EXISTS && uc->emails_changed && !uc->reuse)
+			rc = deleted_holder(uc->svc, tx, &uc->result, rc, err);
+		return rc;
+	}
 	return audit_row(uc->svc, tx, uc->actor, "user.update", uc->result.id,
 	    json_pack("{s:b,s:b}", "name", uc->name != NULL, "emails", uc->emails_changed), err);
 }
@@ -497,6 +555,7 @@ h_user_patch(struct request *rq)
 	static const struct jfield fields[] = {
 		{ "emails", JSON_ARRAY, false },
 		{ "name", JSON_STRING, false },
+		{ "reuse_addresses", JSON_TRUE, false },
 		{ NULL, 0, false },
 	};
 	json_t *o = rq_body_object(rq, fields);
@@ -510,6 +569,7 @@ h_user_patch(struct request *rq)
 		return;
 	json_t *je = json_object_get(o, "emails");
 	uc.name = json_string_value(json_object_get(o, "name"));
+	uc.reuse = json_is_true(json_object_get(o, "reuse_addresses"));
 	if (uc.name != NULL && !api_text(uc.name, MAX_NAME)) {
 		reply_error(rq, 400, "bad-request", "name: at most 256 characters, no control "
 		    "characters");
@@ -560,6 +620,83 @@ h_user_delete(struct request *rq)
 	else
 		reply_empty(rq, 204);
 	store_user_clear(&uc.result);
+}
+
+struct purge_op {
+	struct service *svc;
+	const char *actor;
+	const char *key;
+	const char *reason;
+	struct store_user u;
+	size_t keys;
+};
+
+static int
+purge_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	struct purge_op *po = arg;
+	const struct store_backend *be = po->svc->be;
+	int64_t now = service_now(), days = po->svc->cfg.archive_retention_days;
+	json_t *emails;
+	int rc;
+
+	store_user_clear(&po->u);
+	if ((rc = be->user_find(tx, po->key, &po->u, err)) != 0)
+		return rc;
+	if (po->u.deleted == 0)
+		return smime_error_set(err, SMIME_E_POLICY, "user %s is not deleted: delete the user "
+		    "first (smime admin user delete); a purge destroys only a deleted user's keys",
+		    po->key);
+	/* archive_retention_days after the deletion, not before (0: no wait). */
+	if (now < po->u.deleted + days * 86400) {
+		int64_t left = (po->u.deleted + days * 86400 - now + 86399) / 86400;
+		return smime_error_set(err, SMIME_E_POLICY, "user %s was deleted less than "
+		    "archive_retention_days (%lld days) ago: its keys may be purged in %lld days",
+		    po->key, (long long)days, (long long)left);
+	}
+	if ((rc = be->user_purge(tx, po->u.id, &po->keys, err)) != 0)
+		return rc;
+	if ((emails = json_array()) != NULL)
+		for (size_t i = 0; i < po->u.n_emails; i++)
+			json_array_append_new(emails, json_string(po->u.emails[i]));
+	return audit_row(po->svc, tx, po->actor, "user.purge", po->u.id,
+	    json_pack("{s:o,s:I,s:s,s:o}", "emails", emails, "keys", (json_int_t)po->keys,
+	    "reason", po->reason, "deleted", time_json(po->u.deleted)), err);
+}
+
+/*
+ * POST /api/v1/users/{user}/purge {reason}: destroy a deleted user and
+ * every archived key of that user's certificates (which stay recorded),
+ * audited.  Nothing else ever destroys an archived key.
+ */
+void
+h_user_purge(struct request *rq)
+{
+	static const struct jfield fields[] = {
+		{ "reason", JSON_STRING, true },
+		{ NULL, 0, false },
+	};
+	json_t *o = rq_body_object(rq, fields);
+	struct purge_op po = { .svc = rq->svc, .actor = rq->actor, .key = rq->params[0] };
+	struct smime_error err;
+
+	if (o == NULL)
+		return;
+	po.reason = json_string_value(json_object_get(o, "reason"));
+	if (po.reason[0] == '\0' || !api_text(po.reason, MAX_NAME)) {
+		reply_error(rq, 400, "bad-request", "reason: 1 to 256 characters, no control "
+		    "characters");
+		goto out;
+	}
+	if (rq_commit(rq, purge_fn, &po, &err) != 0) {
+		reply_smime(rq, &err);
+		goto out;
+	}
+	log_event("info", "user.purge", "user", po.u.id, "actor", rq->actor, NULL);
+	reply_json(rq, 200, json_pack("{s:s,s:I}", "user", po.u.id, "keys", (json_int_t)po.keys));
+out:
+	store_user_clear(&po.u);
+	json_decref(o);
 }
 
 /* ---- groups ------------------------------------------------------------ */

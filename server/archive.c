@@ -102,6 +102,30 @@ archive_open(const struct kek_backend *be, const char *location, bool create,
 	return 0;
 }
 
+int
+archive_open_key(const unsigned char key[ARCHIVE_DK_LEN], struct archive **a_r,
+    struct smime_error *err)
+{
+	struct archive *a = calloc(1, sizeof(*a));
+
+	*a_r = NULL;
+	if (a == NULL || (a->kek = calloc(1, sizeof(*a->kek))) == NULL) {
+		free(a);
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+	}
+	_Static_assert(KEYFILE_LEN == ARCHIVE_DK_LEN, "a KEK is a data key's size");
+	memcpy(a->kek->key, key, KEYFILE_LEN);
+	a->be = &kek_file;
+	*a_r = a;
+	return 0;
+}
+
+bool
+archive_has_key(const struct archive *a, const unsigned char key[ARCHIVE_DK_LEN])
+{
+	return a != NULL && a->be == &kek_file && CRYPTO_memcmp(a->kek->key, key, KEYFILE_LEN) == 0;
+}
+
 void
 archive_free(struct archive *a)
 {

@@ -4,8 +4,12 @@
  *
  * Each archived key is sealed under a data key of its own (AES-256-GCM);
  * the data key is wrapped by the key-encryption key (KEK).  The KEK sits
- * behind a table of functions (struct kek_backend): a 0600 file now
- * (kek_file), a PKCS#11 token later, without touching callers.  Both seals
+ * behind a table of functions (struct kek_backend): held in memory,
+ * unwrapped from the store where it is kept under the master key
+ * (archive_open_key, so that a backup of the store and the master key are
+ * all a restore needs), or a 0600 file (kek_file: archive.kek of older
+ * installations, read once to move it into the store), a PKCS#11 token
+ * later, without touching callers.  Both seals
  * carry the owner (the certificate's SHA-256 fingerprint) as additional
  * data, so a sealed key moved to another certificate does not open.
  *
@@ -47,6 +51,12 @@ struct archive;
 
 int archive_open(const struct kek_backend *be, const char *location, bool create,
     struct archive **a_r, struct smime_error *err);
+/* An archive whose KEK is key (the file backend's form, held in memory):
+ * the KEK kept in the store wrapped under the master key. */
+int archive_open_key(const unsigned char key[ARCHIVE_DK_LEN], struct archive **a_r,
+    struct smime_error *err);
+/* True when a's KEK is key (a KEK held in memory). */
+bool archive_has_key(const struct archive *a, const unsigned char key[ARCHIVE_DK_LEN]);
 /* NULL is a no-op. */
 void archive_free(struct archive *a);
 

@@ -28,89 +28,125 @@
 
 enum body { BODY_NONE, BODY_JSON, BODY_IMPORT, BODY_OCSP, BODY_SCEP };
 
+/*
+ * Who may call a route: the roles of admin tokens (enum store_role), or
+ * R_PUBLIC for no token at all.  This table is the one place that says
+ * it; `smimed --routes` prints it and docs/openapi.yaml repeats it as each
+ * operation's x-roles.  A route that names no role is refused to every
+ * token (and tests/integration/roles.sh fails on it).
+ *
+ * What each role may read follows from what it must do:
+ *   operator  everything it manages and the configuration it issues
+ *             under (profiles, CAs, trust, directory); not the tokens or
+ *             the audit log
+ *   recovery  one user (to find whom to recover) and certificates (to
+ *             choose a key by serial); no list of users, groups, devices
+ *   auditor   every read, the token list and the audit log included
+ */
+#define R_PUBLIC 0x100u
+#define R_ADMIN ((unsigned)ROLE_ADMIN)
+#define R_WRITE (R_ADMIN | ROLE_OPERATOR)                   /* what operators manage */
+#define R_READ (R_WRITE | ROLE_AUDITOR)                     /* reading it */
+#define R_FIND (R_READ | ROLE_RECOVERY)                     /* and recovery's look-ups */
+#define R_RECOVER (R_ADMIN | ROLE_RECOVERY)
+#define R_AUDIT (R_ADMIN | ROLE_AUDITOR)
+
 static const struct route {
 	const char *method;
 	const char *pattern;      /* "{x}" matches one segment; a final "{x*}" the rest */
 	api_handler fn;
-	bool admin;               /* needs an admin token */
+	unsigned roles;           /* R_PUBLIC, or the roles whose tokens may call it */
 	enum body body;
 	bool main_only;           /* not on the plain-HTTP public listener */
 } routes[] = {
-	{ "GET", "/healthz", h_healthz, false, BODY_NONE, false },
-	{ "GET", "/metrics", h_metrics, false, BODY_NONE, true },
-	{ "GET", "/ca/{file}", h_ca_file, false, BODY_NONE, false },
-	{ "GET", "/crl/{file}", h_crl_file, false, BODY_NONE, false },
-	{ "POST", "/ocsp/{ca}", h_ocsp_post, false, BODY_OCSP, false },
-	{ "GET", "/ocsp/{ca}/{request*}", h_ocsp_get, false, BODY_NONE, false },
-	{ "GET", "/api/v1/lookup", h_lookup, false, BODY_NONE, false },
-	{ "GET", "/scep", h_scep, false, BODY_NONE, false },
-	{ "POST", "/scep", h_scep, false, BODY_SCEP, false },
-	{ "GET", "/cgi-bin/pkiclient.exe", h_scep, false, BODY_NONE, false },
-	{ "POST", "/cgi-bin/pkiclient.exe", h_scep, false, BODY_SCEP, false },
+	{ "GET", "/healthz", h_healthz, R_PUBLIC, BODY_NONE, false },
+	{ "GET", "/metrics", h_metrics, R_PUBLIC, BODY_NONE, true },
+	{ "GET", "/ca/{file}", h_ca_file, R_PUBLIC, BODY_NONE, false },
+	{ "GET", "/crl/{file}", h_crl_file, R_PUBLIC, BODY_NONE, false },
+	{ "POST", "/ocsp/{ca}", h_ocsp_post, R_PUBLIC, BODY_OCSP, false },
+	{ "GET", "/ocsp/{ca}/{request*}", h_ocsp_get, R_PUBLIC, BODY_NONE, false },
+	{ "GET", "/api/v1/lookup", h_lookup, R_PUBLIC, BODY_NONE, false },
+	{ "GET", "/scep", h_scep, R_PUBLIC, BODY_NONE, false },
+	{ "POST", "/scep", h_scep, R_PUBLIC, BODY_SCEP, false },
+	{ "GET", "/cgi-bin/pkiclient.exe", h_scep, R_PUBLIC, BODY_NONE, false },
+	{ "POST", "/cgi-bin/pkiclient.exe", h_scep, R_PUBLIC, BODY_SCEP, false },
 
-	{ "GET", "/api/v1/users", h_users_list, true, BODY_NONE, false },
-	{ "POST", "/api/v1/users", h_users_create, true, BODY_JSON, false },
-	{ "POST", "/api/v1/users/import", h_users_import, true, BODY_IMPORT, false },
-	{ "GET", "/api/v1/users/{user}", h_user_get, true, BODY_NONE, false },
-	{ "PATCH", "/api/v1/users/{user}", h_user_patch, true, BODY_JSON, false },
-	{ "DELETE", "/api/v1/users/{user}", h_user_delete, true, BODY_NONE, false },
-	{ "POST", "/api/v1/users/{user}/certificates/import", h_user_cert_import, true, BODY_IMPORT,
+	{ "GET", "/api/v1/users", h_users_list, R_READ, BODY_NONE, false },
+	{ "POST", "/api/v1/users", h_users_create, R_WRITE, BODY_JSON, false },
+	{ "POST", "/api/v1/users/import", h_users_import, R_WRITE, BODY_IMPORT, false },
+	{ "GET", "/api/v1/users/{user}", h_user_get, R_FIND, BODY_NONE, false },
+	{ "PATCH", "/api/v1/users/{user}", h_user_patch, R_WRITE, BODY_JSON, false },
+	{ "DELETE", "/api/v1/users/{user}", h_user_delete, R_WRITE, BODY_NONE, false },
+	{ "POST", "/api/v1/users/{user}/certificates/import", h_user_cert_import, R_WRITE,
+	  BODY_IMPORT, false },
+	{ "POST", "/api/v1/users/{user}/recover", h_user_recover, R_RECOVER, BODY_JSON, false },
+	{ "POST", "/api/v1/users/{user}/purge", h_user_purge, R_ADMIN, BODY_JSON, false },
+	{ "GET", "/api/v1/recovery-requests", h_recovery_list, R_RECOVER | ROLE_AUDITOR, BODY_NONE,
 	  false },
-	{ "POST", "/api/v1/users/{user}/recover", h_user_recover, true, BODY_JSON, false },
-	{ "GET", "/api/v1/groups", h_groups_list, true, BODY_NONE, false },
-	{ "POST", "/api/v1/groups", h_groups_create, true, BODY_JSON, false },
-	{ "GET", "/api/v1/groups/{group}", h_group_get, true, BODY_NONE, false },
-	{ "PATCH", "/api/v1/groups/{group}", h_group_patch, true, BODY_JSON, false },
-	{ "DELETE", "/api/v1/groups/{group}", h_group_delete, true, BODY_NONE, false },
-	{ "PUT", "/api/v1/groups/{group}/members/{user}", h_group_member_put, true, BODY_NONE, false },
-	{ "DELETE", "/api/v1/groups/{group}/members/{user}", h_group_member_delete, true, BODY_NONE, false },
-	{ "GET", "/api/v1/devices", h_devices_list, true, BODY_NONE, false },
-	{ "POST", "/api/v1/devices", h_devices_create, true, BODY_JSON, false },
-	{ "GET", "/api/v1/devices/{device}", h_device_get, true, BODY_NONE, false },
-	{ "PATCH", "/api/v1/devices/{device}", h_device_patch, true, BODY_JSON, false },
-	{ "DELETE", "/api/v1/devices/{device}", h_device_delete, true, BODY_NONE, false },
-	{ "POST", "/api/v1/devices/{device}/scep-challenge", h_device_scep_challenge, true,
+	{ "GET", "/api/v1/recovery-requests/{request}", h_recovery_get, R_RECOVER | ROLE_AUDITOR,
+	  BODY_NONE, false },
+	{ "POST", "/api/v1/recovery-requests/{request}/approve", h_recovery_approve, R_RECOVER,
+	  BODY_NONE, false },
+	{ "POST", "/api/v1/recovery-requests/{request}/export", h_recovery_export, R_RECOVER,
 	  BODY_JSON, false },
-	{ "GET", "/api/v1/profiles", h_profiles_list, true, BODY_NONE, false },
-	{ "POST", "/api/v1/profiles", h_profiles_create, true, BODY_JSON, false },
-	{ "GET", "/api/v1/profiles/{profile}", h_profile_get, true, BODY_NONE, false },
-	{ "PUT", "/api/v1/profiles/{profile}", h_profile_put, true, BODY_JSON, false },
-	{ "DELETE", "/api/v1/profiles/{profile}", h_profile_delete, true, BODY_NONE, false },
-	{ "GET", "/api/v1/scep-profiles", h_scep_profiles_list, true, BODY_NONE, false },
-	{ "POST", "/api/v1/scep-profiles", h_scep_profiles_create, true, BODY_JSON, false },
-	{ "GET", "/api/v1/scep-profiles/{profile}", h_scep_profile_get, true, BODY_NONE, false },
-	{ "PUT", "/api/v1/scep-profiles/{profile}", h_scep_profile_put, true, BODY_JSON, false },
-	{ "DELETE", "/api/v1/scep-profiles/{profile}", h_scep_profile_delete, true, BODY_NONE,
-	  false },
-	{ "GET", "/api/v1/scep/requests", h_scep_requests_list, true, BODY_NONE, false },
-	{ "GET", "/api/v1/scep/requests/{transaction}", h_scep_request_get, true, BODY_NONE, false },
-	{ "POST", "/api/v1/scep/requests/{transaction}/approve", h_scep_request_approve, true,
+	{ "GET", "/api/v1/groups", h_groups_list, R_READ, BODY_NONE, false },
+	{ "POST", "/api/v1/groups", h_groups_create, R_WRITE, BODY_JSON, false },
+	{ "GET", "/api/v1/groups/{group}", h_group_get, R_READ, BODY_NONE, false },
+	{ "PATCH", "/api/v1/groups/{group}", h_group_patch, R_WRITE, BODY_JSON, false },
+	{ "DELETE", "/api/v1/groups/{group}", h_group_delete, R_WRITE, BODY_NONE, false },
+	{ "PUT", "/api/v1/groups/{group}/members/{user}", h_group_member_put, R_WRITE,
+	  BODY_NONE, false },
+	{ "DELETE", "/api/v1/groups/{group}/members/{user}", h_group_member_delete, R_WRITE,
+	  BODY_NONE, false },
+	{ "GET", "/api/v1/devices", h_devices_list, R_READ, BODY_NONE, false },
+	{ "POST", "/api/v1/devices", h_devices_create, R_WRITE, BODY_JSON, false },
+	{ "GET", "/api/v1/devices/{device}", h_device_get, R_READ, BODY_NONE, false },
+	{ "PATCH", "/api/v1/devices/{device}", h_device_patch, R_WRITE, BODY_JSON, false },
+	{ "DELETE", "/api/v1/devices/{device}", h_device_delete, R_WRITE, BODY_NONE, false },
+	{ "POST", "/api/v1/devices/{device}/scep-challenge", h_device_scep_challenge, R_WRITE,
 	  BODY_JSON, false },
-	{ "POST", "/api/v1/scep/requests/{transaction}/reject", h_scep_request_reject, true,
+	{ "GET", "/api/v1/profiles", h_profiles_list, R_READ, BODY_NONE, false },
+	{ "POST", "/api/v1/profiles", h_profiles_create, R_ADMIN, BODY_JSON, false },
+	{ "GET", "/api/v1/profiles/{profile}", h_profile_get, R_READ, BODY_NONE, false },
+	{ "PUT", "/api/v1/profiles/{profile}", h_profile_put, R_ADMIN, BODY_JSON, false },
+	{ "DELETE", "/api/v1/profiles/{profile}", h_profile_delete, R_ADMIN, BODY_NONE, false },
+	{ "GET", "/api/v1/scep-profiles", h_scep_profiles_list, R_READ, BODY_NONE, false },
+	{ "POST", "/api/v1/scep-profiles", h_scep_profiles_create, R_ADMIN, BODY_JSON, false },
+	{ "GET", "/api/v1/scep-profiles/{profile}", h_scep_profile_get, R_READ, BODY_NONE, false },
+	{ "PUT", "/api/v1/scep-profiles/{profile}", h_scep_profile_put, R_ADMIN, BODY_JSON, false },
+	{ "DELETE", "/api/v1/scep-profiles/{profile}", h_scep_profile_delete, R_ADMIN,
+	  BODY_NONE, false },
+	{ "GET", "/api/v1/scep/requests", h_scep_requests_list, R_READ, BODY_NONE, false },
+	{ "GET", "/api/v1/scep/requests/{transaction}", h_scep_request_get, R_READ,
+	  BODY_NONE, false },
+	{ "POST", "/api/v1/scep/requests/{transaction}/approve", h_scep_request_approve, R_WRITE,
 	  BODY_JSON, false },
-	{ "GET", "/api/v1/cas", h_cas_list, true, BODY_NONE, false },
-	{ "POST", "/api/v1/cas", h_cas_create, true, BODY_JSON, false },
-	{ "GET", "/api/v1/cas/{ca}", h_ca_get, true, BODY_NONE, false },
-	{ "GET", "/api/v1/cas/{ca}/chain", h_ca_chain, true, BODY_NONE, false },
-	{ "POST", "/api/v1/cas/{ca}/crl", h_ca_crl, true, BODY_NONE, false },
-	{ "GET", "/api/v1/certificates", h_certs_list, true, BODY_NONE, false },
-	{ "POST", "/api/v1/certificates", h_certs_issue, true, BODY_JSON, false },
-	{ "GET", "/api/v1/certificates/{serial}", h_cert_get, true, BODY_NONE, false },
-	{ "POST", "/api/v1/certificates/{serial}/revoke", h_cert_revoke, true, BODY_JSON, false },
-	{ "POST", "/api/v1/certificates/{serial}/withdraw", h_cert_withdraw, true, BODY_NONE,
-	  false },
-	{ "GET", "/api/v1/tokens", h_tokens_list, true, BODY_NONE, false },
-	{ "POST", "/api/v1/tokens", h_tokens_create, true, BODY_JSON, false },
-	{ "DELETE", "/api/v1/tokens/{token}", h_token_delete, true, BODY_NONE, false },
-	{ "GET", "/api/v1/audit", h_audit_list, true, BODY_NONE, false },
-	{ "GET", "/api/v1/trust", h_trust_list, true, BODY_NONE, false },
-	{ "POST", "/api/v1/trust", h_trust_import, true, BODY_IMPORT, false },
-	{ "DELETE", "/api/v1/trust/{sha256}", h_trust_delete, true, BODY_NONE, false },
-	{ "GET", "/api/v1/distrust", h_distrust_list, true, BODY_NONE, false },
-	{ "POST", "/api/v1/distrust", h_distrust_import, true, BODY_IMPORT, false },
-	{ "DELETE", "/api/v1/distrust/{sha256}", h_distrust_delete, true, BODY_NONE, false },
-	{ "GET", "/api/v1/directory", h_directory_get, true, BODY_NONE, false },
-	{ "POST", "/api/v1/directory/sync", h_directory_sync, true, BODY_NONE, false },
+	{ "POST", "/api/v1/scep/requests/{transaction}/reject", h_scep_request_reject, R_WRITE,
+	  BODY_JSON, false },
+	{ "GET", "/api/v1/cas", h_cas_list, R_READ, BODY_NONE, false },
+	{ "POST", "/api/v1/cas", h_cas_create, R_ADMIN, BODY_JSON, false },
+	{ "GET", "/api/v1/cas/{ca}", h_ca_get, R_READ, BODY_NONE, false },
+	{ "GET", "/api/v1/cas/{ca}/chain", h_ca_chain, R_READ, BODY_NONE, false },
+	{ "POST", "/api/v1/cas/{ca}/crl", h_ca_crl, R_WRITE, BODY_NONE, false },
+	{ "GET", "/api/v1/certificates", h_certs_list, R_FIND, BODY_NONE, false },
+	{ "POST", "/api/v1/certificates", h_certs_issue, R_WRITE, BODY_JSON, false },
+	{ "GET", "/api/v1/certificates/{serial}", h_cert_get, R_FIND, BODY_NONE, false },
+	{ "POST", "/api/v1/certificates/{serial}/revoke", h_cert_revoke, R_WRITE,
+	  BODY_JSON, false },
+	{ "POST", "/api/v1/certificates/{serial}/withdraw", h_cert_withdraw, R_WRITE,
+	  BODY_NONE, false },
+	{ "GET", "/api/v1/tokens", h_tokens_list, R_AUDIT, BODY_NONE, false },
+	{ "POST", "/api/v1/tokens", h_tokens_create, R_ADMIN, BODY_JSON, false },
+	{ "DELETE", "/api/v1/tokens/{token}", h_token_delete, R_ADMIN, BODY_NONE, false },
+	{ "GET", "/api/v1/audit", h_audit_list, R_AUDIT, BODY_NONE, false },
+	{ "GET", "/api/v1/trust", h_trust_list, R_READ, BODY_NONE, false },
+	{ "POST", "/api/v1/trust", h_trust_import, R_ADMIN, BODY_IMPORT, false },
+	{ "DELETE", "/api/v1/trust/{sha256}", h_trust_delete, R_ADMIN, BODY_NONE, false },
+	{ "GET", "/api/v1/distrust", h_distrust_list, R_READ, BODY_NONE, false },
+	{ "POST", "/api/v1/distrust", h_distrust_import, R_ADMIN, BODY_IMPORT, false },
+	{ "DELETE", "/api/v1/distrust/{sha256}", h_distrust_delete, R_ADMIN, BODY_NONE, false },
+	{ "GET", "/api/v1/directory", h_directory_get, R_READ, BODY_NONE, false },
+	{ "POST", "/api/v1/directory/sync", h_directory_sync, R_WRITE, BODY_NONE, false },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -143,6 +179,27 @@ now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* "public", "admin,operator", or "none" for a route that names no role. */
+static void
+print_roles(FILE *f, unsigned roles)
+{
+	static const enum store_role all[] = { ROLE_ADMIN, ROLE_OPERATOR, ROLE_RECOVERY,
+		ROLE_AUDITOR };
+	bool first = true;
+
+	if (roles & R_PUBLIC) {
+		fputs("public", f);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (roles & all[i]) {
+			fprintf(f, "%s%s", first ? "" : ",", store_role_name(all[i]));
+			first = false;
+		}
+	if (first)
+		fputs("none", f);
+}
+
 void
 http_print_routes(FILE *f)
 {
@@ -150,12 +207,14 @@ http_print_routes(FILE *f)
 		/* The document writes "{x}" for the rest-of-path parameter too. */
 		char buf[256];
 		const char *star = strstr(routes[i].pattern, "*}");
-		if (star != NULL) {
+		if (star != NULL)
 			snprintf(buf, sizeof(buf), "%.*s}", (int)(star - routes[i].pattern),
 			    routes[i].pattern);
-			fprintf(f, "%s %s\n", routes[i].method, buf);
-		} else
-			fprintf(f, "%s %s\n", routes[i].method, routes[i].pattern);
+		else
+			snprintf(buf, sizeof(buf), "%s", routes[i].pattern);
+		fprintf(f, "%s %s ", routes[i].method, buf);
+		print_roles(f, routes[i].roles);
+		fputc('\n', f);
 	}
 }
 
@@ -360,7 +419,7 @@ dispatch(struct http *h, struct request *rq, const struct route *r)
 		return;
 	}
 	r->fn(rq);
-	if (r->admin && rq->actor[0] != '\0' && !rq->token_use_recorded)
+	if (!(r->roles & R_PUBLIC) && rq->actor[0] != '\0' && !rq->token_use_recorded)
 		rq_record_use(rq);
 	if (rq->resp == NULL)
 		reply_error(rq, 500, "internal", "no answer");
@@ -458,16 +517,17 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 		}
 		cs->route = find_route(rq, method, &cs->early_status, cs->allow, sizeof(cs->allow));
 		/* The plain-HTTP listener knows the public routes alone. */
-		if (l->public_only && cs->route != NULL && (cs->route->admin ||
+		if (l->public_only && cs->route != NULL && (!(cs->route->roles & R_PUBLIC) ||
 		    cs->route->main_only)) {
 			cs->route = NULL;
 			cs->early_status = 404;
 		}
 		rq->route = cs->route != NULL ? cs->route->pattern : "-";
 		rq->body_max = cs->route != NULL ? body_limit(h, cs->route->body) : 0;
-		/* Admin routes check the token on the headers: without one, no
-		 * body is read at all. */
-		if (cs->route != NULL && cs->route->admin && !api_authenticate(rq)) {
+		/* Admin routes check the token and its role on the headers:
+		 * without them, no body is read at all. */
+		if (cs->route != NULL && !(cs->route->roles & R_PUBLIC) &&
+		    !api_authenticate(rq, cs->route->roles)) {
 			cs->queued = true;
 			return queue(rq);
 		}

@@ -43,7 +43,7 @@ usage(FILE *f)
 	    "                      DATA/smimed.conf when it exists)\n"
 	    "  --check-config      check the configuration and exit (0 when good)\n"
 	    "  --print-config      print every key, its value and its default\n"
-	    "  --routes            print the HTTP routes\n"
+	    "  --routes            print the HTTP routes and the roles that may call each\n"
 	    "  -h, --help          this help      --version  the version\n\n"
 	    "backup FILE   a consistent copy of the whole store, taken while smimed runs;\n"
 	    "              the master key (DATA/master.key) is not in it: keep it apart\n"

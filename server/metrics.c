@@ -71,6 +71,10 @@ metrics_text(struct metrics *m)
 	    "# TYPE smimed_auth_failures_total counter\n"
 	    "smimed_auth_failures_total %llu\n",
 	    (unsigned long long)atomic_load(&m->auth_failures));
+	fprintf(f, "# HELP smimed_forbidden_total Admin requests refused because the token's role may not make them.\n"
+	    "# TYPE smimed_forbidden_total counter\n"
+	    "smimed_forbidden_total %llu\n",
+	    (unsigned long long)atomic_load(&m->forbidden));
 	fprintf(f, "# HELP smimed_directory_published_total Users whose certificates were written to the directory.\n"
 	    "# TYPE smimed_directory_published_total counter\n"
 	    "smimed_directory_published_total %llu\n",

@@ -20,6 +20,7 @@
 #include "api.h"
 #include "archive.h"
 #include "ca.h"
+#include "keyfile.h"
 #include "ocsp.h"
 #include "scep.h"
 #include "signer.h"
@@ -221,6 +222,8 @@ out:
 	return rc;
 }
 
+static void archive_check_reloaded(struct service *svc);
+
 int
 service_reload(struct service *svc, struct smime_error *err)
 {
@@ -269,6 +272,7 @@ service_reload(struct service *svc, struct smime_error *err)
 	/* The store may have been replaced: nothing cached from it stays. */
 	atomic_fetch_add(&svc->state_gen, 1);
 	trust_forget(svc);
+	archive_check_reloaded(svc);
 out:
 	for (size_t i = 0; certs != NULL && i < k; i++)
 		X509_free(certs[i]);
@@ -401,6 +405,205 @@ derive_base_url(const struct config *cfg)
 	return strdup(buf);
 }
 
+/* ---- the archive's key-encryption key ------------------------------------------ */
+
+#define META_ARCHIVE_KEK "archive_kek"
+#define KEK_LABEL "archive-kek"
+
+struct kek_keep {
+	struct service *svc;
+	const char *hex;         /* the KEK wrapped under the master key, in hex */
+	const char *how;         /* "made", "moved from archive.kek" */
+};
+
+static int
+kek_keep_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	struct kek_keep *kk = arg;
+	char *old = NULL;
+	int rc = kk->svc->be->meta_get(tx, META_ARCHIVE_KEK, &old, err);
+
+	free(old);
+	/* Another node was first: keep what is there (the caller reads it again). */
+	if (rc == 0)
+		return smime_error_set(err, SMIME_E_EXISTS, "the archive key is kept already");
+	if (rc != SMIME_E_NOTFOUND)
+		return rc;
+	if ((rc = kk->svc->be->meta_set(tx, META_ARCHIVE_KEK, kk->hex, err)) != 0)
+		return rc;
+	return audit_row(kk->svc, tx, "system", "archive.kek", "", json_pack("{s:s}", "how",
+	    kk->how), err);
+}
+
+/* The KEK kept in the store, unwrapped into kek; SMIME_E_NOTFOUND when none is kept. */
+static int
+kek_from_store(struct service *svc, const char *db, const char *mk,
+    unsigned char kek[ARCHIVE_DK_LEN], struct smime_error *err)
+{
+	struct store_tx *tx = NULL;
+	char *hex = NULL;
+	unsigned char *wrapped = NULL, *plain = NULL;
+	long wlen = 0;
+	size_t plen = 0;
+	int rc;
+
+	if ((rc = svc->be->begin(svc->st, false, &tx, err)) != 0)
+		return rc;
+	rc = svc->be->meta_get(tx, META_ARCHIVE_KEK, &hex, err);
+	svc->be->rollback(tx);
+	if (rc != 0)
+		return rc;
+	if ((wrapped = OPENSSL_hexstr2buf(hex, &wlen)) == NULL || wlen <= 0)
+		rc = smime_error_set(err, SMIME_E_INPUT, "%s: the archive key kept in it is damaged "
+		    "(not hexadecimal)", db);
+	else if (signer_unwrap_secret(svc->signer, KEK_LABEL, wrapped, (size_t)wlen, &plain,
+	    &plen, err) != 0)
+		rc = smime_error_set(err, SMIME_E_CRYPTO, "%s does not open the archive key kept in "
+		    "%s: it is not the master key of this installation (copy the master.key of the "
+		    "installation the store comes from; see smimed(8), BACKUP AND RESTORE)", mk, db);
+	else if (plen != ARCHIVE_DK_LEN)
+		rc = smime_error_set(err, SMIME_E_INPUT, "%s: the archive key kept in it has %zu "
+		    "octets, not %d", db, plen, ARCHIVE_DK_LEN);
+	else
+		memcpy(kek, plain, ARCHIVE_DK_LEN);
+	OPENSSL_clear_free(plain, plen);
+	OPENSSL_free(wrapped);
+	free(hex);
+	return rc;
+}
+
+/*
+ * The archive at start: its KEK is kept in the store wrapped under the
+ * master key, so that a backup of the store and the master key restore it.
+ * An installation that has DATA/archive.kek (older smimed) has that file's
+ * KEK moved into the store, the file left as it was.  A new KEK is made only
+ * when the archive is empty: never over keys it could not open.  The newest
+ * archived key must open, or smimed does not start.
+ */
+static int
+archive_start(struct service *svc, struct smime_error *err)
+{
+	char db[PATH_MAX], mk[PATH_MAX], file[PATH_MAX], sha[65], *hex = NULL;
+	unsigned char kek[ARCHIVE_DK_LEN], *sealed = NULL, *wrapped = NULL;
+	size_t n = 0, len = 0, wlen = 0;
+	struct store_tx *tx = NULL;
+	const char *how = NULL, *from;
+	int rc;
+
+	snprintf(db, sizeof(db), "%s/smimed.db", svc->cfg.data);
+	snprintf(mk, sizeof(mk), "%s/master.key", svc->cfg.data);
+	snprintf(file, sizeof(file), "%s/archive.kek", svc->cfg.data);
+	if ((rc = svc->be->begin(svc->st, false, &tx, err)) != 0)
+		return rc;
+	rc = svc->be->archive_stat(tx, &n, sha, &sealed, &len, err);
+	svc->be->rollback(tx);
+	if (rc != 0)
+		return rc;
+	rc = kek_from_store(svc, db, mk, kek, err);
+	from = "the archive key kept in the store";
+	if (rc == SMIME_E_NOTFOUND) {
+		struct stat st;
+		if (stat(file, &st) == 0) {
+			if ((rc = keyfile_load(file, false, kek, err)) != 0)
+				goto out;
+			how = "moved from archive.kek";
+			from = file;
+		} else if (n > 0) {
+			rc = smime_error_set(err, SMIME_E_CRYPTO, "%s holds %zu archived keys but no "
+			    "archive key, and there is no %s: they were sealed under the archive.kek "
+			    "of an older smimed; put that file back (smimed makes no new archive key "
+			    "over keys it cannot open)", db, n, file);
+			goto out;
+		} else {
+			if (RAND_priv_bytes(kek, sizeof(kek)) != 1) {
+				rc = smime_error_ssl(err, SMIME_E_CRYPTO, "archive: random key");
+				goto out;
+			}
+			how = "made";
+		}
+	} else if (rc != 0)
+		goto out;
+	archive_free(svc->archive);
+	svc->archive = NULL;
+	if ((rc = archive_open_key(kek, &svc->archive, err)) != 0)
+		goto out;
+	if (n > 0) {
+		EVP_PKEY *key = NULL;
+		if (archive_unseal(svc->archive, sealed, len, sha, &key, err) != 0) {
+			rc = smime_error_set(err, SMIME_E_CRYPTO, "%s does not open the archived keys "
+			    "in %s (the key of certificate %s does not unseal): refusing to start",
+			    from, db, sha);
+			goto out;
+		}
+		EVP_PKEY_free(key);
+	}
+	if (how != NULL) {
+		struct kek_keep kk = { .svc = svc, .how = how };
+		if ((rc = signer_wrap_secret(svc->signer, KEK_LABEL, kek, sizeof(kek), &wrapped,
+		    &wlen, err)) != 0)
+			goto out;
+		if ((hex = OPENSSL_buf2hexstr(wrapped, (long)wlen)) == NULL) {
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			goto out;
+		}
+		/* OPENSSL_buf2hexstr separates octets with ':'; the store keeps them together. */
+		size_t j = 0;
+		for (size_t i = 0; hex[i] != '\0'; i++)
+			if (hex[i] != ':')
+				hex[j++] = hex[i];
+		hex[j] = '\0';
+		kk.hex = hex;
+		rc = committer_run(svc->commit, kek_keep_fn, &kk, err);
+		if (rc == SMIME_E_EXISTS) {
+			/* Another node kept one first: use that one. */
+			rc = kek_from_store(svc, db, mk, kek, err);
+			archive_free(svc->archive);
+			svc->archive = NULL;
+			if (rc == 0)
+				rc = archive_open_key(kek, &svc->archive, err);
+			goto out;
+		}
+		if (rc != 0)
+			goto out;
+		log_event("info", "archive.kek", "how", how, "store", db, NULL);
+		if (strcmp(how, "made") != 0)
+			log_event("info", "archive.kek", "message", "archive.kek is kept in the store "
+			    "now, wrapped under master.key; the file is no longer read: remove it once "
+			    "a backup of the store is taken", "file", file, NULL);
+	}
+out:
+	OPENSSL_cleanse(kek, sizeof(kek));
+	OPENSSL_free(hex);
+	free(wrapped);
+	free(sealed);
+	return rc;
+}
+
+/* After a restore into a running service: the store's KEK must be the one held. */
+static void
+archive_check_reloaded(struct service *svc)
+{
+	char db[PATH_MAX], mk[PATH_MAX];
+	unsigned char kek[ARCHIVE_DK_LEN];
+	struct smime_error err;
+
+	snprintf(db, sizeof(db), "%s/smimed.db", svc->cfg.data);
+	snprintf(mk, sizeof(mk), "%s/master.key", svc->cfg.data);
+	if (svc->archive == NULL)
+		return;
+	int rc = kek_from_store(svc, db, mk, kek, &err);
+	if (rc == SMIME_E_NOTFOUND)
+		log_event("error", "archive.reload", "message", "the restored store keeps no archive "
+		    "key (a backup of an older smimed): restart smimed, which moves archive.kek in",
+		    NULL);
+	else if (rc != 0)
+		log_event("error", "archive.reload", "message", err.message, NULL);
+	else if (!archive_has_key(svc->archive, kek))
+		log_event("error", "archive.reload", "message", "the restored store keeps another "
+		    "archive key than the one this smimed holds: restart smimed", NULL);
+	OPENSSL_cleanse(kek, sizeof(kek));
+}
+
 int
 service_open(struct service *svc, struct smime_error *err)
 {
@@ -420,13 +623,26 @@ service_open(struct service *svc, struct smime_error *err)
 		    svc->cfg.store);
 	if ((rc = svc->be->open(svc->cfg.data, &svc->st, err)) != 0)
 		return rc;
+	if ((rc = svc->be->begin(svc->st, false, &tx, err)) != 0)
+		return rc;
+	rc = svc->be->meta_get(tx, "initialised", &value, err);
+	svc->be->rollback(tx);
+	free(value);
+	if (rc != 0 && rc != SMIME_E_NOTFOUND)
+		return rc;
+	bool fresh = rc == SMIME_E_NOTFOUND;
+	/* A master key is made only for a new installation: the keys of an
+	 * initialised store (a restored one) open with its own or not at all. */
 	snprintf(path, sizeof(path), "%s/master.key", svc->cfg.data);
-	if ((rc = signer_open(path, true, &svc->signer, err)) != 0)
+	if ((rc = signer_open(path, fresh, &svc->signer, err)) != 0) {
+		if (rc == SMIME_E_NOTFOUND)
+			rc = smime_error_set(err, SMIME_E_NOTFOUND, "%s is missing: the store %s/smimed.db "
+			    "keeps its CA keys and archive wrapped under the master key of its "
+			    "installation; copy that master.key here (see smimed(8), BACKUP AND "
+			    "RESTORE); smimed makes none over an initialised store", path,
+			    svc->cfg.data);
 		return rc;
-	/* The archive's KEK is a file of its own, apart from the CA keys' master key. */
-	snprintf(path, sizeof(path), "%s/archive.kek", svc->cfg.data);
-	if ((rc = archive_open(&kek_file, path, true, &svc->archive, err)) != 0)
-		return rc;
+	}
 	if ((svc->commit = committer_new(svc->be, svc->st, (size_t)svc->cfg.commit_batch,
 	    &svc->metrics)) == NULL)
 		return smime_error_set(err, SMIME_E_INTERNAL, "cannot start the committer");
@@ -435,16 +651,18 @@ service_open(struct service *svc, struct smime_error *err)
 		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 	if ((svc->scep_throttle = scep_throttle_new()) == NULL)
 		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-	if ((rc = svc->be->begin(svc->st, false, &tx, err)) != 0)
+	if (fresh && (rc = bootstrap(svc, err)) != 0)
 		return rc;
-	rc = svc->be->meta_get(tx, "initialised", &value, err);
-	svc->be->rollback(tx);
-	free(value);
-	if (rc == SMIME_E_NOTFOUND)
-		rc = bootstrap(svc, err);
-	if (rc != 0)
+	/* Every CA key must open before anything is written. */
+	if ((rc = service_reload(svc, err)) != 0) {
+		if (rc == SMIME_E_CRYPTO)
+			rc = smime_error_set(err, SMIME_E_CRYPTO, "%s does not open the CA keys kept in "
+			    "%s/smimed.db (%s): it is not the master key of this installation (copy the "
+			    "master.key of the installation the store comes from; see smimed(8), BACKUP "
+			    "AND RESTORE)", path, svc->cfg.data, err->message);
 		return rc;
-	if ((rc = service_reload(svc, err)) != 0)
+	}
+	if ((rc = archive_start(svc, err)) != 0)
 		return rc;
 	service_crl_refresh(svc);
 	return 0;

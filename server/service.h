@@ -56,6 +56,9 @@ struct config {
 	long scep_cooldown;         /* seconds */
 	long scep_clock_skew;       /* seconds a request's signingTime may be off */
 	char *scep_ra_key_alg;      /* key of the RA made for an EC CA */
+	long recovery_approval;     /* 1, or 2: a recovery is a request a second token approves */
+	long recovery_request_ttl;  /* seconds a recovery request lives */
+	long archive_retention_days; /* days after deletion before a purge; 0: no wait */
 	long commit_batch;          /* requests per group commit, at most */
 	long shutdown_grace;        /* seconds in-flight requests get on SIGTERM */
 	char *log_format;           /* json or text */
@@ -94,6 +97,7 @@ struct metrics {
 	_Atomic uint64_t store_errors;
 	_Atomic uint64_t ocsp_responses;
 	_Atomic uint64_t auth_failures;
+	_Atomic uint64_t forbidden;         /* admin requests refused for the token's role */
 	_Atomic uint64_t published;         /* users written to the directory */
 	_Atomic uint64_t publish_failures;  /* attempts that failed, connecting included */
 	_Atomic uint64_t publish_pending;   /* users queued, as last seen by the worker */
@@ -108,7 +112,7 @@ struct service {
 	const struct store_backend *be;
 	struct store *st;
 	struct signer *signer;
-	struct archive *archive;    /* users' private keys, wrapped (DATA/archive.kek) */
+	struct archive *archive;    /* users' private keys, sealed under the KEK kept in the store */
 	struct committer *commit;
 	struct ocsp_responder *ocsp;
 	struct directory *directory; /* the publication worker, when ldap_url is set */

@@ -303,6 +303,27 @@ seal(struct signer *s, const char *key_id, EVP_PKEY *key, unsigned char **wrappe
 	return rc;
 }
 
+/* --- other secrets under the master key --- */
+
+#define SECRET_MAGIC "SMS1"
+#define SECRET_MAX 1024
+
+int
+signer_wrap_secret(struct signer *s, const char *label, const unsigned char *in, size_t len,
+    unsigned char **out_r, size_t *out_len_r, struct smime_error *err)
+{
+	return seal_bytes(s->master, SECRET_MAGIC, label, in, len, SECRET_MAX, out_r, out_len_r,
+	    err);
+}
+
+int
+signer_unwrap_secret(struct signer *s, const char *label, const unsigned char *in, size_t len,
+    unsigned char **out_r, size_t *out_len_r, struct smime_error *err)
+{
+	return open_bytes(s->master, SECRET_MAGIC, label, in, len, SECRET_MAX, out_r, out_len_r,
+	    err);
+}
+
 /* --- the master key file --- */
 
 /* --- the interface --- */

@@ -31,6 +31,18 @@ struct signer;
  */
 int signer_open(const char *master_key_path, bool create, struct signer **s_r,
     struct smime_error *err);
+/*
+ * Another secret of the installation kept in the store under the master
+ * key (the archive's key-encryption key): in[len] (at most 1024 octets)
+ * sealed for label, and back.  *out_r: caller frees (unwrapped: with
+ * OPENSSL_clear_free).  Unwrapping fails with SMIME_E_CRYPTO under another
+ * master key.
+ */
+int signer_wrap_secret(struct signer *s, const char *label, const unsigned char *in,
+    size_t len, unsigned char **out_r, size_t *out_len_r, struct smime_error *err);
+int signer_unwrap_secret(struct signer *s, const char *label, const unsigned char *in,
+    size_t len, unsigned char **out_r, size_t *out_len_r, struct smime_error *err);
+
 /* Forgets (and cleanses) every key.  NULL is a no-op. */
 void signer_free(struct signer *s);
 

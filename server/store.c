@@ -95,6 +95,7 @@ store_audit_clear(struct store_audit *a)
 	free(a->action);
 	free(a->object);
 	free(a->detail);
+	free(a->user_id);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -145,6 +146,15 @@ store_scep_ra_clear(struct store_scep_ra *ra)
 	memset(ra, 0, sizeof(*ra));
 }
 
+void
+store_recovery_clear(struct store_recovery *r)
+{
+	free(r->reason);
+	free(r->requester);
+	free(r->approver);
+	memset(r, 0, sizeof(*r));
+}
+
 #define ARRAY_FREE(fn, type, clear) \
 	void fn(type *v, size_t n) \
 	{ \
@@ -165,6 +175,7 @@ ARRAY_FREE(store_publishes_free, struct store_publish, store_publish_clear)
 ARRAY_FREE(store_scep_profiles_free, struct store_scep_profile, store_scep_profile_clear)
 ARRAY_FREE(store_scep_txs_free, struct store_scep_tx, store_scep_tx_clear)
 ARRAY_FREE(store_scep_ras_free, struct store_scep_ra, store_scep_ra_clear)
+ARRAY_FREE(store_recoveries_free, struct store_recovery, store_recovery_clear)
 
 static const char *const purpose_names[] = { NULL, "signing", "encryption", "dual" };
 static const char *const source_names[] = { NULL, "issued", "imported", "scep", "derived" };
@@ -186,6 +197,40 @@ const char *
 cert_status_name(enum cert_status s)
 {
 	return s >= STATUS_ACTIVE && s <= STATUS_REVOKED ? status_names[s] : "unknown";
+}
+
+static const struct {
+	enum store_role role;
+	const char *name;
+} role_names[] = {
+	{ ROLE_ADMIN, "admin" }, { ROLE_OPERATOR, "operator" }, { ROLE_RECOVERY, "recovery" },
+	{ ROLE_AUDITOR, "auditor" },
+};
+
+const char *
+store_role_name(enum store_role r)
+{
+	for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
+		if (role_names[i].role == r)
+			return role_names[i].name;
+	return "unknown";
+}
+
+enum store_role
+store_role_parse(const char *s)
+{
+	for (size_t i = 0; s != NULL && i < sizeof(role_names) / sizeof(role_names[0]); i++)
+		if (strcmp(s, role_names[i].name) == 0)
+			return role_names[i].role;
+	return 0;
+}
+
+const char *
+recovery_status_name(int s)
+{
+	static const char *const names[] = { NULL, "pending", "approved", "exported" };
+
+	return s >= RECOVERY_PENDING && s <= RECOVERY_EXPORTED ? names[s] : "unknown";
 }
 
 enum cert_purpose

@@ -41,7 +41,7 @@
 #define STORE_NAME_SIZE 65      /* CA ids and profile names: at most 64 */
 #define STORE_SERIAL_SIZE 65    /* serial numbers: upper-case hex, at most 64 digits */
 #define STORE_TID_SIZE 129      /* a SCEP transactionID: at most 128 characters */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 7
 
 enum cert_purpose { PURPOSE_SIGNING = 1, PURPOSE_ENCRYPTION = 2, PURPOSE_DUAL = 3 };
 enum cert_source { SOURCE_ISSUED = 1, SOURCE_IMPORTED = 2, SOURCE_SCEP = 3, SOURCE_DERIVED = 4 };
@@ -55,6 +55,7 @@ struct store_user {
 	char **groups;           /* names of the groups the user belongs to (filled on read) */
 	size_t n_groups;
 	int64_t created, updated; /* seconds since the epoch */
+	int64_t deleted;         /* 0, or when the user was deleted (the archive keeps the keys) */
 };
 
 struct store_group {
@@ -139,11 +140,22 @@ struct store_revoked {
 	int reason;
 };
 
+/* What an admin token may do (server/http.c's route table says which
+ * routes accept which).  One bit each, so that a route's set is a mask. */
+enum store_role {
+	ROLE_ADMIN = 1,          /* everything */
+	ROLE_OPERATOR = 2,       /* users, groups, devices, certificates, revocation, SCEP */
+	ROLE_RECOVERY = 4,       /* key recovery */
+	ROLE_AUDITOR = 8,        /* reads, the audit log included */
+};
+
 struct store_token {
 	char id[STORE_ID_SIZE];
 	char *name;
 	unsigned char hash[32];          /* SHA-256 of the secret */
+	enum store_role role;            /* exactly one of them */
 	int64_t created, last_used, revoked_at; /* 0 when never / not */
+	int64_t expires;                 /* refused from this time on; 0: never */
 };
 
 struct store_audit {
@@ -153,6 +165,15 @@ struct store_audit {
 	char *action;                    /* "cert.issue", "user.delete", ... */
 	char *object;                    /* what it acted on, "" when nothing */
 	char *detail;                    /* a JSON object as text, "{}" when nothing */
+	char *user_id;                   /* the user the row concerns, "" (or NULL) when none */
+};
+
+/* Which audit rows audit_list gives: every condition that is set holds. */
+struct store_audit_filter {
+	const char *actor;               /* exactly this actor */
+	const char *action;              /* this action; "cert.*": every action "cert.…" */
+	const char *user_id;             /* rows that concern this user */
+	int64_t since, until;            /* since <= time < until; 0: no bound */
 };
 
 /* A CA certificate of the trust collection (the service's own CAs are in
@@ -241,6 +262,25 @@ struct store_scep_ra {
 	int64_t created;
 };
 
+enum recovery_status { RECOVERY_PENDING = 1, RECOVERY_APPROVED = 2, RECOVERY_EXPORTED = 3 };
+
+/*
+ * A recovery request (recovery_approval = 2): one token asks for a user's
+ * archived keys, a second, different one approves, and the requester
+ * exports them once, all before expires.
+ */
+struct store_recovery {
+	char id[STORE_ID_SIZE];
+	char user_id[STORE_ID_SIZE];
+	char cert[65];                   /* SHA-256 of the one certificate asked for; "": all */
+	char *reason;
+	char *requester;                 /* the actor who asked ("token:ID") */
+	char *approver;                  /* the actor who approved; "" until then */
+	int status;                      /* enum recovery_status */
+	int64_t created, expires;
+	int64_t decided;                 /* the last change of status; 0 before */
+};
+
 struct store_page {
 	const char *after;               /* NULL, or a cursor from *next_r */
 	size_t limit;                    /* 1..1000 */
@@ -284,8 +324,30 @@ struct store_backend {
 	    struct store_user **users_r, size_t *n_r, char **next_r, struct smime_error *err);
 	/* Replaces name and emails of the user with u->id. */
 	int (*user_update)(struct store_tx *tx, const struct store_user *u, struct smime_error *err);
-	/* Removes the user, the user's devices and memberships; certificates stay recorded. */
-	int (*user_delete)(struct store_tx *tx, const char *id, struct smime_error *err);
+	/* Marks the user deleted at when: user_get, user_list and the checks of
+	 * other records no longer see it; its devices and memberships go; it
+	 * keeps its addresses (no one else takes them, see
+	 * user_release_addresses), certificates and archived keys. */
+	int (*user_delete)(struct store_tx *tx, const char *id, int64_t when,
+	    struct smime_error *err);
+	/* As user_get, deleted users too: by id, by an address a user holds,
+	 * else by an address a deleted user held before a new user took it
+	 * (the most recently deleted).  u_r->deleted says which. */
+	int (*user_find)(struct store_tx *tx, const char *id_or_email, struct store_user *u_r,
+	    struct smime_error *err);
+	/* The deleted users, by id. */
+	int (*user_list_deleted)(struct store_tx *tx, const struct store_page *page,
+	    struct store_user **users_r, size_t *n_r, char **next_r, struct smime_error *err);
+	/* Those of the n addresses that deleted users hold become former
+	 * addresses of theirs (user_find still finds them), free for a new
+	 * user; *n_r (may be NULL): how many. */
+	int (*user_release_addresses)(struct store_tx *tx, const char *const *emails, size_t n,
+	    size_t *n_r, struct smime_error *err);
+	/* Destroys a deleted user and the archived keys of all its
+	 * certificates (which stay recorded); *keys_r: how many keys.
+	 * SMIME_E_POLICY when the user is not deleted. */
+	int (*user_purge)(struct store_tx *tx, const char *id, size_t *keys_r,
+	    struct smime_error *err);
 
 	/* Groups.  group_get takes an id or the name. */
 	int (*group_insert)(struct store_tx *tx, const struct store_group *gr, struct smime_error *err);
@@ -358,12 +420,19 @@ struct store_backend {
 	int (*token_list)(struct store_tx *tx, struct store_token **tokens_r, size_t *n_r,
 	    struct smime_error *err);
 	int (*token_revoke)(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err);
-	int (*token_touch)(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err);
+	/* Set last_used to when unless it is less than interval seconds before
+	 * when; *touched_r (may be NULL) says whether it did, so that a use is
+	 * recorded once per token per interval whatever runs at once. */
+	int (*token_touch)(struct store_tx *tx, const char *id, int64_t when, int64_t interval,
+	    bool *touched_r, struct smime_error *err);
 
 	/* The audit log: append only. */
 	int (*audit_append)(struct store_tx *tx, struct store_audit *a, struct smime_error *err);
+	/* filter may be NULL (every row); a cursor ("a.SEQ") goes on after
+	 * that entry, whatever the filter. */
 	int (*audit_list)(struct store_tx *tx, const struct store_page *page,
-	    struct store_audit **items_r, size_t *n_r, char **next_r, struct smime_error *err);
+	    const struct store_audit_filter *filter, struct store_audit **items_r, size_t *n_r,
+	    char **next_r, struct smime_error *err);
 
 	/* The key archive: a private key sealed by archive.c, by the SHA-256
 	 * fingerprint of its certificate (serials of imported certificates
@@ -373,6 +442,22 @@ struct store_backend {
 	    size_t len, int64_t when, struct smime_error *err);
 	int (*archive_get)(struct store_tx *tx, const char *sha256, unsigned char **sealed_r,
 	    size_t *len_r, struct smime_error *err);
+	/* How many keys the archive holds, and the newest of them (for the
+	 * check at start): sha256_r "" and *sealed_r NULL when none. */
+	int (*archive_stat)(struct store_tx *tx, size_t *n_r, char sha256_r[65],
+	    unsigned char **sealed_r, size_t *len_r, struct smime_error *err);
+
+	/* Recovery requests.  recovery_list: oldest first.  recovery_decide
+	 * moves one from status from to status to (approver = actor when to is
+	 * APPROVED): SMIME_E_EXISTS when it is not in from. */
+	int (*recovery_insert)(struct store_tx *tx, const struct store_recovery *r,
+	    struct smime_error *err);
+	int (*recovery_get)(struct store_tx *tx, const char *id, struct store_recovery *r_r,
+	    struct smime_error *err);
+	int (*recovery_list)(struct store_tx *tx, const struct store_page *page,
+	    struct store_recovery **v_r, size_t *n_r, char **next_r, struct smime_error *err);
+	int (*recovery_decide)(struct store_tx *tx, const char *id, enum recovery_status from,
+	    enum recovery_status to, const char *actor, int64_t when, struct smime_error *err);
 
 	/* The trust collection (imported CAs; few: no pagination). */
 	int (*trust_put)(struct store_tx *tx, const struct store_trust *t, struct smime_error *err);
@@ -470,6 +555,7 @@ void store_scep_profile_clear(struct store_scep_profile *p);
 void store_scep_challenge_clear(struct store_scep_challenge *c);
 void store_scep_tx_clear(struct store_scep_tx *t);
 void store_scep_ra_clear(struct store_scep_ra *ra);
+void store_recovery_clear(struct store_recovery *r);
 /* Clear each of n records and free the array. */
 void store_users_free(struct store_user *v, size_t n);
 void store_groups_free(struct store_group *v, size_t n);
@@ -484,6 +570,7 @@ void store_publishes_free(struct store_publish *v, size_t n);
 void store_scep_profiles_free(struct store_scep_profile *v, size_t n);
 void store_scep_txs_free(struct store_scep_tx *v, size_t n);
 void store_scep_ras_free(struct store_scep_ra *v, size_t n);
+void store_recoveries_free(struct store_recovery *v, size_t n);
 
 /* Names of the enums as the API spells them, and back (0 when unknown). */
 const char *cert_purpose_name(enum cert_purpose p);
@@ -491,6 +578,10 @@ const char *cert_source_name(enum cert_source s);
 const char *cert_status_name(enum cert_status s);
 enum cert_purpose cert_purpose_parse(const char *s);
 enum cert_status cert_status_parse(const char *s);
+/* "admin", "operator", "recovery", "auditor"; role_parse gives 0 when unknown. */
+const char *store_role_name(enum store_role r);
+enum store_role store_role_parse(const char *s);
+const char *recovery_status_name(int s);
 
 extern const struct store_backend store_sqlite;
 

@@ -32,7 +32,7 @@
  *   users, devices  "u.HEX" / "d.HEX"    HEX: the id's octets in lower-case hex
  *   groups          "g.HEX"              the name's octets
  *   certificates    "c.CREATED.HEX"      creation time (decimal) and serial
- *   audit           "a.SEQ"              sequence number (decimal)
+ *   audit           "a.SEQ"              sequence number (decimal), whatever the filter
  * Keys are hex so that a cursor is safe in a URL whatever the key holds.
  * Anything else (another list's tag, odd or upper-case hex, a NUL octet,
  * an overflowing number) is SMIME_E_USAGE.
@@ -299,7 +299,51 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"CREATE INDEX scep_nonces_seen ON scep_nonces(seen);"
 	/* cert_supersede of one device: a user may have many devices. */
 	"CREATE INDEX certs_device_active ON certs(user_id, device_id, purpose, status);",
-	/* 4 -> 5: the distrust list, beside the trust collection; certificates
+	/* 4 -> 5: least privilege for admins, and an audit log that can be
+	 * searched.  Tokens made before roles existed could do everything:
+	 * they stay admins.  Each audit row names the user it concerns (the
+	 * detail's "user", else the object of a user.* or archive.* action,
+	 * as audit_row in api.c derives it); the rows written before get it
+	 * too, under a trigger lifted for this one statement. */
+	"ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'"
+	"  CHECK (role IN ('admin', 'operator', 'recovery', 'auditor'));"
+	"ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE audit ADD COLUMN user_id TEXT NOT NULL DEFAULT '';"
+	"DROP TRIGGER audit_no_update;"
+	"UPDATE audit SET user_id = CASE"
+	"  WHEN json_valid(detail) AND json_type(detail, '$.user') = 'text'"
+	"    THEN json_extract(detail, '$.user')"
+	"  WHEN action LIKE 'user.%' OR action LIKE 'archive.%' THEN object"
+	"  ELSE '' END;"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE INDEX audit_actor ON audit(actor, seq);"
+	"CREATE INDEX audit_action ON audit(action, seq);"
+	"CREATE INDEX audit_user ON audit(user_id, seq);",
+	/* 5 -> 6: the archive keeps every key.  A deleted user stays (deleted:
+	 * when), with the addresses it held, until an explicit purge; an
+	 * address a new user took is kept as a former address of the deleted
+	 * one.  Recovery requests wait for a second approver. */
+	"ALTER TABLE users ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX users_deleted ON users(deleted, id);"
+	"CREATE TABLE user_former_emails ("
+	"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  email TEXT NOT NULL COLLATE NOCASE,"
+	"  position INTEGER NOT NULL,"
+	"  PRIMARY KEY (user_id, email));"
+	"CREATE INDEX user_former_emails_email ON user_former_emails(email);"
+	"CREATE TABLE recovery_requests ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  user_id TEXT NOT NULL,"
+	"  cert TEXT NOT NULL DEFAULT '',"
+	"  reason TEXT NOT NULL,"
+	"  requester TEXT NOT NULL,"
+	"  approver TEXT NOT NULL DEFAULT '',"
+	"  status INTEGER NOT NULL CHECK (status BETWEEN 1 AND 3),"
+	"  created INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL,"
+	"  decided INTEGER NOT NULL DEFAULT 0);",
+	/* 6 -> 7: the distrust list, beside the trust collection; certificates
 	 * withdrawn from lookup and publication (kept, with their keys). */
 	"CREATE TABLE distrust ("
 	"  sha256 TEXT PRIMARY KEY NOT NULL,"
@@ -327,6 +371,12 @@ enum stmt_id {
 	S_USER_EMAILS, S_USER_GROUPS, S_USER_UPDATE, S_USER_EMAILS_DELETE,
 	S_USER_DELETE, S_USER_EXISTS,
 	S_USER_LIST, S_USER_LIST_AFTER, S_USER_LIST_GROUP, S_USER_LIST_GROUP_AFTER,
+	S_USER_LIST_DELETED, S_USER_LIST_DELETED_AFTER,
+	S_USER_ANY_BY_ID, S_USER_ANY_BY_EMAIL, S_USER_ANY_BY_FORMER,
+	S_USER_DEVICES_DELETE, S_USER_GROUPS_DELETE, S_USER_RELEASE, S_USER_RELEASE_DELETE,
+	S_USER_PURGE_KEYS, S_USER_PURGE, S_ARCHIVE_STAT,
+	S_RECOVERY_INSERT, S_RECOVERY_GET, S_RECOVERY_LIST, S_RECOVERY_LIST_AFTER,
+	S_RECOVERY_DECIDE,
 	S_GROUP_INSERT, S_GROUP_UPDATE, S_GROUP_BY_ID, S_GROUP_BY_NAME, S_GROUP_LIST, S_GROUP_LIST_AFTER,
 	S_GROUP_DELETE, S_GROUP_EXISTS, S_MEMBER_ADD, S_MEMBER_REMOVE,
 	S_DEVICE_INSERT, S_DEVICE_GET,
@@ -337,7 +387,7 @@ enum stmt_id {
 	S_CERT_INSERT, S_CERT_GET, S_CERT_BY_SERIAL, S_CERT_STATUS, S_CERT_SUPERSEDE, S_CERT_REVOKED,
 	S_TOKEN_INSERT, S_TOKEN_GET, S_TOKEN_LIST, S_TOKEN_REVOKE, S_TOKEN_EXISTS,
 	S_TOKEN_TOUCH,
-	S_AUDIT_APPEND, S_AUDIT_LIST, S_AUDIT_LIST_AFTER,
+	S_AUDIT_APPEND,
 	S_ARCHIVE_PUT, S_ARCHIVE_GET,
 	S_TRUST_PUT, S_TRUST_LIST, S_TRUST_DELETE,
 	S_DISTRUST_PUT, S_DISTRUST_LIST, S_DISTRUST_DELETE, S_CERT_WITHDRAW,
@@ -351,7 +401,9 @@ enum stmt_id {
 	/* cert_list: one slot per combination of the CL_* flags, built from
 	 * constant fragments by cert_list_sql. */
 	S_CERT_LIST,
-	S_COUNT = S_CERT_LIST + 32
+	/* audit_list: one slot per combination of the AL_* flags (audit_list_sql). */
+	S_AUDIT_LIST = S_CERT_LIST + 32,
+	S_COUNT = S_AUDIT_LIST + 128
 };
 
 /* cert_list variants: which conditions the statement has. */
@@ -361,7 +413,18 @@ enum stmt_id {
 #define CL_STATUS 0x08
 #define CL_AFTER 0x10
 
-#define USER_COLS "u.id, u.name, u.created, u.updated"
+/* audit_list variants. */
+#define AL_ACTOR 0x01
+#define AL_ACTION 0x02
+#define AL_PREFIX 0x04
+#define AL_USER 0x08
+#define AL_SINCE 0x10
+#define AL_UNTIL 0x20
+#define AL_AFTER 0x40
+
+#define USER_COLS "u.id, u.name, u.created, u.updated, u.deleted"
+#define RECOVERY_COLS "id, user_id, cert, reason, requester, approver, status, created, expires," \
+	" decided"
 #define GROUP_COLS "g.id, g.name, g.description, g.created," \
 	" (SELECT count(*) FROM group_members m WHERE m.group_id = g.id)"
 #define DEVICE_COLS "id, user_id, name, platform, created, updated"
@@ -369,8 +432,8 @@ enum stmt_id {
 	" crl_der, crl_updated, created"
 #define PROFILE_COLS "name, purpose, ca_id, validity_days, br_profile, key_alg," \
 	" allow_generate, created, updated"
-#define TOKEN_COLS "id, name, hash, created, last_used, revoked_at"
-#define AUDIT_COLS "seq, time, actor, action, object, detail"
+#define TOKEN_COLS "id, name, hash, created, last_used, revoked_at, role, expires"
+#define AUDIT_COLS "seq, time, actor, action, object, detail, user_id"
 #define PUBLISH_COLS "user_id, seq, attempts, next_at, queued, error"
 #define SPROF_COLS "name, ca_id, rsa_min_bits, ec_curves, subject, san_all, non_repudiation," \
 	" validity_days, renewal_days, approval, challenge_minutes, allow_sha1, created, updated"
@@ -403,18 +466,48 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_USER_INSERT] = "INSERT INTO users (id, name, created, updated) VALUES (?1, ?2, ?3, ?4)",
 	[S_EMAIL_INSERT] = "INSERT INTO user_emails (email, user_id, position)"
 	    " VALUES (lower(?1), ?2, ?3)",
-	[S_USER_BY_ID] = "SELECT " USER_COLS " FROM users u WHERE u.id = ?1",
+	[S_USER_BY_ID] = "SELECT " USER_COLS " FROM users u WHERE u.id = ?1 AND u.deleted = 0",
 	[S_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM user_emails e"
+	    " JOIN users u ON u.id = e.user_id WHERE e.email = ?1 AND u.deleted = 0",
+	/* Deleted users too: by id, by an address held, by a former address
+	 * (the most recently deleted holder). */
+	[S_USER_ANY_BY_ID] = "SELECT " USER_COLS " FROM users u WHERE u.id = ?1",
+	[S_USER_ANY_BY_EMAIL] = "SELECT " USER_COLS " FROM user_emails e"
 	    " JOIN users u ON u.id = e.user_id WHERE e.email = ?1",
-	[S_USER_EMAILS] = "SELECT email FROM user_emails WHERE user_id = ?1 ORDER BY position",
+	[S_USER_ANY_BY_FORMER] = "SELECT " USER_COLS " FROM user_former_emails f"
+	    " JOIN users u ON u.id = f.user_id WHERE f.email = ?1 ORDER BY u.deleted DESC LIMIT 1",
+	[S_USER_EMAILS] = "SELECT email FROM (SELECT email, position, 0 AS former FROM user_emails"
+	    " WHERE user_id = ?1 UNION ALL SELECT email, position, 1 FROM user_former_emails"
+	    " WHERE user_id = ?1) ORDER BY former, position",
+	[S_USER_DEVICES_DELETE] = "DELETE FROM devices WHERE user_id = ?1",
+	[S_USER_GROUPS_DELETE] = "DELETE FROM group_members WHERE user_id = ?1",
+	/* An address a deleted user holds becomes a former address of theirs. */
+	[S_USER_RELEASE] = "INSERT OR IGNORE INTO user_former_emails (user_id, email, position)"
+	    " SELECT e.user_id, e.email, e.position FROM user_emails e JOIN users u"
+	    " ON u.id = e.user_id WHERE e.email = lower(?1) AND u.deleted <> 0",
+	[S_USER_RELEASE_DELETE] = "DELETE FROM user_emails WHERE email = lower(?1) AND user_id IN"
+	    " (SELECT id FROM users WHERE deleted <> 0)",
+	[S_USER_PURGE_KEYS] = "DELETE FROM archive WHERE sha256 IN"
+	    " (SELECT sha256 FROM certs WHERE user_id = ?1)",
+	[S_USER_PURGE] = "DELETE FROM users WHERE id = ?1 AND deleted <> 0",
+	[S_ARCHIVE_STAT] = "SELECT (SELECT count(*) FROM archive), sha256, sealed FROM archive"
+	    " ORDER BY created DESC, sha256 LIMIT 1",
+	[S_RECOVERY_INSERT] = "INSERT INTO recovery_requests (" RECOVERY_COLS ")"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_RECOVERY_GET] = "SELECT " RECOVERY_COLS " FROM recovery_requests WHERE id = ?1",
+	[S_RECOVERY_LIST] = "SELECT " RECOVERY_COLS " FROM recovery_requests ORDER BY id LIMIT ?3",
+	[S_RECOVERY_LIST_AFTER] = "SELECT " RECOVERY_COLS " FROM recovery_requests WHERE id > ?2"
+	    " ORDER BY id LIMIT ?3",
+	[S_RECOVERY_DECIDE] = "UPDATE recovery_requests SET status = ?3, decided = ?5,"
+	    " approver = CASE WHEN ?3 = 2 THEN ?4 ELSE approver END WHERE id = ?1 AND status = ?2",
 	[S_USER_GROUPS] = "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id"
 	    " WHERE m.user_id = ?1 ORDER BY g.name",
 	[S_USER_UPDATE] = "UPDATE users SET name = ?2, updated = ?3 WHERE id = ?1",
 	[S_USER_EMAILS_DELETE] = "DELETE FROM user_emails WHERE user_id = ?1",
-	[S_USER_DELETE] = "DELETE FROM users WHERE id = ?1",
-	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?1",
-	[S_USER_LIST] = "SELECT " USER_COLS " FROM users u ORDER BY u.id LIMIT ?3",
-	[S_USER_LIST_AFTER] = "SELECT " USER_COLS " FROM users u WHERE u.id > ?2"
+	[S_USER_DELETE] = "UPDATE users SET deleted = ?2, updated = ?2 WHERE id = ?1 AND deleted = 0",
+	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?1 AND deleted = 0",
+	[S_USER_LIST] = "SELECT " USER_COLS " FROM users u WHERE u.deleted = 0 ORDER BY u.id LIMIT ?3",
+	[S_USER_LIST_AFTER] = "SELECT " USER_COLS " FROM users u WHERE u.id > ?2 AND u.deleted = 0"
 	    " ORDER BY u.id LIMIT ?3",
 	[S_USER_LIST_GROUP] = "SELECT " USER_COLS " FROM group_members m"
 	    " JOIN users u ON u.id = m.user_id WHERE m.group_id = ?1"
@@ -422,6 +515,10 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_USER_LIST_GROUP_AFTER] = "SELECT " USER_COLS " FROM group_members m"
 	    " JOIN users u ON u.id = m.user_id WHERE m.group_id = ?1 AND m.user_id > ?2"
 	    " ORDER BY m.user_id LIMIT ?3",
+	[S_USER_LIST_DELETED] = "SELECT " USER_COLS " FROM users u WHERE u.deleted <> 0"
+	    " ORDER BY u.id LIMIT ?3",
+	[S_USER_LIST_DELETED_AFTER] = "SELECT " USER_COLS " FROM users u WHERE u.deleted <> 0"
+	    " AND u.id > ?2 ORDER BY u.id LIMIT ?3",
 
 	[S_GROUP_INSERT] = "INSERT INTO groups (id, name, description, created)"
 	    " VALUES (?1, ?2, ?3, ?4)",
@@ -474,18 +571,17 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_CERT_REVOKED] = "SELECT serial, revoked_at, reason FROM certs"
 	    " WHERE ca_id = ?1 AND status = 4 ORDER BY serial",
 
-	[S_TOKEN_INSERT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_TOKEN_INSERT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+	    " ?7, ?8)",
 	[S_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM tokens WHERE id = ?1",
 	[S_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY created, id",
 	[S_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0",
 	[S_TOKEN_EXISTS] = "SELECT 1 FROM tokens WHERE id = ?1",
-	[S_TOKEN_TOUCH] = "UPDATE tokens SET last_used = ?2 WHERE id = ?1",
+	[S_TOKEN_TOUCH] = "UPDATE tokens SET last_used = ?2 WHERE id = ?1"
+	    " AND (last_used = 0 OR last_used <= ?2 - ?3)",
 
-	[S_AUDIT_APPEND] = "INSERT INTO audit (time, actor, action, object, detail)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5)",
-	[S_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq LIMIT ?3",
-	[S_AUDIT_LIST_AFTER] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?2"
-	    " ORDER BY seq LIMIT ?3",
+	[S_AUDIT_APPEND] = "INSERT INTO audit (time, actor, action, object, detail, user_id)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_ARCHIVE_PUT] = "INSERT INTO archive (sha256, sealed, created) VALUES (?1, ?2, ?3)",
 	[S_ARCHIVE_GET] = "SELECT sealed FROM archive WHERE sha256 = ?1",
 	[S_TRUST_PUT] = "INSERT INTO trust (sha256, subject, der, created) VALUES (?1, ?2, ?3, ?4)",
@@ -731,6 +827,7 @@ row_user(sqlite3_stmt *s, void *item)
 	}
 	u->created = sqlite3_column_int64(s, 2);
 	u->updated = sqlite3_column_int64(s, 3);
+	u->deleted = sqlite3_column_int64(s, 4);
 	return 0;
 }
 
@@ -875,6 +972,12 @@ row_token(sqlite3_stmt *s, void *item)
 	t->created = sqlite3_column_int64(s, 3);
 	t->last_used = sqlite3_column_int64(s, 4);
 	t->revoked_at = sqlite3_column_int64(s, 5);
+	/* A role this code does not know would be no role at all. */
+	if ((t->role = store_role_parse((const char *)sqlite3_column_text(s, 6))) == 0) {
+		r = ROW_BAD;
+		goto fail;
+	}
+	t->expires = sqlite3_column_int64(s, 7);
 	return 0;
 fail:
 	store_token_clear(t);
@@ -890,7 +993,8 @@ row_audit(sqlite3_stmt *s, void *item)
 	if ((r = col_str(s, 2, &a->actor)) != 0 ||
 	    (r = col_str(s, 3, &a->action)) != 0 ||
 	    (r = col_str(s, 4, &a->object)) != 0 ||
-	    (r = col_str(s, 5, &a->detail)) != 0) {
+	    (r = col_str(s, 5, &a->detail)) != 0 ||
+	    (r = col_str(s, 6, &a->user_id)) != 0) {
 		store_audit_clear(a);
 		return r;
 	}
@@ -1351,6 +1455,38 @@ cert_list_sql(int flags, char *buf, size_t size)
 	return 0;
 }
 
+/* The audit_list statement with the AL_* conditions of flags. */
+static int
+audit_list_sql(int flags, char *buf, size_t size)
+{
+	static const char *const cond[] = {
+		"actor = ?1", "action = ?2", "action >= ?3 AND action < ?4", "user_id = ?5",
+		"time >= ?6", "time < ?7", "seq > ?8",
+	};
+	size_t used;
+	bool first = true;
+	int n;
+
+	n = snprintf(buf, size, "SELECT " AUDIT_COLS " FROM audit");
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	used = (size_t)n;
+	for (size_t i = 0; i < sizeof(cond) / sizeof(cond[0]); i++) {
+		if (!(flags & (1 << i)))
+			continue;
+		n = snprintf(buf + used, size - used, "%s%s", first ? " WHERE " : " AND ",
+		    cond[i]);
+		if (n < 0 || (size_t)n >= size - used)
+			return -1;
+		used += (size_t)n;
+		first = false;
+	}
+	n = snprintf(buf + used, size - used, " ORDER BY seq LIMIT ?9");
+	if (n < 0 || (size_t)n >= size - used)
+		return -1;
+	return 0;
+}
+
 /* The cached statement id of c, prepared on first use. */
 static int
 stmt(struct conn *c, int id, sqlite3_stmt **s_r, struct smime_error *err)
@@ -1360,7 +1496,12 @@ stmt(struct conn *c, int id, sqlite3_stmt **s_r, struct smime_error *err)
 
 	*s_r = NULL;
 	if (c->st[id] == NULL) {
-		if (id >= S_CERT_LIST) {
+		if (id >= S_AUDIT_LIST) {
+			if (audit_list_sql(id - S_AUDIT_LIST, buf, sizeof(buf)) != 0)
+				return smime_error_set(err, SMIME_E_INTERNAL,
+				    "store: a statement does not fit");
+			sql = buf;
+		} else if (id >= S_CERT_LIST) {
 			if (cert_list_sql(id - S_CERT_LIST, buf, sizeof(buf)) != 0)
 				return smime_error_set(err, SMIME_E_INTERNAL,
 				    "store: a statement does not fit");
@@ -2552,10 +2693,154 @@ delete_by(struct store_tx *tx, int id, const char *key, const char *what,
 	return change_one(tx->c, s, bind_str(s, 1, key), what, key, err);
 }
 
+/* Run statement id with the text key as ?1; *n_r (may be NULL): rows changed. */
 static int
-sq_user_delete(struct store_tx *tx, const char *id, struct smime_error *err)
+run_by(struct conn *c, int id, const char *key, size_t *n_r, struct smime_error *err)
 {
-	return delete_by(tx, S_USER_DELETE, id, "user", err);
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if ((ret = stmt(c, id, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(c->db, err, "writing");
+	else if (n_r != NULL)
+		*n_r = (size_t)sqlite3_changes(c->db);
+	done(s);
+	return ret;
+}
+
+/* The user is marked deleted and keeps the addresses it holds, its
+ * certificates and its archived keys; its devices and memberships go. */
+static int
+sq_user_delete(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL || when <= 0)
+		return usage(err, "user_delete needs an id and a time");
+	if ((ret = op_begin(tx, err)) != 0)
+		return ret;
+	if ((ret = stmt(tx->c, S_USER_DELETE, &s, err)) != 0)
+		goto out;
+	rc = bind_str(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, when);
+	if ((ret = change_one(tx->c, s, rc, "user", id, err)) != 0)
+		goto out;
+	if ((ret = run_by(tx->c, S_USER_DEVICES_DELETE, id, NULL, err)) == 0)
+		ret = run_by(tx->c, S_USER_GROUPS_DELETE, id, NULL, err);
+out:
+	return op_end(tx, ret, err);
+}
+
+static int
+sq_user_find(struct store_tx *tx, const char *id_or_email, struct store_user *u_r,
+    struct smime_error *err)
+{
+	static const int by[] = { S_USER_ANY_BY_ID, S_USER_ANY_BY_EMAIL, S_USER_ANY_BY_FORMER };
+	bool found = false;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (id_or_email == NULL || u_r == NULL)
+		return usage(err, "user_find needs an id or address");
+	memset(u_r, 0, sizeof(*u_r));
+	for (size_t i = 0; i < sizeof(by) / sizeof(by[0]) && !found; i++)
+		if ((ret = get_one(tx->c, by[i], id_or_email, row_user, u_r, &found, err)) != 0)
+			return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no user '%.200s'", id_or_email);
+	if ((ret = user_fill(tx->c, u_r, err)) != 0)
+		store_user_clear(u_r);
+	return ret;
+}
+
+static int
+sq_user_list_deleted(struct store_tx *tx, const struct store_page *page,
+    struct store_user **users_r, size_t *n_r, char **next_r, struct smime_error *err)
+{
+	const struct page_list pl = { "listing deleted users", S_USER_LIST_DELETED, 'x', NULL,
+		0, NULL, sizeof(**users_r), row_user, clear_user, key_user };
+	void *v = NULL;
+	int ret = list_page(tx, page, &pl, &v, n_r, next_r, err);
+
+	if (ret != 0)
+		return ret;
+	for (size_t i = 0; i < *n_r; i++)
+		if ((ret = user_fill(tx->c, (struct store_user *)v + i, err)) != 0) {
+			store_users_free(v, *n_r);
+			*n_r = 0;
+			free(*next_r);
+			*next_r = NULL;
+			return ret;
+		}
+	*users_r = v;
+	return 0;
+}
+
+static int
+sq_user_release_addresses(struct store_tx *tx, const char *const *emails, size_t n,
+    size_t *n_r, struct smime_error *err)
+{
+	size_t moved = 0, k;
+	int ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (n > 0 && emails == NULL)
+		return usage(err, "user_release_addresses needs addresses");
+	if ((ret = op_begin(tx, err)) != 0)
+		return ret;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		if (emails[i] == NULL) {
+			ret = usage(err, "an address is NULL");
+			break;
+		}
+		if ((ret = run_by(tx->c, S_USER_RELEASE, emails[i], NULL, err)) == 0 &&
+		    (ret = run_by(tx->c, S_USER_RELEASE_DELETE, emails[i], &k, err)) == 0)
+			moved += k;
+	}
+	if (ret == 0 && n_r != NULL)
+		*n_r = moved;
+	return op_end(tx, ret, err);
+}
+
+static int
+sq_user_purge(struct store_tx *tx, const char *id, size_t *keys_r, struct smime_error *err)
+{
+	struct store_user u = { 0 };
+	size_t keys = 0;
+	int ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL)
+		return usage(err, "user_purge needs an id");
+	if ((ret = sq_user_find(tx, id, &u, err)) != 0)
+		return ret;
+	if (u.deleted == 0) {
+		ret = smime_error_set(err, SMIME_E_POLICY, "user '%.128s' is not deleted: only a "
+		    "deleted user is purged", id);
+		goto done;
+	}
+	if ((ret = op_begin(tx, err)) != 0)
+		goto done;
+	if ((ret = run_by(tx->c, S_USER_PURGE_KEYS, u.id, &keys, err)) == 0)
+		ret = run_by(tx->c, S_USER_PURGE, u.id, NULL, err);
+	ret = op_end(tx, ret, err);
+	if (ret == 0 && keys_r != NULL)
+		*keys_r = keys;
+done:
+	store_user_clear(&u);
+	return ret;
 }
 
 /* ---------------- groups ---------------- */
@@ -3389,6 +3674,8 @@ sq_token_insert(struct store_tx *tx, const struct store_token *t, struct smime_e
 		return ret;
 	if (t == NULL)
 		return usage(err, "no token");
+	if (t->role == 0 || store_role_parse(store_role_name(t->role)) != t->role)
+		return usage(err, "a token needs one of the roles");
 	if ((ret = stmt(tx->c, S_TOKEN_INSERT, &s, err)) != 0)
 		return ret;
 	rc = bind_field(s, 1, t->id, sizeof(t->id));
@@ -3402,6 +3689,10 @@ sq_token_insert(struct store_tx *tx, const struct store_token *t, struct smime_e
 		rc = sqlite3_bind_int64(s, 5, t->last_used);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 6, t->revoked_at);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 7, store_role_name(t->role));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 8, t->expires);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
@@ -3465,21 +3756,44 @@ sq_token_revoke(struct store_tx *tx, const char *id, int64_t when, struct smime_
 }
 
 static int
-sq_token_touch(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err)
+sq_token_touch(struct store_tx *tx, const char *id, int64_t when, int64_t interval,
+    bool *touched_r, struct smime_error *err)
 {
 	sqlite3_stmt *s;
+	bool found;
 	int rc, ret;
 
+	if (touched_r != NULL)
+		*touched_r = false;
 	if ((ret = need_tx(tx, true, err)) != 0)
 		return ret;
-	if (id == NULL)
-		return usage(err, "token_touch needs an id");
+	if (id == NULL || interval < 0)
+		return usage(err, "token_touch needs an id and an interval of 0 or more");
 	if ((ret = stmt(tx->c, S_TOKEN_TOUCH, &s, err)) != 0)
 		return ret;
 	rc = bind_str(s, 1, id);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 2, when);
-	return change_one(tx->c, s, rc, "token", id, err);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, interval);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		ret = dberr(tx->c->db, err, "writing");
+		done(s);
+		return ret;
+	}
+	bool changed = sqlite3_changes(tx->c->db) > 0;
+	done(s);
+	if (changed) {
+		if (touched_r != NULL)
+			*touched_r = true;
+		return 0;
+	}
+	/* Touched within the interval, or not there at all. */
+	if ((ret = exists(tx->c, S_TOKEN_EXISTS, id, &found, err)) == 0 && !found)
+		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no token '%.128s'", id);
+	return ret;
 }
 
 /* ---------------- audit ---------------- */
@@ -3506,6 +3820,8 @@ sq_audit_append(struct store_tx *tx, struct store_audit *a, struct smime_error *
 	if (rc == SQLITE_OK)
 		rc = bind_str(s, 5, a->detail != NULL ? a->detail : "{}");
 	if (rc == SQLITE_OK)
+		rc = bind_str(s, 6, a->user_id);
+	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE)
 		ret = dberr(tx->c->db, err, "writing an audit row");
@@ -3517,15 +3833,19 @@ sq_audit_append(struct store_tx *tx, struct store_audit *a, struct smime_error *
 
 static int
 sq_audit_list(struct store_tx *tx, const struct store_page *page,
-    struct store_audit **items_r, size_t *n_r, char **next_r, struct smime_error *err)
+    const struct store_audit_filter *filter, struct store_audit **items_r, size_t *n_r,
+    char **next_r, struct smime_error *err)
 {
+	static const struct store_audit_filter none = { 0 };
+	const struct store_audit_filter *f = filter != NULL ? filter : &none;
 	struct store_audit *v = NULL;
 	void *raw = NULL;
 	sqlite3_stmt *s = NULL;
 	int64_t after = 0;
-	size_t n = 0;
-	bool more;
-	int rc, ret;
+	char *upper = NULL;
+	size_t n = 0, alen = f->action != NULL ? strlen(f->action) : 0;
+	bool more, prefix = alen >= 2 && strcmp(f->action + alen - 2, ".*") == 0;
+	int flags = 0, rc, ret;
 
 	if ((ret = need_tx(tx, false, err)) != 0 ||
 	    (ret = page_check(page, items_r, n_r, next_r, err)) != 0)
@@ -3535,14 +3855,45 @@ sq_audit_list(struct store_tx *tx, const struct store_page *page,
 	*next_r = NULL;
 	if (page->after != NULL && (ret = cursor_seq(page->after, &after, err)) != 0)
 		return ret;
-	if ((ret = stmt(tx->c, page->after != NULL ? S_AUDIT_LIST_AFTER : S_AUDIT_LIST, &s,
-	    err)) != 0)
+	if (f->since < 0 || f->until < 0 || (f->action != NULL && alen == 0) ||
+	    (f->actor != NULL && *f->actor == '\0') || (f->user_id != NULL && *f->user_id == '\0'))
+		return usage(err, "an audit filter has an empty value or a negative time");
+	flags |= f->actor != NULL ? AL_ACTOR : 0;
+	flags |= f->action != NULL ? (prefix ? AL_PREFIX : AL_ACTION) : 0;
+	flags |= f->user_id != NULL ? AL_USER : 0;
+	flags |= f->since != 0 ? AL_SINCE : 0;
+	flags |= f->until != 0 ? AL_UNTIL : 0;
+	flags |= page->after != NULL ? AL_AFTER : 0;
+	/* "cert.*": every action from "cert." up to, not including, "cert/"
+	 * ('/' follows '.'), a range the index on action serves. */
+	if (prefix && (upper = strndup(f->action, alen - 1)) == NULL)
+		return nomem(err);
+	if (upper != NULL)
+		upper[alen - 2] = '/';
+	if ((ret = stmt(tx->c, S_AUDIT_LIST + flags, &s, err)) != 0) {
+		free(upper);
 		return ret;
+	}
 	rc = SQLITE_OK;
-	if (page->after != NULL)
-		rc = sqlite3_bind_int64(s, 2, after);
+	if (flags & AL_ACTOR)
+		rc = bind_str(s, 1, f->actor);
+	if (rc == SQLITE_OK && (flags & AL_ACTION))
+		rc = bind_str(s, 2, f->action);
+	if (rc == SQLITE_OK && (flags & AL_PREFIX)) {
+		rc = sqlite3_bind_text64(s, 3, f->action, alen - 1, SQLITE_STATIC, SQLITE_UTF8);
+		if (rc == SQLITE_OK)
+			rc = bind_str(s, 4, upper);
+	}
+	if (rc == SQLITE_OK && (flags & AL_USER))
+		rc = bind_str(s, 5, f->user_id);
+	if (rc == SQLITE_OK && (flags & AL_SINCE))
+		rc = sqlite3_bind_int64(s, 6, f->since);
+	if (rc == SQLITE_OK && (flags & AL_UNTIL))
+		rc = sqlite3_bind_int64(s, 7, f->until);
+	if (rc == SQLITE_OK && (flags & AL_AFTER))
+		rc = sqlite3_bind_int64(s, 8, after);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)page->limit + 1);
+		rc = sqlite3_bind_int64(s, 9, (sqlite3_int64)page->limit + 1);
 	if (rc != SQLITE_OK) {
 		ret = dberr(tx->c->db, err, "listing the audit log");
 		goto out;
@@ -3561,6 +3912,7 @@ sq_audit_list(struct store_tx *tx, const struct store_page *page,
 	v = NULL;
 out:
 	done(s);
+	free(upper);
 	store_audits_free(v, n);
 	return ret;
 }
@@ -3621,6 +3973,168 @@ sq_archive_get(struct store_tx *tx, const char *sha256, unsigned char **sealed_r
 		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no archived key for %.64s", sha256);
 	else
 		ret = dberr(tx->c->db, err, "reading an archived key");
+	done(s);
+	return ret;
+}
+
+static int
+sq_archive_stat(struct store_tx *tx, size_t *n_r, char sha256_r[65], unsigned char **sealed_r,
+    size_t *len_r, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (n_r == NULL || sha256_r == NULL || sealed_r == NULL || len_r == NULL)
+		return usage(err, "archive_stat needs its outputs");
+	*n_r = 0;
+	sha256_r[0] = '\0';
+	*sealed_r = NULL;
+	*len_r = 0;
+	if ((ret = stmt(tx->c, S_ARCHIVE_STAT, &s, err)) != 0)
+		return ret;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*n_r = (size_t)sqlite3_column_int64(s, 0);
+		if (col_field(s, 1, sha256_r, 65) != 0 || col_blob(s, 2, sealed_r, len_r) != 0)
+			ret = nomem(err);
+	} else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "reading the archive");
+	done(s);
+	return ret;
+}
+
+/* ---------------- recovery requests ---------------- */
+
+static int
+row_recovery(sqlite3_stmt *s, void *item)
+{
+	struct store_recovery *r = item;
+	int e;
+
+	if ((e = col_field(s, 0, r->id, sizeof(r->id))) != 0 ||
+	    (e = col_field(s, 1, r->user_id, sizeof(r->user_id))) != 0 ||
+	    (e = col_field(s, 2, r->cert, sizeof(r->cert))) != 0 ||
+	    (e = col_str(s, 3, &r->reason)) != 0 ||
+	    (e = col_str(s, 4, &r->requester)) != 0 ||
+	    (e = col_str(s, 5, &r->approver)) != 0) {
+		store_recovery_clear(r);
+		return e;
+	}
+	r->status = (int)sqlite3_column_int64(s, 6);
+	r->created = sqlite3_column_int64(s, 7);
+	r->expires = sqlite3_column_int64(s, 8);
+	r->decided = sqlite3_column_int64(s, 9);
+	return 0;
+}
+
+static int
+sq_recovery_insert(struct store_tx *tx, const struct store_recovery *r, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (r == NULL || r->reason == NULL || r->requester == NULL)
+		return usage(err, "a recovery request needs a reason and a requester");
+	if ((ret = stmt(tx->c, S_RECOVERY_INSERT, &s, err)) != 0)
+		return ret;
+	rc = bind_field(s, 1, r->id, sizeof(r->id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 2, r->user_id, sizeof(r->user_id));
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 3, r->cert, sizeof(r->cert));
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 4, r->reason);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 5, r->requester);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 6, r->approver != NULL ? r->approver : "");
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 7, r->status);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 8, r->created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 9, r->expires);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 10, r->decided);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (is_constraint(rc))
+		ret = smime_error_set(err, SMIME_E_EXISTS, "a recovery request '%.36s' exists", r->id);
+	else if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a recovery request");
+	done(s);
+	return ret;
+}
+
+static int
+sq_recovery_get(struct store_tx *tx, const char *id, struct store_recovery *r_r,
+    struct smime_error *err)
+{
+	bool found;
+	int ret;
+
+	if ((ret = need_tx(tx, false, err)) != 0)
+		return ret;
+	if (id == NULL || r_r == NULL)
+		return usage(err, "recovery_get needs an id");
+	memset(r_r, 0, sizeof(*r_r));
+	if ((ret = get_one(tx->c, S_RECOVERY_GET, id, row_recovery, r_r, &found, err)) != 0)
+		return ret;
+	if (!found)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no recovery request '%.64s'", id);
+	return 0;
+}
+
+static void clear_recovery(void *p) { store_recovery_clear(p); }
+static const char *key_recovery(const void *p) { return ((const struct store_recovery *)p)->id; }
+
+static int
+sq_recovery_list(struct store_tx *tx, const struct store_page *page,
+    struct store_recovery **v_r, size_t *n_r, char **next_r, struct smime_error *err)
+{
+	const struct page_list pl = { "listing recovery requests", S_RECOVERY_LIST, 'k', NULL, 0,
+		NULL, sizeof(**v_r), row_recovery, clear_recovery, key_recovery };
+	void *v = NULL;
+	int ret = list_page(tx, page, &pl, &v, n_r, next_r, err);
+
+	if (ret == 0)
+		*v_r = v;
+	return ret;
+}
+
+static int
+sq_recovery_decide(struct store_tx *tx, const char *id, enum recovery_status from,
+    enum recovery_status to, const char *actor, int64_t when, struct smime_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL || actor == NULL)
+		return usage(err, "recovery_decide needs an id and an actor");
+	if ((ret = stmt(tx->c, S_RECOVERY_DECIDE, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, from);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, to);
+	if (rc == SQLITE_OK)
+		rc = bind_str(s, 4, actor);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 5, when);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "writing a recovery request");
+	else if (sqlite3_changes(tx->c->db) == 0)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "recovery request '%.64s' is not %s",
+		    id, recovery_status_name(from));
 	done(s);
 	return ret;
 }
@@ -4372,6 +4886,15 @@ const struct store_backend store_sqlite = {
 	.user_list = sq_user_list,
 	.user_update = sq_user_update,
 	.user_delete = sq_user_delete,
+	.user_find = sq_user_find,
+	.user_list_deleted = sq_user_list_deleted,
+	.user_release_addresses = sq_user_release_addresses,
+	.user_purge = sq_user_purge,
+	.archive_stat = sq_archive_stat,
+	.recovery_insert = sq_recovery_insert,
+	.recovery_get = sq_recovery_get,
+	.recovery_list = sq_recovery_list,
+	.recovery_decide = sq_recovery_decide,
 	.group_insert = sq_group_insert,
 	.group_get = sq_group_get,
 	.group_list = sq_group_list,

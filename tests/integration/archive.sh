@@ -13,7 +13,11 @@ fi
 D=$T/data
 trap 'stop_smimed; rm -rf "$T"' EXIT
 if ! start_smimed "$D"; then not_ok "smimed starts" "$(tail "$D.log")"; done_testing; exit 1; fi
-[ "$(stat -c %a "$D/archive.kek")" = 600 ] && ok "the archive's KEK is a 0600 file of its own" || not_ok "archive.kek 0600"
+# The archive's KEK is kept in the store, wrapped under the master key (so a
+# backup of the store and the master key restore the archive): no file of its own.
+[ ! -e "$D/archive.kek" ] && ok "no archive.kek file beside the store" || not_ok "archive.kek made"
+kek=$(sqlite3 "$D/smimed.db" "SELECT value FROM meta WHERE key = 'archive_kek'" 2>/dev/null)
+[ "${#kek}" -ge 128 ] && ! grep -qi "$(xxd -p -c 64 "$D/master.key")" <<<"$kek" && ok "the KEK is in the store, wrapped (${#kek} hex digits)" || not_ok "wrapped KEK in the store" "$kek"
 
 # A partner CA (as an organisation's old CA would be), in the trust collection.
 P=$T/partner
@@ -167,8 +171,8 @@ done
 # The recovery export: the whole history in one PKCS#12; a message encrypted
 # to each of the four certificates decrypts with the keys in it (openssl).
 echo "recovery-pw-1" >"$T/recpw"
-expect 2 "recover without -o: refused" "$SMIME" admin recover --user carol@example.org --password-file "$T/recpw"
-expect 0 "smime admin recover" "$SMIME" admin recover --user carol@example.org -o "$T/history.p12" --password-file "$T/recpw"
+expect 2 "recover without -o: refused" "$SMIME" admin recover --user carol@example.org --reason "old mail" --password-file "$T/recpw"
+expect 0 "smime admin recover" "$SMIME" admin recover --user carol@example.org --reason "old mail" -o "$T/history.p12" --password-file "$T/recpw"
 [ "$(stat -c %a "$T/history.p12")" = 600 ] && ok "the export is written 0600" || not_ok "export mode"
 openssl pkcs12 -in "$T/history.p12" -passin file:"$T/recpw" -nodes -out "$T/history.pem" 2>"$T/p12.err" && ok "openssl reads the export" || not_ok "openssl reads the export" "$(cat "$T/p12.err")"
 [ "$(grep -c 'BEGIN PRIVATE KEY' "$T/history.pem")" = 5 ] && ok "all five keys in it" || not_ok "five keys" "$(grep -c 'BEGIN PRIVATE KEY' "$T/history.pem")"
@@ -187,7 +191,7 @@ for y in y1 y2 y3 y4 y5; do
 	done
 	[ $done_ok = 1 ] && ok "mail to the $y certificate decrypts with a key of the export" || not_ok "decrypt $y with the export"
 done
-expect 4 "a user with nothing archived: not found" "$SMIME" admin recover --user nobody@example.org -o "$T/none.p12" --password-file "$T/recpw"
+expect 4 "a user with nothing archived: not found" "$SMIME" admin recover --user nobody@example.org --reason "old mail" -o "$T/none.p12" --password-file "$T/recpw"
 expect 0 "the audit log" "$SMIME" admin audit --json
 jq -e '[.items[] | select(.action == "archive.recover")] | length == 1' "$T/.out" >/dev/null && ok "the recovery export is audited" || not_ok "archive.recover audited"
 [ "$(jq '[.items[] | select(.action == "cert.import")] | length' "$T/.out")" = 7 ] && ok "seven cert.import entries (five of carol, two of dave)" || not_ok "audit cert.import"

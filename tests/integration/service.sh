@@ -28,6 +28,9 @@ contains "metrics count requests" "$T/metrics" '^smimed_http_requests_total\{cod
 contains "metrics have a latency histogram" "$T/metrics" '^smimed_http_request_duration_seconds_bucket\{le="\+Inf"\}'
 
 # ---- the API document and the server agree ---------------------------------------
+# Each line: METHOD PATH ROLES, the roles as the route table names them and
+# as each operation's x-roles lists them (tests/integration/roles.sh holds
+# the service to them).
 "$SMIMED" --routes | sort >"$T/routes.server"
 python3 - "$SRC/docs/openapi.yaml" >"$T/routes.doc" <<'PY'
 import sys, yaml
@@ -35,13 +38,14 @@ doc = yaml.safe_load(open(sys.argv[1]))
 for path, item in doc["paths"].items():
     for m in item:
         if m in ("get", "post", "put", "patch", "delete"):
-            print(m.upper(), path)
+            roles = item[m].get("x-roles") or ["none"]
+            print(m.upper(), path, ",".join(roles))
 PY
 sort -o "$T/routes.doc" "$T/routes.doc"
 if [ -s "$T/routes.server" ] && cmp -s "$T/routes.server" "$T/routes.doc"; then
-	ok "docs/openapi.yaml describes exactly the server's routes ($(wc -l <"$T/routes.server"))"
+	ok "docs/openapi.yaml describes exactly the server's routes and their roles ($(wc -l <"$T/routes.server"))"
 else
-	not_ok "docs/openapi.yaml and the server's routes differ" "$(diff "$T/routes.server" "$T/routes.doc")"
+	not_ok "docs/openapi.yaml and the server's routes or roles differ" "$(diff "$T/routes.server" "$T/routes.doc")"
 fi
 
 # ---- authentication, from the attacker's side ----------------------------------
@@ -68,7 +72,7 @@ code=$(curl -s -o "$T/b" -w '%{http_code}' -H 'Content-Length: 5' --data-binary 
 [ "$code" = 400 ] && ok "a body where none is taken: 400" || not_ok "body on GET /healthz ($code)"
 curl -s -D "$T/h" -o /dev/null "$SVC_URL/ca/issuing.crt"
 grep -qi '^Cache-Control: public, max-age=' "$T/h" && ok "CA certificates may be cached (RFC 5019)" || not_ok "Cache-Control of /ca" "$(cat "$T/h")"
-status_is "a second token is made" 201 POST /api/v1/tokens '{"name":"ci"}'
+status_is "a second token is made" 201 POST /api/v1/tokens '{"name":"ci","role":"admin"}'
 TOK2=$(jq -r .token "$T/.body"); TOK2_ID=$(jq -r .id "$T/.body")
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOK2" "$SVC_URL/api/v1/users")
 [ "$code" = 200 ] && ok "the new token works" || not_ok "the new token works ($code)"

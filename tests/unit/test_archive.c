@@ -4,6 +4,7 @@
  * rows: another owner, another KEK, a flipped octet anywhere, truncation,
  * a wrapped data key that claims more than there is.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -153,6 +154,44 @@ test_kek_file(void **state)
 	archive_free(a);
 }
 
+/* The KEK kept in the store: held in memory, the same sealing as the file's. */
+static void
+test_kek_in_memory(void **state)
+{
+	struct smime_error err;
+	struct archive *a = NULL, *b = NULL;
+	unsigned char kek[ARCHIVE_DK_LEN], other[ARCHIVE_DK_LEN], *blob = NULL;
+	size_t len = 0;
+	char path[512];
+	EVP_PKEY *key = tu_key("p256"), *back = NULL;
+
+	(void)state;
+	/* The file's key, in memory, opens what the file's archive sealed. */
+	snprintf(path, sizeof(path), "%s/archive.kek", dir);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(kek, 1, sizeof(kek), f), sizeof(kek));
+	fclose(f);
+	assert_int_equal(archive_open_key(kek, &a, &err), 0);
+	assert_true(archive_has_key(a, kek));
+	assert_int_equal(archive_seal(ar, key, "owner", &blob, &len, &err), 0);
+	assert_int_equal(archive_unseal(a, blob, len, "owner", &back, &err), 0);
+	assert_true(same_key(key, back));
+	EVP_PKEY_free(back);
+	back = NULL;
+	/* Another KEK does not open it, and is not the same key. */
+	memcpy(other, kek, sizeof(other));
+	other[7] ^= 0x01;
+	assert_false(archive_has_key(a, other));
+	assert_int_equal(archive_open_key(other, &b, &err), 0);
+	assert_int_equal(archive_unseal(b, blob, len, "owner", &back, &err), SMIME_E_CRYPTO);
+	assert_null(back);
+	free(blob);
+	EVP_PKEY_free(key);
+	archive_free(a);
+	archive_free(b);
+}
+
 int
 main(void)
 {
@@ -160,6 +199,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_kek_file),
+		cmocka_unit_test(test_kek_in_memory),
 	};
 	return cmocka_run_group_tests_name("archive", tests, setup, teardown);
 }

@@ -465,7 +465,7 @@ nf_user_update(struct store_tx *tx, struct smime_error *err)
 static int
 nf_user_delete(struct store_tx *tx, struct smime_error *err)
 {
-	return B->user_delete(tx, "nobody", err);
+	return B->user_delete(tx, "nobody", 100, err);
 }
 
 static int
@@ -642,7 +642,7 @@ nf_token_revoke(struct store_tx *tx, struct smime_error *err)
 static int
 nf_token_touch(struct store_tx *tx, struct smime_error *err)
 {
-	return B->token_touch(tx, "notoken", 5, err);
+	return B->token_touch(tx, "notoken", 5, 0, NULL, err);
 }
 
 static int
@@ -741,7 +741,7 @@ list_with(struct store_tx *tx, char kind, const char *after, size_t limit,
 	}
 	case 'a': {
 		struct store_audit *v = NULL;
-		rc = B->audit_list(tx, &page, &v, &n, &next, err);
+		rc = B->audit_list(tx, &page, NULL, &v, &n, &next, err);
 		store_audits_free(v, n);
 		break;
 	}
@@ -1032,7 +1032,7 @@ test_groups(void **state)
 	CHECK(B->user_get(tx, "u1", &u, &err));
 	assert_int_equal(u.n_groups, 1);
 	store_user_clear(&u);
-	CHECK(B->user_delete(tx, "u1", &err));
+	CHECK(B->user_delete(tx, "u1", 100, &err));
 	CHECK(B->group_get(tx, "g1", &got, &err));
 	assert_int_equal(got.n_members, 0);
 	store_group_clear(&got);
@@ -1106,7 +1106,7 @@ test_devices(void **state)
 
 	CHECK(B->device_delete(tx, "d0", &err));
 	/* The user's devices go with the user. */
-	CHECK(B->user_delete(tx, "u1", &err));
+	CHECK(B->user_delete(tx, "u1", 100, &err));
 	assert_int_equal(B->device_get(tx, "d1", &got, &err), SMIME_E_NOTFOUND);
 	CHECK(B->device_get(tx, "d2", &got, &err));
 	store_device_clear(&got);
@@ -1426,8 +1426,8 @@ test_user_delete_keeps_certs(void **state)
 	tx_commit(tx);
 
 	tx = tx_begin(f->st, true);
-	CHECK(B->user_delete(tx, "u1", &err));
-	assert_int_equal(B->user_delete(tx, "u1", &err), SMIME_E_NOTFOUND);
+	CHECK(B->user_delete(tx, "u1", 100, &err));
+	assert_int_equal(B->user_delete(tx, "u1", 100, &err), SMIME_E_NOTFOUND);
 	tx_commit(tx);
 
 	tx = tx_begin(f->st, false);
@@ -1436,6 +1436,172 @@ test_user_delete_keeps_certs(void **state)
 	assert_string_equal(got.user_id, "u1");
 	store_cert_clear(&got);
 	B->rollback(tx);
+}
+
+/* A deleted user keeps addresses, certificates and archived keys until a
+ * purge; its addresses go to a new user only when released. */
+static void
+test_user_deleted_keeps_archive(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_user u, *v;
+	struct store_page page = { NULL, 10 };
+	const char *addr[2] = { "Gone@Example.com", "free@example.com" };
+	unsigned char *sealed;
+	char sha[65], *next = NULL;
+	size_t n, len;
+
+	add_user(tx, "u1", "gone@example.com");
+	add_user(tx, "u2", "stays@example.com");
+	add_cert(tx, "0A", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 1);
+	add_cert(tx, "0B", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_SUPERSEDED, 2);
+	add_cert(tx, "0C", "ca1", "u2", "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 3);
+	/* Archived by the certificates' fingerprints (mk_cert's). */
+	char fa[65], fb[65], fc[65];
+	snprintf(fa, sizeof(fa), "%s", mk_cert("0A", "", "", "", 1, 1, 0).sha256);
+	snprintf(fb, sizeof(fb), "%s", mk_cert("0B", "", "", "", 1, 1, 0).sha256);
+	snprintf(fc, sizeof(fc), "%s", mk_cert("0C", "", "", "", 1, 1, 0).sha256);
+	CHECK(B->archive_put(tx, fa, (const unsigned char *)"k-0A", 4, 1, &err));
+	CHECK(B->archive_put(tx, fb, (const unsigned char *)"k-0B", 4, 2, &err));
+	CHECK(B->archive_put(tx, fc, (const unsigned char *)"k-0C", 4, 3, &err));
+	/* Purge refuses a user who is not deleted. */
+	assert_int_equal(B->user_purge(tx, "u1", &n, &err), SMIME_E_POLICY);
+	CHECK(B->user_delete(tx, "u1", 1000, &err));
+	tx_commit(tx);
+
+	tx = tx_begin(f->st, true);
+	/* Gone for user_get and the list, there for user_find and the deleted list. */
+	assert_int_equal(B->user_get(tx, "u1", &u, &err), SMIME_E_NOTFOUND);
+	assert_int_equal(B->user_get(tx, "gone@example.com", &u, &err), SMIME_E_NOTFOUND);
+	CHECK(B->user_find(tx, "GONE@example.com", &u, &err));
+	assert_string_equal(u.id, "u1");
+	assert_int_equal(u.deleted, 1000);
+	assert_int_equal(u.n_emails, 1);
+	store_user_clear(&u);
+	CHECK(B->user_find(tx, "u2", &u, &err));
+	assert_int_equal(u.deleted, 0);
+	store_user_clear(&u);
+	CHECK(B->user_list(tx, &page, NULL, &v, &n, &next, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, "u2");
+	store_users_free(v, n);
+	CHECK(B->user_list_deleted(tx, &page, &v, &n, &next, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, "u1");
+	assert_string_equal(v[0].emails[0], "gone@example.com");
+	store_users_free(v, n);
+	/* Its address is not free without a choice ... */
+	{
+		char *em[1] = { (char *)"gone@example.com" };
+		struct store_user nu = mk_user("u3", "New", em, 1);
+		assert_int_equal(B->user_insert(tx, &nu, &err), SMIME_E_EXISTS);
+		/* ... and released, it is; a live user's address is not released. */
+		const char *live[1] = { "stays@example.com" };
+		CHECK(B->user_release_addresses(tx, live, 1, &n, &err));
+		assert_int_equal(n, 0);
+		CHECK(B->user_release_addresses(tx, addr, 2, &n, &err));
+		assert_int_equal(n, 1);
+		CHECK(B->user_insert(tx, &nu, &err));
+	}
+	/* The address finds the new user; the deleted one by id, or by the
+	 * former address when no live user holds it. */
+	CHECK(B->user_find(tx, "gone@example.com", &u, &err));
+	assert_string_equal(u.id, "u3");
+	store_user_clear(&u);
+	CHECK(B->user_find(tx, "u1", &u, &err));
+	assert_int_equal(u.n_emails, 1);
+	assert_string_equal(u.emails[0], "gone@example.com");
+	store_user_clear(&u);
+	CHECK(B->user_delete(tx, "u3", 2000, &err));
+	CHECK(B->user_find(tx, "gone@example.com", &u, &err));
+	assert_string_equal(u.id, "u3");
+	store_user_clear(&u);
+	/* The keys are all there. */
+	CHECK(B->archive_stat(tx, &n, sha, &sealed, &len, &err));
+	assert_int_equal(n, 3);
+	assert_string_equal(sha, fc);
+	assert_int_equal(len, 4);
+	assert_memory_equal(sealed, "k-0C", 4);
+	free(sealed);
+	/* The purge destroys u1's two keys and u1, and nothing of u2. */
+	CHECK(B->user_purge(tx, "u1", &n, &err));
+	assert_int_equal(n, 2);
+	assert_int_equal(B->user_find(tx, "u1", &u, &err), SMIME_E_NOTFOUND);
+	assert_int_equal(B->archive_get(tx, fa, &sealed, &len, &err), SMIME_E_NOTFOUND);
+	assert_int_equal(B->archive_get(tx, fb, &sealed, &len, &err), SMIME_E_NOTFOUND);
+	CHECK(B->archive_get(tx, fc, &sealed, &len, &err));
+	free(sealed);
+	{
+		struct store_cert c;
+		CHECK(B->cert_get(tx, "0A", &c, &err));   /* the history stays recorded */
+		store_cert_clear(&c);
+	}
+	assert_int_equal(B->user_purge(tx, "u1", &n, &err), SMIME_E_NOTFOUND);
+	tx_commit(tx);
+}
+
+static void
+test_recovery_requests(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_recovery r, got, *v;
+	struct store_page page = { NULL, 1 };
+	char *next = NULL;
+	size_t n;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.id, sizeof(r.id), "r1");
+	snprintf(r.user_id, sizeof(r.user_id), "u1");
+	r.reason = (char *)"legal hold";
+	r.requester = (char *)"token:A";
+	r.status = RECOVERY_PENDING;
+	r.created = 10;
+	r.expires = 100;
+	CHECK(B->recovery_insert(tx, &r, &err));
+	assert_int_equal(B->recovery_insert(tx, &r, &err), SMIME_E_EXISTS);
+	snprintf(r.id, sizeof(r.id), "r2");
+	snprintf(r.cert, sizeof(r.cert), "%064d", 7);
+	CHECK(B->recovery_insert(tx, &r, &err));
+	CHECK(B->recovery_get(tx, "r1", &got, &err));
+	assert_string_equal(got.reason, "legal hold");
+	assert_string_equal(got.requester, "token:A");
+	assert_string_equal(got.approver, "");
+	assert_string_equal(got.cert, "");
+	assert_int_equal(got.status, RECOVERY_PENDING);
+	assert_int_equal(got.expires, 100);
+	store_recovery_clear(&got);
+	assert_int_equal(B->recovery_get(tx, "r9", &got, &err), SMIME_E_NOTFOUND);
+	/* Exported only once approved; approved only once. */
+	assert_int_equal(B->recovery_decide(tx, "r1", RECOVERY_APPROVED, RECOVERY_EXPORTED,
+	    "token:A", 20, &err), SMIME_E_EXISTS);
+	CHECK(B->recovery_decide(tx, "r1", RECOVERY_PENDING, RECOVERY_APPROVED, "token:B", 20, &err));
+	assert_int_equal(B->recovery_decide(tx, "r1", RECOVERY_PENDING, RECOVERY_APPROVED,
+	    "token:C", 21, &err), SMIME_E_EXISTS);
+	CHECK(B->recovery_decide(tx, "r1", RECOVERY_APPROVED, RECOVERY_EXPORTED, "token:A", 30, &err));
+	CHECK(B->recovery_get(tx, "r1", &got, &err));
+	assert_string_equal(got.approver, "token:B");
+	assert_int_equal(got.status, RECOVERY_EXPORTED);
+	assert_int_equal(got.decided, 30);
+	store_recovery_clear(&got);
+	/* Pages, oldest first. */
+	CHECK(B->recovery_list(tx, &page, &v, &n, &next, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, "r1");
+	assert_non_null(next);
+	store_recoveries_free(v, n);
+	page.after = next;
+	CHECK(B->recovery_list(tx, &page, &v, &n, &next, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, "r2");
+	assert_string_equal(v[0].cert, r.cert);
+	assert_null(next);
+	store_recoveries_free(v, n);
+	free((char *)page.after);
+	tx_commit(tx);
 }
 
 /* ---------------- tokens, audit ---------------- */
@@ -1449,28 +1615,54 @@ test_tokens(void **state)
 	struct store_token t, got, *v;
 	size_t n;
 
+	bool touched;
+
 	memset(&t, 0, sizeof(t));
 	strcpy(t.id, "t1");
 	t.name = (char *)"ci";
 	for (size_t i = 0; i < sizeof(t.hash); i++)
 		t.hash[i] = (unsigned char)i;
 	t.created = 10;
+	/* A token has exactly one role: none, two, or an unknown one is refused. */
+	assert_int_equal(B->token_insert(tx, &t, &err), SMIME_E_USAGE);
+	t.role = ROLE_ADMIN | ROLE_RECOVERY;
+	assert_int_equal(B->token_insert(tx, &t, &err), SMIME_E_USAGE);
+	t.role = 16;
+	assert_int_equal(B->token_insert(tx, &t, &err), SMIME_E_USAGE);
+	t.role = ROLE_ADMIN;
 	CHECK(B->token_insert(tx, &t, &err));
 	assert_int_equal(B->token_insert(tx, &t, &err), SMIME_E_EXISTS);
 	strcpy(t.id, "t2");
 	t.name = (char *)"backup";
 	t.created = 20;
+	t.role = ROLE_RECOVERY;
+	t.expires = 5000;
 	CHECK(B->token_insert(tx, &t, &err));
 
-	CHECK(B->token_touch(tx, "t1", 100, &err));
+	/* A use is recorded once per interval: the second touch within it changes nothing. */
+	CHECK(B->token_touch(tx, "t1", 100, 3600, &touched, &err));
+	assert_true(touched);
+	CHECK(B->token_touch(tx, "t1", 3699, 3600, &touched, &err));
+	assert_false(touched);
+	CHECK(B->token_get(tx, "t1", &got, &err));
+	assert_int_equal(got.last_used, 100);
+	store_token_clear(&got);
+	CHECK(B->token_touch(tx, "t1", 3700, 3600, &touched, &err));
+	assert_true(touched);
+	CHECK(B->token_touch(tx, "t1", 100, 0, &touched, &err));  /* the clock went back */
+	assert_false(touched);
+	assert_int_equal(B->token_touch(tx, "t1", 100, -1, &touched, &err), SMIME_E_USAGE);
+	CHECK(B->token_touch(tx, "t1", 3800, 0, NULL, &err));
 	CHECK(B->token_revoke(tx, "t1", 200, &err));
 	CHECK(B->token_revoke(tx, "t1", 300, &err));   /* again: the first time stays */
 	CHECK(B->token_get(tx, "t1", &got, &err));
 	assert_string_equal(got.name, "ci");
 	assert_memory_equal(got.hash, t.hash, sizeof(t.hash));
 	assert_int_equal(got.created, 10);
-	assert_int_equal(got.last_used, 100);
+	assert_int_equal(got.last_used, 3800);
 	assert_int_equal(got.revoked_at, 200);
+	assert_int_equal(got.role, ROLE_ADMIN);
+	assert_int_equal(got.expires, 0);
 	store_token_clear(&got);
 
 	CHECK(B->token_list(tx, &v, &n, &err));
@@ -1478,6 +1670,8 @@ test_tokens(void **state)
 	assert_string_equal(v[0].id, "t1");
 	assert_string_equal(v[1].id, "t2");
 	assert_int_equal(v[1].revoked_at, 0);
+	assert_int_equal(v[1].role, ROLE_RECOVERY);
+	assert_int_equal(v[1].expires, 5000);
 	store_tokens_free(v, n);
 	tx_commit(tx);
 }
@@ -1518,7 +1712,7 @@ test_audit(void **state)
 		char *next;
 
 		page.after = cursor;
-		CHECK(B->audit_list(tx, &page, &v, &n, &next, &err));
+		CHECK(B->audit_list(tx, &page, NULL, &v, &n, &next, &err));
 		for (size_t i = 0; i < n; i++) {
 			assert_true(v[i].seq > prev);
 			prev = v[i].seq;
@@ -1550,6 +1744,179 @@ test_audit(void **state)
 	sqlite3_free(msg);
 	sqlite3_close(db);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM audit WHERE actor = 'token:t1'"), 5);
+	free(path);
+}
+
+/* The seqs audit_list gives for f, all pages of two rows followed. */
+static size_t
+audit_seqs(struct store_tx *tx, const struct store_audit_filter *f, int64_t *seqs, size_t max)
+{
+	struct store_page page = { NULL, 2 };
+	struct smime_error err;
+	struct store_audit *v;
+	char *cursor = NULL;
+	size_t n, total = 0;
+
+	do {
+		char *next;
+
+		page.after = cursor;
+		CHECK(B->audit_list(tx, &page, f, &v, &n, &next, &err));
+		for (size_t i = 0; i < n; i++) {
+			assert_true(total < max);
+			seqs[total++] = v[i].seq;
+		}
+		store_audits_free(v, n);
+		free(cursor);
+		cursor = next;
+	} while (cursor != NULL);
+	return total;
+}
+
+static void
+test_audit_filter(void **state)
+{
+	static const struct {
+		int64_t time;
+		const char *actor, *action, *user;
+	} rows[] = {
+		{ 100, "token:a", "user.create", "u1" },
+		{ 200, "token:a", "cert.issue", "u1" },
+		{ 300, "token:b", "cert.revoke", "u2" },
+		{ 400, "system", "ca.create", NULL },
+		{ 500, "token:b", "certificate.odd", "u1" },  /* "cert.*" must not take it */
+		{ 600, "token:a", "cert.issue", "u2" },
+		{ 700, "token:b", "token.use", NULL },
+	};
+	static const struct {
+		const char *name;
+		struct store_audit_filter f;
+		size_t n;
+		int64_t want[7];             /* indexes into rows */
+	} cases[] = {
+		{ "none", { 0 }, 7, { 0, 1, 2, 3, 4, 5, 6 } },
+		{ "actor", { .actor = "token:a" }, 3, { 0, 1, 5 } },
+		{ "actor unknown", { .actor = "token:z" }, 0, { 0 } },
+		{ "action", { .action = "cert.issue" }, 2, { 1, 5 } },
+		{ "action prefix", { .action = "cert.*" }, 3, { 1, 2, 5 } },
+		{ "user", { .user_id = "u1" }, 3, { 0, 1, 4 } },
+		{ "since", { .since = 300 }, 5, { 2, 3, 4, 5, 6 } },
+		{ "until", { .until = 300 }, 2, { 0, 1 } },
+		{ "since and until", { .since = 200, .until = 600 }, 4, { 1, 2, 3, 4 } },
+		{ "all at once", { .actor = "token:a", .action = "cert.*", .user_id = "u2",
+		    .since = 100, .until = 700 }, 1, { 5 } },
+		{ "empty range", { .since = 500, .until = 500 }, 0, { 0 } },
+	};
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_page page = { NULL, 10 };
+	struct store_audit a, *v;
+	struct store_audit_filter bad;
+	int64_t seqs[8], seq_of[7];
+	size_t n;
+	char *next;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		memset(&a, 0, sizeof(a));
+		a.time = rows[i].time;
+		a.actor = (char *)rows[i].actor;
+		a.action = (char *)rows[i].action;
+		a.user_id = (char *)rows[i].user;
+		CHECK(B->audit_append(tx, &a, &err));
+		seq_of[i] = a.seq;
+	}
+	tx_commit(tx);
+
+	tx = tx_begin(f->st, false);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		print_message("%s\n", cases[c].name);
+		n = audit_seqs(tx, &cases[c].f, seqs, 8);
+		assert_int_equal(n, cases[c].n);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(seqs[i], seq_of[cases[c].want[i]]);
+	}
+	/* The user a row concerns comes back. */
+	CHECK(B->audit_list(tx, &page, &(struct store_audit_filter){ .actor = "system" }, &v, &n,
+	    &next, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].user_id, "");
+	store_audits_free(v, n);
+	CHECK(B->audit_list(tx, &page, &(struct store_audit_filter){ .user_id = "u2" }, &v, &n,
+	    &next, &err));
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].user_id, "u2");
+	store_audits_free(v, n);
+	/* Empty values and negative times are the caller's mistake. */
+	memset(&bad, 0, sizeof(bad));
+	bad.actor = "";
+	assert_int_equal(B->audit_list(tx, &page, &bad, &v, &n, &next, &err), SMIME_E_USAGE);
+	memset(&bad, 0, sizeof(bad));
+	bad.action = "";
+	assert_int_equal(B->audit_list(tx, &page, &bad, &v, &n, &next, &err), SMIME_E_USAGE);
+	memset(&bad, 0, sizeof(bad));
+	bad.user_id = "";
+	assert_int_equal(B->audit_list(tx, &page, &bad, &v, &n, &next, &err), SMIME_E_USAGE);
+	memset(&bad, 0, sizeof(bad));
+	bad.since = -1;
+	assert_int_equal(B->audit_list(tx, &page, &bad, &v, &n, &next, &err), SMIME_E_USAGE);
+	B->rollback(tx);
+}
+
+/* A version 4 store (before roles and audit users) is migrated: its tokens
+ * stay admins that never expire, and its audit rows get their users. */
+static void
+test_migrate_roles(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx;
+	struct store_token t;
+	struct store_audit *v;
+	struct store_page page = { NULL, 10 };
+	char *path = db_path(f->dir), *next;
+	size_t n;
+
+	B->close(f->st);
+	f->st = NULL;
+	/* Back to the version 4 schema, with rows as version 4 wrote them:
+	 * what the later versions added goes first (6 -> 7, then 5 -> 6). */
+	raw_exec(path, "DROP TRIGGER publish_cert_withdraw; ALTER TABLE certs DROP COLUMN withdrawn;"
+	    "DROP TABLE distrust;"
+	    "DROP TABLE recovery_requests; DROP TABLE user_former_emails;"
+	    "DROP INDEX users_deleted; ALTER TABLE users DROP COLUMN deleted;");
+	raw_exec(path, "DROP INDEX audit_actor; DROP INDEX audit_action; DROP INDEX audit_user;"
+	    "ALTER TABLE tokens DROP COLUMN role; ALTER TABLE tokens DROP COLUMN expires;"
+	    "ALTER TABLE audit DROP COLUMN user_id;"
+	    "INSERT INTO tokens (id, name, hash, created) VALUES ('old', 'initial',"
+	    "  zeroblob(32), 7);"
+	    "INSERT INTO audit (time, actor, action, object, detail) VALUES"
+	    "  (1, 'system', 'token.create', 'old', '{\"name\":\"initial\"}'),"
+	    "  (2, 'token:old', 'user.create', 'u9', '{\"emails\":[]}'),"
+	    "  (3, 'token:old', 'cert.issue', 'AB12', '{\"user\":\"u8\"}'),"
+	    "  (4, 'token:old', 'archive.recover', 'u7', '{\"serials\":[]}'),"
+	    "  (5, 'token:old', 'user.delete', 'u9', 'not json');"
+	    "PRAGMA user_version = 4;");
+	CHECK(B->open(f->dir, &f->st, &err));
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	tx = tx_begin(f->st, false);
+	CHECK(B->token_get(tx, "old", &t, &err));
+	assert_int_equal(t.role, ROLE_ADMIN);
+	assert_int_equal(t.expires, 0);
+	assert_int_equal(t.created, 7);
+	store_token_clear(&t);
+	CHECK(B->audit_list(tx, &page, NULL, &v, &n, &next, &err));
+	assert_int_equal(n, 5);
+	assert_string_equal(v[0].user_id, "");
+	assert_string_equal(v[1].user_id, "u9");
+	assert_string_equal(v[2].user_id, "u8");
+	assert_string_equal(v[3].user_id, "u7");
+	assert_string_equal(v[4].user_id, "u9");
+	store_audits_free(v, n);
+	B->rollback(tx);
+	/* Still append-only after the migration lifted the trigger for a moment. */
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+	    " AND name IN ('audit_no_update', 'audit_no_delete')"), 2);
 	free(path);
 }
 
@@ -1758,7 +2125,7 @@ test_restore(void **state)
 	CHECK(B->backup(f->st, bpath, &err));
 
 	tx = tx_begin(f->st, true);
-	CHECK(B->user_delete(tx, "old", &err));
+	CHECK(B->user_delete(tx, "old", 100, &err));
 	add_user(tx, "new", "new@example.com");
 	CHECK(B->cert_set_status(tx, "0A", STATUS_REVOKED, 5, 1, &err));
 	tx_commit(tx);
@@ -2570,8 +2937,12 @@ main(void)
 		T(test_certs),
 		T(test_cert_status),
 		T(test_user_delete_keeps_certs),
+		T(test_user_deleted_keeps_archive),
+		T(test_recovery_requests),
 		T(test_tokens),
 		T(test_audit),
+		T(test_audit_filter),
+		T(test_migrate_roles),
 		T(test_rollback),
 		T(test_savepoint),
 		T(test_visibility),

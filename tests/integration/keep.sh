@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The key archive keeps every key: keys the service makes are archived when
+# their certificate is recorded; a known certificate whose key is missing
+# gets it archived on import; a deleted user stays recoverable until an
+# explicit, audited purge; recovery needs a reason, takes one key by serial
+# or the whole history, and with recovery_approval = 2 needs a second token.
+. "$(dirname "$0")/lib.sh"
+
+if [ ! -x "$SMIMED" ]; then
+	skip "keep" "no smimed binary at $SMIMED"
+	done_testing
+	exit
+fi
+D=$T/data
+trap 'stop_smimed; rm -rf "$T"' EXIT
+if ! start_smimed "$D"; then not_ok "smimed starts" "$(tail "$D.log")"; done_testing; exit 1; fi
+echo "zoe-p12-password" >"$T/pw"
+echo "recovery-pw-1" >"$T/recpw"
+
+# p12_keys FILE PASSFILE: the number of private keys in a PKCS#12.
+p12_keys() { openssl pkcs12 -in "$1" -passin file:"$2" -nodes 2>/dev/null | grep -c 'BEGIN PRIVATE KEY'; }
+# pubkey_of FILE PASSFILE: the public keys of a PKCS#12's private keys, one per line.
+p12_pubs() {
+	openssl pkcs12 -in "$1" -passin file:"$2" -nodes -nocerts 2>/dev/null |
+		awk '/BEGIN PRIVATE KEY/{n++; f=sprintf("'"$T"'/pk%d", n)} f{print > f} /END PRIVATE KEY/{close(f); f=""}'
+	for f in "$T"/pk[0-9]*; do openssl pkey -in "$f" -pubout 2>/dev/null | sed -n 2p; rm -f "$f"; done | sort
+}
+
+# ---- keys the service makes are archived --------------------------------
+expect 0 "a user" "$SMIME" admin user add zoe@example.org --name "Zoe"
+zoe_id=$(cat "$T/.out")
+expect 0 "an encryption certificate with a key the service makes" \
+	"$SMIME" admin cert issue --user zoe@example.org --profile encryption --password-file "$T/pw" -o "$T/z1.p12"
+expect 0 "a dual-use one too" \
+	"$SMIME" admin cert issue --user zoe@example.org --profile dual --password-file "$T/pw" -o "$T/z2.p12"
+expect 0 "and a re-key of the encryption certificate" \
+	"$SMIME" admin cert issue --user zoe@example.org --profile encryption --password-file "$T/pw" -o "$T/z3.p12"
+expect 2 "recover without --reason: refused" \
+	"$SMIME" admin recover --user zoe@example.org -o "$T/r0.p12" --password-file "$T/recpw"
+contains "the refusal names --reason" "$T/.err" "reason"
+status_is "the API refuses a recovery without a reason (400)" 400 POST "/api/v1/users/zoe@example.org/recover" '{"password":"recovery-pw-1"}'
+expect 0 "recover the generated keys" \
+	"$SMIME" admin recover --user zoe@example.org --reason "test: generated keys" -o "$T/r1.p12" --password-file "$T/recpw"
+[ "$(p12_keys "$T/r1.p12" "$T/recpw")" = 3 ] && ok "all three generated keys are in the archive" || not_ok "three generated keys recovered" "$(cat "$T/.err")"
+{ p12_pubs "$T/z1.p12" "$T/pw"; p12_pubs "$T/z2.p12" "$T/pw"; p12_pubs "$T/z3.p12" "$T/pw"; } | sort >"$T/issued.pubs"
+p12_pubs "$T/r1.p12" "$T/recpw" >"$T/recovered.pubs"
+same "the recovered keys are the keys handed out" "$T/issued.pubs" "$T/recovered.pubs"
+
+# One key by serial.
+z1_serial=$(openssl pkcs12 -in "$T/z1.p12" -passin file:"$T/pw" -nokeys -clcerts 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2)
+expect 0 "recover one key by serial" \
+	"$SMIME" admin recover --user zoe@example.org --serial "$z1_serial" --reason "one key" -o "$T/r2.p12" --password-file "$T/recpw"
+[ "$(p12_keys "$T/r2.p12" "$T/recpw")" = 1 ] && ok "the export holds that one key" || not_ok "one key by serial"
+p12_pubs "$T/r2.p12" "$T/recpw" >"$T/r2.pubs"
+p12_pubs "$T/z1.p12" "$T/pw" >"$T/z1.pubs"
+same "and it is the key of that certificate" "$T/z1.pubs" "$T/r2.pubs"
+expect 4 "a serial that is not the user's: not found" \
+	"$SMIME" admin recover --user zoe@example.org --serial 0123456789ABCDEF --reason "x" -o "$T/r3.p12" --password-file "$T/recpw"
+expect 0 "the audit log" "$SMIME" admin audit --json
+jq -e '[.items[] | select(.action == "archive.recover" and .detail.reason == "test: generated keys")] | length == 1' "$T/.out" >/dev/null &&
+	ok "the reason is in the audit log" || not_ok "reason audited" "$(jq -c '[.items[] | select(.action == "archive.recover")]' "$T/.out")"
+
+# A certificate recorded before its key was archived (an older smimed): the
+# import archives the key instead of answering "already imported".
+z1_fp=$(openssl pkcs12 -in "$T/z1.p12" -passin file:"$T/pw" -nokeys -clcerts 2>/dev/null | openssl x509 -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)
+stop_smimed
+python3 - "$D/smimed.db" "$z1_fp" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+n = db.execute("DELETE FROM archive WHERE sha256 = ?", (sys.argv[2],)).rowcount
+db.commit()
+sys.exit(0 if n == 1 else 1)
+PY
+[ $? = 0 ] && ok "(the key of one certificate taken out of the archive)" || not_ok "archive row removed"
+if ! start_smimed "$D"; then not_ok "smimed restarts" "$(tail "$D.log")"; done_testing; exit 1; fi
+expect 0 "import the PKCS#12 of a known certificate whose key is not archived" \
+	"$SMIME" admin import --user zoe@example.org --password-file "$T/pw" "$T/z1.p12"
+contains "its key is archived" "$T/.out" "^archived"
+expect 0 "recover again" "$SMIME" admin recover --user zoe@example.org --reason "after re-import" -o "$T/r4.p12" --password-file "$T/recpw"
+[ "$(p12_keys "$T/r4.p12" "$T/recpw")" = 3 ] && ok "all three keys again" || not_ok "three keys after re-import"
+expect 0 "the same file again" "$SMIME" admin import --user zoe@example.org --password-file "$T/pw" "$T/z1.p12"
+contains "now exists" "$T/.out" "^exists"
+
+# ---- a deleted user keeps the archive ------------------------------------
+expect 0 "delete zoe" "$SMIME" admin user delete zoe@example.org
+expect 0 "user list" "$SMIME" admin user list --json
+jq -e --arg id "$zoe_id" '[.items[] | select(.id == $id)] | length == 0' "$T/.out" >/dev/null && ok "zoe is not among the users" || not_ok "deleted user listed"
+expect 0 "user list --deleted" "$SMIME" admin user list --deleted --json
+jq -e --arg id "$zoe_id" '[.items[] | select(.id == $id and .deleted != null)] | length == 1' "$T/.out" >/dev/null && ok "zoe is among the deleted users" || not_ok "deleted list" "$(cat "$T/.out")"
+expect 0 "user list --deleted (table)" "$SMIME" admin user list --deleted
+contains "with her address" "$T/.out" "zoe@example.org"
+expect 0 "recover a deleted user by address" \
+	"$SMIME" admin recover --user zoe@example.org --reason "leaver's old mail" -o "$T/r5.p12" --password-file "$T/recpw"
+[ "$(p12_keys "$T/r5.p12" "$T/recpw")" = 3 ] && ok "her three keys" || not_ok "deleted user recovered"
+status_is "a deleted user gets no new certificate" 404 POST /api/v1/certificates '{"user":"zoe@example.org","profile":"encryption","generate":true,"password":"12345678"}'
+expect 5 "her address is not taken by a new user without saying so" "$SMIME" admin user add zoe@example.org
+contains "the refusal names the choice" "$T/.err" "reuse-addresses"
+expect 0 "a new user takes the address with --reuse-addresses" "$SMIME" admin user add zoe@example.org --reuse-addresses --name "Zoe II"
+zoe2_id=$(cat "$T/.out")
+[ -n "$zoe2_id" ] && [ "$zoe2_id" != "$zoe_id" ] && ok "a new user" || not_ok "new user id ($zoe2_id)"
+expect 0 "the deleted one is still recoverable by id" \
+	"$SMIME" admin recover --user "$zoe_id" --reason "leaver, by id" -o "$T/r6.p12" --password-file "$T/recpw"
+[ "$(p12_keys "$T/r6.p12" "$T/recpw")" = 3 ] && ok "her three keys, by id" || not_ok "deleted user by id"
+expect 4 "the new user has nothing archived" \
+	"$SMIME" admin recover --user zoe@example.org --reason "x" -o "$T/r7.p12" --password-file "$T/recpw"
+
+# ---- purge: explicit, audited, and only of a deleted user ---------------------
+expect 0 "another user" "$SMIME" admin user add yan@example.org
+expect 0 "with a key" "$SMIME" admin cert issue --user yan@example.org --profile encryption --password-file "$T/pw" -o "$T/y1.p12"
+expect 5 "purge of a user who is not deleted: refused" "$SMIME" admin user purge yan@example.org --reason "x"
+expect 0 "purge of the deleted zoe" "$SMIME" admin user purge "$zoe_id" --reason "retention over"
+expect 4 "her keys are gone" \
+	"$SMIME" admin recover --user "$zoe_id" --reason "x" -o "$T/r8.p12" --password-file "$T/recpw"
+expect 0 "the audit log" "$SMIME" admin audit --json
+jq -e --arg id "$zoe_id" '[.items[] | select(.action == "user.purge" and .object == $id and .detail.keys == 3 and .detail.reason == "retention over")] | length == 1' "$T/.out" >/dev/null &&
+	ok "the purge is audited with the keys it destroyed" || not_ok "purge audited" "$(jq -c '[.items[] | select(.action | test("purge|delete"))]' "$T/.out")"
+n=$(sqlite3 "$D/smimed.db" "SELECT count(*) FROM archive" 2>/dev/null)
+[ "$n" = 1 ] && ok "only yan's key is left in the archive" || not_ok "archive rows after purge ($n)"
+stop_smimed
+
+# ---- two-person recovery ---------------------------------------------------------------
+D2=$T/data2
+cat >"$T/two.conf" <<EOF
+recovery_approval = 2
+recovery_request_ttl = 3
+archive_retention_days = 30
+EOF
+if ! start_smimed "$D2" --config "$T/two.conf"; then not_ok "smimed starts with recovery_approval = 2" "$(tail "$D2.log")"; done_testing; exit 1; fi
+A=$SVC_TOKEN
+expect 0 "a second token, of the recovery role" "$SMIME" admin token create second --role recovery
+B=$(cat "$T/.out")
+expect 0 "a user" "$SMIME" admin user add una@example.org
+expect 0 "with a generated key" "$SMIME" admin cert issue --user una@example.org --profile encryption --password-file "$T/pw" -o "$T/u1.p12"
+code=$(api POST /api/v1/users/una@example.org/recover '{"password":"recovery-pw-1","reason":"direct"}')
+[ "$code" = 202 ] && jq -e '.pkcs12 == null and .request.status == "pending"' "$T/.body" >/dev/null &&
+	ok "a recovery is a request, nothing exported (202)" || not_ok "direct recovery under approval 2 ($code)" "$(cat "$T/.body")"
+expect 0 "smime admin recover makes a request" \
+	"$SMIME" admin recover --user una@example.org --reason "legal hold 42" -o "$T/u-r.p12" --password-file "$T/recpw"
+req=$(cat "$T/.out")
+[ -n "$req" ] && [ ! -e "$T/u-r.p12" ] && ok "its id is printed; no file is written yet" || not_ok "request id ($req)" "$(cat "$T/.err")"
+expect 5 "the requester cannot approve their own request" "$SMIME" admin recovery approve "$req"
+contains "saying why" "$T/.err" "requester|own request|second"
+status_is "the API answers the requester's approval 403 with the JSON error" 403 POST "/api/v1/recovery-requests/$req/approve"
+status_is "a request nobody made: 404" 404 POST "/api/v1/recovery-requests/0190a000-0000-7000-8000-000000000000/approve"
+expect 5 "nor fetch it before approval" "$SMIME" admin recovery fetch "$req" -o "$T/u-r.p12" --password-file "$T/recpw"
+SMIME_TOKEN=$B expect 0 "a second token approves" "$SMIME" admin recovery approve "$req"
+SMIME_TOKEN=$B expect 5 "the approver cannot fetch what another requested" "$SMIME" admin recovery fetch "$req" -o "$T/u-b.p12" --password-file "$T/recpw"
+expect 0 "the requester fetches the approved export" "$SMIME" admin recovery fetch "$req" -o "$T/u-r.p12" --password-file "$T/recpw"
+[ "$(p12_keys "$T/u-r.p12" "$T/recpw")" = 1 ] && ok "with the key" || not_ok "approved export"
+expect 5 "once only" "$SMIME" admin recovery fetch "$req" -o "$T/u-r2.p12" --password-file "$T/recpw"
+expect 0 "recovery list" "$SMIME" admin recovery list --json
+jq -e --arg r "$req" '[.items[] | select(.id == $r and .status == "exported" and .reason == "legal hold 42")] | length == 1' "$T/.out" >/dev/null &&
+	ok "the request is listed, exported, with its reason" || not_ok "recovery list" "$(cat "$T/.out")"
+expect 0 "another request" "$SMIME" admin recover --user una@example.org --reason "too late" -o "$T/u-late.p12" --password-file "$T/recpw"
+late=$(cat "$T/.out")
+sleep 4
+SMIME_TOKEN=$B expect 5 "an approval after expiry is refused" "$SMIME" admin recovery approve "$late"
+contains "as expired" "$T/.err" "expire"
+expect 5 "and nothing can be fetched" "$SMIME" admin recovery fetch "$late" -o "$T/u-late.p12" --password-file "$T/recpw"
+expect 0 "the audit log" "$SMIME" admin audit --json
+jq -e --arg r "$req" '([.items[] | select(.action == "recovery.request" and .object == $r and .detail.reason == "legal hold 42")] | length == 1) and
+	([.items[] | select(.action == "recovery.approve" and .object == $r)] | length == 1) and
+	([.items[] | select(.action == "archive.recover" and .detail.request == $r)] | length == 1)' "$T/.out" >/dev/null &&
+	ok "request, approval and export are audited" || not_ok "two-person audit" "$(jq -c '[.items[] | select(.action | test("recover"))]' "$T/.out")"
+expect 0 "delete una" "$SMIME" admin user delete una@example.org
+expect 5 "purge before archive_retention_days: refused" "$SMIME" admin user purge una@example.org --reason "x"
+contains "naming the retention" "$T/.err" "retention|days"
+expect 0 "another user" "$SMIME" admin user add vic@example.org
+status_is "an alias a deleted user holds is not taken without saying so (409)" 409 PATCH /api/v1/users/vic@example.org '{"emails":["vic@example.org","una@example.org"]}'
+grep -q reuse_addresses "$T/.body" && ok "the answer names reuse_addresses" || not_ok "PATCH names the choice" "$(cat "$T/.body")"
+status_is "with reuse_addresses it is taken" 200 PATCH /api/v1/users/vic@example.org '{"emails":["vic@example.org","una@example.org"],"reuse_addresses":true}'
+expect 0 "user list --deleted" "$SMIME" admin user list --deleted --json
+jq -e '[.items[] | select(.emails == ["una@example.org"])] | length == 1' "$T/.out" >/dev/null && ok "una keeps it as a former address" || not_ok "former address" "$(cat "$T/.out")"
+done_testing
