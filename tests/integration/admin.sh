@@ -125,7 +125,7 @@ code=$(curl -s -o "$T/l.json" -w '%{http_code}' "$SVC_URL/api/v1/lookup?email=ca
 expect 0 "cert show of the withdrawn" "$SMIME" admin --json cert show "$PSERIAL"
 json_is "it is marked withdrawn, and keeps its status" '.withdrawn != null and .status == "active"'
 echo recovery-pw >"$T/rpw"
-expect 0 "its key stays archived: recover" "$SMIME" admin recover --user carol@example.org --password-file "$T/rpw" -o "$T/carol.p12"
+expect 0 "its key stays archived: recover" "$SMIME" admin recover --user carol@example.org --reason "admin.sh: a withdrawn certificate keeps its key" --password-file "$T/rpw" -o "$T/carol.p12"
 openssl pkcs12 -in "$T/carol.p12" -passin pass:recovery-pw -nocerts -nodes 2>/dev/null | grep -q "PRIVATE KEY" && ok "the recovered file holds the key" || not_ok "recovered key"
 expect 5 "withdrawing a certificate the service issued: refused (revoke it)" "$SMIME" admin cert withdraw "$SERIAL"
 contains "the refusal says to revoke" "$T/.err" "revoke"
