@@ -598,7 +598,7 @@ static const char *const sql_text[S_CERT_LIST] = {
 #define PREFIX_RANGE(col) col " >= ?1 AND " col " < ?1 || char(1114111) ORDER BY " col \
 	" LIMIT " PREFIX_SHOWN_SQL
 #define PREFIX_SHOWN_SQL "4"
-	[S_USER_PREFIX] = "SELECT id FROM users WHERE " PREFIX_RANGE("id"),
+	[S_USER_PREFIX] = "SELECT id FROM users WHERE deleted = 0 AND " PREFIX_RANGE("id"),
 	[S_GROUP_PREFIX] = "SELECT id FROM groups WHERE " PREFIX_RANGE("id"),
 	[S_DEVICE_PREFIX] = "SELECT id FROM devices WHERE " PREFIX_RANGE("id"),
 	[S_STX_PREFIX] = "SELECT id FROM scep_transactions WHERE " PREFIX_RANGE("id"),

@@ -2458,6 +2458,12 @@ test_id_prefix(void **state)
 	assert_string_equal(u.id, ids[2]);
 	store_user_clear(&u);
 	assert_int_equal(B->user_get(tx, "0190", &u, &err), SMIME_E_EXISTS);
+	/* A deleted user is no longer named by a prefix, nor counted in one. */
+	CHECK(B->user_delete(tx, ids[2], 500, &err));
+	assert_int_equal(B->user_get(tx, "0190bb", &u, &err), SMIME_E_NOTFOUND);
+	CHECK(B->user_get(tx, "0190", &u, &err));
+	assert_string_equal(u.id, ids[0]);
+	store_user_clear(&u);
 	/* Serials: the start of one, the same serial of two issuers counted once. */
 	add_cert(tx, "6EE93B01", "ca1", ids[0], "", PURPOSE_SIGNING, STATUS_ACTIVE, 1);
 	add_cert(tx, "6EE93B02", "ca1", ids[0], "", PURPOSE_SIGNING, STATUS_ACTIVE, 2);
