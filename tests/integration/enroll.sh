@@ -401,6 +401,16 @@ expect 0 "grace enrolls at /cgi-bin/pkiclient.exe with the CA's id" timeout 120 
 	--home "$T/ks-grace" enroll --scep "$SVC_URL/cgi-bin/pkiclient.exe" --profile "$CA_ID" \
 	--challenge-file "$T/ch-g" --ca-fingerprint "$PIN"
 verify_issued "grace (pkiclient.exe)" "$T/ks-grace"
+# The CA pinned by fingerprint is a trust anchor: colleagues' mail under it verifies.
+"$SMIME" --home "$KA" --json list >"$T/l.json" 2>/dev/null
+if jq -e --arg fp "$PIN" '.entries[] | select(.fingerprint == $fp) | .kind == "anchor"' "$T/l.json" >/dev/null; then
+	ok "alice: the CA she pinned is a trust anchor"
+else
+	not_ok "alice: the CA she pinned is a trust anchor" "$(head -c 1500 "$T/l.json")"
+fi
+mkmsg "$T/g.eml" grace@example.org alice@example.org
+expect 0 "grace signs with her enrolled identity" "$SMIME" --home "$T/ks-grace" sign -i "$T/g.eml" -o "$T/gs.eml"
+expect 0 "alice verifies her colleague grace's mail (same CA, pinned): exit 0" "$SMIME" --home "$KA" verify -i "$T/gs.eml"
 ROOT_FP=$(openssl x509 -in "$T/root.pem" -outform DER | sha256sum | cut -c1-64)
 expect 0 "user hank" "$SMIME" admin user add hank@example.org
 DEV_H=$(device hank@example.org laptop)
