@@ -129,6 +129,35 @@ smime_keystore_verify_cb(int ok, X509_STORE_CTX *ctx)
 	return ok;
 }
 
+int
+keystore_chain_distrusted(struct smime_keystore *ks, X509 *cert, bool *distrusted_r,
+    struct smime_error *err)
+{
+	X509_STORE *store = NULL;
+	STACK_OF(X509) *others = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	int rc;
+
+	*distrusted_r = false;
+	if ((rc = smime_keystore_trust(ks, &store, &others, err)) != 0)
+		return rc;
+	if ((ctx = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_CTX_init(ctx, store, cert, others)) {
+		rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot set up certificate verification");
+		goto out;
+	}
+	/* Whatever else fails (no anchor, expiry) is the caller's to judge. */
+	if (X509_verify_cert(ctx) != 1 &&
+	    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_CERT_REJECTED)
+		*distrusted_r = true;
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	sk_X509_pop_free(others, X509_free);
+	return rc;
+}
+
 /* A list that cannot be read fails closed. */
 bool
 smime_keystore_distrusted(struct smime_keystore *ks, X509 *cert)

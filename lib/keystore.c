@@ -2259,7 +2259,7 @@ static int
 choose(struct smime_keystore *ks, int role, const char *address, time_t at, bool own,
     size_t *idx_r, struct smime_error *err)
 {
-	bool *skip = NULL;
+	bool *skip = NULL, any_distrusted = false, distrusted;
 	const struct smime_entry *p, *b;
 	size_t i, best;
 	int rc = 0;
@@ -2267,6 +2267,8 @@ choose(struct smime_keystore *ks, int role, const char *address, time_t at, bool
 	*idx_r = SIZE_MAX;
 	if (ks->n == 0)
 		return 0;
+	for (i = 0; i < ks->n && !any_distrusted; i++)
+		any_distrusted = ks->e[i]->pub.kind == SMIME_ENTRY_DISTRUSTED;
 	if ((skip = calloc(ks->n, sizeof(*skip))) == NULL)
 		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 	for (;;) {
@@ -2303,7 +2305,12 @@ choose(struct smime_keystore *ks, int role, const char *address, time_t at, bool
 			break;
 		if ((rc = load_cert(ks, ks->e[best], err)) != 0)
 			break;
-		if (smime_cert_email_protection(ks->e[best]->cert)) {
+		/* A certificate under a distrusted CA is passed over like a distrusted one. */
+		distrusted = false;
+		if (any_distrusted && (rc = keystore_chain_distrusted(ks, ks->e[best]->cert,
+		    &distrusted, err)) != 0)
+			break;
+		if (!distrusted && smime_cert_email_protection(ks->e[best]->cert)) {
 			*idx_r = best;
 			break;
 		}

@@ -246,11 +246,12 @@ KE=$T/ks-bob-eve
 "$SMIME" --home "$KE" import --trust --password-file <(echo pw) "$P/bob.p12" "$E/ca.crt" >/dev/null 2>&1
 mkmsg "$T/eve.eml" eve@example.org bob@example.org
 openssl cms -sign -in "$T/eve.eml" -signer "$E/eve.crt" -inkey "$E/eve.key" -out "$T/eve-s.eml" 2>/dev/null
-expect 0 "eve's CA trusted: her signed mail verifies" "$SMIME" --home "$KE" verify --no-harvest -i "$T/eve-s.eml"
+expect 0 "eve's CA trusted: her signed mail verifies" "$SMIME" --home "$KE" verify -i "$T/eve-s.eml"
 expect 0 "import --distrust eve's CA" "$SMIME" --home "$KE" import --distrust "$E/ca.crt"
 contains "... it was an anchor, and is no more" "$T/.err" "no longer trusted"
 expect 1 "distrusted CA (also imported as trusted): her signed mail fails, exit 1" "$SMIME" --home "$KE" verify -i "$T/eve-s.eml"
 contains "... the distrust list is named" "$T/.err" "distrust"
+expect 4 "... eve (a contact under it) is never encrypted to: exit 4" "$SMIME" --home "$KE" encrypt --no-self --to eve@example.org -i "$T/tobob.eml"
 expect 0 "import --trust eve's CA again" "$SMIME" --home "$KE" import --trust "$E/ca.crt"
 expect 1 "... it stays distrusted: exit 1" "$SMIME" --home "$KE" verify -i "$T/eve-s.eml"
 expect 0 "smime list" "$SMIME" --home "$KE" list

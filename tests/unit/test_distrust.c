@@ -109,7 +109,10 @@ test_distrust_ca(void **state)
 	char *dir = tu_tmpdir();
 	struct smime_keystore *ks;
 	EVP_PKEY *k_other = tu_key("p256");
-	X509 *leaf = tu_cert(c_ca, k_ca, k_a, "Alice", "alice@x.org", SMIME_ROLE_SIGN, -1, 30);
+	X509 *leaf = tu_cert(c_ca, k_ca, k_a, "Alice", "alice@x.org", SMIME_ROLE_SIGN |
+	    SMIME_ROLE_ENCRYPT, -1, 30);
+	X509 *got = NULL;
+	struct smime_error err;
 	/* The same CA re-issued (same name, same key), and another CA of the same name. */
 	X509 *reissued = tu_cert(NULL, NULL, k_ca, "Test Root", NULL, SMIME_ROLE_CA, -10, 4000);
 	X509 *namesake = tu_cert(NULL, NULL, k_other, "Test Root", NULL, SMIME_ROLE_CA, -10, 4000);
@@ -122,7 +125,14 @@ test_distrust_ca(void **state)
 	assert_int_equal(validate(ks, leaf, 0), X509_V_OK);
 	assert_false(smime_keystore_distrusted(ks, c_ca));
 
+	assert_int_equal(smime_keystore_recipient(ks, "alice@x.org", 0, &e, &got, &err), 0);
+	X509_free(got);
+	got = NULL;
 	ks_add(ks, c_ca, SMIME_ENTRY_DISTRUSTED);
+	/* A contact under the distrusted CA is never encrypted to. */
+	assert_int_equal(smime_keystore_recipient(ks, "alice@x.org", 0, &e, &got, &err),
+	    SMIME_E_NOTFOUND);
+	assert_null(got);
 	e = smime_keystore_lookup(ks, fp_of(c_ca));
 	assert_non_null(e);
 	assert_int_equal(e->kind, SMIME_ENTRY_DISTRUSTED);
