@@ -14,7 +14,7 @@ KB=$T/ks-bob
 # --- help -----------------------------------------------------------------
 expect 0 "smime --help" "$SMIME" --help
 contains "smime --help names every command" "$T/.out" "sign.*" 
-for c in sign encrypt decrypt verify open import export list inspect; do
+for c in sign encrypt decrypt verify open import export list config inspect; do
 	expect 0 "smime $c --help" "$SMIME" $c --help
 	contains "smime $c --help has a usage line" "$T/.out" "^usage: smime $c"
 done
@@ -23,7 +23,7 @@ expect 2 "unknown command: usage (2)" "$SMIME" frobnicate
 expect 2 "unknown option: usage (2)" "$SMIME" sign --frobnicate
 expect 2 "encrypt options on sign: usage (2)" "$SMIME" --home "$KA" sign --to x@example.org
 expect 2 "bad --at-time: usage (2)" "$SMIME" verify --at-time yesterday
-for m in sign encrypt decrypt verify open import export list inspect; do
+for m in sign encrypt decrypt verify open import export list config inspect; do
 	[ -f "$SRC/docs/smime-$m.1" ] && ok "docs/smime-$m.1 exists" || not_ok "docs/smime-$m.1 exists"
 done
 
