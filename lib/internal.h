@@ -318,4 +318,15 @@ SMIME_MUST_CHECK int keypref_record(struct smime_keystore *ks, CMS_SignerInfo *s
     X509 *signer, STACK_OF(X509) *certs, const unsigned char *caps, size_t caps_len,
     time_t signing_time, time_t at, struct smime_error *err);
 
+/* An SMIMEEncryptionKeyPreference value is an issuer name and serial at most. */
+#define KEYPREF_MAX 8192
+
+/*
+ * Decode der[len], one SMIMEEncryptionKeyPreference value (untrusted;
+ * its fuzz target is fuzz/fuzz_keypref.c), and say in *match_r whether it
+ * names cert (may be NULL).  Returns 0, or SMIME_E_INPUT naming the rule.
+ */
+SMIME_MUST_CHECK int keypref_check(const unsigned char *der, size_t len, X509 *cert,
+    bool *match_r, struct smime_error *err);
+
 #endif

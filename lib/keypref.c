@@ -139,6 +139,43 @@ out:
 	return ok;
 }
 
+/* Decode the DER of one SMIMEEncryptionKeyPreference value, wholly. */
+static KP_PREF *
+kp_decode(const unsigned char *der, size_t len, struct smime_error *err)
+{
+	const unsigned char *p = der;
+	KP_PREF *kp;
+
+	if (len == 0 || len > KEYPREF_MAX) {
+		smime_error_set(err, SMIME_E_INPUT, "RFC 8551 2.5.3: an "
+		    "SMIMEEncryptionKeyPreference of %zu octets (at most %d)", len, KEYPREF_MAX);
+		return NULL;
+	}
+	kp = (KP_PREF *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(KP_PREF));
+	if (kp == NULL || p != der + len) {
+		ASN1_item_free((ASN1_VALUE *)kp, ASN1_ITEM_rptr(KP_PREF));
+		smime_error_ssl(err, SMIME_E_INPUT, "RFC 8551 2.5.3: the "
+		    "SMIMEEncryptionKeyPreference does not decode");
+		return NULL;
+	}
+	return kp;
+}
+
+int
+keypref_check(const unsigned char *der, size_t len, X509 *cert, bool *match_r,
+    struct smime_error *err)
+{
+	KP_PREF *kp = kp_decode(der, len, err);
+
+	*match_r = false;
+	if (kp == NULL)
+		return err->code;
+	*match_r = cert != NULL && kp_matches(kp, cert);
+	ASN1_item_free((ASN1_VALUE *)kp, ASN1_ITEM_rptr(KP_PREF));
+	ERR_clear_error();
+	return 0;
+}
+
 int
 keypref_record(struct smime_keystore *ks, CMS_SignerInfo *si, X509 *signer,
     STACK_OF(X509) *certs, const unsigned char *caps, size_t caps_len, time_t signing_time,
@@ -147,7 +184,6 @@ keypref_record(struct smime_keystore *ks, CMS_SignerInfo *si, X509 *signer,
 	int idx = CMS_signed_get_attr_by_NID(si, NID_id_smime_aa_encrypKeyPref, -1);
 	X509_ATTRIBUTE *a;
 	ASN1_TYPE *t;
-	const unsigned char *p;
 	KP_PREF *kp = NULL;
 	X509 *enc = NULL;
 	int rc = 0;
@@ -160,12 +196,9 @@ keypref_record(struct smime_keystore *ks, CMS_SignerInfo *si, X509 *signer,
 	    t->value.asn1_string == NULL)
 		return smime_error_set(err, SMIME_E_INPUT, "RFC 8551 2.5.3: the "
 		    "SMIMEEncryptionKeyPreference attribute is not one encoded value");
-	p = t->value.asn1_string->data;
-	kp = (KP_PREF *)ASN1_item_d2i(NULL, &p, t->value.asn1_string->length,
-	    ASN1_ITEM_rptr(KP_PREF));
-	if (kp == NULL || p != t->value.asn1_string->data + t->value.asn1_string->length) {
-		rc = smime_error_ssl(err, SMIME_E_INPUT, "RFC 8551 2.5.3: the "
-		    "SMIMEEncryptionKeyPreference does not decode");
+	if ((kp = kp_decode(t->value.asn1_string->data,
+	    (size_t)t->value.asn1_string->length, err)) == NULL) {
+		rc = err->code;
 		goto out;
 	}
 	for (int i = 0; certs != NULL && i < sk_X509_num(certs) && enc == NULL; i++)

@@ -11,6 +11,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "testutil.h"
+#include "../../lib/internal.h"
 
 #define PASS "correct horse battery staple"
 
@@ -299,6 +300,88 @@ test_caps_of_person(void **state)
 	tu_rmrf(dir);
 }
 
+/* der = tag, length, body (short or one-octet long form), into out; returns its length. */
+static size_t
+tlv(unsigned char tag, const unsigned char *body, size_t n, unsigned char *out)
+{
+	size_t h = 0;
+
+	out[h++] = tag;
+	if (n >= 128)
+		out[h++] = 0x81;
+	out[h++] = (unsigned char)n;
+	memcpy(out + h, body, n);
+	return h + n;
+}
+
+/* RFC 8551 2.5.3: SMIMEEncryptionKeyPreference, every choice and broken ones. */
+static void
+test_keypref_decode(void **state)
+{
+	X509 *c = tu_cert(c_ca, k_ca, k_a, "Tom", "tom@x.org", SMIME_ROLE_ENCRYPT, -1, 30);
+	X509 *other = tu_cert(c_ca, k_ca, k_b, "Tom", "tom@x.org", SMIME_ROLE_ENCRYPT, -1, 30);
+	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(c);
+	unsigned char isn[600], isn_other[600], buf[700], v_isn[700], v_isn_other[700], v_ski[100],
+	    v_rkid[120], v_rkid_date[160], v_bad_tag[700], v_univ[700], v_trail[710], *p;
+	size_t n, n_isn, n_isn_o, l_isn, l_isn_o, l_ski, l_rkid, l_rkid_date, l_bad, l_univ,
+	    l_trail;
+	struct smime_error err;
+	bool match;
+
+	(void)state;
+	assert_non_null(ski);
+	/* IssuerAndSerialNumber of c and of other. */
+	p = isn;
+	n_isn = (size_t)i2d_X509_NAME(X509_get_issuer_name(c), &p);
+	n_isn += (size_t)i2d_ASN1_INTEGER(X509_get0_serialNumber(c), &p);
+	p = isn_other;
+	n_isn_o = (size_t)i2d_X509_NAME(X509_get_issuer_name(other), &p);
+	n_isn_o += (size_t)i2d_ASN1_INTEGER(X509_get0_serialNumber(other), &p);
+	l_isn = tlv(0xa0, isn, n_isn, v_isn);
+	l_isn_o = tlv(0xa0, isn_other, n_isn_o, v_isn_other);
+	l_ski = tlv(0x82, ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski), v_ski);
+	n = tlv(0x04, ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski), buf);
+	l_rkid = tlv(0xa1, buf, n, v_rkid);
+	n += tlv(0x18, (const unsigned char *)"20261207120000Z", 15, buf + n);
+	l_rkid_date = tlv(0xa1, buf, n, v_rkid_date);
+	l_bad = tlv(0xa3, isn, n_isn, v_bad_tag);
+	l_univ = tlv(0x30, isn, n_isn, v_univ);
+	memcpy(v_trail, v_isn, l_isn);
+	v_trail[l_isn] = 0x05;
+	v_trail[l_isn + 1] = 0x00;
+	l_trail = l_isn + 2;
+	{
+		const struct {
+			const char *name;
+			const unsigned char *der;
+			size_t len;
+			int rc;
+			bool match;
+		} rows[] = {
+			{ "issuerAndSerialNumber [0]", v_isn, l_isn, 0, true },
+			{ "another certificate's issuer and serial", v_isn_other, l_isn_o, 0, false },
+			{ "subjectAltKeyIdentifier [2]", v_ski, l_ski, 0, true },
+			{ "receipentKeyId [1]", v_rkid, l_rkid, 0, true },
+			{ "receipentKeyId [1] with a date", v_rkid_date, l_rkid_date, 0, true },
+			/* negative rows */
+			{ "empty", v_isn, 0, SMIME_E_INPUT, false },
+			{ "truncated", v_isn, l_isn - 3, SMIME_E_INPUT, false },
+			{ "tag [3]: no such choice", v_bad_tag, l_bad, SMIME_E_INPUT, false },
+			{ "a universal SEQUENCE, not [0]", v_univ, l_univ, SMIME_E_INPUT, false },
+			{ "trailing octets", v_trail, l_trail, SMIME_E_INPUT, false },
+			{ "longer than the limit", v_isn, KEYPREF_MAX + 1, SMIME_E_INPUT, false },
+		};
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			print_message("keypref: %s\n", rows[i].name);
+			assert_int_equal(keypref_check(rows[i].der, rows[i].len, c, &match, &err),
+			    rows[i].rc);
+			assert_int_equal(match, rows[i].match);
+		}
+	}
+	X509_free(c);
+	X509_free(other);
+}
+
 /* Every certificate of an SST file in the corpus, into ks as kind. */
 static void
 load_sst(struct smime_keystore *ks, const char *path, enum smime_entry_kind kind)
@@ -395,6 +478,7 @@ main(void)
 		cmocka_unit_test(test_distrust_leaf),
 		cmocka_unit_test(test_preferred),
 		cmocka_unit_test(test_caps_of_person),
+		cmocka_unit_test(test_keypref_decode),
 		cmocka_unit_test(test_distrust_windows_sst),
 	};
 
