@@ -204,8 +204,15 @@ keypref_record(struct smime_keystore *ks, CMS_SignerInfo *si, X509 *signer,
 	for (int i = 0; certs != NULL && i < sk_X509_num(certs) && enc == NULL; i++)
 		if (kp_matches(kp, sk_X509_value(certs, i)))
 			enc = sk_X509_value(certs, i);
-	if (enc == NULL || enc == signer || X509_cmp(enc, signer) == 0)
-		goto out;  /* not carried, or the signing certificate itself (harvested) */
+	if (enc == NULL && kp_matches(kp, signer))
+		enc = signer;
+	if (enc == NULL)
+		goto out;  /* not carried: nothing to record */
+	if (enc == signer || X509_cmp(enc, signer) == 0) {
+		/* A dual-use signer naming itself (harvested by the caller). */
+		rc = smime_keystore_prefer(ks, signer, signing_time, err);
+		goto out;
+	}
 	if (!same_person(signer, enc) || !valid_for_encryption(ks, enc, certs, at)) {
 		rc = smime_error_set(err, SMIME_E_BADSIG, "the encryption certificate the signer "
 		    "named (SMIMEEncryptionKeyPreference) does not carry the signer's address "

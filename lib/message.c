@@ -709,8 +709,7 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 	char *from = NULL, **addrs = NULL, **missing = NULL;
 	size_t n_addrs = 0, n_missing = 0;
 	STACK_OF(X509) *certs = sk_X509_new_null();
-	const struct smime_entry **entries = NULL;
-	size_t n_entries = 0;
+	size_t n_found = 0;      /* res->recipients[0..n_found) are the recipients found */
 	struct smime_encrypt_result *res = calloc(1, sizeof(*res));
 	const EVP_CIPHER *cipher = NULL;
 	struct signer signer = { 0 };
@@ -754,24 +753,18 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 		    SMIME_MSG_MAX_RECIPIENTS);
 		goto out;
 	}
-	entries = calloc(n_addrs + 1, sizeof(*entries));
-	if (entries == NULL) {
-		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-		goto out;
-	}
 	for (size_t i = 0; i < n_addrs; i++) {
-		const struct smime_entry *e;
 		X509 *c;
 		struct smime_error e2;
-		if (smime_keystore_recipient(ks, addrs[i], now, &e, &c, &e2) != 0) {
+		if (smime_keystore_recipient(ks, addrs[i], now, NULL, &c, &e2) != 0) {
 			if (strv_push(&missing, &n_missing, addrs[i]) != 0)
 				goto oom;
 			continue;
 		}
 		sk_X509_push(certs, c);
-		entries[n_entries++] = e;
 		if (strv_push(&res->recipients, &res->n_recipients, addrs[i]) != 0)
 			goto oom;
+		n_found = res->n_recipients;
 	}
 	if (!o->no_self) {
 		char fp[65];
@@ -819,7 +812,7 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 		    "no recipients: name them with --to or in the To and Cc headers");
 		goto out;
 	}
-	if ((rc = choose_cipher(ks, o, res->recipients, n_entries, &cipher, &res->cipher_rule,
+	if ((rc = choose_cipher(ks, o, res->recipients, n_found, &cipher, &res->cipher_rule,
 	    err)) != 0)
 		goto out;
 	if ((res->cipher = strdup(cms_cipher_name(cipher))) == NULL)
@@ -858,7 +851,6 @@ oom:
 out:
 	signer_free(&signer);
 	smime_encrypt_result_free(res);
-	free(entries);
 	sk_X509_pop_free(certs, X509_free);
 	strv_free(addrs, n_addrs);
 	strv_free(missing, n_missing);
