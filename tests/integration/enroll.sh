@@ -357,6 +357,12 @@ contains "approved: carol's identity" "$T/.err" "enrolled: signing identity .*ca
 [ -z "$(find "$KC/scep-pending" -type f 2>/dev/null)" ] && ok "approved: the pending file is gone" ||
 	not_ok "approved: the pending file is gone"
 verify_issued "carol (approved)" "$KC"
+"$SMIME" --home "$KC" --json list >"$T/l.json" 2>/dev/null
+if jq -e --arg fp "$PIN" '.entries[] | select(.fingerprint == $fp) | .kind == "anchor"' "$T/l.json" >/dev/null; then
+	ok "carol (--resume): the CA pinned before the wait is a trust anchor"
+else
+	not_ok "carol (--resume): the CA pinned before the wait is a trust anchor" "$(head -c 1500 "$T/l.json")"
+fi
 
 # a request approved while the command waits
 KD=$T/ks-dave
