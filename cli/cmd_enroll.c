@@ -617,6 +617,22 @@ trust_ca(struct enroll *e, X509 *current, struct smime_error *err)
 	char pin[65], *subject = smime_cert_subject(e->ca);
 	int rc = 0;
 
+	/* Distrust overrides every way of trusting below, the pin included. */
+	for (int i = -1; i < sk_X509_num(e->ca_all); i++) {
+		X509 *x = i < 0 ? e->ca : sk_X509_value(e->ca_all, i);
+		char fp[65];
+
+		smime_cert_fingerprint(x, fp);
+		if ((i < 0 || (e->pin != NULL && normalize_pin(e->pin, pin) &&
+		    strcmp(fp, pin) == 0)) && smime_keystore_distrusted(e->ks, x)) {
+			char *xs = smime_cert_subject(x);
+			rc = smime_error_set(err, SMIME_E_BADSIG, "%s: the CA certificate '%s' (SHA-256 "
+			    "fingerprint %s) is on the keystore's distrust list; nothing was sent",
+			    e->http->base, xs != NULL ? xs : "?", fp);
+			OPENSSL_free(xs);
+			goto out;
+		}
+	}
 	if (e->pin != NULL) {
 		normalize_pin(e->pin, pin);
 		if (strcmp(pin, e->ca_fp) == 0) {

@@ -182,6 +182,17 @@ rm -rf "$K"
 expect 3 "a CA that is a keystore anchor: the request is sent" timeout 60 "$SMIME" --home "$K" enroll \
 	--scep "$F/good/scep" --challenge-file "$T/challenge"
 contains "anchor: the reply is refused" "$T/.err" "the reply to the PKCSReq"
+# A distrusted CA is refused even when pinned, and even when also an anchor.
+rm -rf "$K"
+"$SMIME" --home "$K" import --trust "$P/ca.crt" >/dev/null 2>&1
+"$SMIME" --home "$K" import --distrust "$P/ca.crt" >/dev/null 2>&1
+: >"$T/fake.log"
+expect 1 "a distrusted CA, pinned: refused before sending" timeout 60 "$SMIME" --home "$K" enroll \
+	--scep "$F/good/scep" --challenge-file "$T/challenge" --ca-fingerprint "$CA_FP"
+contains "distrusted CA: the distrust list is said" "$T/.err" "on the keystore's distrust list; nothing was sent"
+lacks "distrusted CA: nothing is sent" "$T/fake.log" "PKIOperation"
+expect 1 "a distrusted CA, not pinned (also an anchor): refused" timeout 60 "$SMIME" --home "$K" enroll \
+	--scep "$F/good/scep" --challenge-file "$T/challenge"
 fake "a reply that is not application/x-pki-message" plainpki 3 "PKIOperation answered text/plain" \
 	--ca-fingerprint "$CA_FP"
 fake "--key ec-p256 is sent too" good 3 "the reply to the PKCSReq" --ca-fingerprint "$CA_FP" --key ec-p256
