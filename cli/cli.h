@@ -105,12 +105,6 @@ int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_config(int argc, char **argv);
-/*
- * The value of the keystore setting name (cmd_config.c) into val[size];
- * "" when it is not set.  Returns 0 or an smime_code with err set.
- */
-int settings_get(struct smime_keystore *ks, const char *name, char *val, size_t size,
-    struct smime_error *err);
 int cmd_admin(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
+#include "settings.h"
 
 static void
 help_sign(FILE *f)
