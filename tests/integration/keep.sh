@@ -122,7 +122,7 @@ stop_smimed
 D2=$T/data2
 cat >"$T/two.conf" <<EOF
 recovery_approval = 2
-recovery_request_ttl = 3
+recovery_request_ttl = 6
 archive_retention_days = 30
 EOF
 if ! start_smimed "$D2" --config "$T/two.conf"; then not_ok "smimed starts with recovery_approval = 2" "$(tail "$D2.log")"; done_testing; exit 1; fi
@@ -151,9 +151,19 @@ expect 5 "once only" "$SMIME" admin recovery fetch "$req" -o "$T/u-r2.p12" --pas
 expect 0 "recovery list" "$SMIME" admin recovery list --json
 jq -e --arg r "$req" '[.items[] | select(.id == $r and .status == "exported" and .reason == "legal hold 42")] | length == 1' "$T/.out" >/dev/null &&
 	ok "the request is listed, exported, with its reason" || not_ok "recovery list" "$(cat "$T/.out")"
+# What the approver approves is what the archive held when the request was
+# made: a key archived later is not in its export.
+expect 0 "a request for una's whole history" "$SMIME" admin recover --user una@example.org --reason "scope" -o "$T/u-s.p12" --password-file "$T/recpw"
+scope=$(cat "$T/.out")
+sleep 1.1
+expect 0 "una gets another key after the request" "$SMIME" admin cert issue --user una@example.org --profile encryption --password-file "$T/pw" -o "$T/u2.p12"
+SMIME_TOKEN=$B expect 0 "the second token approves it" "$SMIME" admin recovery approve "$scope"
+expect 0 "the requester fetches it" "$SMIME" admin recovery fetch "$scope" -o "$T/u-s.p12" --password-file "$T/recpw"
+[ "$(p12_keys "$T/u-s.p12" "$T/recpw")" = 1 ] && ok "with the one key archived when it was asked for, not the later one" ||
+	not_ok "the export holds only what was approved" "$(p12_keys "$T/u-s.p12" "$T/recpw") keys"
 expect 0 "another request" "$SMIME" admin recover --user una@example.org --reason "too late" -o "$T/u-late.p12" --password-file "$T/recpw"
 late=$(cat "$T/.out")
-sleep 4
+sleep 7
 SMIME_TOKEN=$B expect 5 "an approval after expiry is refused" "$SMIME" admin recovery approve "$late"
 contains "as expired" "$T/.err" "expire"
 expect 5 "and nothing can be fetched" "$SMIME" admin recovery fetch "$late" -o "$T/u-late.p12" --password-file "$T/recpw"
