@@ -90,11 +90,12 @@ keyset_clear(struct keyset *ks)
 
 /*
  * Read and unseal the archived keys of user_id (only the certificate cert
- * when it is not ""), with their certificates.  NOTFOUND when there is none.
+ * when it is not ""), with their certificates; with until > 0, only those
+ * of certificates recorded by then.  NOTFOUND when there is none.
  */
 static int
 keyset_read(struct service *svc, struct store_tx *tx, const struct store_user *u,
-    const char *cert, struct keyset *ks, struct smime_error *err)
+    const char *cert, int64_t until, struct keyset *ks, struct smime_error *err)
 {
 	struct store_page page = { .after = NULL, .limit = RECOVER_MAX_CERTS };
 	struct store_cert_filter f = { .user_id = u->id };
@@ -127,6 +128,10 @@ keyset_read(struct service *svc, struct store_tx *tx, const struct store_user *u
 	for (size_t i = 0; i < n; i++) {
 		unsigned char *sealed = NULL;
 		size_t len = 0;
+		/* A request exports what its approver saw asked for: no key
+		 * recorded after it was made. */
+		if (until > 0 && certs[i].created > until)
+			continue;
 		rc = svc->be->archive_get(tx, certs[i].sha256, &sealed, &len, err);
 		if (rc == SMIME_E_NOTFOUND)
 			continue;   /* issued from a CSR, or signing: the key never was here */
@@ -299,7 +304,7 @@ h_user_recover(struct request *rq)
 	/* Deleted users too: the archive keeps a leaver's keys. */
 	rc = rq->svc->be->user_find(tx, rq->params[0], &u, &err);
 	if (rc == 0)
-		rc = keyset_read(rq->svc, tx, &u, cert, &ks, &err);
+		rc = keyset_read(rq->svc, tx, &u, cert, 0, &ks, &err);
 	rq->svc->be->rollback(tx);
 	tx = NULL;
 	if (rc != 0) {
@@ -470,7 +475,7 @@ h_recovery_export(struct request *rq)
 	if (rc == 0)
 		rc = rq->svc->be->user_find(tx, r.user_id, &u, &err);
 	if (rc == 0)
-		rc = keyset_read(rq->svc, tx, &u, r.cert, &ks, &err);
+		rc = keyset_read(rq->svc, tx, &u, r.cert, r.created, &ks, &err);
 	rq->svc->be->rollback(tx);
 	tx = NULL;
 	if (rc != 0) {
