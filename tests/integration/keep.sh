@@ -173,6 +173,10 @@ jq -e --arg r "$req" '([.items[] | select(.action == "recovery.request" and .obj
 	([.items[] | select(.action == "archive.recover" and .detail.request == $r)] | length == 1)' "$T/.out" >/dev/null &&
 	ok "request, approval and export are audited" || not_ok "two-person audit" "$(jq -c '[.items[] | select(.action | test("recover"))]' "$T/.out")"
 expect 0 "delete una" "$SMIME" admin user delete una@example.org
+# A leaver's trail is what an audit looks for: by the address they held.
+expect 0 "the audit of the deleted una, by her address" "$SMIME" admin audit --user una@example.org --json
+[ -s "$T/.out" ] && jq -e '([.items[] | select(.action == "user.delete")] | length == 1) and ([.items[] | select(.action == "archive.recover")] | length >= 2)' "$T/.out" >/dev/null &&
+	ok "finds her deletion and her recoveries" || not_ok "audit --user of a deleted user" "$(cat "$T/.out" "$T/.err")"
 expect 5 "purge before archive_retention_days: refused" "$SMIME" admin user purge una@example.org --reason "x"
 contains "naming the retention" "$T/.err" "retention|days"
 expect 0 "another user" "$SMIME" admin user add vic@example.org
