@@ -555,8 +555,10 @@ archive_check_reloaded(struct service *svc)
 	int rc = kek_from_store(svc, db, mk, kek, &err);
 	bool same = rc == 0 && archive_has_key(svc->archive, kek);
 	/* Until a restart reads the store's KEK, the archive seals and unseals
-	 * nothing: a key sealed under the KEK held would be lost to the store. */
-	archive_set_stale(svc->archive, !same);
+	 * nothing: a key sealed under the KEK held would be lost to the store.
+	 * A store that could not be read (busy, I/O) says nothing either way. */
+	if (rc == 0 || rc == SMIME_E_NOTFOUND || rc == SMIME_E_CRYPTO || rc == SMIME_E_INPUT)
+		archive_set_stale(svc->archive, !same);
 	if (rc == SMIME_E_NOTFOUND)
 		log_event("error", "archive.reload", "message", "the restored store keeps no archive "
 		    "key (a backup of an older smimed): the archive is closed until smimed is "
