@@ -185,4 +185,9 @@ grep -q reuse_addresses "$T/.body" && ok "the answer names reuse_addresses" || n
 status_is "with reuse_addresses it is taken" 200 PATCH /api/v1/users/vic@example.org '{"emails":["vic@example.org","una@example.org"],"reuse_addresses":true}'
 expect 0 "user list --deleted" "$SMIME" admin user list --deleted --json
 jq -e '[.items[] | select(.emails == ["una@example.org"])] | length == 1' "$T/.out" >/dev/null && ok "una keeps it as a former address" || not_ok "former address" "$(cat "$T/.out")"
+una_id=$(jq -r '.items[] | select(.emails == ["una@example.org"]) | .id' "$T/.out")
+# Mail to that address is vic's to read now: the audit says whose address he took.
+expect 0 "the audit of the change that took una's address" "$SMIME" admin audit --action user.update --user vic@example.org --json
+[ -n "$una_id" ] && [ -s "$T/.out" ] && jq -e --arg u "$una_id" '[.items[] | select(.detail.reused == [{"address": "una@example.org", "from": $u}])] | length == 1' "$T/.out" >/dev/null &&
+	ok "names the address taken and the deleted user it came from" || not_ok "reuse audited" "$(cat "$T/.out")"
 done_testing
