@@ -190,4 +190,28 @@ una_id=$(jq -r '.items[] | select(.emails == ["una@example.org"]) | .id' "$T/.ou
 expect 0 "the audit of the change that took una's address" "$SMIME" admin audit --action user.update --user vic@example.org --json
 [ -n "$una_id" ] && [ -s "$T/.out" ] && jq -e --arg u "$una_id" '[.items[] | select(.detail.reused == [{"address": "una@example.org", "from": $u}])] | length == 1' "$T/.out" >/dev/null &&
 	ok "names the address taken and the deleted user it came from" || not_ok "reuse audited" "$(cat "$T/.out")"
+stop_smimed
+
+# ---- a long history: every key, past the first page of certificates ---------------------
+# Years of device signing certificates (SCEP renewals) come before the
+# newest encryption key; a recovery of the whole history holds that key too.
+D3=$T/data3
+if ! start_smimed "$D3"; then not_ok "smimed starts" "$(tail "$D3.log")"; done_testing; exit 1; fi
+expect 0 "a user" "$SMIME" admin user add wes@example.org
+wes_id=$(cat "$T/.out")
+expect 0 "his encryption key, made by the service" "$SMIME" admin cert issue --user wes@example.org --profile encryption --password-file "$T/pw" -o "$T/w1.p12"
+stop_smimed
+sqlite3 "$D3/smimed.db" "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < 1200)
+	INSERT INTO certs (serial, ca_id, user_id, purpose, source, status, not_before, not_after, sha256, sha1, der, created)
+	SELECT printf('7E%014X', n), c.ca_id, c.user_id, 1, 3, 2, c.not_before, c.not_after, lower(hex(randomblob(32))),
+	lower(hex(randomblob(20))), x'3000', c.created - 100000 + n FROM i, certs c WHERE c.user_id = '$wes_id'" &&
+	ok "1,200 older signing certificates of his devices (none archived)" || not_ok "history rows"
+if start_smimed "$D3"; then
+	expect 0 "recover his whole history" \
+		"$SMIME" admin recover --user wes@example.org --reason "long history" -o "$T/w-r.p12" --password-file "$T/recpw"
+	[ "$(p12_keys "$T/w-r.p12" "$T/recpw")" = 1 ] && ok "with his encryption key, past the first 1,000 certificates" ||
+		not_ok "the newest key is in the export" "$(cat "$T/.err")"
+else
+	not_ok "smimed starts again" "$(tail "$D3.log")"
+fi
 done_testing
