@@ -104,6 +104,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 

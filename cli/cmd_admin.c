@@ -2949,7 +2949,8 @@ static const struct verb verbs[] = {
 	{ "recovery", "fetch", recovery_fetch, A_OUT | A_PASSWORD_FILE, 1, 1, "ID",
 	  "ID -o FILE.p12 [--password-file FILE]",
 	  "Export an approved recovery request as one PKCS#12 to FILE (0600): only the\n"
-	  "token that asked for it, once, before the request expires (audited).\n\n"
+	  "token that asked for it, once, before the request expires (audited); it\n"
+	  "holds the keys of the certificates recorded when the request was made.\n\n"
 	  "  -o, --out FILE        the PKCS#12 (never a terminal)\n"
 	  "  --password-file FILE  its password (else SMIME_P12_PASSWORD, else a prompt)\n" },
 	{ "import", NULL, admin_import, A_USER | A_PASSWORD_FILE, 1, 64, "FILE",

@@ -340,6 +340,7 @@ struct enroll {
 	X509 *ca, *ra;                  /* from GetCACert */
 	STACK_OF(X509) *ca_all;         /* every certificate of that answer */
 	char ca_fp[65], ra_fp[65];
+	char anchor_fp[65];             /* the CA certificate pinned by --ca-fingerprint, or "" */
 	const EVP_MD *md;
 	const EVP_CIPHER *cipher;
 
@@ -616,10 +617,28 @@ trust_ca(struct enroll *e, X509 *current, struct smime_error *err)
 	char pin[65], *subject = smime_cert_subject(e->ca);
 	int rc = 0;
 
+	/* Distrust overrides every way of trusting below, the pin included. */
+	for (int i = -1; i < sk_X509_num(e->ca_all); i++) {
+		X509 *x = i < 0 ? e->ca : sk_X509_value(e->ca_all, i);
+		char fp[65];
+
+		smime_cert_fingerprint(x, fp);
+		if ((i < 0 || (e->pin != NULL && normalize_pin(e->pin, pin) &&
+		    strcmp(fp, pin) == 0)) && smime_keystore_distrusted(e->ks, x)) {
+			char *xs = smime_cert_subject(x);
+			rc = smime_error_set(err, SMIME_E_BADSIG, "%s: the CA certificate '%s' (SHA-256 "
+			    "fingerprint %s) is on the keystore's distrust list; nothing was sent",
+			    e->http->base, xs != NULL ? xs : "?", fp);
+			OPENSSL_free(xs);
+			goto out;
+		}
+	}
 	if (e->pin != NULL) {
 		normalize_pin(e->pin, pin);
-		if (strcmp(pin, e->ca_fp) == 0)
+		if (strcmp(pin, e->ca_fp) == 0) {
+			memcpy(e->anchor_fp, pin, sizeof(e->anchor_fp));
 			goto out;
+		}
 		/* A certificate of the answer with the pin's fingerprint that the CA chains to. */
 		for (int i = 0; i < sk_X509_num(e->ca_all); i++) {
 			X509 *x = sk_X509_value(e->ca_all, i);
@@ -627,8 +646,10 @@ trust_ca(struct enroll *e, X509 *current, struct smime_error *err)
 
 			smime_cert_fingerprint(x, fp);
 			if (strcmp(fp, pin) == 0 && X509_check_ca(x) != 0 &&
-			    chains_to(e->ca, x, e->ca_all))
+			    chains_to(e->ca, x, e->ca_all)) {
+				memcpy(e->anchor_fp, pin, sizeof(e->anchor_fp));
 				goto out;
+			}
 		}
 		rc = smime_error_set(err, SMIME_E_BADSIG, "%s: the CA certificate '%s' has the "
 		    "SHA-256 fingerprint %s, not %s given with --ca-fingerprint; nothing was sent",
@@ -1043,10 +1064,11 @@ pending_save(struct enroll *e, struct smime_error *err)
 		rc = smime_error_ssl(err, SMIME_E_CRYPTO, "cannot encode the pending request");
 		goto out;
 	}
-	j = json_pack("{s:i,s:s,s:s,s:s?,s:s,s:s,s:s,s:s,s:s,s:s?,s:s?,s:s}", "version", 1,
+	j = json_pack("{s:i,s:s,s:s,s:s?,s:s,s:s,s:s,s:s,s:s?,s:s,s:s?,s:s?,s:s}", "version", 1,
 	    "transaction_id", e->tid, "url", e->http->base, "profile", e->profile,
 	    "type", e->type == SMIME_SCEP_PKCSREQ ? "PKCSReq" : "RenewalReq",
 	    "key_type", key_type_name(e->key_type), "ca", e->ca_fp, "ra", e->ra_fp,
+	    "anchor", e->anchor_fp[0] != '\0' ? e->anchor_fp : NULL,
 	    "csr", csr, "self_signed", self,
 	    "renewed", e->type == SMIME_SCEP_RENEWALREQ ? e->signer_fp : NULL,
 	    "key", key);
@@ -1195,6 +1217,12 @@ pending_load(struct enroll *e, char **url_r, char **profile_r, struct smime_erro
 	snprintf(e->tid, sizeof(e->tid), "%s", jstr(j, "transaction_id"));
 	snprintf(e->ca_fp, sizeof(e->ca_fp), "%s", jstr(j, "ca"));
 	snprintf(e->ra_fp, sizeof(e->ra_fp), "%s", jstr(j, "ra"));
+	/* The pinned CA (older files have none); it must be 64 hex digits. */
+	if (jstr(j, "anchor") != NULL && !normalize_pin(jstr(j, "anchor"), e->anchor_fp)) {
+		rc = smime_error_set(err, SMIME_E_INPUT, "%s: the anchor is not a SHA-256 "
+		    "fingerprint", e->pending_path);
+		goto out;
+	}
 	e->type = strcmp(jstr(j, "type"), "RenewalReq") == 0 ? SMIME_SCEP_RENEWALREQ :
 	    SMIME_SCEP_PKCSREQ;
 	e->renew = e->type == SMIME_SCEP_RENEWALREQ;
@@ -1320,12 +1348,20 @@ store(struct enroll *e, struct smime_error *err)
 	if ((rc = smime_keystore_add(e->ks, e->issued, e->key, SMIME_ENTRY_IDENTITY, NULL,
 	    err)) != 0)
 		return rc;
-	/* The CA (and the chain the answers gave) to build chains with; trust is not given. */
+	/*
+	 * The CA (and the chain the answers gave) to build chains with; trust
+	 * is given only to the certificate the user pinned by fingerprint, so
+	 * that colleagues' mail signed under the same CA verifies.
+	 */
 	for (int i = 0; i < sk_X509_num(e->ca_all); i++) {
 		X509 *x = sk_X509_value(e->ca_all, i);
+		char fp[65];
 
+		smime_cert_fingerprint(x, fp);
 		if (X509_check_ca(x) != 0 &&
-		    (rc = smime_keystore_add(e->ks, x, NULL, SMIME_ENTRY_CA, NULL, err)) != 0)
+		    (rc = smime_keystore_add(e->ks, x, NULL, e->anchor_fp[0] != '\0' &&
+		    strcmp(fp, e->anchor_fp) == 0 ? SMIME_ENTRY_ANCHOR : SMIME_ENTRY_CA, NULL,
+		    err)) != 0)
 			return rc;
 	}
 	for (int i = 0; i < sk_X509_num(e->issued_extra); i++)

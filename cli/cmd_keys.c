@@ -1,6 +1,8 @@
 /* smime: the keystore commands: import, export, list. */
 #include <errno.h>
 #include <getopt.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,7 +15,7 @@
 
 #define IMPORT_MAX_FILE (64u * 1024 * 1024)
 
-enum { O_TRUST = 0x300, O_PASSWORD_FILE, O_LEGACY, O_CERTS_ONLY, O_ALL };
+enum { O_TRUST = 0x300, O_PASSWORD_FILE, O_LEGACY, O_CERTS_ONLY, O_ALL, O_DISTRUST };
 
 static void
 str_free(char *s)
@@ -29,6 +31,7 @@ entry_kind(enum smime_entry_kind k)
 	case SMIME_ENTRY_CONTACT: return "contact";
 	case SMIME_ENTRY_ANCHOR: return "anchor";
 	case SMIME_ENTRY_CA: return "ca";
+	case SMIME_ENTRY_DISTRUSTED: return "distrusted";
 	}
 	return "unknown";
 }
@@ -85,21 +88,6 @@ slurp(const char *path, size_t *len_r, struct smime_error *err)
 	return data;
 }
 
-/* Does data look like an RFC 5322 message (a header line first)? */
-static bool
-looks_like_mail(const unsigned char *d, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n && i < 80; i++) {
-		if (d[i] == ':')
-			return i > 0;
-		if (!(d[i] > 32 && d[i] < 127))
-			return false;
-	}
-	return false;
-}
-
 /* Load one file into bag, whatever its container. */
 static int
 load_file(const char *path, struct smime_bag *bag, char **password, bool *asked,
@@ -111,7 +99,8 @@ load_file(const char *path, struct smime_bag *bag, char **password, bool *asked,
 
 	if (data == NULL)
 		return err->code;
-	if (looks_like_mail(data, len) && memcmp(data, "-----", 5) != 0) {
+	/* Text before a PEM block ("openssl ca" writes "Certificate:") is not mail. */
+	if (smime_looks_like_mail(data, len)) {
 		BIO *b = BIO_new_mem_buf(data, (int)len);
 		rc = smime_msg_extract(b, *password, bag, err);
 		BIO_free(b);
@@ -131,15 +120,85 @@ load_file(const char *path, struct smime_bag *bag, char **password, bool *asked,
 	return rc;
 }
 
+/*
+ * The keystore folder import will use, and the outermost folder of its
+ * path that does not exist yet (created by opening it), in made[]; made[0]
+ * is "" when the keystore folder exists.
+ */
+static void
+import_new_folders(char made[4096], char dir[4096])
+{
+	struct stat st;
+	char *slash;
+
+	made[0] = dir[0] = '\0';
+	if (g.home != NULL)
+		snprintf(dir, 4096, "%s", g.home);
+	else if (!smime_keystore_default_dir(dir, 4096))
+		return;
+	if (stat(dir, &st) == 0)
+		return;
+	snprintf(made, 4096, "%s", dir);
+	for (;;) {
+		char parent[4096];
+		snprintf(parent, sizeof(parent), "%s", made);
+		if ((slash = strrchr(parent, '/')) == NULL || slash == parent)
+			break;
+		*slash = '\0';
+		if (stat(parent, &st) == 0)
+			break;
+		snprintf(made, 4096, "%s", parent);
+	}
+}
+
+/*
+ * A keystore this import created and left empty is removed again, with
+ * the folders made for it: a failed import leaves nothing behind.  Only
+ * empty folders and the files a commit makes are removed.
+ */
+static void
+import_undo_new(struct smime_keystore *ks, const char *made, const char *dir)
+{
+	static const char *const files[] = { "lock", "index.tmp" };
+	static const char *const subs[] = { "certs", "keys" };
+	char path[4200], cur[4096];
+	struct stat st;
+
+	if (made[0] == '\0' || dir[0] == '\0' || (ks != NULL && smime_keystore_count(ks) != 0))
+		return;
+	snprintf(path, sizeof(path), "%s/index", dir);
+	if (stat(path, &st) == 0)
+		return;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		(void)unlink(path);
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
+		(void)rmdir(path);
+	}
+	snprintf(cur, sizeof(cur), "%s", dir);
+	for (;;) {
+		char *slash;
+		if (rmdir(cur) != 0 || strcmp(cur, made) == 0)
+			break;
+		if ((slash = strrchr(cur, '/')) == NULL || slash == cur)
+			break;
+		*slash = '\0';
+	}
+}
+
 int
 cmd_import(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "trust", no_argument, NULL, O_TRUST },
+		{ "distrust", no_argument, NULL, O_DISTRUST },
 		{ "password-file", required_argument, NULL, O_PASSWORD_FILE },
 		GLOBAL_LONG_OPTIONS, { NULL, 0, NULL, 0 },
 	};
-	bool trust = false, asked = false;
+	bool trust = false, distrust = false, asked = false;
+	char made[4096], dir[4096];
 	struct smime_keystore *ks = NULL;
 	struct smime_error err;
 	char *password = NULL;
@@ -156,9 +215,11 @@ cmd_import(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (c) {
 		case O_TRUST: trust = true; break;
+		case O_DISTRUST: distrust = true; break;
 		case O_PASSWORD_FILE: g.password_file = optarg; break;
 		case 'h':
-			printf("usage: smime import [--trust] [--password-file FILE] FILE...\n\n"
+			printf("usage: smime import [--trust] [--password-file FILE] FILE...\n"
+			    "       smime import --distrust FILE...\n\n"
 			    "Import certificates and private keys into the keystore from PKCS#12/PFX\n"
 			    "(modern and legacy RC2/3DES), PEM, DER, PKCS#7 bundles, Microsoft SST\n"
 			    "stores, and .p12/.pfx or certificate attachments inside an .eml.\n"
@@ -169,7 +230,11 @@ cmd_import(int argc, char **argv)
 			    "become trust anchors.  The PKCS#12 password comes from --password-file\n"
 			    "or SMIME_P12_PASSWORD (not the keystore passphrase), else a prompt.\n"
 			    "Every usable certificate of every file is saved in one atomic step; a file\n"
-			    "that cannot be read is reported and the others are still imported.\n");
+			    "that cannot be read is reported and the others are still imported.\n"
+			    "With --distrust, every certificate of the files (PEM, DER, PKCS#7, SST)\n"
+			    "joins the distrust list instead: a chain holding a distrusted CA or leaf\n"
+			    "(or its subject with its key) fails every validation, even when it is\n"
+			    "also a trust anchor.  A failed import into a new keystore leaves nothing.\n");
 			json_decref(jfiles);
 			return EXIT_OK;
 		default:
@@ -183,8 +248,14 @@ cmd_import(int argc, char **argv)
 		json_decref(jfiles);
 		return usage_error("import", "name at least one file");
 	}
+	if (trust && distrust) {
+		json_decref(jfiles);
+		return usage_error("import", "--trust and --distrust exclude each other");
+	}
+	import_new_folders(made, dir);
 	if ((rc = open_keystore("import", true, &ks)) != EXIT_OK) {
 		json_decref(jfiles);
+		import_undo_new(NULL, made, dir);
 		return rc;
 	}
 	if (g.password_file != NULL || getenv("SMIME_P12_PASSWORD") != NULL) {
@@ -259,7 +330,10 @@ cmd_import(int argc, char **argv)
 			 * self-signed root without basicConstraints (X.509 v1) is one too
 			 * when the user says --trust.
 			 */
-			if (trust && (ca || self_signed) && key == NULL)
+			if (distrust) {
+				kind = SMIME_ENTRY_DISTRUSTED;
+				key = NULL;
+			} else if (trust && (ca || self_signed) && key == NULL)
 				kind = SMIME_ENTRY_ANCHOR;
 			else if (ca && key == NULL)
 				kind = SMIME_ENTRY_CA;
@@ -271,6 +345,14 @@ cmd_import(int argc, char **argv)
 				STACK_OF(OPENSSL_STRING) *em = smime_cert_emails(cert);
 				usable = em != NULL && sk_OPENSSL_STRING_num(em) > 0;
 				sk_OPENSSL_STRING_pop_free(em, str_free);
+			}
+			if (kind == SMIME_ENTRY_DISTRUSTED) {
+				const struct smime_entry *was = smime_keystore_lookup(ks, fp);
+				if (was != NULL && was->kind == SMIME_ENTRY_ANCHOR)
+					note = "was a trust anchor: no longer trusted";
+				else if (was != NULL && was->has_key)
+					note = "an own identity: its key still decrypts old mail, its "
+					    "certificate no longer validates";
 			}
 			if (kind == SMIME_ENTRY_CONTACT && !usable) {
 				/* RFC 8550 4.4.2 and 4.4.4: not an S/MIME certificate: skipped. */
@@ -325,7 +407,7 @@ cmd_import(int argc, char **argv)
 		json_array_append_new(jfiles, json_pack("{s:s,s:s,s:o}", "file", path, "status",
 		    file_imported > 0 || file_refused == 0 ? "ok" : "refused", "certificates", jcerts));
 	}
-	for (size_t k = 0; k < bag->n_keys; k++)
+	for (size_t k = 0; k < bag->n_keys && !distrust; k++)
 		if (bag->key_cert[k] < 0 && !g.json)
 			fprintf(stderr, "smime import: a private key without its certificate was skipped\n");
 	if (smime_keystore_commit(ks, &err) != 0) {
@@ -336,6 +418,8 @@ cmd_import(int argc, char **argv)
 		json_out(json_pack("{s:O,s:i}", "files", jfiles, "imported", (int)imported));
 	rc = exit_code(worst);
 out:
+	if (ks != NULL)
+		import_undo_new(ks, made, dir);
 	for (int f = 0; ranges != NULL && f < argc - optind; f++)
 		free(ranges[f].error);
 	free(ranges);
@@ -358,8 +442,9 @@ cmd_list(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		if (c == 'h') {
 			printf("usage: smime list [--json]\n\n"
-			    "List the keystore: own identities (with keys), contacts, CA certificates\n"
-			    "and trust anchors, with their use, expiry, addresses and fingerprints.\n");
+			    "List the keystore: own identities (with keys), contacts, CA certificates,\n"
+			    "trust anchors and the distrust list (kind \"distrusted\"), with their use,\n"
+			    "expiry, addresses and fingerprints.  With --json, emails is an array.\n");
 			json_decref(a);
 			return EXIT_OK;
 		}
@@ -376,11 +461,22 @@ cmd_list(int argc, char **argv)
 		const struct smime_entry *e = smime_keystore_entry(ks, i);
 		bool expired = e->not_after != 0 && e->not_after < time(NULL);
 		if (g.json) {
-			json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:b,s:s,s:s,s:s,s:b}",
+			/* An array, as the service's API gives them. */
+			json_t *em = json_array();
+			const char *p = e->emails ? e->emails : "";
+			while (*p != '\0') {
+				size_t l = strcspn(p, ",");
+				json_array_append_new(em, json_stringn(p, l));
+				p += l;
+				if (*p == ',')
+					p++;
+			}
+			json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:b,s:s,s:o,s:s,s:b,s:b}",
 			    "fingerprint", e->fingerprint, "kind", entry_kind(e->kind),
 			    "use", role_name(e->roles), "key", e->has_key,
-			    "subject", e->subject ? e->subject : "", "emails", e->emails ? e->emails : "",
-			    "not_after", time_iso(e->not_after, t1), "expired", expired));
+			    "subject", e->subject ? e->subject : "", "emails", em,
+			    "not_after", time_iso(e->not_after, t1), "expired", expired,
+			    "distrusted", e->kind == SMIME_ENTRY_DISTRUSTED));
 		} else {
 			printf("%-8s %-10s %s %.16s  %s%s  %s  %s\n", entry_kind(e->kind),
 			    role_name(e->roles), e->has_key ? "key" : "   ", e->fingerprint,

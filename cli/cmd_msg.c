@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
+#include "settings.h"
 
 static void
 help_sign(FILE *f)
@@ -40,8 +41,12 @@ help_encrypt(FILE *f)
 	    "                      [--ldap-starttls] [--ldap-cacert FILE]] [--no-ldap]\n\n"
 	    "Encrypt a message to the recipients in its To and Cc headers and those named\n"
 	    "with --to, and to yourself so that sent mail stays readable.  The default is\n"
-	    "AES-256-GCM (authEnveloped-data); AES-CBC is chosen when a recipient announced\n"
-	    "that they cannot read GCM.\n\n"
+	    "AES-256-CBC (enveloped-data), which every mail client reads; AES-256-GCM\n"
+	    "(authEnveloped-data) when every recipient announced it in a signed message\n"
+	    "(the capabilities of any of their certificates count), or when the keystore\n"
+	    "setting prefer-gcm is yes and no recipient announced capabilities without it\n"
+	    "(smime config prefer-gcm yes).  --cipher decides alone.  The report names the\n"
+	    "rule that chose (--json: cipher_rule).\n\n"
 	    "  --to ADDR        another recipient (repeatable)\n"
 	    "  --cipher NAME    aes-256-gcm, aes-128-gcm, aes-256-cbc or aes-128-cbc\n"
 	    "  --allow-weak     permit --cipher des-ede3-cbc, for very old clients\n"
@@ -449,6 +454,12 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 		goto out;
 	}
 	if (encrypt) {
+		char pg[16];
+		if (settings_get(ks, "prefer-gcm", pg, sizeof(pg), &err) != 0) {
+			rc = fail(cmd, &err);
+			goto out;
+		}
+		eo.prefer_gcm = strcmp(pg, "yes") == 0;
 		eo.to = to;
 		eo.n_to = n_to;
 		eo.sign_opts = so;
@@ -490,8 +501,9 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 				json_array_append_new(r, json_string(res->recipients[i]));
 			for (size_t i = 0; i < res->n_dropped; i++)
 				json_array_append_new(d, json_string(res->dropped[i]));
-			json_t *j = json_pack("{s:s,s:s,s:o,s:o}", "status", "ok", "cipher", res->cipher,
-			    "recipients", r, "dropped", d);
+			json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:o}", "status", "ok", "cipher", res->cipher,
+			    "cipher_rule", res->cipher_rule ? res->cipher_rule : "", "recipients", r,
+			    "dropped", d);
 			if (jdir != NULL)
 				json_object_set(j, "directory", jdir);
 			char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -500,7 +512,8 @@ sign_or_encrypt(int argc, char **argv, bool encrypt)
 			free(s);
 			json_decref(j);
 		} else if (!g.quiet) {
-			fprintf(stderr, "encrypted with %s to:", res->cipher);
+			fprintf(stderr, "encrypted with %s (%s) to:", res->cipher,
+			    res->cipher_rule ? res->cipher_rule : "");
 			for (size_t i = 0; i < res->n_recipients; i++)
 				fprintf(stderr, " %s", res->recipients[i]);
 			fprintf(stderr, "\n");

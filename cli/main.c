@@ -19,6 +19,7 @@ static const struct {
 	{ "import", cmd_import, "import certificates and keys (PKCS#12, PEM, DER, PKCS#7, SST, .eml)" },
 	{ "export", cmd_export, "export identities as PKCS#12, or certificates as certs-only" },
 	{ "list", cmd_list, "list the keystore" },
+	{ "config", cmd_config, "show or change the keystore's settings (prefer-gcm)" },
 	{ "inspect", cmd_inspect, "show the MIME and CMS structure of a message, without keys" },
 	{ "enroll", cmd_enroll, "get a signing certificate from a SCEP server, or --renew it" },
 	{ "admin", cmd_admin, "manage a smimed service: users, devices, certificates, CAs" },

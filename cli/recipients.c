@@ -133,14 +133,17 @@ address_ok(const char *a, const char **why)
 
 /* --- validation --------------------------------------------------------- */
 
-/* The leaf's key usage is the caller's check (keyAgreement counts for EC). */
+/*
+ * The leaf's key usage is the caller's check (keyAgreement counts for EC);
+ * the keystore's distrust list is checked as in every validation.
+ */
 static int
 verify_cb(int ok, X509_STORE_CTX *ctx)
 {
 	if (!ok && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_INVALID_PURPOSE &&
 	    X509_STORE_CTX_get_error_depth(ctx) == 0)
-		return 1;
-	return ok;
+		ok = 1;
+	return smime_keystore_verify_cb(ok, ctx);
 }
 
 static const char *
@@ -217,6 +220,9 @@ cert_refusal(X509 *cert, const char *address, time_t now, X509_STORE *store,
 		    e == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT)
 			snprintf(buf, size, "it is not issued by a trust anchor of the keystore (%s)",
 			    X509_verify_cert_error_string(e));
+		else if (e == X509_V_ERR_CERT_REJECTED)
+			snprintf(buf, size, "it or a CA of its chain is on the keystore's distrust "
+			    "list");
 		else
 			snprintf(buf, size, "its chain does not verify: %s",
 			    X509_verify_cert_error_string(e));

@@ -205,6 +205,12 @@ bag_looks_like_mail(const unsigned char *d, size_t len)
 	return mail;
 }
 
+bool
+smime_looks_like_mail(const unsigned char *data, size_t len)
+{
+	return data != NULL && bag_looks_like_mail(data, len);
+}
+
 /* The certificates of a PKCS#7 SignedData (certs-only or not). */
 static int
 bag_add_pkcs7(struct smime_bag *bag, PKCS7 *p7, const char *where, size_t base,

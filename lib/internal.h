@@ -305,4 +305,28 @@ void signed_stream_free(struct signed_stream *ss);
 SMIME_MUST_CHECK int cms_part_kind(GMimePart *part, enum smime_layer_kind *kind_r,
     struct smime_error *err);
 
+/* --- keypref.c: SMIMEEncryptionKeyPreference (RFC 8551 2.5.3) --- */
+
+/*
+ * When the verified SignerInfo si names its signer's encryption
+ * certificate and certs carries it, record it in ks (a contact with caps,
+ * preferred as of signing_time) provided it carries an address of signer
+ * and validates for encryption at `at` (0: now).  Returns 0 when there is
+ * nothing to record; an error names why the certificate was not recorded.
+ */
+SMIME_MUST_CHECK int keypref_record(struct smime_keystore *ks, CMS_SignerInfo *si,
+    X509 *signer, STACK_OF(X509) *certs, const unsigned char *caps, size_t caps_len,
+    time_t signing_time, time_t at, struct smime_error *err);
+
+/* An SMIMEEncryptionKeyPreference value is an issuer name and serial at most. */
+#define KEYPREF_MAX 8192
+
+/*
+ * Decode der[len], one SMIMEEncryptionKeyPreference value (untrusted;
+ * its fuzz target is fuzz/fuzz_keypref.c), and say in *match_r whether it
+ * names cert (may be NULL).  Returns 0, or SMIME_E_INPUT naming the rule.
+ */
+SMIME_MUST_CHECK int keypref_check(const unsigned char *der, size_t len, X509 *cert,
+    bool *match_r, struct smime_error *err);
+
 #endif

@@ -31,10 +31,11 @@
  * removed since, which gives SMIME_E_IO naming the file.
  *
  * Index format (every field validated on read; anything else is damage):
- *   smime-keystore-index TAB 1 TAB <generation: 16 hex>
- *   then one line per entry, 13 fields separated by TAB:
+ *   smime-keystore-index TAB 2 TAB <generation: 16 hex>
+ *   then one line per entry, 14 fields separated by TAB (version 1, still
+ *   read, has the first 13):
  *   fingerprint   64 lower-case hex, unique
- *   kind          identity | contact | anchor | ca
+ *   kind          identity | contact | anchor | ca | distrusted
  *   roles         0..7 (enum smime_cert_role mask)
  *   has_key       0 | 1 (an identity has a key)
  *   isn           64 hex: sha256(DER issuer || DER serial)
@@ -44,6 +45,8 @@
  *   subject       RFC 2253, with \\ \t \n \r escaped
  *   caps          hex of DER SMIMECapabilities, or empty
  *   caps_time     decimal seconds; 0 when caps is empty
+ *   preferred     decimal seconds: signing time of the newest message that
+ *                 named this certificate as its signer's encryption key; 0
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,8 +72,10 @@
 #include "keystore_internal.h"
 
 #define KS_HEADER        "smime-keystore-index"
-#define KS_VERSION       "1"
-#define KS_FIELDS        13
+#define KS_VERSION       "2"
+#define KS_VERSION_OLD   "1"              /* read: 13 fields, no preferred */
+#define KS_FIELDS        14
+#define KS_FIELDS_OLD    13
 #define KS_CERT_FILE_MAX (1024u * 1024)   /* one certificate file */
 #define KS_KEY_FILE_MAX  (256u * 1024)    /* one key file */
 #define KS_PASS_MAX      1024             /* passphrase from the callback */
@@ -220,6 +225,7 @@ kind_name(enum smime_entry_kind k)
 	case SMIME_ENTRY_CONTACT:	return "contact";
 	case SMIME_ENTRY_ANCHOR:	return "anchor";
 	case SMIME_ENTRY_CA:		return "ca";
+	case SMIME_ENTRY_DISTRUSTED:	return "distrusted";
 	}
 	return NULL;
 }
@@ -233,6 +239,8 @@ kind_rank(enum smime_entry_kind k)
 	case SMIME_ENTRY_CA:		return 1;
 	case SMIME_ENTRY_IDENTITY:	return 2;
 	case SMIME_ENTRY_ANCHOR:	return 3;
+	/* Distrust overrides trust: importing it again as anything keeps it distrusted. */
+	case SMIME_ENTRY_DISTRUSTED:	return 4;
 	}
 	return -1;
 }
@@ -707,7 +715,7 @@ line_error(struct smime_error *err, size_t ln, const char *what)
 }
 
 static int
-parse_entry(struct smime_keystore *ks, const struct field *f, size_t ln,
+parse_entry(struct smime_keystore *ks, const struct field *f, size_t nf, size_t ln,
     struct smime_error *err)
 {
 	struct ks_entry *e;
@@ -733,8 +741,10 @@ parse_entry(struct smime_keystore *ks, const struct field *f, size_t ln,
 		e->pub.kind = SMIME_ENTRY_ANCHOR;
 	else if (field_is(&f[1], "ca"))
 		e->pub.kind = SMIME_ENTRY_CA;
+	else if (field_is(&f[1], "distrusted"))
+		e->pub.kind = SMIME_ENTRY_DISTRUSTED;
 	else {
-		bad = "kind: not identity, contact, anchor or ca";
+		bad = "kind: not identity, contact, anchor, ca or distrusted";
 		goto out;
 	}
 	if (f[2].len != 1 || f[2].p[0] < '0' || f[2].p[0] > '7') {
@@ -811,6 +821,13 @@ parse_entry(struct smime_keystore *ks, const struct field *f, size_t ln,
 		goto out;
 	}
 	e->pub.caps_time = (time_t)v;
+	if (nf > KS_FIELDS_OLD) {
+		if (!parse_int(&f[13], &v)) {
+			bad = "preferred: not a decimal time";
+			goto out;
+		}
+		e->pub.preferred = (time_t)v;
+	}
 out:
 	if (bad != NULL) {
 		entry_free(e);
@@ -845,7 +862,7 @@ split_fields(const char *p, size_t len, struct field *f, size_t max)
 }
 
 static bool
-parse_header(const char *p, size_t len, char gen[17])
+parse_header(const char *p, size_t len, char gen[17], size_t *fields_r)
 {
 	struct field f[4];
 	unsigned char g[8];
@@ -853,7 +870,11 @@ parse_header(const char *p, size_t len, char gen[17])
 
 	if (split_fields(p, len, f, 3) != 3 || !field_is(&f[0], KS_HEADER))
 		return false;
-	if (!field_is(&f[1], KS_VERSION))
+	if (field_is(&f[1], KS_VERSION))
+		*fields_r = KS_FIELDS;
+	else if (field_is(&f[1], KS_VERSION_OLD))
+		*fields_r = KS_FIELDS_OLD;
+	else
 		return false;
 	if (f[2].len != 16 || !hex_decode(f[2].p, 16, g, sizeof(g), &n))
 		return false;
@@ -868,7 +889,7 @@ keystore_index_parse(struct smime_keystore *ks, const unsigned char *data, size_
 {
 	const char *p = (const char *)data, *nl;
 	struct field f[KS_FIELDS];
-	size_t off = 0, ln = 0, l, nf;
+	size_t off = 0, ln = 0, l, nf, want = KS_FIELDS;
 	char what[80];
 	int rc = 0;
 
@@ -896,20 +917,20 @@ keystore_index_parse(struct smime_keystore *ks, const unsigned char *data, size_
 			goto out;
 		}
 		if (ln == 1) {
-			if (!parse_header(p + off, l, ks->gen)) {
+			if (!parse_header(p + off, l, ks->gen, &want)) {
 				rc = line_error(err, ln, "not a keystore index header "
-				    "(" KS_HEADER " version " KS_VERSION ")");
+				    "(" KS_HEADER " version " KS_VERSION_OLD " or " KS_VERSION ")");
 				goto out;
 			}
 		} else {
-			nf = split_fields(p + off, l, f, KS_FIELDS);
-			if (nf != KS_FIELDS) {
-				snprintf(what, sizeof(what), "%s fields, expected %d",
-				    nf > KS_FIELDS ? "too many" : "too few", KS_FIELDS);
+			nf = split_fields(p + off, l, f, want);
+			if (nf != want) {
+				snprintf(what, sizeof(what), "%s fields, expected %zu",
+				    nf > want ? "too many" : "too few", want);
 				rc = line_error(err, ln, what);
 				goto out;
 			}
-			if ((rc = parse_entry(ks, f, ln, err)) != 0)
+			if ((rc = parse_entry(ks, f, nf, ln, err)) != 0)
 				goto out;
 		}
 		off += l + 1;
@@ -978,7 +999,8 @@ keystore_index_write(struct smime_keystore *ks, struct buf *b, struct smime_erro
 			goto out;
 		hex_encode(e->pub.caps != NULL ? e->pub.caps : (const unsigned char *)"",
 		    e->pub.caps_len, caps);
-		snprintf(line, sizeof(line), "\t%" PRId64 "\n", (int64_t)e->pub.caps_time);
+		snprintf(line, sizeof(line), "\t%" PRId64 "\t%" PRId64 "\n",
+		    (int64_t)e->pub.caps_time, (int64_t)e->pub.preferred);
 		if ((rc = buf_adds(b, "\t", err)) != 0 || (rc = buf_adds(b, caps, err)) != 0 ||
 		    (rc = buf_adds(b, line, err)) != 0)
 			goto out;
@@ -1541,7 +1563,7 @@ unremove(struct smime_keystore *ks, const char *fp)
  * operation, so that commit can apply it again on top of an index that
  * another process committed in the meantime.
  */
-enum ks_op_type { OP_ADD, OP_HARVEST, OP_REMOVE };
+enum ks_op_type { OP_ADD, OP_HARVEST, OP_REMOVE, OP_PREFER };
 
 struct ks_op {
 	enum ks_op_type type;
@@ -1551,7 +1573,7 @@ struct ks_op {
 	size_t p8_len;
 	unsigned char *caps;         /* HARVEST: or NULL */
 	size_t caps_len;
-	time_t caps_time;
+	time_t caps_time;            /* HARVEST; PREFER: the signing time */
 	char fp[65];                 /* REMOVE */
 };
 
@@ -1725,6 +1747,32 @@ apply_harvest(struct smime_keystore *ks, const struct ks_op *op, bool *changed_r
 	return 0;
 }
 
+/* Apply a PREFER: the certificate (a contact when new) named at op->caps_time. */
+static int
+apply_prefer(struct smime_keystore *ks, const struct ks_op *op, bool *changed_r,
+    struct smime_error *err)
+{
+	struct ks_op h = *op;
+	int rc;
+
+	h.caps = NULL;
+	h.caps_len = 0;
+	if ((rc = apply_harvest(ks, &h, changed_r, err)) != 0)
+		return rc;
+	{
+		struct ks_entry *e;
+		unsigned char fp[32];
+		char hex[65];
+		if ((rc = cert_fp(op->cert, fp, hex, err)) != 0)
+			return rc;
+		if ((e = find_fp(ks, fp)) != NULL && op->caps_time > e->pub.preferred) {
+			e->pub.preferred = op->caps_time;
+			*changed_r = true;
+		}
+	}
+	return 0;
+}
+
 /* Remove entry i; its files go after the next commit. */
 static int
 apply_remove(struct smime_keystore *ks, size_t i, struct smime_error *err)
@@ -1821,6 +1869,54 @@ smime_keystore_harvest(struct smime_keystore *ks, X509 *cert, const unsigned cha
 }
 
 int
+smime_keystore_prefer(struct smime_keystore *ks, X509 *cert, time_t signing_time,
+    struct smime_error *err)
+{
+	struct ks_op op;
+	bool changed = false;
+	int rc;
+
+	if (ks == NULL || cert == NULL)
+		return smime_error_set(err, SMIME_E_USAGE, "keystore prefer: no certificate");
+	if (signing_time <= 0)
+		signing_time = time(NULL);
+	memset(&op, 0, sizeof(op));
+	op.type = OP_PREFER;
+	op.cert = cert;
+	op.caps_time = signing_time;
+	if ((rc = apply_prefer(ks, &op, &changed, err)) != 0)
+		return rc;
+	if (!changed)
+		return 0;
+	ks->dirty = true;
+	return op_log(ks, &op, err);
+}
+
+void
+smime_keystore_caps(const struct smime_keystore *ks, const char *address,
+    const unsigned char **caps_r, size_t *caps_len_r)
+{
+	const struct smime_entry *best = NULL;
+
+	*caps_r = NULL;
+	*caps_len_r = 0;
+	if (ks == NULL || address == NULL)
+		return;
+	for (size_t i = 0; i < ks->n; i++) {
+		const struct smime_entry *p = &ks->e[i]->pub;
+		if (p->caps == NULL || (p->kind != SMIME_ENTRY_CONTACT &&
+		    p->kind != SMIME_ENTRY_IDENTITY) || !emails_has(p->emails, address))
+			continue;
+		if (best == NULL || p->caps_time > best->caps_time)
+			best = p;
+	}
+	if (best != NULL) {
+		*caps_r = best->caps;
+		*caps_len_r = best->caps_len;
+	}
+}
+
+int
 smime_keystore_remove(struct smime_keystore *ks, const char *fingerprint,
     struct smime_error *err)
 {
@@ -1876,6 +1972,9 @@ merge(struct smime_keystore *ks, struct smime_error *err)
 		case OP_HARVEST:
 			rc = apply_harvest(fresh, op, &changed, err);
 			break;
+		case OP_PREFER:
+			rc = apply_prefer(fresh, op, &changed, err);
+			break;
 		case OP_REMOVE:
 			/* Already gone when the other process removed it too. */
 			if ((idx = lookup_index(fresh, op->fp)) != SIZE_MAX)
@@ -1915,6 +2014,7 @@ disk_generation(struct smime_keystore *ks, char gen[17], struct smime_error *err
 	char path[KS_PATH_MAX], head[128];
 	const char *nl;
 	ssize_t r;
+	size_t nf;
 	int fd, rc;
 
 	gen[0] = '\0';
@@ -1931,7 +2031,7 @@ disk_generation(struct smime_keystore *ks, char gen[17], struct smime_error *err
 		return smime_error_set(err, SMIME_E_IO, "%s: %s", path, strerror(errno));
 	head[r] = '\0';
 	if ((nl = memchr(head, '\n', (size_t)r)) == NULL ||
-	    !parse_header(head, (size_t)(nl - head), gen))
+	    !parse_header(head, (size_t)(nl - head), gen, &nf))
 		return smime_error_set(err, SMIME_E_INPUT,
 		    "keystore index line 1: not a keystore index header");
 	return 0;
@@ -2159,7 +2259,7 @@ static int
 choose(struct smime_keystore *ks, int role, const char *address, time_t at, bool own,
     size_t *idx_r, struct smime_error *err)
 {
-	bool *skip = NULL;
+	bool *skip = NULL, any_distrusted = false, distrusted;
 	const struct smime_entry *p, *b;
 	size_t i, best;
 	int rc = 0;
@@ -2167,13 +2267,16 @@ choose(struct smime_keystore *ks, int role, const char *address, time_t at, bool
 	*idx_r = SIZE_MAX;
 	if (ks->n == 0)
 		return 0;
+	for (i = 0; i < ks->n && !any_distrusted; i++)
+		any_distrusted = ks->e[i]->pub.kind == SMIME_ENTRY_DISTRUSTED;
 	if ((skip = calloc(ks->n, sizeof(*skip))) == NULL)
 		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 	for (;;) {
 		best = SIZE_MAX;
 		for (i = 0; i < ks->n; i++) {
 			p = &ks->e[i]->pub;
-			if (skip[i] || !(p->roles & role) || at < p->not_before || at > p->not_after)
+			if (skip[i] || !(p->roles & role) || at < p->not_before || at > p->not_after ||
+			    p->kind == SMIME_ENTRY_DISTRUSTED)
 				continue;
 			if (own && !p->has_key)
 				continue;
@@ -2183,6 +2286,13 @@ choose(struct smime_keystore *ks, int role, const char *address, time_t at, bool
 				continue;
 			if (best != SIZE_MAX) {
 				b = &ks->e[best]->pub;
+				/* RFC 8551 2.5.3: the certificate a correspondent named last. */
+				if (!own && p->preferred != b->preferred) {
+					if (p->preferred < b->preferred)
+						continue;
+					best = i;
+					continue;
+				}
 				if (p->not_before < b->not_before ||
 				    (p->not_before == b->not_before && (p->not_after < b->not_after ||
 				    (p->not_after == b->not_after &&
@@ -2195,7 +2305,12 @@ choose(struct smime_keystore *ks, int role, const char *address, time_t at, bool
 			break;
 		if ((rc = load_cert(ks, ks->e[best], err)) != 0)
 			break;
-		if (smime_cert_email_protection(ks->e[best]->cert)) {
+		/* A certificate under a distrusted CA is passed over like a distrusted one. */
+		distrusted = false;
+		if (any_distrusted && (rc = keystore_chain_distrusted(ks, ks->e[best]->cert,
+		    &distrusted, err)) != 0)
+			break;
+		if (!distrusted && smime_cert_email_protection(ks->e[best]->cert)) {
 			*idx_r = best;
 			break;
 		}
@@ -2277,6 +2392,10 @@ smime_keystore_trust(struct smime_keystore *ks, X509_STORE **store_r,
 		e = ks->e[i];
 		if ((rc = load_cert(ks, e, err)) != 0)
 			goto out;
+		/*
+		 * A distrusted certificate goes with the others, so that a chain
+		 * is built through it and fails naming it (smime_keystore_verify_cb).
+		 */
 		if (e->pub.kind == SMIME_ENTRY_ANCHOR) {
 			if (!X509_STORE_add_cert(store, e->cert)) {
 				rc = smime_error_ssl(err, SMIME_E_INTERNAL, "cannot add an anchor");
@@ -2287,6 +2406,14 @@ smime_keystore_trust(struct smime_keystore *ks, X509_STORE **store_r,
 			goto out;
 		}
 	}
+	if ((rc = keystore_distrust_attach(ks, store, err)) != 0)
+		goto out;
+	/*
+	 * RFC 5280 6.1.1 (d): a trust anchor is a name and a key, not only a
+	 * self-signed root: an issuing CA the user pinned (smime enroll
+	 * --ca-fingerprint) or imported with --trust ends a path.
+	 */
+	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
 	*store_r = store;
 	*untrusted_r = others;
 	store = NULL;

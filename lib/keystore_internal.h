@@ -47,6 +47,21 @@ enum keystore_crash {
 	KEYSTORE_CRASH_AFTER_FILES,        /* certificate and key files written */
 	KEYSTORE_CRASH_BEFORE_RENAME,      /* new index written to index.tmp, not renamed */
 };
+/*
+ * Give store (made by smime_keystore_trust) the keystore's distrusted
+ * certificates and smime_keystore_verify_cb (lib/distrust.c).
+ */
+SMIME_MUST_CHECK int keystore_distrust_attach(struct smime_keystore *ks, X509_STORE *store,
+    struct smime_error *err);
+
+/*
+ * Does the chain of cert, built from the keystore, hold a distrusted
+ * certificate (or its name and key)?  Other failures of the chain do not
+ * count.  Returns 0 or an error.
+ */
+SMIME_MUST_CHECK int keystore_chain_distrusted(struct smime_keystore *ks, X509 *cert,
+    bool *distrusted_r, struct smime_error *err);
+
 void keystore_test_set_iterations(struct smime_keystore *ks, int iterations);
 void keystore_test_set_crash(struct smime_keystore *ks, enum keystore_crash point);
 

@@ -548,12 +548,22 @@ strv_push(char ***v, size_t *n, const char *s)
 	return 0;
 }
 
-/* Choose the content cipher: explicit, else the strongest every recipient reads. */
+/*
+ * Choose the content cipher: the one asked for; else AES-256-CBC unless
+ * every recipient announced AES-GCM (RFC 8551 2.7.1: use what every
+ * recipient announced).  RFC 8551 2.7 makes AES-128-GCM a MUST for
+ * receiving agents, but the clients people use do not all read
+ * AuthEnvelopedData (NSS 3.87, Thunderbird on Debian 12, fails with
+ * SEC_ERROR_UNRECOGNIZED_OID; Outlook was reported unable to in 2025), so
+ * GCM is used only where it is known to be read, or where the organisation
+ * said so (prefer_gcm).  *rule_r names the rule that decided.
+ */
 static int
-choose_cipher(const struct smime_encrypt_opts *o, const struct smime_entry **entries,
-    size_t n, const EVP_CIPHER **cipher_r, struct smime_error *err)
+choose_cipher(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
+    char *const *addrs, size_t n, const EVP_CIPHER **cipher_r, const char **rule_r,
+    struct smime_error *err)
 {
-	bool gcm = true, aes256 = true;
+	bool gcm = true, aes256 = true, announced_no_gcm = false;
 
 	if (o->cipher != NULL) {
 		const EVP_CIPHER *c = cms_cipher_by_name(o->cipher);
@@ -565,28 +575,35 @@ choose_cipher(const struct smime_encrypt_opts *o, const struct smime_entry **ent
 			return smime_error_set(err, SMIME_E_POLICY,
 			    "des-ede3-cbc is weaker than AES-128: refused without --allow-weak");
 		*cipher_r = c;
+		*rule_r = "asked";
 		return 0;
 	}
-	/*
-	 * RFC 8551 2.7.1: use what every recipient announced.  A recipient
-	 * without announced capabilities is assumed to read AES-GCM (RFC 8551
-	 * 2.7 makes AES-128 GCM a MUST for receiving agents).
-	 */
 	for (size_t i = 0; i < n; i++) {
-		const struct smime_entry *e = entries[i];
-		if (e == NULL || e->caps == NULL)
+		const unsigned char *caps;
+		size_t len;
+		smime_keystore_caps(ks, addrs[i], &caps, &len);
+		if (caps == NULL) {
+			if (!o->prefer_gcm)
+				gcm = false;
 			continue;
-		if (!cms_caps_has(e->caps, e->caps_len, NID_aes_256_gcm) &&
-		    !cms_caps_has(e->caps, e->caps_len, NID_aes_128_gcm))
-			gcm = false;
-		if (!cms_caps_has(e->caps, e->caps_len, NID_aes_256_gcm) &&
-		    !cms_caps_has(e->caps, e->caps_len, NID_aes_256_cbc))
+		}
+		if (!cms_caps_has(caps, len, NID_aes_256_gcm) &&
+		    !cms_caps_has(caps, len, NID_aes_128_gcm))
+			gcm = false, announced_no_gcm = true;
+		if (!cms_caps_has(caps, len, NID_aes_256_gcm) &&
+		    !cms_caps_has(caps, len, NID_aes_256_cbc))
 			aes256 = false;
 	}
-	if (gcm)
+	if (n == 0 && !o->prefer_gcm)
+		gcm = false;
+	if (gcm) {
 		*cipher_r = EVP_aes_256_gcm();
-	else
+		*rule_r = o->prefer_gcm ? "prefer-gcm" : "all-announced-gcm";
+	} else {
 		*cipher_r = aes256 ? EVP_aes_256_cbc() : EVP_aes_128_cbc();
+		*rule_r = !aes256 ? "announced-no-aes-256" :
+		    announced_no_gcm || !o->prefer_gcm ? "not-all-announced-gcm" : "prefer-gcm";
+	}
 	return 0;
 }
 
@@ -692,8 +709,7 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 	char *from = NULL, **addrs = NULL, **missing = NULL;
 	size_t n_addrs = 0, n_missing = 0;
 	STACK_OF(X509) *certs = sk_X509_new_null();
-	const struct smime_entry **entries = NULL;
-	size_t n_entries = 0;
+	size_t n_found = 0;      /* res->recipients[0..n_found) are the recipients found */
 	struct smime_encrypt_result *res = calloc(1, sizeof(*res));
 	const EVP_CIPHER *cipher = NULL;
 	struct signer signer = { 0 };
@@ -737,24 +753,18 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 		    SMIME_MSG_MAX_RECIPIENTS);
 		goto out;
 	}
-	entries = calloc(n_addrs + 1, sizeof(*entries));
-	if (entries == NULL) {
-		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
-		goto out;
-	}
 	for (size_t i = 0; i < n_addrs; i++) {
-		const struct smime_entry *e;
 		X509 *c;
 		struct smime_error e2;
-		if (smime_keystore_recipient(ks, addrs[i], now, &e, &c, &e2) != 0) {
+		if (smime_keystore_recipient(ks, addrs[i], now, NULL, &c, &e2) != 0) {
 			if (strv_push(&missing, &n_missing, addrs[i]) != 0)
 				goto oom;
 			continue;
 		}
 		sk_X509_push(certs, c);
-		entries[n_entries++] = e;
 		if (strv_push(&res->recipients, &res->n_recipients, addrs[i]) != 0)
 			goto oom;
+		n_found = res->n_recipients;
 	}
 	if (!o->no_self) {
 		char fp[65];
@@ -802,7 +812,8 @@ smime_msg_encrypt(struct smime_keystore *ks, const struct smime_encrypt_opts *o,
 		    "no recipients: name them with --to or in the To and Cc headers");
 		goto out;
 	}
-	if ((rc = choose_cipher(o, entries, n_entries, &cipher, err)) != 0)
+	if ((rc = choose_cipher(ks, o, res->recipients, n_found, &cipher, &res->cipher_rule,
+	    err)) != 0)
 		goto out;
 	if ((res->cipher = strdup(cms_cipher_name(cipher))) == NULL)
 		goto oom;
@@ -840,7 +851,6 @@ oom:
 out:
 	signer_free(&signer);
 	smime_encrypt_result_free(res);
-	free(entries);
 	sk_X509_pop_free(certs, X509_free);
 	strv_free(addrs, n_addrs);
 	strv_free(missing, n_missing);

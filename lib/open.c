@@ -208,6 +208,8 @@ struct run {
 	size_t n_from;
 	time_t date;            /* its Date header, 0 when absent */
 	bool from_checked;      /* the outermost signature was compared with From */
+	bool from_pending;      /* ... not yet: the outer header has no From */
+	size_t pending_layer;   /* the layer waiting for the From of its content */
 	char *spoofed_name;     /* an address-like From display name, or NULL */
 	bool encrypted_inside_signed;
 	int parts;              /* MIME parts walked, bounded */
@@ -250,7 +252,15 @@ check_chain(struct run *run, X509 *signer, STACK_OF(X509) *extra, struct smime_s
 	} else {
 		int e = X509_STORE_CTX_get_error(ctx);
 		char msg[SMIME_ERROR_MAX];
-		if (e == X509_V_ERR_CERT_HAS_EXPIRED && run->vo->at == 0)
+		if (e == X509_V_ERR_CERT_REJECTED) {
+			/* Only the keystore's distrust check rejects (smime_keystore_verify_cb). */
+			char *subj = smime_cert_subject(X509_STORE_CTX_get_current_cert(ctx));
+			snprintf(msg, sizeof(msg), "signer certificate: %s%s%s on the keystore's "
+			    "distrust list", X509_STORE_CTX_get_error_depth(ctx) == 0 ? "" :
+			    "its chain holds the CA ", subj != NULL ? subj : "a certificate",
+			    X509_STORE_CTX_get_error_depth(ctx) == 0 ? " is" : ", which is");
+			OPENSSL_free(subj);
+		} else if (e == X509_V_ERR_CERT_HAS_EXPIRED && run->vo->at == 0)
 			snprintf(msg, sizeof(msg), "signer certificate: %s (expired %s; use --at-time "
 			    "to verify archived mail as of its signing time)",
 			    X509_verify_cert_error_string(e),
@@ -498,6 +508,10 @@ verify_signed(struct run *run, struct smime_layer *l, CMS_ContentInfo *cms,
 			struct smime_error e2;
 			if (smime_keystore_harvest(run->ks, signer, caps, clen, s->signing_time, &e2) != 0)
 				warn(run->r, "could not record the signer's certificate: %s", e2.message);
+			/* RFC 8551 2.5.3: their encryption certificate, when it is another. */
+			else if (keypref_record(run->ks, si, signer, certs, caps, clen, s->signing_time,
+			    run->vo->at, &e2) != 0)
+				warn(run->r, "%s", e2.message);
 			free(caps);
 		}
 	}
@@ -746,11 +760,71 @@ check_sender(struct run *run, struct smime_layer *l)
 		return;
 	}
 	run->from_checked = true;
+	if (run->n_from == 0 && l->status == 0) {
+		/*
+		 * A whole message signed as it stood (openssl cms -sign -in
+		 * message.eml, NSS cmsutil -S): its From is inside the signed
+		 * content, as in header-protected mail (RFC 9788); it is
+		 * compared when the next layer is read (resolve_from).
+		 */
+		run->from_pending = true;
+		run->pending_layer = (size_t)(l - run->r->layers);
+		check_date(run, l);
+		return;
+	}
 	check_from(run, l);
 	check_date(run, l);
 	if (l->status == 0 && run->spoofed_name != NULL)
 		warn(run->r, "the From display name \"%s\" looks like an address but is not the "
 		    "sender's address %s", run->spoofed_name, run->r->from ? run->r->from : "");
+}
+
+/*
+ * The outer header had no From: compare the signer of the pending layer
+ * with the From of msg, the signed content, when it has one.
+ */
+static void
+resolve_from(struct run *run, GMimeMessage *msg)
+{
+	struct smime_layer *l;
+
+	if (!run->from_pending)
+		return;
+	strv_free(run->from, run->n_from);
+	run->from = mime_from_addresses(msg, &run->n_from);
+	if (run->n_from == 0)
+		return;  /* perhaps deeper; else no From anywhere (no_from_anywhere) */
+	run->from_pending = false;
+	l = &run->r->layers[run->pending_layer];
+	free(run->r->from);
+	run->r->from = strdup(run->from[0]);
+	free(run->spoofed_name);
+	run->spoofed_name = mime_from_spoofed_name(msg);
+	check_from(run, l);
+	if (l->status == 0 && run->spoofed_name != NULL)
+		warn(run->r, "the From display name \"%s\" looks like an address but is not the "
+		    "sender's address %s", run->spoofed_name, run->r->from ? run->r->from : "");
+}
+
+/* No From in the header nor in the signed content: valid, with a warning. */
+static void
+no_from_anywhere(struct run *run)
+{
+	struct smime_layer *l;
+	const char *em = NULL;
+
+	if (!run->from_pending)
+		return;
+	run->from_pending = false;
+	l = &run->r->layers[run->pending_layer];
+	if (l->status != 0)
+		return;
+	for (size_t i = 0; i < l->n_signers && em == NULL; i++)
+		if (l->signers[i].emails != NULL && l->signers[i].emails[0] != '\0')
+			em = l->signers[i].emails;
+	warn(run->r, "the message has no From address, neither in its header nor in the "
+	    "signed content: the signature is valid, by %s, but does not show who sent "
+	    "the message", em != NULL ? em : "a signer without an address");
 }
 
 /*
@@ -793,6 +867,8 @@ run_layers(struct run *run, GMimeStream **cur, struct buf *headers, struct smime
 			if ((rc = mime_outer_headers(msg, headers, err)) != 0 ||
 			    (rc = buf_adds(headers, "MIME-Version: 1.0\r\n", err)) != 0)
 				goto next_layer;
+		} else {
+			resolve_from(run, msg);
 		}
 		root = g_mime_message_get_mime_part(msg);
 		type = mime_type_of(root);
@@ -1067,6 +1143,7 @@ process(struct smime_keystore *ks, const struct smime_verify_opts *vo, enum mode
 			run.r->status = rc;
 		goto out;
 	}
+	no_from_anywhere(&run);
 	rc = verdict(&run, err);
 	/* A failed signature releases nothing unless asked; nor does a failed decryption. */
 	if (out != NULL && (rc == 0 || (run.vo->unverified_output && rc == SMIME_E_BADSIG &&

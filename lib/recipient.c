@@ -58,7 +58,12 @@ cms_recipient_key(struct smime_keystore *ks, CMS_ContentInfo *cms, struct smime_
 	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
 	int nri = ris ? sk_CMS_RecipientInfo_num(ris) : 0;
 	bool keyerr = false;
-	struct smime_error lookup_err;
+	/*
+	 * The first error other than "not found" (a wrong passphrase) is kept
+	 * apart: the lookups of the other recipients, which are not found,
+	 * must not hide it.
+	 */
+	struct smime_error lookup_err, key_err;
 
 	*cert_r = NULL;
 	*key_r = NULL;
@@ -69,6 +74,7 @@ cms_recipient_key(struct smime_keystore *ks, CMS_ContentInfo *cms, struct smime_
 		return smime_error_set(err, SMIME_E_INPUT, "%d recipients exceed the limit of %d",
 		    nri, SMIME_MSG_MAX_RECIPIENTS);
 	smime_error_clear(&lookup_err);
+	smime_error_clear(&key_err);
 	for (int i = 0; i < nri; i++) {
 		CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
 		int type = CMS_RecipientInfo_type(ri);
@@ -84,8 +90,10 @@ cms_recipient_key(struct smime_keystore *ks, CMS_ContentInfo *cms, struct smime_
 			if (*cert_r == NULL) {
 				int r = smime_keystore_find_key(ks, ski ? NULL : issuer, ski ? NULL : serial,
 				    ski, cert_r, key_r, &lookup_err);
-				if (r != 0 && r != SMIME_E_NOTFOUND)
+				if (r != 0 && r != SMIME_E_NOTFOUND && !keyerr) {
 					keyerr = true;
+					key_err = lookup_err;
+				}
 			}
 		} else if (type == CMS_RECIPINFO_AGREE) {
 			STACK_OF(CMS_RecipientEncryptedKey) *reks = CMS_RecipientInfo_kari_get0_reks(ri);
@@ -101,8 +109,10 @@ cms_recipient_key(struct smime_keystore *ks, CMS_ContentInfo *cms, struct smime_
 				if (*cert_r == NULL) {
 					int r = smime_keystore_find_key(ks, ski ? NULL : issuer,
 					    ski ? NULL : serial, ski, cert_r, key_r, &lookup_err);
-					if (r != 0 && r != SMIME_E_NOTFOUND)
+					if (r != 0 && r != SMIME_E_NOTFOUND && !keyerr) {
 						keyerr = true;
+						key_err = lookup_err;
+					}
 				}
 			}
 		} else {
@@ -115,7 +125,7 @@ cms_recipient_key(struct smime_keystore *ks, CMS_ContentInfo *cms, struct smime_
 		return 0;
 	}
 	if (keyerr)
-		return smime_error_set(err, lookup_err.code, "%s", lookup_err.message);
+		return smime_error_set(err, key_err.code, "%s", key_err.message);
 	{
 		char list[SMIME_ERROR_MAX];
 		size_t used = 0;

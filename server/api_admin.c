@@ -219,10 +219,10 @@ h_audit_list(struct request *rq)
 	}
 	if (!rq_page(rq, &page) || (tx = rq_read(rq)) == NULL)
 		return;
-	/* An address is the user's who has it now; an id also finds the rows
-	 * of a user who no longer exists. */
+	/* An address is the user's who holds it now, a deleted user (a
+	 * leaver) too; an id also finds the rows of a user purged since. */
 	if (user != NULL && strchr(user, '@') != NULL) {
-		if ((rc = rq->svc->be->user_get(tx, user, &u, &err)) != 0) {
+		if ((rc = rq->svc->be->user_find(tx, user, &u, &err)) != 0) {
 			rq->svc->be->rollback(tx);
 			reply_smime(rq, &err);
 			return;

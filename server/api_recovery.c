@@ -31,7 +31,8 @@
 #include "ca.h"
 #include "recovery.h"
 
-#define RECOVER_MAX_CERTS 1000
+#define RECOVER_PAGE 1000        /* certificates read at once */
+#define RECOVER_MAX_KEYS 10000    /* keys in one export, at most */
 #define MIN_RECOVERY_PASSWORD 8
 #define MAX_REASON 512
 
@@ -88,74 +89,113 @@ keyset_clear(struct keyset *ks)
 	memset(ks, 0, sizeof(*ks));
 }
 
+/* Add the archived key of c, if there is one, to ks (room for it is made). */
+static int
+keyset_add(struct service *svc, struct store_tx *tx, const struct store_cert *c,
+    struct keyset *ks, size_t *cap, struct smime_error *err)
+{
+	unsigned char *sealed = NULL;
+	size_t len = 0;
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	int rc = svc->be->archive_get(tx, c->sha256, &sealed, &len, err);
+
+	if (rc == SMIME_E_NOTFOUND)
+		return 0;   /* issued from a CSR, or signing: the key never was here */
+	if (rc == 0)
+		rc = archive_unseal(svc->archive, sealed, len, c->sha256, &key, err);
+	free(sealed);
+	if (rc != 0)
+		return rc;
+	const unsigned char *p = c->der;
+	if ((x = d2i_X509(NULL, &p, (long)c->der_len)) == NULL) {
+		EVP_PKEY_free(key);
+		return smime_error_set(err, SMIME_E_INTERNAL, "a recorded certificate does not parse");
+	}
+	if (ks->n == RECOVER_MAX_KEYS) {
+		rc = smime_error_set(err, SMIME_E_POLICY, "more than %d archived keys: recover them "
+		    "one by one (serial)", RECOVER_MAX_KEYS);
+		goto fail;
+	}
+	if (ks->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		EVP_PKEY **nk = realloc(ks->keys, (ncap + 1) * sizeof(*nk));
+		if (nk != NULL)
+			ks->keys = nk;
+		X509 **nc = nk != NULL ? realloc(ks->certs, (ncap + 1) * sizeof(*nc)) : NULL;
+		if (nc == NULL) {
+			rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+			goto fail;
+		}
+		ks->certs = nc;
+		*cap = ncap;
+	}
+	if (json_array_append_new(ks->serials, json_string(c->serial)) != 0) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto fail;
+	}
+	ks->keys[ks->n] = key;
+	ks->certs[ks->n] = x;
+	ks->n++;
+	ks->keys[ks->n] = NULL;
+	ks->certs[ks->n] = NULL;
+	return 0;
+fail:
+	EVP_PKEY_free(key);
+	X509_free(x);
+	return rc;
+}
+
 /*
  * Read and unseal the archived keys of user_id (only the certificate cert
- * when it is not ""), with their certificates.  NOTFOUND when there is none.
+ * when it is not ""), with their certificates; with until > 0, only those
+ * of certificates recorded by then.  Every page of the user's certificates
+ * is read: the newest keys come last.  NOTFOUND when there is none.
  */
 static int
 keyset_read(struct service *svc, struct store_tx *tx, const struct store_user *u,
-    const char *cert, struct keyset *ks, struct smime_error *err)
+    const char *cert, int64_t until, struct keyset *ks, struct smime_error *err)
 {
-	struct store_page page = { .after = NULL, .limit = RECOVER_MAX_CERTS };
 	struct store_cert_filter f = { .user_id = u->id };
-	struct store_cert *certs = NULL, one = { 0 };
-	size_t n = 0;
+	struct store_cert *certs = NULL;
+	size_t n = 0, cap = 0;
 	char *next = NULL;
-	int rc;
+	int rc = 0;
 
 	memset(ks, 0, sizeof(*ks));
+	if ((ks->serials = json_array()) == NULL)
+		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 	if (cert[0] != '\0') {
+		struct store_cert one = { 0 };
 		rc = svc->be->cert_get(tx, cert, &one, err);
 		if (rc == 0 && strcmp(one.user_id, u->id) != 0)
 			rc = smime_error_set(err, SMIME_E_NOTFOUND, "user %s has no certificate %s",
 			    u->n_emails ? u->emails[0] : u->id, cert);
-		if (rc != 0) {
-			store_cert_clear(&one);
-			return rc;
-		}
-		certs = &one;
-		n = 1;
-	} else if ((rc = svc->be->cert_list(tx, &page, &f, &certs, &n, &next, err)) != 0)
-		return rc;
-	ks->keys = calloc(n + 1, sizeof(*ks->keys));
-	ks->certs = calloc(n + 1, sizeof(*ks->certs));
-	ks->serials = json_array();
-	if (ks->keys == NULL || ks->certs == NULL || ks->serials == NULL) {
-		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		if (rc == 0)
+			rc = keyset_add(svc, tx, &one, ks, &cap, err);
+		store_cert_clear(&one);
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char *sealed = NULL;
-		size_t len = 0;
-		rc = svc->be->archive_get(tx, certs[i].sha256, &sealed, &len, err);
-		if (rc == SMIME_E_NOTFOUND)
-			continue;   /* issued from a CSR, or signing: the key never was here */
-		if (rc == 0)
-			rc = archive_unseal(svc->archive, sealed, len, certs[i].sha256,
-			    &ks->keys[ks->n], err);
-		free(sealed);
-		if (rc != 0)
-			goto out;
-		const unsigned char *p = certs[i].der;
-		if ((ks->certs[ks->n] = d2i_X509(NULL, &p, (long)certs[i].der_len)) == NULL) {
-			EVP_PKEY_free(ks->keys[ks->n]);
-			ks->keys[ks->n] = NULL;
-			rc = smime_error_set(err, SMIME_E_INTERNAL, "a recorded certificate does not "
-			    "parse");
-			goto out;
-		}
-		json_array_append_new(ks->serials, json_string(certs[i].serial));
-		ks->n++;
-	}
-	if (ks->n == 0)
+	do {
+		struct store_page page = { .after = next, .limit = RECOVER_PAGE };
+		char *after = next;
+		next = NULL;
+		rc = svc->be->cert_list(tx, &page, &f, &certs, &n, &next, err);
+		free(after);
+		/* A request exports what its approver saw asked for: no key
+		 * recorded after it was made. */
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			if (until == 0 || certs[i].created <= until)
+				rc = keyset_add(svc, tx, &certs[i], ks, &cap, err);
+		store_certs_free(certs, n);
+		certs = NULL;
+		n = 0;
+	} while (rc == 0 && next != NULL);
+out:
+	free(next);
+	if (rc == 0 && ks->n == 0)
 		rc = smime_error_set(err, SMIME_E_NOTFOUND, "no archived key for %s%s%s",
 		    u->n_emails ? u->emails[0] : u->id, cert[0] ? " and certificate " : "", cert);
-out:
-	if (certs == &one)
-		store_cert_clear(&one);
-	else
-		store_certs_free(certs, n);
-	free(next);
 	if (rc != 0)
 		keyset_clear(ks);
 	return rc;
@@ -299,7 +339,7 @@ h_user_recover(struct request *rq)
 	/* Deleted users too: the archive keeps a leaver's keys. */
 	rc = rq->svc->be->user_find(tx, rq->params[0], &u, &err);
 	if (rc == 0)
-		rc = keyset_read(rq->svc, tx, &u, cert, &ks, &err);
+		rc = keyset_read(rq->svc, tx, &u, cert, 0, &ks, &err);
 	rq->svc->be->rollback(tx);
 	tx = NULL;
 	if (rc != 0) {
@@ -470,7 +510,7 @@ h_recovery_export(struct request *rq)
 	if (rc == 0)
 		rc = rq->svc->be->user_find(tx, r.user_id, &u, &err);
 	if (rc == 0)
-		rc = keyset_read(rq->svc, tx, &u, r.cert, &ks, &err);
+		rc = keyset_read(rq->svc, tx, &u, r.cert, r.created, &ks, &err);
 	rq->svc->be->rollback(tx);
 	tx = NULL;
 	if (rc != 0) {

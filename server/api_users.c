@@ -121,14 +121,42 @@ deleted_holder(struct service *svc, struct store_tx *tx, const struct store_user
 	return rc;
 }
 
+/*
+ * Which of the n addresses deleted users hold, as the audit names them:
+ * [{"address": .., "from": DELETED-USER-ID}]; a new reference, NULL when
+ * out of memory.  Read before user_release_addresses gives them away.
+ */
+static json_t *
+reused_json(struct service *svc, struct store_tx *tx, char *const *emails, size_t n)
+{
+	json_t *v = json_array();
+
+	for (size_t i = 0; v != NULL && i < n; i++) {
+		struct store_user old = { 0 };
+		struct smime_error e2;
+		if (svc->be->user_find(tx, emails[i], &old, &e2) == 0 && old.deleted != 0 &&
+		    json_array_append_new(v, json_pack("{s:s,s:s}", "address", emails[i], "from",
+		    old.id)) != 0) {
+			json_decref(v);
+			v = NULL;
+		}
+		store_user_clear(&old);
+	}
+	return v;
+}
+
 static int
 user_create_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 {
 	struct user_new *un = arg;
 	const struct store_backend *be = un->svc->be;
-	json_t *emails = json_array(), *groups = json_array();
+	json_t *emails = json_array(), *groups = json_array(), *reused = NULL;
 	int rc;
 
+	if (un->reuse && (reused = reused_json(un->svc, tx, un->u.emails, un->u.n_emails)) == NULL) {
+		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		goto out;
+	}
 	if (un->reuse && (rc = be->user_release_addresses(tx, (const char *const *)un->u.emails,
 	    un->u.n_emails, &un->reused, err)) != 0)
 		goto out;
@@ -163,11 +191,12 @@ user_create_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	for (size_t i = 0; i < un->u.n_emails; i++)
 		json_array_append_new(emails, json_string(un->u.emails[i]));
 	rc = audit_row(un->svc, tx, un->actor, "user.create", un->u.id,
-	    json_pack("{s:O,s:O,s:I}", "emails", emails, "groups", groups, "reused_addresses",
-	    (json_int_t)un->reused), err);
+	    json_pack("{s:O,s:O,s:I,s:O?}", "emails", emails, "groups", groups, "reused_addresses",
+	    (json_int_t)un->reused, "reused", reused), err);
 out:
 	json_decref(emails);
 	json_decref(groups);
+	json_decref(reused);
 	return rc;
 }
 
@@ -537,16 +566,28 @@ user_change_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 		uc->repl.u.n_emails = 0;
 	}
 	uc->result.updated = service_now();
-	if (uc->emails_changed && uc->reuse && (rc = be->user_release_addresses(tx,
-	    (const char *const *)uc->result.emails, uc->result.n_emails, NULL, err)) != 0)
-		return rc;
+	json_t *reused = NULL;
+	if (uc->emails_changed && uc->reuse) {
+		if ((reused = reused_json(uc->svc, tx, uc->result.emails, uc->result.n_emails)) == NULL)
+			return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
+		if ((rc = be->user_release_addresses(tx, (const char *const *)uc->result.emails,
+		    uc->result.n_emails, NULL, err)) != 0) {
+			json_decref(reused);
+			return rc;
+		}
+	}
 	if ((rc = be->user_update(tx, &uc->result, err)) != 0) {
+		json_decref(reused);
 		if (rc == SMIME_E_EXISTS && uc->emails_changed && !uc->reuse)
 			rc = deleted_holder(uc->svc, tx, &uc->result, rc, err);
 		return rc;
 	}
-	return audit_row(uc->svc, tx, uc->actor, "user.update", uc->result.id,
-	    json_pack("{s:b,s:b}", "name", uc->name != NULL, "emails", uc->emails_changed), err);
+	/* "reused": the addresses taken from deleted users, and from whom. */
+	json_t *d = json_pack("{s:b,s:b}", "name", uc->name != NULL, "emails", uc->emails_changed);
+	if (d != NULL && reused != NULL)
+		json_object_set(d, "reused", reused);
+	json_decref(reused);
+	return audit_row(uc->svc, tx, uc->actor, "user.update", uc->result.id, d, err);
 }
 
 void

@@ -1,4 +1,5 @@
 /* smimed: the key archive: envelope sealing under a KEK (archive.h). */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,9 @@ const struct kek_backend kek_file = {
 struct archive {
 	const struct kek_backend *be;
 	struct kek *kek;
+	/* Set when the store no longer keeps this KEK (a restore under a
+	 * running service): nothing is sealed or unsealed until a restart. */
+	_Atomic bool stale;
 };
 
 int
@@ -127,6 +131,13 @@ archive_has_key(const struct archive *a, const unsigned char key[ARCHIVE_DK_LEN]
 }
 
 void
+archive_set_stale(struct archive *a, bool stale)
+{
+	if (a != NULL)
+		atomic_store(&a->stale, stale);
+}
+
+void
 archive_free(struct archive *a)
 {
 	if (a == NULL)
@@ -146,6 +157,11 @@ archive_seal(struct archive *a, EVP_PKEY *key, const char *owner, unsigned char 
 
 	*blob_r = NULL;
 	*len_r = 0;
+	/* A key sealed under a KEK the store does not keep could never be
+	 * recovered from it, and would stop the next start. */
+	if (atomic_load(&a->stale))
+		return smime_error_set(err, SMIME_E_INTERNAL, "archive: the store keeps another "
+		    "archive key than this smimed holds (a restore while it ran): restart smimed");
 	/* A fresh data key for every archived key. */
 	if (RAND_priv_bytes(dk, sizeof(dk)) != 1)
 		return smime_error_ssl(err, SMIME_E_CRYPTO, "archive: random data key");
@@ -188,6 +204,9 @@ archive_unseal(struct archive *a, const unsigned char *blob, size_t len, const c
 	int rc;
 
 	*key_r = NULL;
+	if (atomic_load(&a->stale))
+		return smime_error_set(err, SMIME_E_INTERNAL, "archive: the store keeps another "
+		    "archive key than this smimed holds (a restore while it ran): restart smimed");
 	if (blob == NULL || len < 6 || len > ARCHIVE_MAX_SEALED || memcmp(blob, ARCHIVE_MAGIC, 4) != 0)
 		return smime_error_set(err, SMIME_E_INPUT, "archived key of %s: not a sealed key "
 		    "(\"SMA1\")", owner);

@@ -57,6 +57,10 @@ int archive_open_key(const unsigned char key[ARCHIVE_DK_LEN], struct archive **a
     struct smime_error *err);
 /* True when a's KEK is key (a KEK held in memory). */
 bool archive_has_key(const struct archive *a, const unsigned char key[ARCHIVE_DK_LEN]);
+/* A stale archive (stale true) refuses to seal and to unseal: its KEK is
+ * not the one the store keeps (a store restored under a running smimed),
+ * so that nothing is sealed that the store could not open.  NULL: no-op. */
+void archive_set_stale(struct archive *a, bool stale);
 /* NULL is a no-op. */
 void archive_free(struct archive *a);
 

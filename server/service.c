@@ -592,15 +592,23 @@ archive_check_reloaded(struct service *svc)
 	if (svc->archive == NULL)
 		return;
 	int rc = kek_from_store(svc, db, mk, kek, &err);
+	bool same = rc == 0 && archive_has_key(svc->archive, kek);
+	/* Until a restart reads the store's KEK, the archive seals and unseals
+	 * nothing: a key sealed under the KEK held would be lost to the store.
+	 * A store that could not be read (busy, I/O) says nothing either way. */
+	if (rc == 0 || rc == SMIME_E_NOTFOUND || rc == SMIME_E_CRYPTO || rc == SMIME_E_INPUT)
+		archive_set_stale(svc->archive, !same);
 	if (rc == SMIME_E_NOTFOUND)
 		log_event("error", "archive.reload", "message", "the restored store keeps no archive "
-		    "key (a backup of an older smimed): restart smimed, which moves archive.kek in",
-		    NULL);
+		    "key (a backup of an older smimed): the archive is closed until smimed is "
+		    "restarted, which moves archive.kek in", NULL);
 	else if (rc != 0)
 		log_event("error", "archive.reload", "message", err.message, NULL);
-	else if (!archive_has_key(svc->archive, kek))
+	else if (!same)
 		log_event("error", "archive.reload", "message", "the restored store keeps another "
-		    "archive key than the one this smimed holds: restart smimed", NULL);
+		    "archive key than the one this smimed holds: the archive is closed (no key is "
+		    "issued with a generated key, imported or recovered) until smimed is restarted",
+		    NULL);
 	OPENSSL_cleanse(kek, sizeof(kek));
 }
 

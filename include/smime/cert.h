@@ -80,6 +80,14 @@ SMIME_MUST_CHECK int smime_bag_load(struct smime_bag *bag, const unsigned char *
 SMIME_MUST_CHECK int smime_sst_read(const unsigned char *data, size_t len,
     STACK_OF(X509) *certs, struct smime_error *err);
 
+/*
+ * True when data starts like a mail message (an mbox "From " line, or
+ * header fields among which are mail headers such as From or Subject);
+ * the text "openssl ca" writes before a PEM block ("Certificate:" and
+ * indented lines) is not.
+ */
+bool smime_looks_like_mail(const unsigned char *data, size_t len);
+
 /* True when data looks like an SST store (its magic). */
 bool smime_sst_detect(const unsigned char *data, size_t len);
 

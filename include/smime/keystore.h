@@ -33,6 +33,7 @@ enum smime_entry_kind {
 	SMIME_ENTRY_CONTACT,      /* someone else's certificate (address book) */
 	SMIME_ENTRY_ANCHOR,       /* trusted root or intermediate */
 	SMIME_ENTRY_CA,           /* untrusted CA certificate, used to build chains */
+	SMIME_ENTRY_DISTRUSTED,   /* on the distrust list: fails every validation */
 };
 
 /* A read-only view of one entry.  Owned by the keystore. */
@@ -48,6 +49,10 @@ struct smime_entry {
 	unsigned char *caps;      /* DER SMIMECapabilities the contact advertised, or NULL */
 	size_t caps_len;
 	time_t caps_time;         /* signing time of the message they came from */
+	time_t preferred;         /* signing time of the newest verified message whose
+	                           * signer named this certificate as their encryption
+	                           * key (RFC 8551 2.5.3 SMIMEEncryptionKeyPreference);
+	                           * 0 when never named */
 };
 
 /*
@@ -101,6 +106,26 @@ SMIME_MUST_CHECK int smime_keystore_harvest(struct smime_keystore *ks, X509 *cer
     const unsigned char *caps, size_t caps_len, time_t signing_time,
     struct smime_error *err);
 
+/*
+ * Record that a verified message of signing_time named cert as its
+ * signer's preferred encryption certificate (RFC 8551 2.5.3).  The caller
+ * MUST have validated cert and checked that it carries the signer's
+ * address.  The certificate becomes a contact when it is new; the newest
+ * preference wins in smime_keystore_recipient.
+ */
+SMIME_MUST_CHECK int smime_keystore_prefer(struct smime_keystore *ks, X509 *cert,
+    time_t signing_time, struct smime_error *err);
+
+/*
+ * The newest SMIMECapabilities recorded for the person at address: from
+ * any contact or identity certificate that carries the address, whichever
+ * message announced them last (capabilities belong to the person, not to
+ * one of their certificates).  *caps_r points into the keystore (valid
+ * until the next change) or is NULL when nothing was announced.
+ */
+void smime_keystore_caps(const struct smime_keystore *ks, const char *address,
+    const unsigned char **caps_r, size_t *caps_len_r);
+
 /* Remove an entry (and its key) by fingerprint. */
 SMIME_MUST_CHECK int smime_keystore_remove(struct smime_keystore *ks,
     const char *fingerprint, struct smime_error *err);
@@ -145,10 +170,26 @@ SMIME_MUST_CHECK int smime_keystore_recipient(struct smime_keystore *ks, const c
 /*
  * A verification store holding the trust anchors, and a stack of every
  * other certificate in the keystore that may serve to build a chain.  The
- * caller frees both.
+ * caller frees both.  Distrusted entries are never anchors (they are
+ * among the others), and the store's
+ * verify callback (smime_keystore_verify_cb) fails any chain holding a
+ * distrusted certificate, or one with a distrusted certificate's subject
+ * and public key, with X509_V_ERR_CERT_REJECTED.  A caller that sets its
+ * own callback on the X509_STORE_CTX MUST call smime_keystore_verify_cb
+ * from it.
  */
 SMIME_MUST_CHECK int smime_keystore_trust(struct smime_keystore *ks, X509_STORE **store_r,
     STACK_OF(X509) **untrusted_r, struct smime_error *err);
+
+/* The distrust check of the stores smime_keystore_trust makes (see there). */
+int smime_keystore_verify_cb(int ok, X509_STORE_CTX *ctx);
+
+/*
+ * Is cert distrusted: on the distrust list itself, or with the subject and
+ * public key of a certificate that is (a re-issue or cross-certificate of
+ * a distrusted CA)?
+ */
+bool smime_keystore_distrusted(struct smime_keystore *ks, X509 *cert);
 
 /* The keystore folder. */
 const char *smime_keystore_dir(const struct smime_keystore *ks);

@@ -40,7 +40,16 @@ struct smime_sign_opts {
 
 /* Cipher names: "aes-256-gcm", "aes-128-gcm", "aes-256-cbc", "aes-128-cbc", "des-ede3-cbc". */
 struct smime_encrypt_opts {
-	const char *cipher;      /* NULL: AES-256-GCM unless a recipient cannot read it */
+	/*
+	 * NULL: AES-256-CBC EnvelopedData, unless every recipient announced
+	 * AES-GCM in a verified signature (then AES-256-GCM AuthEnvelopedData);
+	 * AES-128-CBC when a recipient announced neither AES-256 mode.  The
+	 * sender's own copy does not count.  Capabilities belong to the person:
+	 * the newest announced by any certificate of the address count.
+	 */
+	const char *cipher;
+	bool prefer_gcm;         /* a recipient who announced nothing is taken to read
+	                          * GCM (an organisation whose clients all do) */
 	bool allow_weak;         /* permit des-ede3-cbc */
 	bool oaep;               /* RSAES-OAEP key transport for RSA recipients */
 	bool no_self;            /* do not add the sender's own encryption certificate */
@@ -123,6 +132,9 @@ struct smime_encrypt_result {
 	char **dropped;          /* addresses dropped for lack of a certificate */
 	size_t n_dropped;
 	char *cipher;
+	/* Which rule chose the cipher (static): "asked", "all-announced-gcm",
+	 * "prefer-gcm", "not-all-announced-gcm", "announced-no-aes-256". */
+	const char *cipher_rule;
 };
 void smime_encrypt_result_free(struct smime_encrypt_result *r);
 

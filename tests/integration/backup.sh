@@ -71,6 +71,42 @@ done
 expect 0 "the restored service issues" "$SMIME" admin cert issue --user ann@example.org --profile encryption --password-file "$T/pw" -o "$T/k4.p12"
 stop_smimed
 
+# ---- a restore into a running smimed that made an archive key of its own ------------------
+# Step 3 after a first start: the new service made its CA and archive key,
+# then `smimed restore` replaced its store (SIGHUP).  The store keeps the
+# backed-up installation's archive key: the running service must not seal
+# keys under its own any more (they would open with no key the store keeps,
+# and the newest of them would stop the next start).
+N=$T/running
+mkdir -m 700 "$N"
+cp -p "$D/master.key" "$N/master.key"
+if start_smimed "$N"; then
+	expect 0 "smimed restore into a running service that made its own archive key" "$SMIMED" restore "$T/backup.db" --data "$N"
+	for i in $(seq 1 100); do grep -q '"reload"\|"archive.reload"' "$N.log" && break; sleep 0.1; done
+	export SMIME_TOKEN=$TOKEN SVC_TOKEN=$TOKEN
+	grep -q '"archive.reload"' "$N.log" && ok "the reload says the store keeps another archive key" || not_ok "archive.reload logged" "$(tail -3 "$N.log")"
+	if "$SMIME" admin cert issue --user ann@example.org --profile encryption --password-file "$T/pw" -o "$T/k5.p12" >"$T/.out" 2>&1; then
+		not_ok "no generated key is sealed under an archive key the store does not keep" "$(cat "$T/.out")"
+	else
+		ok "no generated key is sealed under an archive key the store does not keep (refused)"
+	fi
+	stop_smimed
+	if start_smimed "$N"; then
+		ok "the restarted service starts on the restored store"
+		export SMIME_TOKEN=$TOKEN SVC_TOKEN=$TOKEN
+		expect 0 "and recovers ann's keys" \
+			"$SMIME" admin recover --user ann@example.org --reason "restore into a running service" -o "$T/ann-n.p12" --password-file "$T/recpw"
+		[ "$(openssl pkcs12 -in "$T/ann-n.p12" -passin file:"$T/recpw" -nodes 2>/dev/null | grep -c 'BEGIN PRIVATE KEY')" = 2 ] &&
+			ok "both of them, none lost" || not_ok "ann's two keys" "$(openssl pkcs12 -in "$T/ann-n.p12" -passin file:"$T/recpw" -nodes 2>&1 | grep -c 'BEGIN PRIVATE KEY')"
+		expect 0 "and issues again" "$SMIME" admin cert issue --user ann@example.org --profile encryption --password-file "$T/pw" -o "$T/k6.p12"
+		stop_smimed
+	else
+		not_ok "the restarted service starts on the restored store" "$(tail -3 "$N.log")"
+	fi
+else
+	not_ok "a fresh smimed starts beside the copied master key" "$(tail "$N.log")"
+fi
+
 # ---- a wrong master key: refused, nothing changed --------------------------------------
 W=$T/wrong
 mkdir -m 700 "$W"

@@ -14,7 +14,7 @@ KB=$T/ks-bob
 # --- help -----------------------------------------------------------------
 expect 0 "smime --help" "$SMIME" --help
 contains "smime --help names every command" "$T/.out" "sign.*" 
-for c in sign encrypt decrypt verify open import export list inspect; do
+for c in sign encrypt decrypt verify open import export list config inspect; do
 	expect 0 "smime $c --help" "$SMIME" $c --help
 	contains "smime $c --help has a usage line" "$T/.out" "^usage: smime $c"
 done
@@ -23,7 +23,7 @@ expect 2 "unknown command: usage (2)" "$SMIME" frobnicate
 expect 2 "unknown option: usage (2)" "$SMIME" sign --frobnicate
 expect 2 "encrypt options on sign: usage (2)" "$SMIME" --home "$KA" sign --to x@example.org
 expect 2 "bad --at-time: usage (2)" "$SMIME" verify --at-time yesterday
-for m in sign encrypt decrypt verify open import export list inspect; do
+for m in sign encrypt decrypt verify open import export list config inspect; do
 	[ -f "$SRC/docs/smime-$m.1" ] && ok "docs/smime-$m.1 exists" || not_ok "docs/smime-$m.1 exists"
 done
 
@@ -118,7 +118,12 @@ expect 5 "des-ede3-cbc without --allow-weak: policy (5)" "$SMIME" --home "$KA" e
 expect 0 "des-ede3-cbc with --allow-weak" "$SMIME" --home "$KA" encrypt --allow-weak --cipher des-ede3-cbc --to bob@example.org -i "$T/m.eml" -o "$T/3des.eml"
 expect 2 "an unknown cipher: usage (2)" "$SMIME" --home "$KA" encrypt --cipher rc2 -i "$T/m.eml"
 expect 0 "decrypt --json" "$SMIME" --home "$KB" --json decrypt -i "$T/e.eml"
-contains "decrypt --json names the cipher" "$T/.err" '"cipher": "aes-256-gcm"'
+# bob announced nothing yet: AES-256-CBC, which every mail client reads.
+contains "decrypt --json names the cipher (CBC: bob announced nothing)" "$T/.err" '"cipher": "aes-256-cbc"'
+contains "decrypt --json says no integrity (CBC)" "$T/.err" '"integrity": "none"'
+expect 0 "encrypt --cipher aes-256-gcm" "$SMIME" --home "$KA" encrypt --cipher aes-256-gcm --to bob@example.org -i "$T/m.eml" -o "$T/gcm.eml"
+expect 0 "decrypt --json the GCM message" "$SMIME" --home "$KB" --json decrypt -i "$T/gcm.eml"
+contains "decrypt --json names the cipher (GCM when asked)" "$T/.err" '"cipher": "aes-256-gcm"'
 contains "decrypt --json says aead" "$T/.err" '"integrity": "aead"'
 expect 3 "decrypt an unencrypted message: 3" "$SMIME" --home "$KB" decrypt -i "$T/m.eml"
 
@@ -144,7 +149,7 @@ contains "certs-only message" "$T/certs.p7c" "smime-type=certs-only"
 openssl cms -cmsout -print -in "$T/certs.p7c" >"$T/print" 2>&1
 contains "openssl reads the certs-only message" "$T/print" "alice"
 expect 0 "import a certs-only message" "$SMIME" --home "$T/ks-certs" import "$T/certs.p7c"
-expect 0 "inspect" "$SMIME" inspect -i "$T/e.eml"
+expect 0 "inspect" "$SMIME" inspect -i "$T/gcm.eml"
 contains "inspect shows the CMS structure" "$T/.out" "authEnvelopedData"
 
 # --- import from an .eml attachment ---------------------------------------

@@ -182,6 +182,17 @@ rm -rf "$K"
 expect 3 "a CA that is a keystore anchor: the request is sent" timeout 60 "$SMIME" --home "$K" enroll \
 	--scep "$F/good/scep" --challenge-file "$T/challenge"
 contains "anchor: the reply is refused" "$T/.err" "the reply to the PKCSReq"
+# A distrusted CA is refused even when pinned, and even when also an anchor.
+rm -rf "$K"
+"$SMIME" --home "$K" import --trust "$P/ca.crt" >/dev/null 2>&1
+"$SMIME" --home "$K" import --distrust "$P/ca.crt" >/dev/null 2>&1
+: >"$T/fake.log"
+expect 1 "a distrusted CA, pinned: refused before sending" timeout 60 "$SMIME" --home "$K" enroll \
+	--scep "$F/good/scep" --challenge-file "$T/challenge" --ca-fingerprint "$CA_FP"
+contains "distrusted CA: the distrust list is said" "$T/.err" "on the keystore's distrust list; nothing was sent"
+lacks "distrusted CA: nothing is sent" "$T/fake.log" "PKIOperation"
+expect 1 "a distrusted CA, not pinned (also an anchor): refused" timeout 60 "$SMIME" --home "$K" enroll \
+	--scep "$F/good/scep" --challenge-file "$T/challenge"
 fake "a reply that is not application/x-pki-message" plainpki 3 "PKIOperation answered text/plain" \
 	--ca-fingerprint "$CA_FP"
 fake "--key ec-p256 is sent too" good 3 "the reply to the PKCSReq" --ca-fingerprint "$CA_FP" --key ec-p256
@@ -357,6 +368,12 @@ contains "approved: carol's identity" "$T/.err" "enrolled: signing identity .*ca
 [ -z "$(find "$KC/scep-pending" -type f 2>/dev/null)" ] && ok "approved: the pending file is gone" ||
 	not_ok "approved: the pending file is gone"
 verify_issued "carol (approved)" "$KC"
+"$SMIME" --home "$KC" --json list >"$T/l.json" 2>/dev/null
+if jq -e --arg fp "$PIN" '.entries[] | select(.fingerprint == $fp) | .kind == "anchor"' "$T/l.json" >/dev/null; then
+	ok "carol (--resume): the CA pinned before the wait is a trust anchor"
+else
+	not_ok "carol (--resume): the CA pinned before the wait is a trust anchor" "$(head -c 1500 "$T/l.json")"
+fi
 
 # a request approved while the command waits
 KD=$T/ks-dave
@@ -401,6 +418,16 @@ expect 0 "grace enrolls at /cgi-bin/pkiclient.exe with the CA's id" timeout 120 
 	--home "$T/ks-grace" enroll --scep "$SVC_URL/cgi-bin/pkiclient.exe" --profile "$CA_ID" \
 	--challenge-file "$T/ch-g" --ca-fingerprint "$PIN"
 verify_issued "grace (pkiclient.exe)" "$T/ks-grace"
+# The CA pinned by fingerprint is a trust anchor: colleagues' mail under it verifies.
+"$SMIME" --home "$KA" --json list >"$T/l.json" 2>/dev/null
+if jq -e --arg fp "$PIN" '.entries[] | select(.fingerprint == $fp) | .kind == "anchor"' "$T/l.json" >/dev/null; then
+	ok "alice: the CA she pinned is a trust anchor"
+else
+	not_ok "alice: the CA she pinned is a trust anchor" "$(head -c 1500 "$T/l.json")"
+fi
+mkmsg "$T/g.eml" grace@example.org alice@example.org
+expect 0 "grace signs with her enrolled identity" "$SMIME" --home "$T/ks-grace" sign -i "$T/g.eml" -o "$T/gs.eml"
+expect 0 "alice verifies her colleague grace's mail (same CA, pinned): exit 0" "$SMIME" --home "$KA" verify -i "$T/gs.eml"
 ROOT_FP=$(openssl x509 -in "$T/root.pem" -outform DER | sha256sum | cut -c1-64)
 expect 0 "user hank" "$SMIME" admin user add hank@example.org
 DEV_H=$(device hank@example.org laptop)

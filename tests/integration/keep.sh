@@ -122,7 +122,7 @@ stop_smimed
 D2=$T/data2
 cat >"$T/two.conf" <<EOF
 recovery_approval = 2
-recovery_request_ttl = 3
+recovery_request_ttl = 6
 archive_retention_days = 30
 EOF
 if ! start_smimed "$D2" --config "$T/two.conf"; then not_ok "smimed starts with recovery_approval = 2" "$(tail "$D2.log")"; done_testing; exit 1; fi
@@ -151,9 +151,19 @@ expect 5 "once only" "$SMIME" admin recovery fetch "$req" -o "$T/u-r2.p12" --pas
 expect 0 "recovery list" "$SMIME" admin recovery list --json
 jq -e --arg r "$req" '[.items[] | select(.id == $r and .status == "exported" and .reason == "legal hold 42")] | length == 1' "$T/.out" >/dev/null &&
 	ok "the request is listed, exported, with its reason" || not_ok "recovery list" "$(cat "$T/.out")"
+# What the approver approves is what the archive held when the request was
+# made: a key archived later is not in its export.
+expect 0 "a request for una's whole history" "$SMIME" admin recover --user una@example.org --reason "scope" -o "$T/u-s.p12" --password-file "$T/recpw"
+scope=$(cat "$T/.out")
+sleep 1.1
+expect 0 "una gets another key after the request" "$SMIME" admin cert issue --user una@example.org --profile encryption --password-file "$T/pw" -o "$T/u2.p12"
+SMIME_TOKEN=$B expect 0 "the second token approves it" "$SMIME" admin recovery approve "$scope"
+expect 0 "the requester fetches it" "$SMIME" admin recovery fetch "$scope" -o "$T/u-s.p12" --password-file "$T/recpw"
+[ "$(p12_keys "$T/u-s.p12" "$T/recpw")" = 1 ] && ok "with the one key archived when it was asked for, not the later one" ||
+	not_ok "the export holds only what was approved" "$(p12_keys "$T/u-s.p12" "$T/recpw") keys"
 expect 0 "another request" "$SMIME" admin recover --user una@example.org --reason "too late" -o "$T/u-late.p12" --password-file "$T/recpw"
 late=$(cat "$T/.out")
-sleep 4
+sleep 7
 SMIME_TOKEN=$B expect 5 "an approval after expiry is refused" "$SMIME" admin recovery approve "$late"
 contains "as expired" "$T/.err" "expire"
 expect 5 "and nothing can be fetched" "$SMIME" admin recovery fetch "$late" -o "$T/u-late.p12" --password-file "$T/recpw"
@@ -163,6 +173,10 @@ jq -e --arg r "$req" '([.items[] | select(.action == "recovery.request" and .obj
 	([.items[] | select(.action == "archive.recover" and .detail.request == $r)] | length == 1)' "$T/.out" >/dev/null &&
 	ok "request, approval and export are audited" || not_ok "two-person audit" "$(jq -c '[.items[] | select(.action | test("recover"))]' "$T/.out")"
 expect 0 "delete una" "$SMIME" admin user delete una@example.org
+# A leaver's trail is what an audit looks for: by the address they held.
+expect 0 "the audit of the deleted una, by her address" "$SMIME" admin audit --user una@example.org --json
+[ -s "$T/.out" ] && jq -e '([.items[] | select(.action == "user.delete")] | length == 1) and ([.items[] | select(.action == "archive.recover")] | length >= 2)' "$T/.out" >/dev/null &&
+	ok "finds her deletion and her recoveries" || not_ok "audit --user of a deleted user" "$(cat "$T/.out" "$T/.err")"
 expect 5 "purge before archive_retention_days: refused" "$SMIME" admin user purge una@example.org --reason "x"
 contains "naming the retention" "$T/.err" "retention|days"
 expect 0 "another user" "$SMIME" admin user add vic@example.org
@@ -171,4 +185,33 @@ grep -q reuse_addresses "$T/.body" && ok "the answer names reuse_addresses" || n
 status_is "with reuse_addresses it is taken" 200 PATCH /api/v1/users/vic@example.org '{"emails":["vic@example.org","una@example.org"],"reuse_addresses":true}'
 expect 0 "user list --deleted" "$SMIME" admin user list --deleted --json
 jq -e '[.items[] | select(.emails == ["una@example.org"])] | length == 1' "$T/.out" >/dev/null && ok "una keeps it as a former address" || not_ok "former address" "$(cat "$T/.out")"
+una_id=$(jq -r '.items[] | select(.emails == ["una@example.org"]) | .id' "$T/.out")
+# Mail to that address is vic's to read now: the audit says whose address he took.
+expect 0 "the audit of the change that took una's address" "$SMIME" admin audit --action user.update --user vic@example.org --json
+[ -n "$una_id" ] && [ -s "$T/.out" ] && jq -e --arg u "$una_id" '[.items[] | select(.detail.reused == [{"address": "una@example.org", "from": $u}])] | length == 1' "$T/.out" >/dev/null &&
+	ok "names the address taken and the deleted user it came from" || not_ok "reuse audited" "$(cat "$T/.out")"
+stop_smimed
+
+# ---- a long history: every key, past the first page of certificates ---------------------
+# Years of device signing certificates (SCEP renewals) come before the
+# newest encryption key; a recovery of the whole history holds that key too.
+D3=$T/data3
+if ! start_smimed "$D3"; then not_ok "smimed starts" "$(tail "$D3.log")"; done_testing; exit 1; fi
+expect 0 "a user" "$SMIME" admin user add wes@example.org
+wes_id=$(cat "$T/.out")
+expect 0 "his encryption key, made by the service" "$SMIME" admin cert issue --user wes@example.org --profile encryption --password-file "$T/pw" -o "$T/w1.p12"
+stop_smimed
+sqlite3 "$D3/smimed.db" "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < 1200)
+	INSERT INTO certs (serial, ca_id, user_id, purpose, source, status, not_before, not_after, sha256, sha1, der, created)
+	SELECT printf('7E%014X', n), c.ca_id, c.user_id, 1, 3, 2, c.not_before, c.not_after, lower(hex(randomblob(32))),
+	lower(hex(randomblob(20))), x'3000', c.created - 100000 + n FROM i, certs c WHERE c.user_id = '$wes_id'" &&
+	ok "1,200 older signing certificates of his devices (none archived)" || not_ok "history rows"
+if start_smimed "$D3"; then
+	expect 0 "recover his whole history" \
+		"$SMIME" admin recover --user wes@example.org --reason "long history" -o "$T/w-r.p12" --password-file "$T/recpw"
+	[ "$(p12_keys "$T/w-r.p12" "$T/recpw")" = 1 ] && ok "with his encryption key, past the first 1,000 certificates" ||
+		not_ok "the newest key is in the export" "$(cat "$T/.err")"
+else
+	not_ok "smimed starts again" "$(tail "$D3.log")"
+fi
 done_testing

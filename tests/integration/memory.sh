@@ -64,7 +64,7 @@ bounded "sign (clear)" "'$SMIME' --home '$KA' sign -i {in} -o {out}"
 for n in 1 16; do cp "$T/out$n.eml" "$T/clear$n.eml"; done
 bounded "sign (opaque)" "'$SMIME' --home '$KA' sign --opaque -i {in} -o {out}"
 for n in 1 16; do cp "$T/out$n.eml" "$T/opaque$n.eml"; done
-bounded "encrypt (AES-256-GCM)" "'$SMIME' --home '$KA' encrypt -q --to bob@example.org -i {in} -o {out}"
+bounded "encrypt (AES-256-GCM)" "'$SMIME' --home '$KA' encrypt -q --cipher aes-256-gcm --to bob@example.org -i {in} -o {out}"
 for n in 1 16; do cp "$T/out$n.eml" "$T/gcm$n.eml"; done
 bounded "encrypt (AES-256-CBC)" "'$SMIME' --home '$KA' encrypt -q --cipher aes-256-cbc --to bob@example.org -i {in} -o {out}"
 for n in 1 16; do cp "$T/out$n.eml" "$T/cbc$n.eml"; done

@@ -114,7 +114,9 @@ for cipher in aes-256-gcm aes-128-gcm aes-256-cbc aes-128-cbc; do
 		done
 	done
 done
-contains "AES-GCM is written as authEnveloped-data" <("$SMIME" --home "$(ks alice)" encrypt --to bob@example.org -i "$T/msg.eml" 2>/dev/null | head -20) "smime-type=authEnveloped-data"
+contains "AES-GCM is written as authEnveloped-data" <("$SMIME" --home "$(ks alice)" encrypt --cipher aes-256-gcm --to bob@example.org -i "$T/msg.eml" 2>/dev/null | head -20) "smime-type=authEnveloped-data"
+# bob announced nothing: the default, AES-256-CBC, is enveloped-data.
+contains "the default (AES-256-CBC) is written as enveloped-data" <("$SMIME" --home "$(ks alice)" encrypt --to bob@example.org -i "$T/msg.eml" 2>/dev/null | head -20) "smime-type=enveloped-data"
 
 name="smime encrypt --sign -> openssl decrypt | openssl verify"
 if "$SMIME" --home "$(ks alice)" encrypt --sign -i "$T/msg.eml" -o "$T/se.eml" 2>"$T/err" &&

@@ -192,6 +192,37 @@ test_kek_in_memory(void **state)
 	archive_free(b);
 }
 
+/* A stale archive (its KEK no longer the store's) seals and unseals
+ * nothing until it is fresh again. */
+static void
+test_stale(void **state)
+{
+	struct smime_error err;
+	struct archive *a = NULL;
+	unsigned char kek[ARCHIVE_DK_LEN], *blob = NULL, *blob2 = NULL;
+	size_t len = 0, len2 = 0;
+	EVP_PKEY *key = tu_key("p256"), *back = NULL;
+
+	(void)state;
+	memset(kek, 0x5a, sizeof(kek));
+	assert_int_equal(archive_open_key(kek, &a, &err), 0);
+	assert_int_equal(archive_seal(a, key, "owner", &blob, &len, &err), 0);
+	archive_set_stale(a, true);
+	assert_int_equal(archive_seal(a, key, "owner", &blob2, &len2, &err), SMIME_E_INTERNAL);
+	assert_null(blob2);
+	assert_non_null(strstr(err.message, "restart smimed"));
+	assert_int_equal(archive_unseal(a, blob, len, "owner", &back, &err), SMIME_E_INTERNAL);
+	assert_null(back);
+	archive_set_stale(a, false);
+	assert_int_equal(archive_unseal(a, blob, len, "owner", &back, &err), 0);
+	assert_true(same_key(key, back));
+	archive_set_stale(NULL, true);
+	free(blob);
+	EVP_PKEY_free(back);
+	EVP_PKEY_free(key);
+	archive_free(a);
+}
+
 int
 main(void)
 {
@@ -200,6 +231,7 @@ main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_kek_file),
 		cmocka_unit_test(test_kek_in_memory),
+		cmocka_unit_test(test_stale),
 	};
 	return cmocka_run_group_tests_name("archive", tests, setup, teardown);
 }

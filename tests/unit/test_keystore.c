@@ -697,11 +697,15 @@ test_ks_damaged_index(void **state)
 		{ "caps not hex", 11, "zz", "line 2: caps" },
 		{ "caps not DER", 11, "0500", "line 2: caps" },
 		{ "caps_time without caps", 12, "5", "line 2: caps_time" },
+		{ "preferred junk", 13, "x", "line 2: preferred" },
+		{ "preferred empty", 13, "", "line 2: preferred" },
 		{ "empty file", -1, "", "line 1: empty" },
 		{ "bad header", -1, "hello\n", "line 1: not a keystore index header" },
-		{ "future version", -1, "smime-keystore-index\t2\t0123456789abcdef\n",
+		{ "future version", -1, "smime-keystore-index\t3\t0123456789abcdef\n",
 		    "line 1: not a keystore index header" },
 		{ "header only", -1, "smime-keystore-index\t1\t0123456789abcdef\n", NULL },
+		{ "header only, version 2", -1, "smime-keystore-index\t2\t0123456789abcdef\n",
+		    NULL },
 		{ "empty line", -1, "smime-keystore-index\t1\t0123456789abcdef\n\n",
 		    "line 2: too few fields" },
 		{ "no final newline", -1, "smime-keystore-index\t1\t0123456789abcdef",
@@ -742,6 +746,27 @@ test_ks_damaged_index(void **state)
 			assert_non_null(strstr(err.message, rows[i].msg));
 		}
 		free(text);
+	}
+	/*
+	 * Version 1 (13 fields, no preferred) is still read; a version 1
+	 * header over a line of 14 fields is damage.
+	 */
+	{
+		char *t = strdup(good), *tab;
+		t[strlen("smime-keystore-index\t")] = '1';
+		write_file(ip, t, strlen(t));
+		assert_int_equal(smime_keystore_open(dir, 0, &ks, &err), SMIME_E_INPUT);
+		assert_non_null(strstr(err.message, "line 2: too many fields"));
+		tab = strrchr(t, '\t');
+		assert_non_null(tab);
+		strcpy(tab, "\n");
+		write_file(ip, t, strlen(t));
+		ks = NULL;
+		assert_int_equal(smime_keystore_open(dir, 0, &ks, &err), 0);
+		assert_int_equal(smime_keystore_count(ks), 1);
+		assert_int_equal(smime_keystore_entry(ks, 0)->preferred, 0);
+		smime_keystore_free(ks);
+		free(t);
 	}
 	/* Whole-file rows built in code: duplicate, too long, NUL, too many fields. */
 	{

@@ -220,24 +220,29 @@ test_encrypt_decrypt_rows(void **state)
 		bool oaep, allow_weak;
 		int rc;
 		const char *integrity;
+		bool prefer_gcm;
 	} rows[] = {
-		{ "rsa@example.org", NULL, false, false, 0, "aead" },
-		{ "rsa@example.org", "aes-128-gcm", true, false, 0, "aead" },
-		{ "rsa@example.org", "aes-256-cbc", false, false, 0, "none" },
-		{ "p256@example.org", "aes-128-cbc", false, false, 0, "none" },
-		{ "p384@example.org", "aes-256-gcm", false, false, 0, "aead" },
-		{ "rsa@example.org", "des-ede3-cbc", false, true, 0, "none" },
+		/* Nothing announced: AES-256-CBC, which every client reads. */
+		{ "rsa@example.org", NULL, false, false, 0, "none", false },
+		/* ... unless the keystore setting prefers GCM. */
+		{ "rsa@example.org", NULL, false, false, 0, "aead", true },
+		{ "rsa@example.org", "aes-128-gcm", true, false, 0, "aead", false },
+		{ "rsa@example.org", "aes-256-cbc", false, false, 0, "none", true },
+		{ "p256@example.org", "aes-128-cbc", false, false, 0, "none", false },
+		{ "p384@example.org", "aes-256-gcm", false, false, 0, "aead", false },
+		{ "rsa@example.org", "des-ede3-cbc", false, true, 0, "none", false },
 		/* negative rows */
-		{ "rsa@example.org", "des-ede3-cbc", false, false, SMIME_E_POLICY, NULL },
-		{ "rsa@example.org", "rc2-40", false, false, SMIME_E_USAGE, NULL },
-		{ "unknown@example.org", NULL, false, false, SMIME_E_NOTFOUND, NULL },
-		{ "ed@example.org", NULL, false, false, SMIME_E_NOTFOUND, NULL },
+		{ "rsa@example.org", "des-ede3-cbc", false, false, SMIME_E_POLICY, NULL, false },
+		{ "rsa@example.org", "rc2-40", false, false, SMIME_E_USAGE, NULL, false },
+		{ "unknown@example.org", NULL, false, false, SMIME_E_NOTFOUND, NULL, false },
+		{ "ed@example.org", NULL, false, false, SMIME_E_NOTFOUND, NULL, false },
 	};
 	(void)state;
 	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
 		const char *to[] = { rows[r].to };
 		struct smime_encrypt_opts eo = { .cipher = rows[r].cipher, .oaep = rows[r].oaep,
-		    .allow_weak = rows[r].allow_weak, .no_self = true, .to = to, .n_to = 1 };
+		    .allow_weak = rows[r].allow_weak, .no_self = true, .to = to, .n_to = 1,
+		    .prefer_gcm = rows[r].prefer_gcm };
 		char *m = message("rsa@example.org", "", "Content-Type: text/plain\r\n",
 		    "secret text\r\n");
 		struct smime_report *rep = NULL;

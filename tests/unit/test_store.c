@@ -1879,8 +1879,8 @@ test_migrate_roles(void **state)
 
 	B->close(f->st);
 	f->st = NULL;
-	/* Back to the version 4 schema, with rows as version 4 wrote them:
-	 * what the later versions added goes first (6 -> 7, then 5 -> 6). */
+	/* Back to the version 4 schema (each later migration undone, the
+	 * newest first: 6 -> 7, then 5 -> 6), with rows as version 4 wrote them. */
 	raw_exec(path, "DROP TRIGGER publish_cert_withdraw; ALTER TABLE certs DROP COLUMN withdrawn;"
 	    "DROP TABLE distrust;"
 	    "DROP TABLE recovery_requests; DROP TABLE user_former_emails;"
