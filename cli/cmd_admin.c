@@ -26,11 +26,9 @@
 #include <openssl/x509.h>
 
 #include "cleanse.h"
+#include "admin.h"
 #include "cli.h"
 
-#define CSV_MAX (16u * 1024 * 1024)      /* user import-csv: the whole file */
-#define CSV_CHUNK_ROWS 100               /* rows per request, each with the header */
-#define CSV_MAX_COLUMNS 64               /* of the header, searched for "email" */
 #define CSR_MAX (1024u * 1024)
 #define SERIAL_MAX_DIGITS 64             /* the service's limit (STORE_SERIAL_SIZE) */
 
@@ -42,7 +40,8 @@ enum opt_index {
 	I_PASSWORDS, I_SECONDS, I_RSA_MIN_BITS, I_EC_CURVES, I_SUBJECT, I_SAN_EMAIL,
 	I_NON_REPUDIATION, I_VALIDITY_DAYS, I_RENEWAL_DAYS, I_APPROVAL,
 	I_CHALLENGE_MINUTES, I_ALLOW_SHA1, I_ROLE, I_EXPIRES_DAYS, I_ACTOR, I_ACTION,
-	I_SINCE, I_UNTIL, I_COUNT
+	I_SINCE, I_UNTIL, I_DISTRUST, I_PURPOSE, I_KEY_ALG, I_BR_PROFILE, I_GENERATE,
+	I_PRIMARY, I_COUNT
 };
 _Static_assert(I_COUNT <= 64, "more options than bits in an optset");
 #define A_(i) ((optset)1 << (i))
@@ -80,6 +79,12 @@ _Static_assert(I_COUNT <= 64, "more options than bits in an optset");
 #define A_ACTION A_(I_ACTION)
 #define A_SINCE A_(I_SINCE)
 #define A_UNTIL A_(I_UNTIL)
+#define A_DISTRUST A_(I_DISTRUST)
+#define A_PURPOSE A_(I_PURPOSE)
+#define A_KEY_ALG A_(I_KEY_ALG)
+#define A_BR_PROFILE A_(I_BR_PROFILE)
+#define A_GENERATE A_(I_GENERATE)
+#define A_PRIMARY A_(I_PRIMARY)
 /*
  * getopt's value of an action's option: OPT_TAG and the option's index; a
  * boolean's --no- form carries OPT_NO too.  Its bit comes back with OPT_BIT.
@@ -116,6 +121,9 @@ struct args {
 	long long expires_days;
 	long long seconds, rsa_min_bits, validity_days, renewal_days, challenge_minutes;
 	bool non_repudiation, approval, allow_sha1;
+	/* Certificate profiles and user updates. */
+	const char *purpose, *key_alg, *br_profile, *primary;
+	bool generate;
 	optset given;
 	char **pos;                      /* positional arguments */
 	int n_pos;
@@ -198,11 +206,61 @@ width(const char *s)
 	return n;
 }
 
-struct column {
-	const char *head;
-	const char *key;                 /* a field of the item, or NULL and fn */
-	char *(*fn)(const json_t *item);
-};
+
+/* The user of an item by address (the id when the service named none). */
+static char *
+user_cell(const json_t *item)
+{
+	const json_t *v = json_object_get(item, "user_email");
+
+	return text_of(v != NULL ? v : json_object_get(item, "user"));
+}
+
+/* The device of an item by name (the id when the service named none). */
+static char *
+device_cell(const json_t *item)
+{
+	const json_t *v = json_object_get(item, "device_name");
+	const char *id = json_string_value(json_object_get(item, "device"));
+
+	return text_of(v != NULL && id != NULL && *id != '\0' ? v : json_object_get(item,
+	    "device"));
+}
+
+/*
+ * obj for print_fields: its user by address and name, its device by name,
+ * each with the id beside it (the service adds user_email, user_name and
+ * device_name beside the ids).  A new reference.
+ */
+static json_t *
+named(const json_t *obj)
+{
+	json_t *c = json_deep_copy(obj);
+	const char *uid = json_string_value(json_object_get(obj, "user"));
+	const char *email = json_string_value(json_object_get(obj, "user_email"));
+	const char *uname = json_string_value(json_object_get(obj, "user_name"));
+	const char *did = json_string_value(json_object_get(obj, "device"));
+	const char *dname = json_string_value(json_object_get(obj, "device_name"));
+	char *t = NULL;
+
+	if (c == NULL)
+		return NULL;
+	if (email != NULL && uid != NULL && asprintf(&t, "%s%s%s%s, id %s", email,
+	    uname != NULL && *uname ? " (" : "", uname != NULL ? uname : "",
+	    uname != NULL && *uname ? ")" : "", uid) >= 0) {
+		json_object_set_new(c, "user", json_string(t));
+		free(t);
+	}
+	if (dname != NULL && did != NULL && *did != '\0' && asprintf(&t, "%s, id %s", dname,
+	    did) >= 0) {
+		json_object_set_new(c, "device", json_string(t));
+		free(t);
+	}
+	json_object_del(c, "user_email");
+	json_object_del(c, "user_name");
+	json_object_del(c, "device_name");
+	return c;
+}
 
 static char *
 cell(const json_t *item, const struct column *col)
@@ -211,8 +269,8 @@ cell(const json_t *item, const struct column *col)
 }
 
 /* One line per item, columns aligned, the header first. */
-static int
-print_table(const json_t *items, const struct column *cols, size_t ncol)
+int
+admin_print_table(const json_t *items, const struct column *cols, size_t ncol)
 {
 	size_t n = json_array_size(items), w[16] = { 0 };
 	char **t = calloc((n + 1) * ncol, sizeof(*t));
@@ -273,8 +331,8 @@ print_fields(const json_t *obj, const char *const *keys, size_t n)
 	return EXIT_OK;
 }
 
-static const char *
-str(const json_t *obj, const char *key)
+const char *
+admin_str(const json_t *obj, const char *key)
 {
 	const char *s = json_string_value(json_object_get(obj, key));
 
@@ -302,8 +360,8 @@ join(char *buf, size_t size, const char *const *set, size_t n)
 }
 
 /* Every string that goes into JSON must be UTF-8. */
-static bool
-utf8_ok(const char *s)
+bool
+admin_utf8_ok(const char *s)
 {
 	json_t *j = json_string(s);
 
@@ -311,8 +369,8 @@ utf8_ok(const char *s)
 	return j != NULL;
 }
 
-static int
-oom(void)
+int
+admin_oom(void)
 {
 	return admin_error(EXIT_IO, "internal", 0, "out of memory");
 }
@@ -369,7 +427,7 @@ list_show(struct args *a, const char *path, const struct admin_query *q, size_t 
 		if (g.json)
 			json_out(json_pack("{s:O}", "items", items));
 		else
-			rc = print_table(items, cols, ncol);
+			rc = admin_print_table(items, cols, ncol);
 	}
 	json_decref(items);
 	admin_conn_free(c);
@@ -416,7 +474,7 @@ user_add(struct args *a)
 	    a->n_aliases));
 
 	if (body == NULL)
-		return oom();
+		return admin_oom();
 	if (a->reuse)
 		json_object_set_new(body, "reuse_addresses", json_true());
 	if (a->name != NULL)
@@ -486,174 +544,9 @@ user_purge(struct args *a)
 	    json_pack("{s:s}", "reason", a->reason), show_purge, NULL);
 }
 
-/* ---- user import-csv: RFC 4180 records, sent in chunks ----------------- */
-
-struct csv_record {
-	size_t start, end;               /* offsets in the file, the line end included */
-	long line;                       /* the line it starts on, from 1 */
-	bool blank;                      /* nothing before its line end */
-};
-
-/*
- * Split d[start..n) into records at line ends outside quoted fields, and
- * check each record as the service reads it, so that no chunk holds a
- * record that would make the service stop reading the chunk halfway:
- * RFC 4180 2.5: "If fields are not enclosed with double quotes, then double
- * quotes may not appear inside the fields."  2.6: "Fields containing line
- * breaks (CRLF), double quotes, and commas should be enclosed in
- * double-quotes."  2.7: "a double-quote appearing inside a field must be
- * escaped by preceding it with another double quote."
- * A line ends with CRLF, LF, or a CR alone; the service ends a record at a
- * lone CR too, and counts lines by LF, so a lone CR outside quotes is made
- * LF here (d is changed) and both sides number the lines alike.
- * Returns false with *line_r and *why_r for a record that breaks a rule
- * (*line_r 0: out of memory).
- */
-static bool
-csv_split(char *d, size_t start, size_t n, struct csv_record **recs_r, size_t *n_r,
-    long *line_r, const char **why_r)
-{
-	enum { FIELD_START, UNQUOTED, QUOTED, CLOSED } st = FIELD_START;
-	struct csv_record *recs = NULL, r = { start, start, 1, false };
-	size_t nrec = 0, cap = 0;
-	long line = 1, quote_line = 0;
-
-	*recs_r = NULL;
-	*n_r = 0;
-	for (size_t i = start; i <= n; i++) {
-		bool eol = i == n && i > r.start;
-
-		if (i < n) {
-			char ch = d[i];
-			if (ch == '\0') {
-				*why_r = "a NUL octet";
-				goto bad;
-			}
-			if (st == QUOTED) {
-				if (ch == '"')
-					st = CLOSED;
-				else if (ch == '\n')
-					line++;
-				continue;
-			}
-			if (st == CLOSED && ch == '"') {
-				st = QUOTED;             /* a doubled quote */
-				continue;
-			}
-			if (st == CLOSED && ch != ',' && ch != '\r' && ch != '\n') {
-				*why_r = "text after the closing quote of a field (RFC 4180 2.7: a quote "
-				    "inside a quoted field is written twice)";
-				goto bad;
-			}
-			if (st == FIELD_START && ch == '"') {
-				st = QUOTED;
-				quote_line = line;
-				continue;
-			}
-			if (ch == '"') {
-				*why_r = "a quote inside a field that is not quoted (RFC 4180 2.5: quote "
-				    "the field and write the quote twice)";
-				goto bad;
-			}
-			if (ch == ',') {
-				st = FIELD_START;
-				continue;
-			}
-			if (ch != '\r' && ch != '\n') {
-				st = UNQUOTED;
-				continue;
-			}
-			if (ch == '\r' && i + 1 < n && d[i + 1] == '\n')
-				i++;
-			else
-				d[i] = '\n';
-			line++;
-			st = FIELD_START;
-			eol = true;
-		} else if (st == QUOTED) {
-			line = quote_line;
-			*why_r = "a quoted field is not closed (RFC 4180 2.7: a quote inside a quoted "
-			    "field is written twice)";
-			goto bad;
-		}
-		if (!eol)
-			continue;
-		r.end = i < n ? i + 1 : n;
-		r.blank = d[r.start] == '\r' || d[r.start] == '\n';
-		if (nrec == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			struct csv_record *nr = realloc(recs, ncap * sizeof(*nr));
-			if (nr == NULL) {
-				line = 0;
-				goto bad;
-			}
-			recs = nr;
-			cap = ncap;
-		}
-		recs[nrec++] = r;
-		r.start = r.end;
-		r.line = line;
-	}
-	*recs_r = recs;
-	*n_r = nrec;
-	return true;
-bad:
-	free(recs);
-	*line_r = line;
-	return false;
-}
-
-/*
- * The idx-th field of a record (checked by csv_split), unquoted, into out
- * (cut to size); false when the record has fewer fields.
- */
-static bool
-csv_field(const char *d, size_t i, size_t end, size_t idx, char *out, size_t size)
-{
-	for (size_t k = 0;; k++) {
-		size_t o = 0;
-		bool quoted = i < end && d[i] == '"';
-
-		i += quoted;
-		for (; i < end; i++) {
-			if (quoted && d[i] == '"') {
-				if (i + 1 < end && d[i + 1] == '"') {
-					i++;
-				} else {
-					quoted = false;
-					continue;
-				}
-			} else if (!quoted && (d[i] == ',' || d[i] == '\r' || d[i] == '\n')) {
-				break;
-			}
-			if (k == idx && o + 1 < size)
-				out[o++] = d[i];
-		}
-		if (k == idx) {
-			out[o] = '\0';
-			return true;
-		}
-		if (i >= end || d[i] != ',')
-			return false;
-		i++;
-	}
-}
-
-/* The index of the header's column called name (any case), or -1. */
-static int
-csv_column(const char *d, const struct csv_record *h, const char *name)
-{
-	char field[128];
-
-	for (int k = 0; k < CSV_MAX_COLUMNS && csv_field(d, h->start, h->end, (size_t)k, field, sizeof(field));
-	    k++)
-		if (strcasecmp(field, name) == 0)
-			return k;
-	return -1;
-}
-
-static unsigned char *
-slurp_file(const char *path, size_t max, size_t *len_r, struct smime_error *err)
+/* The file at path (- for standard input), at most max octets, NUL-terminated. */
+unsigned char *
+admin_slurp_file(const char *path, size_t max, size_t *len_r, struct smime_error *err)
 {
 	BIO *in = open_input(path, err);
 	unsigned char *d = NULL, chunk[16384];
@@ -690,237 +583,12 @@ fail:
 	return NULL;
 }
 
-struct import {
-	const char *d;                   /* the file */
-	const struct csv_record *recs;   /* recs[0]: the header */
-	long hlines;                     /* lines of the header */
-	int email_col;
-	size_t created, existing, failed, rows_total, rows_sent;
-	json_t *rows;                    /* the report, lines counted in the file */
-	bool progress;
-};
-
-static void
-progress(const struct import *im)
-{
-	if (!im->progress)
-		return;
-	fprintf(stderr, "\rimporting users: %zu/%zu", im->rows_sent, im->rows_total);
-	fflush(stderr);
-}
-
-/*
- * The service numbers the lines of the body it got (the header is line 1,
- * the first row starts on line hlines + 1).  Map a body line back to the
- * file's, record by record (blank lines were left out of the body).
- */
-static long
-file_line(const struct import *im, long body_line, size_t first, size_t last)
-{
-	long at = im->hlines + 1;
-
-	for (size_t k = first; k <= last; k++) {
-		const struct csv_record *r = &im->recs[k];
-		long span = 0;
-		if (r->blank)
-			continue;
-		for (size_t i = r->start; i < r->end; i++)
-			span += im->d[i] == '\n';
-		if (span == 0)
-			span = 1;
-		if (body_line >= at && body_line < at + span)
-			return r->line + (body_line - at);
-		at += span;
-	}
-	return body_line;
-}
-
-/* Send the rows first..last (and the header) and add the answer to the report. */
-static int
-import_chunk(struct admin_conn *c, struct import *im, size_t first, size_t last)
-{
-	const struct csv_record *h = &im->recs[0];
-	size_t len = h->end - h->start, off, i, nrows = 0, reported = 0;
-	struct admin_reply r;
-	json_t *ans, *rows, *row;
-	json_error_t je;
-	char *body;
-	int rc;
-
-	for (size_t k = first; k <= last; k++)
-		if (!im->recs[k].blank)
-			len += im->recs[k].end - im->recs[k].start;
-	if ((body = malloc(len)) == NULL)
-		return oom();
-	memcpy(body, im->d + h->start, h->end - h->start);
-	off = h->end - h->start;
-	for (size_t k = first; k <= last; k++) {
-		const struct csv_record *rec = &im->recs[k];
-		if (rec->blank)
-			continue;
-		memcpy(body + off, im->d + rec->start, rec->end - rec->start);
-		off += rec->end - rec->start;
-		nrows++;
-	}
-	rc = admin_request(c, "POST", "/api/v1/users/import", NULL, "text/csv", body, len, &r);
-	free(body);
-	if (rc != EXIT_OK)
-		return rc;
-	ans = json_loadb(r.data != NULL ? r.data : "", r.len, 0, &je);
-	admin_reply_free(&r);
-	rows = json_object_get(ans, "rows");
-	if (!json_is_array(rows)) {
-		json_decref(ans);
-		return admin_error(EXIT_IO, "io", 0, "the answer to the import is not a report: %s",
-		    ans == NULL ? je.text : "no \"rows\"");
-	}
-	json_array_foreach(rows, i, row) {
-		json_t *ln = json_object_get(row, "line");
-		const char *st = str(row, "status");
-		if (json_is_integer(ln))
-			json_object_set_new(row, "line", json_integer(file_line(im,
-			    (long)json_integer_value(ln), first, last)));
-		im->created += strcmp(st, "created") == 0;
-		im->existing += strcmp(st, "exists") == 0;
-		im->failed += strcmp(st, "created") != 0 && strcmp(st, "exists") != 0;
-		json_array_append(im->rows, row);
-		reported++;
-	}
-	/*
-	 * Every row sent must be in the report.  One the service did not read
-	 * (it stops at a record it cannot split) is a failure, never silence.
-	 */
-	for (size_t k = first; reported < nrows && k <= last; k++) {
-		const struct csv_record *rec = &im->recs[k];
-		bool seen = false;
-		char email[256] = "";
-		if (rec->blank)
-			continue;
-		json_array_foreach(rows, i, row)
-			seen = seen || json_integer_value(json_object_get(row, "line")) == rec->line;
-		if (seen)
-			continue;
-		if (im->email_col >= 0)
-			csv_field(im->d, rec->start, rec->end, (size_t)im->email_col, email,
-			    sizeof(email));
-		json_array_append_new(im->rows, json_pack("{s:I,s:s,s:s,s:s}", "line",
-		    (json_int_t)rec->line, "email", utf8_ok(email) ? email : "", "status", "error",
-		    "message", "not in the service's report: it did not read this row"));
-		im->failed++;
-	}
-	json_decref(ans);
-	return EXIT_OK;
-}
-
-static int
-import_report(const struct import *im, long not_sent_from)
-{
-	static const struct column cols[] = { { "LINE", "line", NULL }, { "EMAIL", "email", NULL },
-		{ "STATUS", "status", NULL }, { "MESSAGE", "message", NULL } };
-	int rc = EXIT_OK;
-
-	if (g.json) {
-		json_t *j = json_pack("{s:I,s:I,s:I,s:O}", "created", (json_int_t)im->created,
-		    "existing", (json_int_t)im->existing, "failed", (json_int_t)im->failed,
-		    "rows", im->rows);
-		if (j != NULL && not_sent_from > 0)
-			json_object_set_new(j, "not_sent_from_line", json_integer(not_sent_from));
-		json_out(j);
-		return EXIT_OK;
-	}
-	if (json_array_size(im->rows) > 0)
-		rc = print_table(im->rows, cols, N(cols));
-	printf("%zu created, %zu already present, %zu failed, of %zu rows%s\n", im->created,
-	    im->existing, im->failed, im->rows_total, not_sent_from > 0 ? " (import stopped)" : "");
-	return rc;
-}
+/* ---- user import-csv (admin_csv.c) ----------------------------------------- */
 
 static int
 user_import_csv(struct args *a)
 {
-	struct smime_error err;
-	struct admin_conn *c = NULL;
-	struct csv_record *recs = NULL;
-	struct import im = { 0 };
-	unsigned char *data;
-	const char *why = NULL;
-	size_t len, nrec = 0, hdr_start = 0;
-	long bad_line = 0;
-	int rc;
-
-	if ((data = slurp_file(a->pos[0], CSV_MAX, &len, &err)) == NULL)
-		return fail("admin", &err);
-	/* A byte order mark (as spreadsheets write) is not part of the header. */
-	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
-		hdr_start = 3;
-	if (!csv_split((char *)data, hdr_start, len, &recs, &nrec, &bad_line, &why)) {
-		rc = bad_line == 0 ? oom() : admin_error(EXIT_MALFORMED, "malformed-input", 0,
-		    "%s: line %ld: %s; nothing was imported", a->pos[0], bad_line, why);
-		goto out;
-	}
-	im.d = (const char *)data;
-	im.recs = recs;
-	if (nrec == 0 || recs[0].blank || (im.email_col = csv_column(im.d, &recs[0], "email")) < 0) {
-		rc = admin_error(EXIT_MALFORMED, "malformed-input", 0, "%s: line 1: a header line "
-		    "naming the columns is required, with at least 'email' (and optionally name, "
-		    "groups, aliases)", a->pos[0]);
-		goto out;
-	}
-	for (size_t i = recs[0].start; i < recs[0].end; i++)
-		im.hlines += im.d[i] == '\n';
-	for (size_t k = 1; k < nrec; k++)
-		im.rows_total += !recs[k].blank;
-	if (im.rows_total == 0) {
-		rc = admin_error(EXIT_MALFORMED, "malformed-input", 0, "%s: no rows after the "
-		    "header line", a->pos[0]);
-		goto out;
-	}
-	if ((im.rows = json_array()) == NULL) {
-		rc = oom();
-		goto out;
-	}
-	im.progress = isatty(STDERR_FILENO) && !g.quiet;
-	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK)
-		goto out;
-	progress(&im);
-	for (size_t k = 1; k < nrec;) {
-		size_t first = 0, last = 0, rows = 0;
-		/* Up to CSV_CHUNK_ROWS rows, split only between records. */
-		for (; k < nrec && rows < CSV_CHUNK_ROWS; k++) {
-			if (recs[k].blank)
-				continue;
-			if (rows++ == 0)
-				first = k;
-			last = k;
-		}
-		if (rows == 0)
-			break;
-		if ((rc = import_chunk(c, &im, first, last)) != EXIT_OK) {
-			if (im.progress)
-				fputc('\n', stderr);
-			if (!g.json)
-				fprintf(stderr, "smime admin: the rows from line %ld on were not "
-				    "imported%s\n", recs[first].line, im.rows_sent > 0 ?
-				    "; those before were" : "");
-			if (im.rows_sent > 0)
-				import_report(&im, recs[first].line);
-			goto out;
-		}
-		im.rows_sent += rows;
-		progress(&im);
-	}
-	if (im.progress)
-		fputc('\n', stderr);
-	rc = import_report(&im, 0);
-	if (rc == EXIT_OK && im.failed > 0)
-		rc = EXIT_INVALID;
-out:
-	admin_conn_free(c);
-	json_decref(im.rows);
-	free(recs);
-	OPENSSL_cleanse(data, len);
-	free(data);
-	return rc;
+	return admin_import_csv(a->pos[0], &a->conn);
 }
 
 /* ---- group -------------------------------------------------------------- */
@@ -939,7 +607,7 @@ group_add(struct args *a)
 	json_t *body = json_pack("{s:s}", "name", a->pos[0]);
 
 	if (body == NULL)
-		return oom();
+		return admin_oom();
 	if (a->description != NULL)
 		json_object_set_new(body, "description", json_string(a->description));
 	return call_show(a, "POST", strdup("/api/v1/groups"), body, show_id, NULL);
@@ -954,11 +622,48 @@ group_list(struct args *a)
 	return list_show(a, "/api/v1/groups", NULL, 0, true, cols, N(cols));
 }
 
+/* The group and its members (every page of GET /api/v1/users?group=). */
 static int
 group_show(struct args *a)
 {
-	return call_show(a, "GET", admin_path("/api/v1/groups/%s", a->pos[0]), NULL, show_group,
-	    NULL);
+	static const struct column cols[] = { { "EMAIL", "email", NULL },
+		{ "NAME", "name", NULL }, { "ID", "id", NULL } };
+	struct admin_conn *c = NULL;
+	json_t *gr = NULL, *members = NULL;
+	char *path = admin_path("/api/v1/groups/%s", a->pos[0]);
+	int rc;
+
+	if (path == NULL)
+		return admin_oom();
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
+	    (rc = admin_call(c, "GET", path, NULL, &gr)) != EXIT_OK)
+		goto out;
+	struct admin_query q[] = { { "group", admin_str(gr, "id") } };
+	if ((rc = admin_list(c, "/api/v1/users", q, N(q), true, NULL, 0, &members, NULL)) !=
+	    EXIT_OK)
+		goto out;
+	if (g.json) {
+		json_object_set(gr, "members", members);
+		json_out(json_incref(gr));
+		goto out;
+	}
+	if ((rc = show_group(a, gr)) != EXIT_OK)
+		goto out;
+	size_t i;
+	json_t *m;
+	/* The primary address as a column of its own. */
+	json_array_foreach(members, i, m)
+		json_object_set_new(m, "email", json_incref(json_array_get(json_object_get(m,
+		    "emails"), 0)));
+	printf("members:\n");
+	if (json_array_size(members) > 0)
+		rc = admin_print_table(members, cols, N(cols));
+out:
+	json_decref(gr);
+	json_decref(members);
+	admin_conn_free(c);
+	free(path);
+	return rc;
 }
 
 static int
@@ -1001,7 +706,11 @@ static const char *const device_fields[] = { "id", "user", "name", "platform", "
 static int
 show_device(const struct args *a, const json_t *answer)
 {
-	return print_fields(answer, device_fields, N(device_fields));
+	json_t *shown = named(answer);
+	int rc = shown != NULL ? print_fields(shown, device_fields, N(device_fields)) : admin_oom();
+
+	json_decref(shown);
+	return rc;
 }
 
 static int
@@ -1021,7 +730,7 @@ device_add(struct args *a)
 static int
 device_list(struct args *a)
 {
-	static const struct column cols[] = { { "ID", "id", NULL }, { "USER", "user", NULL },
+	static const struct column cols[] = { { "ID", "id", NULL }, { "USER", NULL, user_cell },
 		{ "PLATFORM", "platform", NULL }, { "NAME", "name", NULL } };
 	struct admin_query q[] = { { "user", a->user } };
 
@@ -1095,10 +804,11 @@ show_challenge(const struct args *a, const json_t *answer)
 	/* Alone on standard output, for CH=$(smime admin device challenge ...). */
 	printf("%s\n", ch);
 	if (!g.quiet)
-		fprintf(stderr, "smime admin: challenge %s for device %s (user %s, SCEP profile %s), "
-		    "valid until %s; it is shown this once only and is single use\n",
-		    str(answer, "id"), str(answer, "device"), str(answer, "user"),
-		    str(answer, "profile"), str(answer, "expires"));
+		fprintf(stderr, "smime admin: challenge %s for device %s (%s, user %s, SCEP profile "
+		    "%s), valid until %s; it is shown this once only and is single use\n",
+		    admin_str(answer, "id"), admin_str(answer, "device"), admin_str(answer, "device_name"),
+		    *admin_str(answer, "user_email") ? admin_str(answer, "user_email") : admin_str(answer, "user"),
+		    admin_str(answer, "profile"), admin_str(answer, "expires"));
 	return EXIT_OK;
 }
 
@@ -1111,7 +821,7 @@ device_challenge(struct args *a)
 		return usage_error(a->cmd, "--profile is required (a SCEP profile, see smime admin "
 		    "scep-profile list)");
 	if ((body = json_pack("{s:s}", "profile", a->profile)) == NULL)
-		return oom();
+		return admin_oom();
 	if (a->given & A_SECONDS)
 		json_object_set_new(body, "seconds", json_integer(a->seconds));
 	return call_show(a, "POST", admin_path("/api/v1/devices/%s/scep-challenge", a->pos[0]),
@@ -1161,7 +871,7 @@ scep_profile_apply(const struct args *a, json_t *p)
 		bad |= json_object_set_new(p, "rsa_min_bits", json_integer(a->rsa_min_bits));
 	if (a->given & A_EC_CURVES) {
 		if ((curves = curves_array(a->ec_curves)) == NULL)
-			return oom();
+			return admin_oom();
 		bad |= json_object_set_new(p, "ec_curves", curves);
 	}
 	if (a->given & A_SUBJECT)
@@ -1181,7 +891,7 @@ scep_profile_apply(const struct args *a, json_t *p)
 		    json_integer(a->challenge_minutes));
 	if (a->given & A_ALLOW_SHA1)
 		bad |= json_object_set_new(p, "allow_sha1", json_boolean(a->allow_sha1));
-	return bad != 0 ? oom() : EXIT_OK;
+	return bad != 0 ? admin_oom() : EXIT_OK;
 }
 
 #define SCEP_PROFILE_OPTS (A_CA | A_RSA_MIN_BITS | A_EC_CURVES | A_SUBJECT | A_SAN_EMAIL | \
@@ -1217,7 +927,7 @@ scep_profile_create(struct args *a)
 		return usage_error(a->cmd, "--ca is required (the CA that issues, see smime admin ca "
 		    "list)");
 	if ((body = json_pack("{s:s}", "name", a->pos[0])) == NULL)
-		return oom();
+		return admin_oom();
 	if ((rc = scep_profile_apply(a, body)) != EXIT_OK) {
 		json_decref(body);
 		return rc;
@@ -1281,7 +991,7 @@ scep_list(struct args *a)
 {
 	static const struct column cols[] = { { "TRANSACTION", "transaction", NULL },
 		{ "STATUS", "status", NULL }, { "PROFILE", "profile", NULL },
-		{ "USER", "user", NULL }, { "DEVICE", "device", NULL },
+		{ "USER", NULL, user_cell }, { "DEVICE", NULL, device_cell },
 		{ "RENEWAL", "renewal", NULL }, { "CREATED", "created", NULL } };
 	struct admin_conn *c = NULL;
 	json_t *items = NULL;
@@ -1298,7 +1008,7 @@ scep_list(struct args *a)
 		if (g.json)
 			json_out(json_pack("{s:O}", "items", items));
 		else
-			rc = print_table(items, cols, N(cols));
+			rc = admin_print_table(items, cols, N(cols));
 	}
 	json_decref(items);
 	admin_conn_free(c);
@@ -1308,8 +1018,13 @@ scep_list(struct args *a)
 static int
 show_scep_request(const struct args *a, const json_t *answer)
 {
+	json_t *shown = named(answer);
+	int rc = shown != NULL ? print_fields(shown, scep_request_fields,
+	    N(scep_request_fields)) : admin_oom();
+
 	(void)a;
-	return print_fields(answer, scep_request_fields, N(scep_request_fields));
+	json_decref(shown);
+	return rc;
 }
 
 static int
@@ -1331,8 +1046,8 @@ show_approved(const struct args *a, const json_t *answer)
 	if (!g.quiet)
 		fprintf(stderr, "smime admin: SCEP request %s approved: certificate %s issued for %s "
 		    "(SCEP profile %s), valid until %s; the device fetches it at its next poll\n",
-		    a->pos[0], serial, str(cert, "email"), str(cert, "profile"),
-		    str(cert, "not_after"));
+		    a->pos[0], serial, admin_str(cert, "email"), admin_str(cert, "profile"),
+		    admin_str(cert, "not_after"));
 	return EXIT_OK;
 }
 
@@ -1350,7 +1065,7 @@ show_rejected(const struct args *a, const json_t *answer)
 
 	if (!g.quiet)
 		fprintf(stderr, "smime admin: SCEP request %s rejected (%s); the device learns it at "
-		    "its next poll\n", a->pos[0], str(rq, "error"));
+		    "its next poll\n", a->pos[0], admin_str(rq, "error"));
 	return EXIT_OK;
 }
 
@@ -1360,7 +1075,7 @@ scep_reject(struct args *a)
 	json_t *body = NULL;
 
 	if (a->reason != NULL && (body = json_pack("{s:s}", "reason", a->reason)) == NULL)
-		return oom();
+		return admin_oom();
 	return call_show(a, "POST", admin_path("/api/v1/scep/requests/%s/reject", a->pos[0]),
 	    body, show_rejected, NULL);
 }
@@ -1379,7 +1094,7 @@ show_ca(const struct args *a, const json_t *answer)
 static char *
 ca_role(const json_t *ca)
 {
-	const char *parent = str(ca, "parent");
+	const char *parent = admin_str(ca, "parent");
 	char *s;
 
 	if (asprintf(&s, "%s%s", json_is_true(json_object_get(ca, "issuing")) ? "issuing" :
@@ -1409,8 +1124,8 @@ ca_show(struct args *a)
 static int
 show_crl(const struct args *a, const json_t *answer)
 {
-	printf("CA %s: CRL number %" JSON_INTEGER_FORMAT " made at %s\n", str(answer, "id"),
-	    json_integer_value(json_object_get(answer, "crl_number")), str(answer, "crl_updated"));
+	printf("CA %s: CRL number %" JSON_INTEGER_FORMAT " made at %s\n", admin_str(answer, "id"),
+	    json_integer_value(json_object_get(answer, "crl_number")), admin_str(answer, "crl_updated"));
 	return EXIT_OK;
 }
 
@@ -1476,8 +1191,8 @@ ca_export(struct args *a)
 		if ((rc = admin_list(c, "/api/v1/cas", NULL, 0, false, NULL, 0, &cas, NULL)) != EXIT_OK)
 			goto out;
 		json_array_foreach(cas, i, ca) {
-			if (json_is_true(json_object_get(ca, "issuing")) && str(ca, "id")[0] != '\0') {
-				id = str(ca, "id");
+			if (json_is_true(json_object_get(ca, "issuing")) && admin_str(ca, "id")[0] != '\0') {
+				id = admin_str(ca, "id");
 				break;
 			}
 		}
@@ -1556,7 +1271,7 @@ static char *
 csr_pem(const char *path, struct smime_error *err)
 {
 	size_t len;
-	unsigned char *d = slurp_file(path, CSR_MAX, &len, err);
+	unsigned char *d = admin_slurp_file(path, CSR_MAX, &len, err);
 	const unsigned char *p = d;
 	X509_REQ *req = NULL;
 	BIO *b = NULL, *out = NULL;
@@ -1661,7 +1376,7 @@ cert_issue(struct args *a)
 		    "generate", 1, "password", password);
 	}
 	if (body == NULL) {
-		rc = oom();
+		rc = admin_oom();
 		goto out;
 	}
 	if (a->device != NULL)
@@ -1670,7 +1385,7 @@ cert_issue(struct args *a)
 	    (rc = admin_call(c, "POST", "/api/v1/certificates", body, &ans)) != EXIT_OK)
 		goto out;
 	cert = json_object_get(ans, "certificate");
-	if (!json_is_object(cert) || str(cert, "certificate")[0] == '\0') {
+	if (!json_is_object(cert) || admin_str(cert, "certificate")[0] == '\0') {
 		rc = admin_error(EXIT_IO, "io", 0, "the answer holds no certificate");
 		goto out;
 	}
@@ -1678,7 +1393,7 @@ cert_issue(struct args *a)
 		const char *b64 = json_string_value(json_object_get(ans, "pkcs12"));
 		if (b64 == NULL || (p12 = decode_p12(b64, &p12_len)) == NULL) {
 			rc = admin_error(EXIT_IO, "io", 0, "the answer holds no PKCS#12 (serial %s "
-			    "was issued; revoke it if it is of no use)", str(cert, "serial"));
+			    "was issued; revoke it if it is of no use)", admin_str(cert, "serial"));
 			goto out;
 		}
 		if ((rc = write_out(a->out, p12, p12_len)) != EXIT_OK)
@@ -1687,11 +1402,11 @@ cert_issue(struct args *a)
 		json_object_del(ans, "pkcs12");
 		json_object_set_new(ans, "pkcs12_file", json_string(a->out));
 	} else if (!g.json || a->out != NULL) {
-		const char *pem = str(cert, "certificate"), *chain = str(ans, "chain");
+		const char *pem = admin_str(cert, "certificate"), *chain = admin_str(ans, "chain");
 		size_t l1 = strlen(pem), l2 = strlen(chain);
 		char *both = malloc(l1 + l2 + 2);
 		if (both == NULL) {
-			rc = oom();
+			rc = admin_oom();
 			goto out;
 		}
 		memcpy(both, pem, l1);
@@ -1707,8 +1422,8 @@ cert_issue(struct args *a)
 		json_out(json_incref(ans));
 	else if (!g.quiet)
 		fprintf(stderr, "issued %s certificate %s for %s (profile %s), valid until %s%s%s\n",
-		    str(cert, "purpose"), str(cert, "serial"), str(cert, "email"),
-		    str(cert, "profile"), str(cert, "not_after"), a->out ? ", written to " : "",
+		    admin_str(cert, "purpose"), admin_str(cert, "serial"), admin_str(cert, "email"),
+		    admin_str(cert, "profile"), admin_str(cert, "not_after"), a->out ? ", written to " : "",
 		    a->out ? a->out : "");
 out:
 	if (p12 != NULL)
@@ -1750,12 +1465,12 @@ cert_show(struct args *a)
 	if (!parse_serial(a->pos[0], serial))
 		return bad_serial(a, a->pos[0]);
 	if ((path = admin_path("/api/v1/certificates/%s", serial)) == NULL)
-		return oom();
+		return admin_oom();
 	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
 	    (rc = admin_call(c, "GET", path, NULL, &ans)) != EXIT_OK)
 		goto out;
 	if (a->out != NULL) {
-		const char *pem = str(ans, "certificate");
+		const char *pem = admin_str(ans, "certificate");
 		if (pem[0] == '\0') {
 			rc = admin_error(EXIT_IO, "io", 0, "the answer holds no certificate");
 			goto out;
@@ -1765,8 +1480,11 @@ cert_show(struct args *a)
 	}
 	if (g.json)
 		json_out(json_incref(ans));
-	else if (a->out == NULL || strcmp(a->out, "-") != 0)
-		rc = print_fields(ans, cert_fields, N(cert_fields));
+	else if (a->out == NULL || strcmp(a->out, "-") != 0) {
+		json_t *shown = named(ans);
+		rc = shown != NULL ? print_fields(shown, cert_fields, N(cert_fields)) : admin_oom();
+		json_decref(shown);
+	}
 out:
 	json_decref(ans);
 	admin_conn_free(c);
@@ -1779,7 +1497,7 @@ show_revoked(const struct args *a, const json_t *answer)
 {
 	if (!g.quiet)
 		fprintf(stderr, "certificate %s revoked (%s) at %s; the CRL is made anew\n",
-		    str(answer, "serial"), str(answer, "reason"), str(answer, "revoked_at"));
+		    admin_str(answer, "serial"), admin_str(answer, "reason"), admin_str(answer, "revoked_at"));
 	return EXIT_OK;
 }
 
@@ -1802,6 +1520,28 @@ cert_revoke(struct args *a)
 		return usage_error(a->cmd, "--reason: one of %s (RFC 5280 5.3.1)", set);
 	return call_show(a, "POST", admin_path("/api/v1/certificates/%s/revoke", serial),
 	    json_pack("{s:s}", "reason", reason), show_revoked, NULL);
+}
+
+static int
+show_withdrawn(const struct args *a, const json_t *answer)
+{
+	(void)a;
+	if (!g.quiet)
+		fprintf(stderr, "certificate %s of %s withdrawn from lookup and directory "
+		    "publication at %s; it stays recorded and its key archived\n",
+		    admin_str(answer, "serial"), admin_str(answer, "email"), admin_str(answer, "withdrawn"));
+	return EXIT_OK;
+}
+
+static int
+cert_withdraw(struct args *a)
+{
+	char serial[SERIAL_MAX_DIGITS + 1];
+
+	if (!parse_serial(a->pos[0], serial))
+		return bad_serial(a, a->pos[0]);
+	return call_show(a, "POST", admin_path("/api/v1/certificates/%s/withdraw", serial), NULL,
+	    show_withdrawn, NULL);
 }
 
 /* ---- token -------------------------------------------------------------- */
@@ -1831,7 +1571,7 @@ token_create(struct args *a)
 	if (body != NULL && (a->given & A_EXPIRES_DAYS))
 		json_object_set_new(body, "expires_days", json_integer(a->expires_days));
 	if (body == NULL)
-		return oom();
+		return admin_oom();
 	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
 	    (rc = admin_call(c, "POST", "/api/v1/tokens", body, &ans)) != EXIT_OK)
 		goto out;
@@ -1845,7 +1585,7 @@ token_create(struct args *a)
 		printf("%s\n", secret);
 	if (!g.quiet)
 		fprintf(stderr, "smime admin: %s token %s (%s) created; its secret is shown this "
-		    "once only: keep it now\n", str(ans, "role"), str(ans, "id"), str(ans, "name"));
+		    "once only: keep it now\n", admin_str(ans, "role"), admin_str(ans, "id"), admin_str(ans, "name"));
 out:
 	json_decref(body);
 	json_decref(ans);
@@ -1935,7 +1675,7 @@ audit(struct args *a)
 		json_out(j);
 	} else {
 		json_t *last = json_array_get(items, json_array_size(items) - 1);
-		rc = print_table(items, cols, N(cols));
+		rc = admin_print_table(items, cols, N(cols));
 		if (next != NULL && !g.quiet) {
 			char *seq = text_of(json_object_get(last, "seq"));
 			fprintf(stderr, "more entries follow: --after %s\n", seq != NULL ? seq : "?");
@@ -1968,7 +1708,7 @@ static char *
 file_b64(const char *path, size_t max, struct smime_error *err)
 {
 	size_t len = 0;
-	unsigned char *data = slurp_file(path, max, &len, err);
+	unsigned char *data = admin_slurp_file(path, max, &len, err);
 	char *b64;
 
 	if (data == NULL)
@@ -1983,14 +1723,38 @@ file_b64(const char *path, size_t max, struct smime_error *err)
 
 #define TRUST_FILE_MAX (16u * 1024 * 1024)
 
+/* Both lists: the collection (source service or imported), then the
+ * distrust list (source distrusted), which wins over the collection. */
 static int
 trust_list(struct args *a)
 {
 	static const struct column cols[] = { { "SHA256", "sha256", NULL },
 		{ "SOURCE", "source", NULL }, { "NOT-AFTER", "not_after", NULL },
 		{ "SUBJECT", "subject", NULL } };
+	struct admin_conn *c = NULL;
+	json_t *items = NULL, *dis = NULL;
+	int rc;
 
-	return list_show(a, "/api/v1/trust", NULL, 0, false, cols, N(cols));
+	if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK &&
+	    (rc = admin_list(c, "/api/v1/trust", NULL, 0, false, NULL, 0, &items, NULL)) ==
+	    EXIT_OK &&
+	    (rc = admin_list(c, "/api/v1/distrust", NULL, 0, false, NULL, 0, &dis, NULL)) ==
+	    EXIT_OK) {
+		if (g.json)
+			json_out(json_pack("{s:O,s:O}", "items", items, "distrusted", dis));
+		else {
+			json_t *all = json_copy(items);
+			if (all == NULL || json_array_extend(all, dis) != 0)
+				rc = admin_oom();
+			else
+				rc = admin_print_table(all, cols, N(cols));
+			json_decref(all);
+		}
+	}
+	json_decref(items);
+	json_decref(dis);
+	admin_conn_free(c);
+	return rc;
 }
 
 static int
@@ -2001,16 +1765,42 @@ show_trust_report(const struct args *a, const json_t *answer)
 
 	(void)a;
 	json_array_foreach(json_object_get(answer, "rows"), i, row)
-		printf("%-8s %.64s  %s%s%s\n", str(row, "status"), str(row, "sha256"),
-		    str(row, "subject"), *str(row, "message") ? ": " : "", str(row, "message"));
+		printf("%-8s %.64s  %s%s%s\n", admin_str(row, "status"), admin_str(row, "sha256"),
+		    admin_str(row, "subject"), *admin_str(row, "message") ? ": " : "", admin_str(row, "message"));
 	if (!g.quiet)
-		fprintf(stderr, "smime: admin trust import: %" JSON_INTEGER_FORMAT " added, %"
+		fprintf(stderr, "smime: admin trust import: %" JSON_INTEGER_FORMAT " %s, %"
 		    JSON_INTEGER_FORMAT " already there, %" JSON_INTEGER_FORMAT " refused\n",
 		    json_integer_value(json_object_get(answer, "added")),
+		    (a->given & A_DISTRUST) ? "distrusted" : "added",
 		    json_integer_value(json_object_get(answer, "existing")),
 		    json_integer_value(json_object_get(answer, "refused")));
 	return json_integer_value(json_object_get(answer, "refused")) > 0 ? EXIT_INVALID :
 	    EXIT_OK;
+}
+
+/* One file to the service; its report shown, or printed as JSON: exit
+ * status 1 when a certificate was refused, either way. */
+static int
+trust_send(struct args *a, const char *path, json_t *body)
+{
+	struct admin_conn *c = NULL;
+	json_t *answer = NULL;
+	int rc;
+
+	if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK)
+		rc = admin_call(c, "POST", path, body, &answer);
+	if (rc == EXIT_OK && answer != NULL) {
+		if (g.json) {
+			json_out(json_incref(answer));
+			rc = json_integer_value(json_object_get(answer, "refused")) > 0 ?
+			    EXIT_INVALID : EXIT_OK;
+		} else
+			rc = show_trust_report(a, answer);
+	}
+	json_decref(answer);
+	json_decref(body);
+	admin_conn_free(c);
+	return rc;
 }
 
 /* Each FILE (PEM, DER, PKCS#7, SST) goes to the service as it is. */
@@ -2026,8 +1816,8 @@ trust_import(struct args *a)
 
 		if (b64 == NULL)
 			return fail("admin", &err);
-		rc = call_show(a, "POST", strdup("/api/v1/trust"), json_pack("{s:s}", "file", b64),
-		    show_trust_report, NULL);
+		rc = trust_send(a, (a->given & A_DISTRUST) ? "/api/v1/distrust" : "/api/v1/trust",
+		    json_pack("{s:s}", "file", b64));
 		free(b64);
 		if (rc != EXIT_OK && (worst == EXIT_OK || worst == EXIT_INVALID))
 			worst = rc;
@@ -2038,7 +1828,10 @@ trust_import(struct args *a)
 static int
 trust_remove(struct args *a)
 {
-	return call_show(a, "DELETE", admin_path("/api/v1/trust/%s", a->pos[0]), NULL, NULL,
+	bool dis = (a->given & A_DISTRUST) != 0;
+
+	return call_show(a, "DELETE", admin_path(dis ? "/api/v1/distrust/%s" : "/api/v1/trust/%s",
+	    a->pos[0]), NULL, NULL, dis ? "removed from the distrust list" :
 	    "removed from the trust collection");
 }
 
@@ -2061,7 +1854,7 @@ show_directory(const struct args *a, const json_t *answer)
 	(void)a;
 	if (rc == EXIT_OK && json_array_size(q) > 0) {
 		printf("\n");
-		rc = print_table(q, cols, N(cols));
+		rc = admin_print_table(q, cols, N(cols));
 	}
 	return rc;
 }
@@ -2137,10 +1930,10 @@ show_import_report(const struct args *a, const json_t *answer)
 
 	(void)a;
 	json_array_foreach(json_object_get(answer, "rows"), i, row)
-		printf("%-8s %-10s %s%s  %s%s%s\n", str(row, "status"), str(row, "purpose"),
-		    str(row, "serial"), json_is_true(json_object_get(row, "expired")) ?
-		    " (expired)" : "", str(row, "subject"), *str(row, "message") ? ": " : "",
-		    str(row, "message"));
+		printf("%-8s %-10s %s%s  %s%s%s\n", admin_str(row, "status"), admin_str(row, "purpose"),
+		    admin_str(row, "serial"), json_is_true(json_object_get(row, "expired")) ?
+		    " (expired)" : "", admin_str(row, "subject"), *admin_str(row, "message") ? ": " : "",
+		    admin_str(row, "message"));
 	return json_integer_value(json_object_get(answer, "refused")) > 0 ? EXIT_INVALID :
 	    EXIT_OK;
 }
@@ -2257,13 +2050,13 @@ admin_recover(struct args *a)
 		if (g.json)
 			json_out(json_incref(ans));
 		else {
-			printf("%s\n", str(r, "id"));
+			printf("%s\n", admin_str(r, "id"));
 			if (!g.quiet)
 				fprintf(stderr, "smime: %s: recovery request %s made (expires %s): a "
 				    "second, different token approves it (smime admin recovery approve "
 				    "%s), then this token fetches it (smime admin recovery fetch %s -o "
-				    "FILE)\n", a->cmd, str(r, "id"), str(r, "expires"), str(r, "id"),
-				    str(r, "id"));
+				    "FILE)\n", a->cmd, admin_str(r, "id"), admin_str(r, "expires"), admin_str(r, "id"),
+				    admin_str(r, "id"));
 		}
 	} else if (rc == EXIT_OK)
 		rc = recovery_written(a, ans);
@@ -2376,7 +2169,7 @@ read_passwords(const char *path, struct pw_entry **v_r, size_t *n_r)
 {
 	struct smime_error err;
 	size_t len = 0, n = 0, cap = 0;
-	char *data = (char *)slurp_file(path, PASSWORDS_MAX, &len, &err);
+	char *data = (char *)admin_slurp_file(path, PASSWORDS_MAX, &len, &err);
 	struct pw_entry *v = NULL;
 	int col_file = -1, col_pw = -1, line = 0;
 
@@ -2532,7 +2325,7 @@ import_folder(struct args *a)
 		snprintf(path, sizeof(path), "%s/%s", a->pos[0], files[i]);
 		if (password == NULL)
 			why = "no password for it in the passwords file";
-		else if ((data = slurp_file(path, PFX_MAX, &len, &err)) == NULL)
+		else if ((data = admin_slurp_file(path, PFX_MAX, &len, &err)) == NULL)
 			why = err.message;
 		else if ((bag = smime_bag_new()) == NULL ||
 		    smime_pkcs12_read(bag, data, len, password, &err) != 0)
@@ -2588,9 +2381,9 @@ import_folder(struct args *a)
 				size_t x;
 				json_t *kr;
 				json_array_foreach(keys, x, kr)
-					if (strcmp(str(kr, "status"), "refused") == 0)
+					if (strcmp(admin_str(kr, "status"), "refused") == 0)
 						json_object_set_new(row, "message",
-						    json_string(str(kr, "message")));
+						    json_string(admin_str(kr, "message")));
 				failed++;
 			} else if (imp > 0)
 				imported++;
@@ -2613,8 +2406,8 @@ import_folder(struct args *a)
 		size_t i;
 		json_t *row;
 		json_array_foreach(report, i, row)
-			printf("%-8s %s  %s%s%s\n", str(row, "status"), str(row, "file"),
-			    str(row, "user"), *str(row, "message") ? ": " : "", str(row, "message"));
+			printf("%-8s %s  %s%s%s\n", admin_str(row, "status"), admin_str(row, "file"),
+			    admin_str(row, "user"), *admin_str(row, "message") ? ": " : "", admin_str(row, "message"));
 		if (!g.quiet)
 			fprintf(stderr, "smime: admin import-folder: %ld imported, %ld already there, "
 			    "%ld failed, of %zu files\n", imported, existing, failed, n_files);
@@ -2628,6 +2421,232 @@ out:
 	free(files);
 	pw_free(pws, n_pw);
 	return rc;
+}
+
+/* ---- changes the API had and the command line lacked ---------------------- */
+
+static const char *const purposes[] = { "signing", "encryption", "dual" };
+static const char *const br_profiles[] = { "strict", "multipurpose" };
+static const char *const key_algs[] = { "ec-p256", "ec-p384", "ec-p521", "rsa-2048",
+	"rsa-3072", "rsa-4096" };
+#define PROFILE_OPTS (A_PURPOSE | A_CA | A_VALIDITY_DAYS | A_KEY_ALG | A_BR_PROFILE | A_GENERATE)
+
+/* The options given into the profile p (a JSON object); a usage error when wrong. */
+static int
+profile_apply(const struct args *a, json_t *p)
+{
+	char set[128];
+
+	if (a->given & A_PURPOSE) {
+		join(set, sizeof(set), purposes, N(purposes));
+		if (!one_of(a->purpose, purposes, N(purposes)))
+			return usage_error(a->cmd, "--purpose: one of %s", set);
+		json_object_set_new(p, "purpose", json_string(a->purpose));
+	}
+	if (a->given & A_CA)
+		json_object_set_new(p, "ca", json_string(a->ca));
+	if (a->given & A_VALIDITY_DAYS)
+		json_object_set_new(p, "validity_days", json_integer(a->validity_days));
+	if (a->given & A_KEY_ALG) {
+		join(set, sizeof(set), key_algs, N(key_algs));
+		if (!one_of(a->key_alg, key_algs, N(key_algs)))
+			return usage_error(a->cmd, "--key-alg: one of %s", set);
+		json_object_set_new(p, "key_alg", json_string(a->key_alg));
+	}
+	if (a->given & A_BR_PROFILE) {
+		join(set, sizeof(set), br_profiles, N(br_profiles));
+		if (!one_of(a->br_profile, br_profiles, N(br_profiles)))
+			return usage_error(a->cmd, "--br-profile: one of %s", set);
+		json_object_set_new(p, "br_profile", json_string(a->br_profile));
+	}
+	if (a->given & A_GENERATE)
+		json_object_set_new(p, "allow_generate", json_boolean(a->generate));
+	return EXIT_OK;
+}
+
+static int
+profile_create(struct args *a)
+{
+	json_t *p = json_pack("{s:s}", "name", a->pos[0]);
+	int rc;
+
+	if ((a->given & (A_PURPOSE | A_CA)) != (A_PURPOSE | A_CA)) {
+		json_decref(p);
+		return usage_error(a->cmd, "--purpose and --ca are required");
+	}
+	if (p == NULL)
+		return admin_oom();
+	if ((rc = profile_apply(a, p)) != EXIT_OK) {
+		json_decref(p);
+		return rc;
+	}
+	return call_show(a, "POST", strdup("/api/v1/profiles"), p, show_profile, NULL);
+}
+
+/* Read the profile, change what was given, write it back whole (PUT). */
+static int
+profile_update(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *p = NULL;
+	char *path = admin_path("/api/v1/profiles/%s", a->pos[0]);
+	int rc;
+
+	if ((a->given & PROFILE_OPTS) == 0) {
+		free(path);
+		return usage_error(a->cmd, "nothing to change: give at least one of --purpose, "
+		    "--ca, --validity-days, --key-alg, --br-profile, --[no-]generate");
+	}
+	if (path == NULL)
+		return admin_oom();
+	if ((rc = admin_conn_new(&a->conn, &c)) == EXIT_OK &&
+	    (rc = admin_call(c, "GET", path, NULL, &p)) == EXIT_OK &&
+	    (rc = profile_apply(a, p)) == EXIT_OK) {
+		admin_conn_free(c);
+		c = NULL;
+		rc = call_show(a, "PUT", path, p, show_profile, NULL);
+		return rc;
+	}
+	json_decref(p);
+	admin_conn_free(c);
+	free(path);
+	return rc;
+}
+
+static int
+profile_delete(struct args *a)
+{
+	char done[512];
+
+	snprintf(done, sizeof(done), "profile %s deleted (certificates it issued stay)", a->pos[0]);
+	return call_show(a, "DELETE", admin_path("/api/v1/profiles/%s", a->pos[0]), NULL, NULL,
+	    done);
+}
+
+/*
+ * smime admin user update USER [--name NAME] [--primary EMAIL] [--alias EMAIL]...:
+ * the addresses are the primary (given, or the current one) and the aliases
+ * (given: all of them; else the current ones, so that a new primary keeps
+ * the old one as an alias).
+ */
+static int
+user_update(struct args *a)
+{
+	struct admin_conn *c = NULL;
+	json_t *u = NULL, *body = NULL, *emails = NULL;
+	char *path = admin_path("/api/v1/users/%s", a->pos[0]);
+	int rc;
+
+	if ((a->given & (A_NAME | A_ALIAS | A_PRIMARY)) == 0) {
+		free(path);
+		return usage_error(a->cmd, "nothing to change: give --name, --primary or --alias");
+	}
+	if (path == NULL || (body = json_object()) == NULL) {
+		free(path);
+		return admin_oom();
+	}
+	if (a->given & A_NAME)
+		json_object_set_new(body, "name", json_string(a->name));
+	if ((a->given & (A_ALIAS | A_PRIMARY)) == 0)
+		return call_show(a, "PATCH", path, body, show_user, NULL);
+	if ((rc = admin_conn_new(&a->conn, &c)) != EXIT_OK ||
+	    (rc = admin_call(c, "GET", path, NULL, &u)) != EXIT_OK)
+		goto out;
+	json_t *cur = json_object_get(u, "emails");
+	const char *old_primary = json_string_value(json_array_get(cur, 0));
+	const char *primary = (a->given & A_PRIMARY) ? a->primary : old_primary;
+	if (old_primary == NULL || (emails = json_array()) == NULL) {
+		rc = old_primary == NULL ? admin_error(EXIT_IO, "io", 0, "the user has no "
+		    "address") : admin_oom();
+		goto out;
+	}
+	json_array_append_new(emails, json_string(primary));
+	if (a->given & A_ALIAS) {
+		for (size_t i = 0; i < a->n_aliases; i++)
+			if (strcasecmp(a->aliases[i], primary) != 0)
+				json_array_append_new(emails, json_string(a->aliases[i]));
+	} else {
+		size_t i;
+		json_t *e;
+		json_array_foreach(cur, i, e)
+			if (strcasecmp(json_string_value(e), primary) != 0)
+				json_array_append(emails, e);
+	}
+	json_object_set_new(body, "emails", emails);
+	emails = NULL;
+	admin_conn_free(c);
+	c = NULL;
+	json_decref(u);
+	return call_show(a, "PATCH", path, body, show_user, NULL);
+out:
+	json_decref(u);
+	json_decref(body);
+	json_decref(emails);
+	admin_conn_free(c);
+	free(path);
+	return rc;
+}
+
+static int
+device_update(struct args *a)
+{
+	json_t *body;
+	char set[128];
+
+	if ((a->given & (A_NAME | A_PLATFORM)) == 0)
+		return usage_error(a->cmd, "nothing to change: give --name or --platform");
+	join(set, sizeof(set), platforms, N(platforms));
+	if ((a->given & A_PLATFORM) && !one_of(a->platform, platforms, N(platforms)))
+		return usage_error(a->cmd, "--platform: one of %s", set);
+	if ((body = json_object()) == NULL)
+		return admin_oom();
+	if (a->given & A_NAME)
+		json_object_set_new(body, "name", json_string(a->name));
+	if (a->given & A_PLATFORM)
+		json_object_set_new(body, "platform", json_string(a->platform));
+	return call_show(a, "PATCH", admin_path("/api/v1/devices/%s", a->pos[0]), body,
+	    show_device, NULL);
+}
+
+/*
+ * smime admin ca import ID FILE [--password-file FILE]: a PKCS#12 (the CA
+ * and its key), or PEM: the certificate, and its key when the file holds
+ * one (a CA without its key here is trusted and published, never signs).
+ */
+static int
+ca_import(struct args *a)
+{
+	struct smime_error err;
+	size_t len = 0;
+	unsigned char *data = admin_slurp_file(a->pos[1], PFX_MAX, &len, &err);
+	char *password = NULL, *b64 = NULL;
+	json_t *body = NULL;
+
+	if (data == NULL)
+		return fail("admin", &err);
+	if (memmem(data, len, "-----BEGIN ", 11) != NULL) {
+		bool key = memmem(data, len, "PRIVATE KEY-----", 16) != NULL;
+		body = json_pack("{s:s,s:s%}", "id", a->pos[0], "certificate", (const char *)data, len);
+		if (body != NULL && key)
+			json_object_set_new(body, "key", json_stringn((const char *)data, len));
+	} else {
+		g.password_file = a->password_file;
+		smime_error_clear(&err);
+		if ((password = p12_password(false, &err)) == NULL && err.code != SMIME_OK) {
+			OPENSSL_clear_free(data, len);
+			return fail("admin", &err);
+		}
+		if ((b64 = b64_of(data, len)) != NULL)
+			body = json_pack("{s:s,s:s,s:s}", "id", a->pos[0], "pkcs12", b64, "password",
+			    password != NULL ? password : "");
+	}
+	OPENSSL_clear_free(data, len);
+	if (b64 != NULL)
+		OPENSSL_clear_free(b64, strlen(b64));
+	secret_free(password);
+	if (body == NULL)
+		return admin_oom();
+	return call_show(a, "POST", strdup("/api/v1/cas"), body, show_ca, NULL);
 }
 
 static const struct verb verbs[] = {
@@ -2656,6 +2675,14 @@ static const struct verb verbs[] = {
 	  "and before archive_retention_days after the deletion.  Nothing else destroys\n"
 	  "an archived key.\n\n"
 	  "  --reason TEXT     why (required; kept in the audit log)\n" },
+	{ "user", "update", user_update, A_NAME | A_ALIAS | A_PRIMARY, 1, 1, "USER",
+	  "USER [--name NAME] [--primary EMAIL] [--alias EMAIL]...",
+	  "Change a user's name or addresses (PATCH /api/v1/users/USER).\n\n"
+	  "  --name NAME       the display name\n"
+	  "  --primary EMAIL   the primary address (the old one stays as an alias,\n"
+	  "                    unless --alias gives them all)\n"
+	  "  --alias EMAIL     the aliases, all of them (repeatable; replaces the current\n"
+	  "                    ones)\n" },
 	{ "user", "import-csv", user_import_csv, 0, 1, 1, "FILE", "FILE",
 	  "Create users from a CSV file (RFC 4180; at most 16 MiB; - for standard\n"
 	  "input).  The first line names the columns: email (required), and optionally\n"
@@ -2669,7 +2696,8 @@ static const struct verb verbs[] = {
 	  "  --description TEXT  what the group is for\n" },
 	{ "group", "list", group_list, 0, 0, 0, "", "", "List every group and its number of members.\n" },
 	{ "group", "show", group_show, 0, 1, 1, "GROUP", "GROUP",
-	  "Show one group, named by id or name.\n" },
+	  "Show one group, named by id or name, and its members (address and name).\n"
+	  "With --json: the group and \"members\", the users.\n" },
 	{ "group", "delete", group_delete, 0, 1, 1, "GROUP", "GROUP",
 	  "Delete a group; its members stay.\n" },
 	{ "group", "add-member", group_add_member, 0, 2, 2, "GROUP USER", "GROUP USER",
@@ -2686,6 +2714,11 @@ static const struct verb verbs[] = {
 	  "List every device (all pages).\n\n"
 	  "  --user USER       only this user's devices\n" },
 	{ "device", "show", device_show, 0, 1, 1, "ID", "ID", "Show one device.\n" },
+	{ "device", "update", device_update, A_NAME | A_PLATFORM, 1, 1, "ID",
+	  "ID [--name NAME] [--platform P]",
+	  "Rename a device or change its platform.\n\n"
+	  "  --name NAME       what the device is called\n"
+	  "  --platform P      ios, android, macos, windows or linux\n" },
 	{ "device", "delete", device_delete, 0, 1, 1, "ID", "ID",
 	  "Delete a device.  Its certificates stay recorded and are not revoked.\n" },
 	{ "device", "challenge", device_challenge, A_PROFILE | A_SECONDS, 1, 1, "ID",
@@ -2703,6 +2736,22 @@ static const struct verb verbs[] = {
 	  "List the certificate profiles: purpose, issuing CA, validity, key algorithm,\n"
 	  "and whether the service may make the key.\n" },
 	{ "profile", "show", profile_show, 0, 1, 1, "NAME", "NAME", "Show one profile.\n" },
+	{ "profile", "create", profile_create, PROFILE_OPTS, 1, 1, "NAME",
+	  "NAME --purpose P --ca ID [OPTIONS]",
+	  "Create a certificate profile: what smime admin cert issue --profile NAME\n"
+	  "issues.\n\n"
+	  "  --purpose P         signing, encryption or dual\n"
+	  "  --ca ID             the issuing CA (smime admin ca list)\n"
+	  "  --validity-days N   1 to 825 (default 365)\n"
+	  "  --key-alg ALG       for keys the service makes: ec-p256 (default), ec-p384,\n"
+	  "                      ec-p521, rsa-2048, rsa-3072, rsa-4096\n"
+	  "  --br-profile B      strict (default) or multipurpose (S/MIME BR)\n"
+	  "  --[no-]generate     the service may make the key (default: no)\n" },
+	{ "profile", "update", profile_update, PROFILE_OPTS, 1, 1, "NAME", "NAME [OPTIONS]",
+	  "Change a profile: the options of profile create that are given; the others\n"
+	  "keep their values.  Certificates issued before keep theirs.\n" },
+	{ "profile", "delete", profile_delete, 0, 1, 1, "NAME", "NAME",
+	  "Delete a profile; the certificates it issued stay.\n" },
 	{ "scep-profile", "list", scep_profile_list, 0, 0, 0, "", "",
 	  "List the SCEP profiles: issuing CA, smallest RSA key, EC curves, validity and\n"
 	  "renewal window, whether an admin approves each request, challenge lifetime,\n"
@@ -2762,6 +2811,13 @@ static const struct verb verbs[] = {
 	  "List the certification authorities: role (root, intermediate, issuing),\n"
 	  "parent, key, expiry, the number of the last CRL, subject.\n" },
 	{ "ca", "show", ca_show, 0, 1, 1, "ID", "ID", "Show one CA.\n" },
+	{ "ca", "import", ca_import, A_PASSWORD_FILE, 2, 2, "ID FILE",
+	  "ID FILE [--password-file FILE]",
+	  "Import an existing CA under the id ID: FILE is a PKCS#12 (the CA certificate\n"
+	  "and its key; password from --password-file, else SMIME_P12_PASSWORD, else a\n"
+	  "prompt) or PEM (the certificate, and its private key when the file holds\n"
+	  "one).  Without its key the CA is trusted and its certificates published, but\n"
+	  "it signs nothing here; an imported root never issues.\n" },
 	{ "ca", "export", ca_export, A_CA | A_OUT, 0, 0, "", "[--ca ID] [-o FILE]",
 	  "Write the chain of a CA (the CA first, up to its root) as PEM, for clients\n"
 	  "and mail servers that must trust it.\n\n"
@@ -2771,13 +2827,22 @@ static const struct verb verbs[] = {
 	  "Make a new CRL of the CA now, and print its number.\n" },
 	{ "trust", "list", trust_list, 0, 0, 0, "", "",
 	  "List the trust collection: the service's own CAs (source service) and the\n"
-	  "roots and intermediates imported (source imported).\n" },
-	{ "trust", "import", trust_import, 0, 1, 64, "FILE", "FILE...",
+	  "roots and intermediates imported (source imported); then the distrust list\n"
+	  "(source distrusted), which wins over the collection.  With --json:\n"
+	  "{\"items\":[...],\"distrusted\":[...]}.\n" },
+	{ "trust", "import", trust_import, A_DISTRUST, 1, 64, "FILE", "[--distrust] FILE...",
 	  "Import roots and intermediates into the trust collection from PEM, DER,\n"
 	  "PKCS#7 certs-only or Microsoft SST files (Export-Certificate -Type SST).\n"
 	  "Each certificate is added, found already there, or refused with the\n"
-	  "reason (not a CA, no subject key identifier, expired, ...).  Exit status 1\n"
-	  "when any was refused.\n" },
+	  "reason (not a CA, a CA for TLS only (its extended key usage excludes\n"
+	  "emailProtection), no subject key identifier, expired, distrusted, ...).\n"
+	  "Exit status 1 when any was refused.\n\n"
+	  "  --distrust   put every certificate of the files (CAs and end-entity\n"
+	  "               certificates, e.g. Windows' disallowed store) on the distrust\n"
+	  "               list instead: no validation of the service accepts them, nor\n"
+	  "               what they issued, nor the same subject and key re-issued,\n"
+	  "               even when trusted too; what they validated stops being\n"
+	  "               looked up and published.\n" },
 	{ "directory", "status", directory_status, 0, 0, 0, "", "",
 	  "Show the publication to the LDAP directory (ldap_url in smimed.conf): where\n"
 	  "it goes, whether the service is connected, the last success and failure, and\n"
@@ -2787,9 +2852,10 @@ static const struct verb verbs[] = {
 	  "them, or was restored), and wait until the directory has them all: exit\n"
 	  "status 0 when it has, 7 with the users still waiting and why when the\n"
 	  "directory keeps refusing or cannot be reached (the service keeps retrying).\n" },
-	{ "trust", "remove", trust_remove, 0, 1, 1, "SHA256", "SHA256",
+	{ "trust", "remove", trust_remove, A_DISTRUST, 1, 1, "SHA256", "[--distrust] SHA256",
 	  "Remove an imported certificate, named by its SHA-256 fingerprint, from the\n"
-	  "trust collection.  The service's own CAs cannot be removed.\n" },
+	  "trust collection (with --distrust: from the distrust list).  The service's\n"
+	  "own CAs cannot be removed.\n" },
 	{ "cert", "issue", cert_issue, A_USER | A_PROFILE | A_DEVICE | A_CSR | A_OUT |
 	  A_PASSWORD_FILE, 0, 0, "",
 	  "--user USER --profile PROFILE [--device ID] --csr FILE [-o FILE]\n"
@@ -2826,6 +2892,12 @@ static const struct verb verbs[] = {
 	  "                    affiliationChanged, superseded, cessationOfOperation,\n"
 	  "                    privilegeWithdrawn (the reasons for a subscriber\n"
 	  "                    certificate; a revocation is final: no certificateHold)\n" },
+	{ "cert", "withdraw", cert_withdraw, 0, 1, 1, "SERIAL", "SERIAL",
+	  "Withdraw a certificate imported from another CA from the lookup and the\n"
+	  "directory publication (a colleague's address that moved on, a certificate\n"
+	  "that must no longer be offered).  It stays recorded and its key stays in the\n"
+	  "archive (smime admin recover goes on).  A certificate this service issued is\n"
+	  "revoked instead (smime admin cert revoke).\n" },
 	{ "token", "create", token_create, A_ROLE | A_EXPIRES_DAYS, 1, 1, "NAME",
 	  "NAME --role ROLE [--expires-days N]",
 	  "Create an admin token called NAME and print its secret, which the service\n"
@@ -3013,6 +3085,13 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		{ "since", required_argument, NULL, OPT(I_SINCE) },
 		{ "until", required_argument, NULL, OPT(I_UNTIL) },
 		{ "no-allow-sha1", no_argument, NULL, OPT_NOT(I_ALLOW_SHA1) },
+		{ "distrust", no_argument, NULL, OPT(I_DISTRUST) },
+		{ "purpose", required_argument, NULL, OPT(I_PURPOSE) },
+		{ "key-alg", required_argument, NULL, OPT(I_KEY_ALG) },
+		{ "br-profile", required_argument, NULL, OPT(I_BR_PROFILE) },
+		{ "generate", no_argument, NULL, OPT(I_GENERATE) },
+		{ "no-generate", no_argument, NULL, OPT_NOT(I_GENERATE) },
+		{ "primary", required_argument, NULL, OPT(I_PRIMARY) },
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
 		{ "cacert", required_argument, NULL, O_CACERT },
@@ -3031,7 +3110,7 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 			verb_help(stdout, v);
 			return -1;
 		}
-		if (optarg != NULL && !utf8_ok(optarg))
+		if (optarg != NULL && !admin_utf8_ok(optarg))
 			return usage_error(a->cmd, "an option's value is not UTF-8");
 		unsigned more = c == O_SERIAL ? X_SERIAL : c == O_DELETED ? X_DELETED :
 		    c == O_REUSE ? X_REUSE : 0;
@@ -3097,6 +3176,13 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 		case OPT_NOT(I_APPROVAL): a->approval = false; break;
 		case OPT(I_ALLOW_SHA1): a->allow_sha1 = true; break;
 		case OPT_NOT(I_ALLOW_SHA1): a->allow_sha1 = false; break;
+		case OPT(I_DISTRUST): break;
+		case OPT(I_PURPOSE): a->purpose = optarg; break;
+		case OPT(I_KEY_ALG): a->key_alg = optarg; break;
+		case OPT(I_BR_PROFILE): a->br_profile = optarg; break;
+		case OPT(I_GENERATE): a->generate = true; break;
+		case OPT_NOT(I_GENERATE): a->generate = false; break;
+		case OPT(I_PRIMARY): a->primary = optarg; break;
 		case O_SERVER: a->conn.server = optarg; break;
 		case O_TOKEN_FILE: a->conn.token_file = optarg; break;
 		case O_CACERT: a->conn.cacert = optarg; break;
@@ -3124,7 +3210,7 @@ parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 	if (a->n_pos > v->max_pos)
 		return usage_error(a->cmd, "unexpected argument '%s'", a->pos[v->max_pos]);
 	for (int i = 0; i < a->n_pos; i++)
-		if (!utf8_ok(a->pos[i]))
+		if (!admin_utf8_ok(a->pos[i]))
 			return usage_error(a->cmd, "argument %d is not UTF-8", i + 1);
 	return EXIT_OK;
 }
@@ -3139,7 +3225,7 @@ run(const struct verb *v, int argc, char **argv, const struct admin_options *con
 	a.groups = calloc((size_t)argc + 1, sizeof(*a.groups));
 	a.aliases = calloc((size_t)argc + 1, sizeof(*a.aliases));
 	if (a.groups == NULL || a.aliases == NULL)
-		rc = oom();
+		rc = admin_oom();
 	else if ((rc = parse_args(v, argc, argv, &a)) == -1)
 		rc = EXIT_OK;
 	else if (rc == EXIT_OK && (rc = admin_init()) == EXIT_OK) {

@@ -172,6 +172,31 @@ int api_chain_pem(struct service *svc, struct store_tx *tx, const char *ca_id, c
 		clear(&rec_); \
 	} while (0)
 
+/*
+ * Add user_email, user_name and device_name beside the "user" and "device"
+ * ids of obj (api_names.c); ids that name nothing add nothing.
+ */
+void api_names(struct service *svc, struct store_tx *tx, json_t *obj);
+
+/* ANSWER_RECORD with the names beside the ids (api_names). */
+#define ANSWER_RECORD_NAMED(rq, type, getter, key, to_json, clear) do { \
+		type rec_ = { 0 }; \
+		struct smime_error err_; \
+		struct store_tx *tx_ = rq_read(rq); \
+		json_t *j_ = NULL; \
+		if (tx_ == NULL) \
+			break; \
+		int rc_ = (rq)->svc->be->getter(tx_, (key), &rec_, &err_); \
+		if (rc_ == 0 && (j_ = to_json(&rec_)) != NULL) \
+			api_names((rq)->svc, tx_, j_); \
+		(rq)->svc->be->rollback(tx_); \
+		if (rc_ != 0) \
+			reply_smime((rq), &err_); \
+		else \
+			reply_json((rq), 200, j_); \
+		clear(&rec_); \
+	} while (0)
+
 #define ANSWER_ALL(rq, type, lister, to_json, free_all) do { \
 		type *v_ = NULL; \
 		size_t n_ = 0; \
@@ -302,9 +327,14 @@ void h_user_recover(struct request *rq);
 
 void h_lookup(struct request *rq);
 
+void h_cert_withdraw(struct request *rq);
+
 void h_trust_list(struct request *rq);
 void h_trust_import(struct request *rq);
 void h_trust_delete(struct request *rq);
+void h_distrust_list(struct request *rq);
+void h_distrust_import(struct request *rq);
+void h_distrust_delete(struct request *rq);
 
 void h_directory_get(struct request *rq);
 void h_directory_sync(struct request *rq);

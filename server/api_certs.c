@@ -26,8 +26,9 @@ json_t *
 cert_json(const struct store_cert *c, bool with_pem)
 {
 	enum cert_status st = c->status;
-	/* An active certificate past its notAfter is reported as expired. */
-	if (st == STATUS_ACTIVE && c->not_after != 0 && c->not_after < service_now())
+	/* Past its notAfter a certificate is expired, whether it was active or
+	 * superseded (the store's filter judges so too); revoked stays revoked. */
+	if (st != STATUS_REVOKED && c->not_after != 0 && c->not_after < service_now())
 		st = STATUS_EXPIRED;
 	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o}",
 	    "serial", c->serial, "ca", c->ca_id, "user", c->user_id, "device", c->device_id,
@@ -38,6 +39,9 @@ cert_json(const struct store_cert *c, bool with_pem)
 	    "sha1", c->sha1, "created", time_json(c->created), "revoked_at",
 	    time_json(c->revoked_at), "reason", c->status == STATUS_REVOKED && c->reason >= 0 ?
 	    json_string(ca_reason_name(c->reason)) : json_null());
+	if (j != NULL)
+		json_object_set_new(j, "withdrawn", c->withdrawn != 0 ? time_json(c->withdrawn) :
+		    json_null());
 	if (j != NULL && with_pem) {
 		char *pem = api_cert_pem(c->der, c->der_len);
 		json_object_set_new(j, "certificate", json_string(pem != NULL ? pem : ""));
@@ -58,7 +62,6 @@ h_certs_list(struct request *rq)
 	struct smime_error err;
 	struct store_tx *tx;
 	const char *user = rq_query(rq, "user"), *status = rq_query(rq, "status");
-	bool want_expired = false;
 
 	if (!rq_page(rq, &page))
 		return;
@@ -70,10 +73,7 @@ h_certs_list(struct request *rq)
 			return;
 		}
 		/* Expiry is a matter of time, not of a stored state. */
-		if (f.status == STATUS_EXPIRED) {
-			want_expired = true;
-			f.status = STATUS_ACTIVE;
-		}
+		f.now = service_now();
 	}
 	f.device_id = rq_query(rq, "device");
 	f.ca_id = rq_query(rq, "ca");
@@ -88,13 +88,8 @@ h_certs_list(struct request *rq)
 		reply_smime(rq, &err);
 	else {
 		json_t *items = json_array();
-		int64_t now = service_now();
-		for (size_t i = 0; i < n; i++) {
-			bool expired = v[i].not_after < now;
-			if (f.status == STATUS_ACTIVE && expired != want_expired)
-				continue;
+		for (size_t i = 0; i < n; i++)
 			json_array_append_new(items, cert_json(&v[i], false));
-		}
 		reply_json(rq, 200, list_json(items, next));
 	}
 	store_user_clear(&u);
@@ -137,11 +132,14 @@ h_cert_get(struct request *rq)
 	if ((tx = rq_read(rq)) == NULL)
 		return;
 	int rc = rq->svc->be->cert_get(tx, serial, &c, &err);
+	json_t *j = rc == 0 ? cert_json(&c, true) : NULL;
+	if (j != NULL)
+		api_names(rq->svc, tx, j);
 	rq->svc->be->rollback(tx);
 	if (rc != 0)
 		reply_smime(rq, &err);
 	else
-		reply_json(rq, 200, cert_json(&c, true));
+		reply_json(rq, 200, j);
 	store_cert_clear(&c);
 }
 
@@ -378,6 +376,57 @@ revoke_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	return audit_row(ro->svc, tx, ro->actor, "cert.revoke", ro->serial,
 	    json_pack("{s:s,s:s,s:s}", "reason", ca_reason_name(ro->reason), "user",
 	    ro->c.user_id, "ca", ro->c.ca_id), err);
+}
+
+struct withdraw_op {
+	struct service *svc;
+	const char *actor;
+	char serial[STORE_SERIAL_SIZE];
+	struct store_cert c;
+};
+
+static int
+withdraw_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	struct withdraw_op *wo = arg;
+	int64_t now = service_now();
+	int rc;
+
+	store_cert_clear(&wo->c);
+	if ((rc = wo->svc->be->cert_get(tx, wo->serial, &wo->c, err)) != 0)
+		return rc;
+	/* What this service issued is ended by a revocation, which relying
+	 * parties see; withdrawal is for what another CA issued. */
+	if (wo->c.source != SOURCE_IMPORTED)
+		return smime_error_set(err, SMIME_E_EXISTS, "certificate %s was issued by this "
+		    "service: revoke it instead (smime admin cert revoke)", wo->c.serial);
+	if (wo->c.withdrawn != 0)
+		return smime_error_set(err, SMIME_E_EXISTS, "certificate %s is withdrawn already",
+		    wo->c.serial);
+	if ((rc = wo->svc->be->cert_withdraw(tx, wo->c.sha256, now, err)) != 0)
+		return rc;
+	wo->c.withdrawn = now;
+	return audit_row(wo->svc, tx, wo->actor, "cert.withdraw", wo->c.serial,
+	    json_pack("{s:s,s:s}", "sha256", wo->c.sha256, "user", wo->c.user_id), err);
+}
+
+/*
+ * POST /api/v1/certificates/{serial}/withdraw: a certificate imported from
+ * another CA leaves lookup and directory publication; it stays recorded and
+ * its key archived (recovery goes on).
+ */
+void
+h_cert_withdraw(struct request *rq)
+{
+	struct withdraw_op wo = { .svc = rq->svc, .actor = rq->actor };
+	struct smime_error err;
+
+	if (cert_name(rq->params[0], wo.serial, &err) != 0 ||
+	    rq_commit(rq, withdraw_fn, &wo, &err) != 0)
+		reply_smime(rq, &err);
+	else
+		reply_json(rq, 200, cert_json(&wo.c, true));
+	store_cert_clear(&wo.c);
 }
 
 void

@@ -44,15 +44,17 @@ h_devices_list(struct request *rq)
 	if (rc == 0)
 		rc = rq->svc->be->device_list(tx, &page, user != NULL ? u.id : NULL, &devices, &n,
 		    &next, &err);
+	json_t *items = rc == 0 ? json_array() : NULL;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		json_t *j = device_json(&devices[i]);
+		api_names(rq->svc, tx, j);
+		json_array_append_new(items, j);
+	}
 	rq->svc->be->rollback(tx);
 	if (rc != 0)
 		reply_smime(rq, &err);
-	else {
-		json_t *items = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(items, device_json(&devices[i]));
+	else
 		reply_json(rq, 200, list_json(items, next));
-	}
 	store_user_clear(&u);
 	store_devices_free(devices, n);
 	free(next);
@@ -166,7 +168,7 @@ out:
 void
 h_device_get(struct request *rq)
 {
-	ANSWER_RECORD(rq, struct store_device, device_get, rq->params[0], device_json,
+	ANSWER_RECORD_NAMED(rq, struct store_device, device_get, rq->params[0], device_json,
 	    store_device_clear);
 }
 

@@ -350,6 +350,7 @@ h_device_scep_challenge(struct request *rq)
 	struct store_scep_profile p = { 0 };
 	struct smime_error err;
 	struct store_tx *tx;
+	json_t *names = NULL;
 	char text[SCEP_CHALLENGE_SIZE];
 	json_t *js;
 	int rc;
@@ -370,6 +371,8 @@ h_device_scep_challenge(struct request *rq)
 	rc = rq->svc->be->device_get(tx, rq->params[0], &d, &err);
 	if (rc == 0)
 		rc = rq->svc->be->scep_profile_get(tx, profile, &p, &err);
+	if (rc == 0 && (names = json_pack("{s:s,s:s}", "device", d.id, "user", d.user_id)) != NULL)
+		api_names(rq->svc, tx, names);
 	rq->svc->be->rollback(tx);
 	if (rc != 0) {
 		reply_smime(rq, &err);
@@ -385,11 +388,16 @@ h_device_scep_challenge(struct request *rq)
 		co.c.expires = now + seconds;
 	if (rq_commit(rq, challenge_fn, &co, &err) != 0)
 		reply_smime(rq, &err);
-	else
-		reply_json(rq, 201, json_pack("{s:s,s:s,s:o,s:s,s:s,s:s}", "challenge", text,
+	else {
+		json_t *j = json_pack("{s:s,s:s,s:o,s:s,s:s,s:s}", "challenge", text,
 		    "id", co.c.id, "expires", time_json(co.c.expires), "profile", p.name,
-		    "device", d.id, "user", d.user_id));
+		    "device", d.id, "user", d.user_id);
+		if (j != NULL && names != NULL)
+			json_object_update_missing(j, names);
+		reply_json(rq, 201, j);
+	}
 out:
+	json_decref(names);
 	OPENSSL_cleanse(text, sizeof(text));
 	store_scep_challenge_clear(&co.c);
 	store_device_clear(&d);
@@ -445,16 +453,17 @@ h_scep_requests_list(struct request *rq)
 	if (!rq_page(rq, &page) || (tx = rq_read(rq)) == NULL)
 		return;
 	rc = rq->svc->be->scep_tx_list(tx, &page, want, &v, &n, &next, &err);
+	json_t *items = rc == 0 ? json_array() : NULL;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		json_t *j = scep_tx_json(&v[i]);
+		api_names(rq->svc, tx, j);
+		json_array_append_new(items, j);
+	}
 	rq->svc->be->rollback(tx);
 	if (rc != 0)
 		reply_smime(rq, &err);
-	else {
-		json_t *items = json_array();
-
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(items, scep_tx_json(&v[i]));
+	else
 		reply_json(rq, 200, list_json(items, next));
-	}
 	store_scep_txs_free(v, n);
 	free(next);
 }
@@ -462,7 +471,7 @@ h_scep_requests_list(struct request *rq)
 void
 h_scep_request_get(struct request *rq)
 {
-	ANSWER_RECORD(rq, struct store_scep_tx, scep_tx_get, rq->params[0], scep_tx_json,
+	ANSWER_RECORD_NAMED(rq, struct store_scep_tx, scep_tx_get, rq->params[0], scep_tx_json,
 	    store_scep_tx_clear);
 }
 
@@ -540,6 +549,8 @@ decide(struct request *rq, bool approve)
 	if ((tx = rq_read(rq)) == NULL)
 		goto out;
 	rc = rq->svc->be->scep_tx_get(tx, rq->params[0], &t, &err);
+	if (rc == 0)
+		d.id = t.id;    /* the whole id, when a prefix named it */
 	if (rc == 0 && t.status != SCEP_TX_PENDING)
 		rc = smime_error_set(&err, SMIME_E_EXISTS, "SCEP request %s is %s, not pending",
 		    t.id, tx_status_name(t.status));

@@ -2,7 +2,9 @@
  * smimed: /api/v1/trust, the trust collection (the virtual certificate
  * collection of Exchange): the CAs of this service, always in it, and the
  * roots and intermediates an administrator imports from PEM, DER, PKCS#7
- * or Microsoft SST files.
+ * or Microsoft SST files; /api/v1/distrust, the distrust list (Windows'
+ * disallowed store): CAs and end-entity certificates that no validation
+ * of the service accepts, even when they are in the collection too.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <smime/cert.h>
 
 #include "api.h"
+#include "trust.h"
 
 #define TRUST_MAX_FILE (16 * 1024 * 1024)
 
@@ -38,6 +41,36 @@ trust_json(X509 *x, const char *sha256, const char *source, const char *ca_id, i
 	OPENSSL_free(der);
 	free(pem);
 	return j;
+}
+
+void
+h_distrust_list(struct request *rq)
+{
+	struct store_trust *v = NULL;
+	size_t n = 0;
+	struct smime_error err;
+	struct store_tx *tx = rq_read(rq);
+
+	if (tx == NULL)
+		return;
+	int rc = rq->svc->be->distrust_list(tx, &v, &n, &err);
+	rq->svc->be->rollback(tx);
+	if (rc != 0) {
+		reply_smime(rq, &err);
+		return;
+	}
+	json_t *items = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *p = v[i].der;
+		X509 *x = d2i_X509(NULL, &p, (long)v[i].der_len);
+		if (x == NULL)
+			continue;
+		json_array_append_new(items, trust_json(x, v[i].sha256, "distrusted", NULL,
+		    v[i].created));
+		X509_free(x);
+	}
+	reply_json(rq, 200, json_pack("{s:o}", "items", items));
+	store_trusts_free(v, n);
 }
 
 void
@@ -88,40 +121,76 @@ out:
 struct trust_op {
 	struct service *svc;
 	const char *actor;
-	struct store_trust t;
 	const char *sha256;     /* delete */
+	bool distrust;          /* the distrust list, not the collection */
 };
 
-static int
-trust_put_fn(struct store_tx *tx, void *arg, struct smime_error *err)
-{
-	struct trust_op *to = arg;
-	int rc = to->svc->be->trust_put(tx, &to->t, err);
+/* One certificate of an import that may be added, and its report row. */
+struct trust_item {
+	struct store_trust t;
+	json_t *row;
+};
 
-	if (rc != 0)
-		return rc;
-	return audit_row(to->svc, tx, to->actor, "trust.import", to->t.sha256,
-	    json_pack("{s:s}", "subject", to->t.subject), err);
+/* A whole file's additions: one transaction. */
+struct trust_import_op {
+	struct service *svc;
+	const char *actor;
+	bool distrust;
+	struct trust_item *items;
+	size_t n;
+	long added, existing;   /* of the items */
+};
+
+/*
+ * Add every item in one transaction (a certificate there already is
+ * "exists"), then queue the users for publication again: what a trusted
+ * CA validates may be published now, what a distrusted one validated must
+ * leave the directory, and neither may be lost to a crash in between.
+ */
+static int
+trust_import_fn(struct store_tx *tx, void *arg, struct smime_error *err)
+{
+	struct trust_import_op *io = arg;
+	const struct store_backend *be = io->svc->be;
+	int rc;
+
+	io->added = io->existing = 0;
+	for (size_t i = 0; i < io->n; i++) {
+		struct trust_item *it = &io->items[i];
+		rc = io->distrust ? be->distrust_put(tx, &it->t, err) : be->trust_put(tx, &it->t,
+		    err);
+		if (rc == SMIME_E_EXISTS) {
+			json_object_set_new(it->row, "status", json_string("exists"));
+			io->existing++;
+			continue;
+		}
+		if (rc != 0)
+			return rc;
+		json_object_set_new(it->row, "status", json_string(io->distrust ? "distrusted" :
+		    "added"));
+		io->added++;
+		if ((rc = audit_row(io->svc, tx, io->actor, io->distrust ? "distrust.import" :
+		    "trust.import", it->t.sha256, json_pack("{s:s}", "subject", it->t.subject),
+		    err)) != 0)
+			return rc;
+	}
+	return io->added > 0 ? api_publish_all(tx, io->svc, err) : 0;
 }
 
 static int
 trust_delete_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 {
 	struct trust_op *to = arg;
-	int rc = to->svc->be->trust_delete(tx, to->sha256, err);
+	int rc = to->distrust ? to->svc->be->distrust_delete(tx, to->sha256, err) :
+	    to->svc->be->trust_delete(tx, to->sha256, err);
 
-	/* What chained to it is no longer published. */
+	/* What chained to it is no longer published; what it blocked may be. */
 	if (rc == 0)
 		rc = api_publish_all(tx, to->svc, err);
 	if (rc != 0)
 		return rc;
-	return audit_row(to->svc, tx, to->actor, "trust.remove", to->sha256, NULL, err);
-}
-
-static int
-publish_all_fn(struct store_tx *tx, void *arg, struct smime_error *err)
-{
-	return api_publish_all(tx, arg, err);
+	return audit_row(to->svc, tx, to->actor, to->distrust ? "distrust.remove" :
+	    "trust.remove", to->sha256, NULL, err);
 }
 
 /* Why cert cannot join the trust collection, or NULL when it can. */
@@ -144,8 +213,13 @@ trust_refusal(X509 *cert, int64_t now)
 	return NULL;
 }
 
-void
-h_trust_import(struct request *rq)
+/*
+ * POST /api/v1/trust and /api/v1/distrust: every certificate of the file,
+ * each with its row (added, exists or refused with the reason; distrusted
+ * or exists for the distrust list, which takes any certificate).
+ */
+static void
+trust_import(struct request *rq, bool distrust)
 {
 	static const struct jfield fields[] = {
 		{ "file", JSON_STRING, true },
@@ -161,6 +235,7 @@ h_trust_import(struct request *rq)
 	json_t *rows = json_array();
 	long added = 0, existing = 0, refused = 0;
 	int64_t now = service_now();
+	struct trust_import_op io = { .svc = rq->svc, .actor = rq->actor, .distrust = distrust };
 
 	if (o == NULL)
 		goto out;
@@ -210,20 +285,35 @@ h_trust_import(struct request *rq)
 			smime_cert_fingerprint(c, ca_fps[k]);
 		X509_free(c);
 	}
-	for (int i = 0; i < sk_X509_num(bag->certs); i++) {
+	int nc = sk_X509_num(bag->certs);
+	if ((io.items = calloc((size_t)nc + 1, sizeof(*io.items))) == NULL) {
+		reply_error(rq, 500, "internal", "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < nc; i++) {
 		X509 *x = sk_X509_value(bag->certs, i);
-		struct trust_op to = { .svc = rq->svc, .actor = rq->actor };
-		const char *why = trust_refusal(x, now);
+		const char *why = distrust ? NULL : trust_refusal(x, now);
+		char *why_distrusted = NULL, *subject = smime_cert_subject(x), fp[65];
 		unsigned char *der = NULL;
 		int der_len;
 		bool ours = false;
 
-		smime_cert_fingerprint(x, to.t.sha256);
-		to.t.subject = smime_cert_subject(x);
-		json_t *row = json_pack("{s:s,s:s}", "sha256", to.t.sha256, "subject",
-		    to.t.subject != NULL ? to.t.subject : "");
-		for (size_t k = 0; k < n_cas && !ours; k++)
-			ours = strcmp(ca_fps[k], to.t.sha256) == 0;
+		/* The distrust list wins: a distrusted CA does not join the
+		 * collection, nor does one it issued (the lists are read once:
+		 * nothing is written before all are judged). */
+		if (!distrust && why == NULL) {
+			if (trust_distrusted(rq->svc, x, &why_distrusted, &err) != 0) {
+				OPENSSL_free(subject);
+				reply_smime(rq, &err);
+				goto out;
+			}
+			why = why_distrusted;
+		}
+		smime_cert_fingerprint(x, fp);
+		json_t *row = json_pack("{s:s,s:s}", "sha256", fp, "subject",
+		    subject != NULL ? subject : "");
+		for (size_t k = 0; k < n_cas && !ours && !distrust; k++)
+			ours = strcmp(ca_fps[k], fp) == 0;
 		if (ours) {
 			json_object_set_new(row, "status", json_string("exists"));
 			json_object_set_new(row, "message", json_string("a CA of this service"));
@@ -232,40 +322,41 @@ h_trust_import(struct request *rq)
 			json_object_set_new(row, "status", json_string("refused"));
 			json_object_set_new(row, "message", json_string(why));
 			refused++;
-		} else if ((der_len = i2d_X509(x, &der)) <= 0) {
+		} else if ((der_len = i2d_X509(x, &der)) <= 0 || subject == NULL) {
 			json_object_set_new(row, "status", json_string("refused"));
 			json_object_set_new(row, "message", json_string("cannot be encoded"));
 			refused++;
 		} else {
-			to.t.der = der;
-			to.t.der_len = (size_t)der_len;
-			to.t.created = now;
-			if (rq_commit(rq, trust_put_fn, &to, &err) == 0) {
-				json_object_set_new(row, "status", json_string("added"));
-				added++;
-			} else if (err.code == SMIME_E_EXISTS) {
-				json_object_set_new(row, "status", json_string("exists"));
-				existing++;
-			} else {
-				OPENSSL_free(der);
-				OPENSSL_free(to.t.subject);
-				json_decref(row);
-				reply_smime(rq, &err);
-				goto out;
-			}
+			/* Its status comes with the transaction. */
+			struct trust_item *it = &io.items[io.n++];
+			memcpy(it->t.sha256, fp, sizeof(fp));
+			it->t.subject = subject;
+			it->t.der = der;
+			it->t.der_len = (size_t)der_len;
+			it->t.created = now;
+			it->row = row;
+			subject = NULL;
+			der = NULL;
 		}
 		OPENSSL_free(der);
-		OPENSSL_free(to.t.subject);
+		OPENSSL_free(subject);
+		free(why_distrusted);
 		json_array_append_new(rows, row);
 	}
-	/* Certificates refused before may be publishable now. */
-	if (added > 0 && rq_commit(rq, publish_all_fn, rq->svc, &err) != 0) {
+	if (io.n > 0 && rq_commit(rq, trust_import_fn, &io, &err) != 0) {
 		reply_smime(rq, &err);
 		goto out;
 	}
+	added = io.added;
+	existing += io.existing;
 	reply_json(rq, 200, json_pack("{s:I,s:I,s:I,s:O}", "added", (json_int_t)added,
 	    "existing", (json_int_t)existing, "refused", (json_int_t)refused, "rows", rows));
 out:
+	for (size_t i = 0; i < io.n; i++) {
+		OPENSSL_free(io.items[i].t.der);
+		OPENSSL_free(io.items[i].t.subject);
+	}
+	free(io.items);
 	free(ca_fps);
 	store_cas_free(cas, n_cas);
 	json_decref(rows);
@@ -275,9 +366,21 @@ out:
 }
 
 void
-h_trust_delete(struct request *rq)
+h_trust_import(struct request *rq)
 {
-	struct trust_op to = { .svc = rq->svc, .actor = rq->actor };
+	trust_import(rq, false);
+}
+
+void
+h_distrust_import(struct request *rq)
+{
+	trust_import(rq, true);
+}
+
+static void
+trust_delete(struct request *rq, bool distrust)
+{
+	struct trust_op to = { .svc = rq->svc, .actor = rq->actor, .distrust = distrust };
 	char fp[65];
 	struct smime_error err;
 	const char *in = rq->params[0];
@@ -301,4 +404,16 @@ h_trust_delete(struct request *rq)
 		reply_smime(rq, &err);
 	else
 		reply_empty(rq, 204);
+}
+
+void
+h_trust_delete(struct request *rq)
+{
+	trust_delete(rq, false);
+}
+
+void
+h_distrust_delete(struct request *rq)
+{
+	trust_delete(rq, true);
 }

@@ -340,6 +340,53 @@ split_list(char *s, const char **parts, size_t max)
 	return n;
 }
 
+/*
+ * A row of an import whose addresses are taken: already present when they
+ * all belong to one user whose primary address is the row's (the same
+ * file imported again); else *why_r (malloc'd) names whose each taken
+ * address is, and the row failed.
+ */
+static bool
+import_present(struct request *rq, const struct store_user *row, char **why_r)
+{
+	struct smime_error err;
+	struct store_tx *tx = rq_read(rq);
+	char first_id[STORE_ID_SIZE] = "";
+	const char *missing = NULL;
+	char *why = NULL;
+
+	*why_r = NULL;
+	if (tx == NULL)
+		return false;
+	for (size_t i = 0; i < row->n_emails && why == NULL; i++) {
+		struct store_user o = { 0 };
+		if (rq->svc->be->user_get(tx, row->emails[i], &o, &err) != 0) {
+			if (missing == NULL)
+				missing = row->emails[i];
+			continue;
+		}
+		bool primary = strcmp(o.emails[0], row->emails[i]) == 0;
+		if (i == 0 && primary)
+			snprintf(first_id, sizeof(first_id), "%s", o.id);
+		else if (i > 0 && strcmp(o.id, first_id) == 0)
+			;       /* an alias of the same user */
+		else if (asprintf(&why, "%s is %s of another user, %s%s%s%s", row->emails[i],
+		    primary ? "the address" : "an alias", o.emails[0], *o.name ? " (" : "",
+		    o.name, *o.name ? ")" : "") < 0)
+			why = NULL;
+		store_user_clear(&o);
+	}
+	rq->svc->be->rollback(tx);
+	if (why == NULL && missing != NULL && first_id[0] != '\0' &&
+	    asprintf(&why, "%s exists without %s (smime admin user update adds addresses)",
+	    row->emails[0], missing) < 0)
+		why = NULL;
+	if (why == NULL && first_id[0] != '\0')
+		return true;
+	*why_r = why;
+	return false;
+}
+
 void
 h_users_import(struct request *rq)
 {
@@ -434,9 +481,13 @@ h_users_import(struct request *rq)
 			json_object_set_new(row, "message", json_string(why));
 			failed++;
 		} else if (rq_commit(rq, user_create_fn, &un, &err) != 0) {
-			bool exists = err.code == SMIME_E_EXISTS;
+			/* Taken addresses: present only when the row is that user. */
+			char *whose = NULL;
+			bool exists = err.code == SMIME_E_EXISTS && import_present(rq, &un.u, &whose);
 			json_object_set_new(row, "status", json_string(exists ? "exists" : "error"));
-			json_object_set_new(row, "message", json_string(err.message));
+			json_object_set_new(row, "message", json_string(whose != NULL ? whose :
+			    err.message));
+			free(whose);
 			if (exists)
 				existing++;
 			else

@@ -349,10 +349,13 @@ config_check(const struct config *cfg, struct smime_error *err)
 		    "(ISO 3166-1 alpha-2), e.g. DE");
 	if (*cfg->ca_name == '\0' || strlen(cfg->ca_name) > 48)
 		return smime_error_set(err, SMIME_E_USAGE, "ca_name: 1 to 48 characters");
-	/* S/MIME BR 7.1.2.3 (b), (c): the CRL and AIA URIs SHALL use the http scheme. */
-	if (*cfg->public_url != '\0' && strncmp(cfg->public_url, "http://", 7) != 0)
-		return smime_error_set(err, SMIME_E_USAGE, "public_url: must start with http:// "
-		    "(S/MIME BR 7.1.2.3: CRL and AIA URLs are plain HTTP)");
+	/* An https:// URL (behind a reverse proxy) is the service's; the URLs
+	 * in certificates take the same host over http (S/MIME BR 7.1.2.3 (b),
+	 * (c): the CRL and AIA URIs SHALL use the http scheme). */
+	if (*cfg->public_url != '\0' && strncmp(cfg->public_url, "http://", 7) != 0 &&
+	    strncmp(cfg->public_url, "https://", 8) != 0)
+		return smime_error_set(err, SMIME_E_USAGE, "public_url: must start with http:// or "
+		    "https://");
 	if (*cfg->tls_cert != '\0' && *cfg->public_url == '\0' && *cfg->public_listen == '\0')
 		return smime_error_set(err, SMIME_E_USAGE, "with tls_cert, set public_listen (a plain "
 		    "HTTP listener for /ca, /crl, /ocsp) or public_url: the URLs in certificates are "

@@ -194,11 +194,12 @@ validated(struct service *svc, const struct store_cert *c, struct published *p,
 	return x;
 }
 
-/* Valid at now and not revoked or superseded. */
+/* Valid at now, not revoked or superseded, not withdrawn. */
 static bool
 current(const struct store_cert *c, int64_t now)
 {
-	return c->status == STATUS_ACTIVE && c->not_before <= now && c->not_after >= now;
+	return c->status == STATUS_ACTIVE && c->withdrawn == 0 && c->not_before <= now &&
+	    c->not_after >= now;
 }
 
 int

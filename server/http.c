@@ -133,6 +133,8 @@ static const struct route {
 	{ "GET", "/api/v1/certificates/{serial}", h_cert_get, R_FIND, BODY_NONE, false },
 	{ "POST", "/api/v1/certificates/{serial}/revoke", h_cert_revoke, R_WRITE,
 	  BODY_JSON, false },
+	{ "POST", "/api/v1/certificates/{serial}/withdraw", h_cert_withdraw, R_WRITE,
+	  BODY_NONE, false },
 	{ "GET", "/api/v1/tokens", h_tokens_list, R_AUDIT, BODY_NONE, false },
 	{ "POST", "/api/v1/tokens", h_tokens_create, R_ADMIN, BODY_JSON, false },
 	{ "DELETE", "/api/v1/tokens/{token}", h_token_delete, R_ADMIN, BODY_NONE, false },
@@ -140,6 +142,9 @@ static const struct route {
 	{ "GET", "/api/v1/trust", h_trust_list, R_READ, BODY_NONE, false },
 	{ "POST", "/api/v1/trust", h_trust_import, R_ADMIN, BODY_IMPORT, false },
 	{ "DELETE", "/api/v1/trust/{sha256}", h_trust_delete, R_ADMIN, BODY_NONE, false },
+	{ "GET", "/api/v1/distrust", h_distrust_list, R_READ, BODY_NONE, false },
+	{ "POST", "/api/v1/distrust", h_distrust_import, R_ADMIN, BODY_IMPORT, false },
+	{ "DELETE", "/api/v1/distrust/{sha256}", h_distrust_delete, R_ADMIN, BODY_NONE, false },
 	{ "GET", "/api/v1/directory", h_directory_get, R_READ, BODY_NONE, false },
 	{ "POST", "/api/v1/directory/sync", h_directory_sync, R_WRITE, BODY_NONE, false },
 };
@@ -745,14 +750,16 @@ start_listener(struct http *h, struct listener *l, const char *listen, bool tls,
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	l->h = h;
+	/* The logger first: libmicrohttpd logs the options after it with it, and
+	 * warns (with its own logger) when it comes later. */
 	l->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, l,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)svc->cfg.connection_limit,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)svc->cfg.per_ip_connection_limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)svc->cfg.request_timeout,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_ARRAY, tls ? tls_opts : &tls_opts[2],
 	    MHD_OPTION_END);
 	if (l->d == NULL) {

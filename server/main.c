@@ -254,7 +254,8 @@ main(int argc, char **argv)
 	if (*svc.cfg.public_listen != '\0')
 		printf("public listener (CA certificates, CRLs, OCSP): http://%s\n",
 		    svc.cfg.public_listen);
-	printf("public URL: %s\nadmin token: %s/admin.token\n", svc.base_url, svc.cfg.data);
+	printf("public URL: %s\nadmin token: %s/admin.token\n", *svc.cfg.public_url != '\0' ?
+	    svc.cfg.public_url : svc.base_url, svc.cfg.data);
 	fflush(stdout);
 
 	time_t last_refresh = time(NULL);

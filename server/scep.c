@@ -25,6 +25,16 @@
 #include "scep.h"
 #include "signer.h"
 
+/*
+ * No default SCEP profile: what devices get (key sizes, subject, approval)
+ * is a policy the administrator chooses.  A newcomer asking before that is
+ * told how (smimed(8), SCEP).
+ */
+static const char scep_not_set_up[] = "SCEP is not set up: there is no SCEP profile yet. "
+    "An administrator makes one with 'smime admin scep-profile create NAME --ca issuing' "
+    "(then 'smime admin device challenge DEVICE --profile NAME' for each device); "
+    "see smimed(8), SCEP";
+
 #define SCEP_MAX_CAS 16            /* CAs SCEP profiles issue from, looked at per request */
 #define SCEP_ISSUE_TRIES 3         /* fresh serials after a (vanishingly rare) collision */
 #define SCEP_NONCE_DAYS 30         /* senderNonces are remembered this long */
@@ -471,8 +481,7 @@ resolve_ca(struct service *svc, struct store_tx *tx, const char *ident, struct s
 	if ((rc = scep_ca_ids(svc, tx, ids, &n, err)) != 0)
 		return rc;
 	if (n == 0)
-		return smime_error_set(err, SMIME_E_NOTFOUND, "SCEP is not set up: no SCEP "
-		    "profile");
+		return smime_error_set(err, SMIME_E_NOTFOUND, "%s", scep_not_set_up);
 	if (ident != NULL && *ident != '\0' && strlen(ident) < STORE_NAME_SIZE) {
 		if (svc->be->scep_profile_get(tx, ident, &p, err) == 0) {
 			rc = scep_ca_load(svc, tx, p.ca_id, sc, err);
@@ -512,7 +521,7 @@ ca_for_envelope(struct service *svc, struct store_tx *tx, const struct smime_sce
 	/* None: answer (a FAILURE) as the first. */
 	if (n > 0 && scep_ca_load(svc, tx, ids[0], sc, err) == 0)
 		return SMIME_E_NOTFOUND;
-	return smime_error_set(err, SMIME_E_NOTFOUND, "SCEP is not set up: no SCEP profile");
+	return smime_error_set(err, SMIME_E_NOTFOUND, "%s", scep_not_set_up);
 }
 
 static const EVP_MD *

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,6 +113,27 @@ bootstrap_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	return be->meta_set(tx, "initialised", "1", err);
 }
 
+/* True when url's host is a loopback address or name (or no address at all). */
+static bool
+url_loopback(const char *url)
+{
+	const char *h = strstr(url, "://");
+	char host[256];
+	size_t n;
+
+	h = h != NULL ? h + 3 : url;
+	if (*h == '[') {
+		n = strcspn(h + 1, "]");
+		snprintf(host, sizeof(host), "%.*s", (int)n, h + 1);
+	} else {
+		n = strcspn(h, ":/");
+		snprintf(host, sizeof(host), "%.*s", (int)n, h);
+	}
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+	    strcasecmp(host, "localhost") == 0 || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0 || strcasestr(host, ".localhost") != NULL;
+}
+
 static int
 bootstrap(struct service *svc, struct smime_error *err)
 {
@@ -122,6 +144,14 @@ bootstrap(struct service *svc, struct smime_error *err)
 	int rc;
 
 	log_event("info", "ca.bootstrap", "key_alg", svc->cfg.ca_key_alg, NULL);
+	/* The URLs go into the CAs for their lifetime: say it now, not when
+	 * clients elsewhere fail to fetch a CRL. */
+	if (url_loopback(svc->base_url)) {
+		log_event("warn", "ca.url", "url", svc->base_url, "message", "the CRL and AIA URLs "
+		    "of the new CAs name a loopback address, which no other machine reaches: set "
+		    "public_url in smimed.conf to the name clients reach this service by, with a "
+		    "fresh data folder, before relying on these CAs", NULL);
+	}
 	snprintf(cn, sizeof(cn), "%s S/MIME Root CA", svc->cfg.ca_name);
 	if ((rc = ca_create(svc->signer, svc->base_url, "root", svc->cfg.ca_key_alg, cn,
 	    svc->cfg.ca_name, svc->cfg.ca_country, (int)svc->cfg.root_validity_days, NULL, false,
@@ -349,13 +379,22 @@ service_crl_refresh(struct service *svc)
 	store_cas_free(cas, n);
 }
 
+/*
+ * The base of the URLs put in certificates: public_url, or the plain HTTP
+ * listener.  An https:// public_url (a reverse proxy in front) gives the
+ * same host over http: S/MIME BR 7.1.2.3 (b), (c) require the http scheme
+ * for CRL and AIA URIs (CRLs, CA certificates and OCSP answers are signed
+ * and need no TLS), so the proxy serves /ca, /crl and /ocsp over http too.
+ */
 static char *
 derive_base_url(const struct config *cfg)
 {
 	char buf[512];
 	const char *src = *cfg->public_url != '\0' ? cfg->public_url : NULL;
 
-	if (src != NULL)
+	if (src != NULL && strncmp(src, "https://", 8) == 0)
+		snprintf(buf, sizeof(buf), "http://%s", src + 8);
+	else if (src != NULL)
 		snprintf(buf, sizeof(buf), "%s", src);
 	else
 		snprintf(buf, sizeof(buf), "http://%s", *cfg->public_listen != '\0' ?

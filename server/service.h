@@ -121,7 +121,7 @@ struct service {
 	pthread_mutex_t crl_lock;   /* one CRL generation at a time */
 	_Atomic uint64_t state_gen; /* grows with every committed change (rq_commit): caches compare it */
 	pthread_mutex_t trust_lock; /* the trust collection kept for state_gen (trust.c) */
-	struct x509_store_st *trust_store;
+	struct trust_collection *trust_store; /* trust.c: the anchors and the distrust list */
 	uint64_t trust_gen;
 	atomic_bool stopping;
 };

@@ -18,6 +18,12 @@
  * them with the matching store_*_clear (store.c); _clear on a zeroed
  * record is a no-op.
  *
+ * Records named by an id (users, groups, devices, SCEP transactions,
+ * certificate serials) are also found by a unique prefix of the id of at
+ * least four characters (UUIDs in any case, with or without dashes), as
+ * people copy the start of an id from a list; a prefix that starts several
+ * is SMIME_E_EXISTS, naming some of them.
+ *
  * Lists are keyset-paginated: page->after is NULL or the opaque cursor a
  * previous call returned in *next_r; at most page->limit items come back,
  * and *next_r is NULL when there are no more (else the caller frees it).
@@ -35,7 +41,7 @@
 #define STORE_NAME_SIZE 65      /* CA ids and profile names: at most 64 */
 #define STORE_SERIAL_SIZE 65    /* serial numbers: upper-case hex, at most 64 digits */
 #define STORE_TID_SIZE 129      /* a SCEP transactionID: at most 128 characters */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 enum cert_purpose { PURPOSE_SIGNING = 1, PURPOSE_ENCRYPTION = 2, PURPOSE_DUAL = 3 };
 enum cert_source { SOURCE_ISSUED = 1, SOURCE_IMPORTED = 2, SOURCE_SCEP = 3, SOURCE_DERIVED = 4 };
@@ -113,6 +119,7 @@ struct store_cert {
 	int64_t created;
 	int64_t revoked_at;              /* 0 unless revoked */
 	int reason;                      /* RFC 5280 CRLReason, -1 unless revoked */
+	int64_t withdrawn;               /* when withdrawn from lookup and publication, 0 */
 };
 
 struct store_cert_filter {
@@ -120,6 +127,10 @@ struct store_cert_filter {
 	const char *device_id;           /* NULL: any */
 	const char *ca_id;               /* NULL: any */
 	int status;                      /* 0: any, else an enum cert_status */
+	/* The moment expiry is judged at: with it, a certificate past its
+	 * notAfter that is not revoked has status STATUS_EXPIRED whatever is
+	 * stored; 0: the stored status. */
+	int64_t now;
 };
 
 /* One entry of a CRL. */
@@ -393,6 +404,11 @@ struct store_backend {
 	int (*cert_supersede)(struct store_tx *tx, const char *user_id, const char *device_id,
 	    enum cert_purpose purpose, const char *except_serial, size_t *n_r,
 	    struct smime_error *err);
+	/* Withdraws a certificate (serial or fingerprint) from lookup and
+	 * directory publication at when; it stays recorded, its key archived.
+	 * Queues its user for publication. */
+	int (*cert_withdraw)(struct store_tx *tx, const char *id, int64_t when,
+	    struct smime_error *err);
 	/* Every revoked certificate of ca_id, for its CRL. */
 	int (*cert_revoked)(struct store_tx *tx, const char *ca_id, struct store_revoked **r_r,
 	    size_t *n_r, struct smime_error *err);
@@ -448,6 +464,13 @@ struct store_backend {
 	int (*trust_list)(struct store_tx *tx, struct store_trust **v_r, size_t *n_r,
 	    struct smime_error *err);
 	int (*trust_delete)(struct store_tx *tx, const char *sha256, struct smime_error *err);
+	/* The distrust list: CAs and end-entity certificates that no
+	 * validation accepts, even when they are in the trust collection too
+	 * (few: no pagination).  Same records and errors as the collection. */
+	int (*distrust_put)(struct store_tx *tx, const struct store_trust *t, struct smime_error *err);
+	int (*distrust_list)(struct store_tx *tx, struct store_trust **v_r, size_t *n_r,
+	    struct smime_error *err);
+	int (*distrust_delete)(struct store_tx *tx, const char *sha256, struct smime_error *err);
 
 	/* The publication queue.  publish_due: up to limit users due at now,
 	 * the longest waiting first.  publish_done: takes the user off the

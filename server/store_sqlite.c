@@ -70,6 +70,8 @@
 
 #define CERT_COLS "serial, ca_id, user_id, device_id, profile, purpose, source, status," \
 	" subject, email, not_before, not_after, sha256, sha1, der, created, revoked_at, reason"
+/* What a read gives: the written columns and those added later with defaults. */
+#define CERT_READ_COLS CERT_COLS ", withdrawn"
 
 /* Queue NEW.user_id for publication now, or mark its queued entry changed. */
 #define PUBLISH_QUEUE_UPSERT \
@@ -341,6 +343,17 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  created INTEGER NOT NULL,"
 	"  expires INTEGER NOT NULL,"
 	"  decided INTEGER NOT NULL DEFAULT 0);",
+	/* 6 -> 7: the distrust list, beside the trust collection; certificates
+	 * withdrawn from lookup and publication (kept, with their keys). */
+	"CREATE TABLE distrust ("
+	"  sha256 TEXT PRIMARY KEY NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  der BLOB NOT NULL,"
+	"  created INTEGER NOT NULL);"
+	"ALTER TABLE certs ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TRIGGER publish_cert_withdraw AFTER UPDATE OF withdrawn ON certs"
+	"  WHEN NEW.user_id <> ''"
+	"  BEGIN " PUBLISH_QUEUE_UPSERT " END;",
 };
 
 /*
@@ -377,6 +390,8 @@ enum stmt_id {
 	S_AUDIT_APPEND,
 	S_ARCHIVE_PUT, S_ARCHIVE_GET,
 	S_TRUST_PUT, S_TRUST_LIST, S_TRUST_DELETE,
+	S_DISTRUST_PUT, S_DISTRUST_LIST, S_DISTRUST_DELETE, S_CERT_WITHDRAW,
+	S_USER_PREFIX, S_GROUP_PREFIX, S_DEVICE_PREFIX, S_STX_PREFIX, S_CERT_PREFIX,
 	S_PUBLISH_DUE, S_PUBLISH_DONE, S_PUBLISH_RETRY, S_PUBLISH_ALL, S_PUBLISH_PENDING,
 	S_PUBLISH_COUNT,
 	S_SPROF_PUT, S_SPROF_GET, S_SPROF_LIST, S_SPROF_DELETE,
@@ -547,7 +562,7 @@ static const char *const sql_text[S_CERT_LIST] = {
 
 	[S_CERT_INSERT] = "INSERT INTO certs (" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
 	    " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-	[S_CERT_GET] = "SELECT " CERT_COLS " FROM certs WHERE sha256 = ?1",
+	[S_CERT_GET] = "SELECT " CERT_READ_COLS " FROM certs WHERE sha256 = ?1",
 	[S_CERT_BY_SERIAL] = "SELECT sha256 FROM certs WHERE serial = ?1 LIMIT 2",
 	[S_CERT_STATUS] = "UPDATE certs SET status = ?2, revoked_at = ?3, reason = ?4"
 	    " WHERE sha256 = ?1",
@@ -572,6 +587,22 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_TRUST_PUT] = "INSERT INTO trust (sha256, subject, der, created) VALUES (?1, ?2, ?3, ?4)",
 	[S_TRUST_LIST] = "SELECT sha256, subject, der, created FROM trust ORDER BY created, sha256",
 	[S_TRUST_DELETE] = "DELETE FROM trust WHERE sha256 = ?1",
+	[S_DISTRUST_PUT] = "INSERT INTO distrust (sha256, subject, der, created)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[S_DISTRUST_LIST] = "SELECT sha256, subject, der, created FROM distrust"
+	    " ORDER BY created, sha256",
+	[S_DISTRUST_DELETE] = "DELETE FROM distrust WHERE sha256 = ?1",
+	[S_CERT_WITHDRAW] = "UPDATE certs SET withdrawn = ?2 WHERE sha256 = ?1",
+	/* The keys that start with ?1: a range on the primary key (BINARY order;
+	 * U+10FFFF sorts after every character of an id). */
+#define PREFIX_RANGE(col) col " >= ?1 AND " col " < ?1 || char(1114111) ORDER BY " col \
+	" LIMIT " PREFIX_SHOWN_SQL
+#define PREFIX_SHOWN_SQL "4"
+	[S_USER_PREFIX] = "SELECT id FROM users WHERE deleted = 0 AND " PREFIX_RANGE("id"),
+	[S_GROUP_PREFIX] = "SELECT id FROM groups WHERE " PREFIX_RANGE("id"),
+	[S_DEVICE_PREFIX] = "SELECT id FROM devices WHERE " PREFIX_RANGE("id"),
+	[S_STX_PREFIX] = "SELECT id FROM scep_transactions WHERE " PREFIX_RANGE("id"),
+	[S_CERT_PREFIX] = "SELECT DISTINCT serial FROM certs WHERE " PREFIX_RANGE("serial"),
 	[S_PUBLISH_DUE] = "SELECT " PUBLISH_COLS " FROM publish_queue WHERE next_at <= ?1"
 	    " ORDER BY next_at, queued LIMIT ?2",
 	[S_PUBLISH_DONE] = "DELETE FROM publish_queue WHERE user_id = ?1 AND seq = ?2",
@@ -905,6 +936,7 @@ row_cert(sqlite3_stmt *s, void *item)
 	c->created = sqlite3_column_int64(s, 15);
 	c->revoked_at = sqlite3_column_int64(s, 16);
 	c->reason = sqlite3_column_int(s, 17);
+	c->withdrawn = sqlite3_column_int64(s, 18);
 	return 0;
 }
 
@@ -1394,14 +1426,16 @@ static int
 cert_list_sql(int flags, char *buf, size_t size)
 {
 	static const char *const cond[] = {
-		"user_id = ?1", "device_id = ?2", "ca_id = ?3", "status = ?4",
+		"user_id = ?1", "device_id = ?2", "ca_id = ?3",
+		/* Expired is a matter of time (?8, 0: the stored status alone). */
+		"(CASE WHEN ?8 <> 0 AND status <> 4 AND not_after < ?8 THEN 3 ELSE status END) = ?4",
 		"(created, serial) > (?5, ?6)",
 	};
 	size_t used;
 	bool first = true;
 	int n;
 
-	n = snprintf(buf, size, "SELECT " CERT_COLS " FROM certs");
+	n = snprintf(buf, size, "SELECT " CERT_READ_COLS " FROM certs");
 	if (n < 0 || (size_t)n >= size)
 		return -1;
 	used = (size_t)n;
@@ -1614,6 +1648,97 @@ get_record(struct store_tx *tx, const char *op, int id, const char *key, row_fn 
 	return 0;
 }
 
+/* Shortest prefix taken for an id, and ids named when one is ambiguous. */
+#define PREFIX_MIN 4
+#define PREFIX_SHOWN 4
+
+/*
+ * An id given by a prefix of it (people copy the start of an id from a
+ * list: "scep show 6EE93B").  uuid: the ids are UUIDs, so a prefix is
+ * taken in any case and with or without its dashes.  *found_r: the whole
+ * id in out[size] when exactly one starts with in; SMIME_E_EXISTS when
+ * several do, naming some; 0 with *found_r false when none does or in is
+ * shorter than PREFIX_MIN.
+ */
+static int
+id_by_prefix(struct store_tx *tx, int id, const char *in, bool uuid, char *out, size_t size,
+    const char *what, bool *found_r, struct smime_error *err)
+{
+	char pfx[STORE_TID_SIZE], names[4 * STORE_TID_SIZE] = "";
+	size_t n = 0, hex = 0;
+	sqlite3_stmt *s = NULL;
+	int rc, ret = 0;
+
+	*found_r = false;
+	if (strlen(in) < PREFIX_MIN || strlen(in) >= sizeof(pfx) || strchr(in, '@') != NULL)
+		return 0;
+	if (uuid) {
+		/* 8-4-4-4-12 hexadecimal digits, lower-case. */
+		for (const char *p = in; *p != '\0'; p++) {
+			if (*p == '-')
+				continue;
+			if (!isxdigit((unsigned char)*p) || hex == 32)
+				return 0;
+			if (hex == 8 || hex == 12 || hex == 16 || hex == 20)
+				pfx[n++] = '-';
+			pfx[n++] = (char)tolower((unsigned char)*p);
+			hex++;
+		}
+		pfx[n] = '\0';
+	} else
+		snprintf(pfx, sizeof(pfx), "%s", in);
+	if ((ret = stmt(tx->c, id, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, pfx);
+	n = 0;
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *got = (const char *)sqlite3_column_text(s, 0);
+		if (got == NULL)
+			continue;
+		if (n++ == 0)
+			snprintf(out, size, "%s", got);
+		else if (n == 2)
+			snprintf(names, sizeof(names), "%s, %s", out, got);
+		else if (n <= PREFIX_SHOWN - 1) {
+			size_t used = strlen(names);
+			snprintf(names + used, sizeof(names) - used, ", %s", got);
+		}
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE)
+		ret = dberr(tx->c->db, err, "looking up an id by its prefix");
+	else if (n == 1)
+		*found_r = true;
+	else if (n > 1)
+		ret = smime_error_set(err, SMIME_E_EXISTS, "'%.64s' is ambiguous: it starts the ids "
+		    "of several %ss (%s%s): give more of it", in, what, names,
+		    n >= PREFIX_SHOWN ? ", ..." : "");
+	done(s);
+	return ret;
+}
+
+/* get_record, and by a unique prefix of the key when there is no such key. */
+static int
+get_record_or_prefix(struct store_tx *tx, const char *op, int id, int prefix_id, bool uuid,
+    const char *key, row_fn row, void *item, size_t size, const char *what,
+    struct smime_error *err)
+{
+	char whole[STORE_TID_SIZE];
+	bool found;
+	int ret = get_record(tx, op, id, key, row, item, size, what, err);
+
+	if (ret != SMIME_E_NOTFOUND)
+		return ret;
+	struct smime_error why = *err;
+	if ((ret = id_by_prefix(tx, prefix_id, key, uuid, whole, sizeof(whole), what, &found,
+	    err)) != 0)
+		return ret;
+	if (!found) {
+		*err = why;
+		return SMIME_E_NOTFOUND;
+	}
+	return get_record(tx, op, id, whole, row, item, size, what, err);
+}
 
 static void
 tx_end(struct store_tx *tx)
@@ -2383,6 +2508,15 @@ sq_user_get(struct store_tx *tx, const char *id_or_email, struct store_user *u_r
 	if (!found &&
 	    (ret = get_one(tx->c, S_USER_BY_EMAIL, id_or_email, row_user, u_r, &found, err)) != 0)
 		return ret;
+	if (!found) {
+		char whole[STORE_ID_SIZE];
+		if ((ret = id_by_prefix(tx, S_USER_PREFIX, id_or_email, true, whole, sizeof(whole),
+		    "user", &found, err)) != 0)
+			return ret;
+		if (found && (ret = get_one(tx->c, S_USER_BY_ID, whole, row_user, u_r, &found,
+		    err)) != 0)
+			return ret;
+	}
 	if (!found)
 		return smime_error_set(err, SMIME_E_NOTFOUND, "no user '%.200s'", id_or_email);
 	if ((ret = user_fill(tx->c, u_r, err)) != 0)
@@ -2761,6 +2895,15 @@ sq_group_get(struct store_tx *tx, const char *id_or_name, struct store_group *gr
 	if (!found &&
 	    (ret = get_one(tx->c, S_GROUP_BY_NAME, id_or_name, row_group, gr_r, &found, err)) != 0)
 		return ret;
+	if (!found) {
+		char whole[STORE_ID_SIZE];
+		if ((ret = id_by_prefix(tx, S_GROUP_PREFIX, id_or_name, true, whole, sizeof(whole),
+		    "group", &found, err)) != 0)
+			return ret;
+		if (found && (ret = get_one(tx->c, S_GROUP_BY_ID, whole, row_group, gr_r, &found,
+		    err)) != 0)
+			return ret;
+	}
 	if (!found)
 		return smime_error_set(err, SMIME_E_NOTFOUND, "no group '%.200s'", id_or_name);
 	return 0;
@@ -2941,8 +3084,8 @@ static int
 sq_device_get(struct store_tx *tx, const char *id, struct store_device *d_r,
     struct smime_error *err)
 {
-	return get_record(tx, "device_get", S_DEVICE_GET, id, row_device, d_r, sizeof(*d_r),
-	    "device", err);
+	return get_record_or_prefix(tx, "device_get", S_DEVICE_GET, S_DEVICE_PREFIX, true, id,
+	    row_device, d_r, sizeof(*d_r), "device", err);
 }
 
 static int
@@ -3285,9 +3428,20 @@ cert_resolve(struct store_tx *tx, const char *id, char sha256[65], struct smime_
 	}
 	if (rc != SQLITE_DONE)
 		ret = dberr(tx->c->db, err, "reading a certificate");
-	else if (found == 0)
+	else if (found == 0) {
+		/* A unique start of a serial names it too. */
+		char serial[STORE_SERIAL_SIZE];
+		bool one;
+		done(s);
+		s = NULL;
+		if ((ret = id_by_prefix(tx, S_CERT_PREFIX, id, false, serial, sizeof(serial),
+		    "certificate", &one, err)) != 0)
+			return ret;
+		if (one)
+			return cert_resolve(tx, serial, sha256, err);
 		ret = smime_error_set(err, SMIME_E_NOTFOUND, "no certificate with serial '%.128s'",
 		    id);
+	}
 	else if (found > 1)
 		ret = smime_error_set(err, SMIME_E_EXISTS, "several certificates (of different "
 		    "issuers) have serial %.128s: name one by its SHA-256 fingerprint", id);
@@ -3356,6 +3510,8 @@ sq_cert_list(struct store_tx *tx, const struct store_page *page,
 		rc = bind_str(s, 3, f->ca_id);
 	if (rc == SQLITE_OK && f->status != 0)
 		rc = sqlite3_bind_int(s, 4, f->status);
+	if (rc == SQLITE_OK && f->status != 0)
+		rc = sqlite3_bind_int64(s, 8, f->now);
 	if (rc == SQLITE_OK && after != NULL)
 		rc = sqlite3_bind_int64(s, 5, after_created);
 	if (rc == SQLITE_OK && after != NULL)
@@ -3414,6 +3570,27 @@ sq_cert_set_status(struct store_tx *tx, const char *serial, enum cert_status sta
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int(s, 4, revoked ? reason : -1);
 	return change_one(tx->c, s, rc, "certificate with serial", serial, err);
+}
+
+static int
+sq_cert_withdraw(struct store_tx *tx, const char *id, int64_t when, struct smime_error *err)
+{
+	sqlite3_stmt *s;
+	char sha256[65];
+	int rc, ret;
+
+	if ((ret = need_tx(tx, true, err)) != 0)
+		return ret;
+	if (id == NULL || when <= 0)
+		return usage(err, "cert_withdraw needs a serial or fingerprint and a time");
+	if ((ret = cert_resolve(tx, id, sha256, err)) != 0)
+		return ret;
+	if ((ret = stmt(tx->c, S_CERT_WITHDRAW, &s, err)) != 0)
+		return ret;
+	rc = bind_str(s, 1, sha256);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, when);
+	return change_one(tx->c, s, rc, "certificate", id, err);
 }
 
 static int
@@ -3962,8 +4139,10 @@ sq_recovery_decide(struct store_tx *tx, const char *id, enum recovery_status fro
 	return ret;
 }
 
+/* Put t in the trust collection (id S_TRUST_PUT) or the distrust list. */
 static int
-sq_trust_put(struct store_tx *tx, const struct store_trust *t, struct smime_error *err)
+trust_put_in(struct store_tx *tx, int id, const char *list, const struct store_trust *t,
+    struct smime_error *err)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, ret;
@@ -3971,8 +4150,8 @@ sq_trust_put(struct store_tx *tx, const struct store_trust *t, struct smime_erro
 	if ((ret = need_tx(tx, true, err)) != 0)
 		return ret;
 	if (t == NULL || t->der == NULL || t->der_len == 0 || t->subject == NULL)
-		return usage(err, "trust_put needs a certificate");
-	if ((ret = stmt(tx->c, S_TRUST_PUT, &s, err)) != 0)
+		return usage(err, "trust_put and distrust_put need a certificate");
+	if ((ret = stmt(tx->c, id, &s, err)) != 0)
 		return ret;
 	rc = bind_field(s, 1, t->sha256, sizeof(t->sha256));
 	if (rc == SQLITE_OK)
@@ -3984,12 +4163,19 @@ sq_trust_put(struct store_tx *tx, const struct store_trust *t, struct smime_erro
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (is_constraint(rc))
-		ret = smime_error_set(err, SMIME_E_EXISTS, "%.64s is in the trust collection "
-		    "already", t->sha256);
+		ret = smime_error_set(err, SMIME_E_EXISTS, "%.64s is in the %s already",
+		    t->sha256, list);
 	else if (rc != SQLITE_DONE)
-		ret = dberr(tx->c->db, err, "writing the trust collection");
+		ret = dberr(tx->c->db, err, id == S_TRUST_PUT ? "writing the trust collection" :
+		    "writing the distrust list");
 	done(s);
 	return ret;
+}
+
+static int
+sq_trust_put(struct store_tx *tx, const struct store_trust *t, struct smime_error *err)
+{
+	return trust_put_in(tx, S_TRUST_PUT, "trust collection", t, err);
 }
 
 static int
@@ -4009,6 +4195,31 @@ static int
 sq_trust_delete(struct store_tx *tx, const char *sha256, struct smime_error *err)
 {
 	return delete_by(tx, S_TRUST_DELETE, sha256, "trusted certificate", err);
+}
+
+static int
+sq_distrust_put(struct store_tx *tx, const struct store_trust *t, struct smime_error *err)
+{
+	return trust_put_in(tx, S_DISTRUST_PUT, "distrust list", t, err);
+}
+
+static int
+sq_distrust_list(struct store_tx *tx, struct store_trust **v_r, size_t *n_r,
+    struct smime_error *err)
+{
+	void *v = NULL;
+	int ret = list_all(tx, "distrust_list", S_DISTRUST_LIST, sizeof(**v_r), row_trust,
+	    clear_trust, &v, n_r, err);
+
+	if (v_r != NULL)
+		*v_r = v;
+	return ret;
+}
+
+static int
+sq_distrust_delete(struct store_tx *tx, const char *sha256, struct smime_error *err)
+{
+	return delete_by(tx, S_DISTRUST_DELETE, sha256, "distrusted certificate", err);
 }
 
 /* ---- the publication queue ---------------------------------------------- */
@@ -4468,8 +4679,8 @@ static int
 sq_scep_tx_get(struct store_tx *tx, const char *id, struct store_scep_tx *t_r,
     struct smime_error *err)
 {
-	return get_record(tx, "scep_tx_get", S_STX_GET, id, row_scep_tx, t_r, sizeof(*t_r),
-	    "SCEP transaction", err);
+	return get_record_or_prefix(tx, "scep_tx_get", S_STX_GET, S_STX_PREFIX, false, id,
+	    row_scep_tx, t_r, sizeof(*t_r), "SCEP transaction", err);
 }
 
 static int
@@ -4708,6 +4919,7 @@ const struct store_backend store_sqlite = {
 	.cert_get = sq_cert_get,
 	.cert_list = sq_cert_list,
 	.cert_set_status = sq_cert_set_status,
+	.cert_withdraw = sq_cert_withdraw,
 	.cert_supersede = sq_cert_supersede,
 	.cert_revoked = sq_cert_revoked,
 	.token_insert = sq_token_insert,
@@ -4722,6 +4934,9 @@ const struct store_backend store_sqlite = {
 	.trust_put = sq_trust_put,
 	.trust_list = sq_trust_list,
 	.trust_delete = sq_trust_delete,
+	.distrust_put = sq_distrust_put,
+	.distrust_list = sq_distrust_list,
+	.distrust_delete = sq_distrust_delete,
 	.publish_due = sq_publish_due,
 	.publish_done = sq_publish_done,
 	.publish_retry = sq_publish_retry,

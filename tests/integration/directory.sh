@@ -36,6 +36,7 @@ person() { # UID MAIL [OBJECTCLASS]
 	person dup1 dup@example.org
 	person dup2 dup@example.org
 	person rights rights@example.org
+	person dora dora@example.org
 } >"$T/people.ldif"
 ldap_admin ldapadd -f "$T/people.ldif" >/dev/null 2>&1 && ok "the directory has its people" || not_ok "ldapadd people"
 
@@ -169,6 +170,22 @@ bob_serial=$(openssl x509 -in "$T/bob.crt" -noout -serial | sed 's/serial=//')
 expect 0 "bob's certificate is revoked" "$SMIME" admin cert revoke "$bob_serial" --reason keyCompromise
 wait_attr "the revoked certificate leaves the directory" bob@example.org 'userCertificate;binary' 0
 [ "$(attr bob@example.org userSMIMECertificate "$T/x")" = 0 ] && ok "so does its PKCS#7" || not_ok "userSMIMECertificate removed"
+
+# --- the distrust list and withdrawal remove too ------------------------------------
+P=$T/partner
+mkca "$P"
+mkuser "$P" dora dora@example.org rsa2048 dual
+printf 'pw\n' >"$T/dora.pw"
+api POST /api/v1/users '{"emails":["dora@example.org"]}' >/dev/null
+expect 0 "a partner CA is trusted" "$SMIME" admin trust import "$P/ca.crt"
+expect 0 "dora's certificate of the partner CA is imported" "$SMIME" admin import --user dora@example.org --password-file "$T/dora.pw" "$P/dora.p12"
+wait_attr "dora's imported certificate is published" dora@example.org 'userCertificate;binary' 1
+expect 0 "the partner CA is distrusted (and still trusted)" "$SMIME" admin trust import --distrust "$P/ca.crt"
+wait_attr "a certificate under a distrusted CA leaves the directory" dora@example.org 'userCertificate;binary' 0
+expect 0 "the CA leaves the distrust list" "$SMIME" admin trust remove --distrust "$(fp "$P/ca.crt" PEM)"
+wait_attr "dora's certificate is published again" dora@example.org 'userCertificate;binary' 1
+expect 0 "dora's certificate is withdrawn" "$SMIME" admin cert withdraw "$(openssl x509 -in "$P/dora.crt" -noout -serial | cut -d= -f2)"
+wait_attr "a withdrawn certificate leaves the directory" dora@example.org 'userCertificate;binary' 0
 
 # --- entries that cannot take it -------------------------------------------------------
 expect 0 "a user with two directory entries gets a certificate" "$SMIME" admin cert issue --user dup@example.org --profile encryption -o "$T/dup.p12" --password-file "$T/p12pw"

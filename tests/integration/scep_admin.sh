@@ -309,7 +309,7 @@ sleep 1.1
 pending three; TID3=$TID
 expect 0 "scep list" "$SMIME" admin scep list
 for t in "$TID1" "$TID2" "$TID3"; do
-	contains "scep list: ${t:0:12}... pending, profile, user, device" "$T/.out" "^$t +pending +approved +$CAROL +$DEV +no +[0-9-]+T[0-9:]+Z$"
+	contains "scep list: ${t:0:12}... pending, profile, user by address, device by name" "$T/.out" "^$t +pending +approved +carol@example.org +laptop +no +[0-9-]+T[0-9:]+Z$"
 done
 expect 0 "scep list --json" "$SMIME" admin scep list --json
 json_is "scep list --json: three pending, oldest first" '[.items[].transaction] == ["'"$TID1"'","'"$TID2"'","'"$TID3"'"] and
@@ -317,8 +317,11 @@ json_is "scep list --json: three pending, oldest first" '[.items[].transaction] 
 expect 0 "scep show" "$SMIME" admin scep show "$TID1"
 contains "scep show: the transaction" "$T/.out" "^transaction: +$TID1$"
 contains "scep show: pending" "$T/.out" "^status: +pending$"
-contains "scep show: the device" "$T/.out" "^device: +$DEV$"
+contains "scep show: the device by name, its id beside" "$T/.out" "^device: +laptop, id $DEV$"
+contains "scep show: the user by address, its id beside" "$T/.out" "^user: +carol@example.org.*, id $CAROL$"
 contains "scep show: no certificate yet" "$T/.out" "^certificate: +-$"
+expect 0 "scep show by the first six characters of the transaction id" "$SMIME" admin --json scep show "${TID1:0:6}"
+json_is "the same request" '.transaction == "'"$TID1"'" and .user_email == "carol@example.org" and .device_name == "laptop"'
 refused "scep show of an unknown transaction" 4 404 "no SCEP transaction 'ABCDEF'" "$SMIME" admin scep show ABCDEF
 
 # approve

@@ -480,7 +480,9 @@ printf 'ca_key_alg = rsa-3072\nca_country = DE\nca_name = Example Org\ntls_cert 
 expect 2 "TLS without a plain-HTTP public listener or URL is refused" "$SMIMED" --config "$T/d4.conf" --data "$T/d4" --check-config
 contains "naming public_listen and the BR rule" "$T/.err" "public_listen.*7.1.2.3"
 printf 'public_url = https://pki.example.org\n' >"$T/d5.conf"
-expect 2 "an https public_url is refused (CRL and AIA URLs are http)" "$SMIMED" --config "$T/d5.conf" --data "$T/d4" --check-config
+expect 0 "an https public_url (behind a reverse proxy) is taken; certificates get its host over http (admin.sh)" "$SMIMED" --config "$T/d5.conf" --data "$T/d4" --check-config
+printf 'public_url = ftp://pki.example.org\n' >"$T/d5.conf"
+expect 2 "a public_url that is neither http nor https is refused" "$SMIMED" --config "$T/d5.conf" --data "$T/d4" --check-config
 mkdir -m 700 "$T/d4"
 P4=$(free_port); P5=$(free_port)
 printf 'public_listen = 127.0.0.1:%s\n' "$P5" >>"$T/d4.conf"

@@ -1294,16 +1294,16 @@ test_certs(void **state)
 		struct store_cert_filter f;
 		size_t want;
 	} rows[] = {
-		{ { NULL, NULL, NULL, 0 }, 25 },
-		{ { "u1", NULL, NULL, 0 }, 17 },
-		{ { "u2", NULL, NULL, 0 }, 8 },
-		{ { NULL, "dev1", NULL, 0 }, 6 },
-		{ { NULL, "", NULL, 0 }, 19 },
-		{ { NULL, NULL, "issuing-2", 0 }, 12 },
-		{ { NULL, NULL, NULL, STATUS_REVOKED }, 5 },
-		{ { "u2", "dev1", "issuing-2", STATUS_REVOKED }, 1 },
-		{ { "u1", NULL, "issuing-1", STATUS_ACTIVE }, 8 },
-		{ { "nobody", NULL, NULL, 0 }, 0 },
+		{ { NULL, NULL, NULL, 0, 0 }, 25 },
+		{ { "u1", NULL, NULL, 0, 0 }, 17 },
+		{ { "u2", NULL, NULL, 0, 0 }, 8 },
+		{ { NULL, "dev1", NULL, 0, 0 }, 6 },
+		{ { NULL, "", NULL, 0, 0 }, 19 },
+		{ { NULL, NULL, "issuing-2", 0, 0 }, 12 },
+		{ { NULL, NULL, NULL, STATUS_REVOKED, 0 }, 5 },
+		{ { "u2", "dev1", "issuing-2", STATUS_REVOKED, 0 }, 1 },
+		{ { "u1", NULL, "issuing-1", STATUS_ACTIVE, 0 }, 8 },
+		{ { "nobody", NULL, NULL, 0, 0 }, 0 },
 	};
 	page.after = NULL;
 	page.limit = 1000;
@@ -1880,8 +1880,10 @@ test_migrate_roles(void **state)
 	B->close(f->st);
 	f->st = NULL;
 	/* Back to the version 4 schema (each later migration undone, the
-	 * newest first), with rows as version 4 wrote them. */
-	raw_exec(path, "DROP TABLE recovery_requests; DROP TABLE user_former_emails;"
+	 * newest first: 6 -> 7, then 5 -> 6), with rows as version 4 wrote them. */
+	raw_exec(path, "DROP TRIGGER publish_cert_withdraw; ALTER TABLE certs DROP COLUMN withdrawn;"
+	    "DROP TABLE distrust;"
+	    "DROP TABLE recovery_requests; DROP TABLE user_former_emails;"
 	    "DROP INDEX users_deleted; ALTER TABLE users DROP COLUMN deleted;");
 	raw_exec(path, "DROP INDEX audit_actor; DROP INDEX audit_action; DROP INDEX audit_user;"
 	    "ALTER TABLE tokens DROP COLUMN role; ALTER TABLE tokens DROP COLUMN expires;"
@@ -2298,6 +2300,184 @@ test_concurrency(void **state)
 	print_message("%d writes beside %d reads\n", atomic_load(&w.written), READERS * READS);
 	assert_int_equal(atomic_load(&w.errors), 0);
 	CHECK(B->ping(f->st, &err));
+}
+
+/*
+ * The distrust list (schema 5): like the trust collection, apart from it;
+ * a certificate may be on both, and removing it from one leaves the other.
+ */
+static void
+test_distrust(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_trust t = { .sha256 = "cd34", .subject = (char *)"CN=DigiNotar",
+		.der = (unsigned char *)"\x30\x03\x02\x01\x02", .der_len = 5, .created = 9 };
+	struct store_trust *v = NULL;
+	size_t n = 0;
+
+	CHECK(B->distrust_list(tx, &v, &n, &err));
+	assert_int_equal(n, 0);
+	store_trusts_free(v, n);
+	CHECK(B->trust_put(tx, &t, &err));
+	CHECK(B->distrust_put(tx, &t, &err));
+	assert_int_equal(B->distrust_put(tx, &t, &err), SMIME_E_EXISTS);
+	CHECK(B->distrust_list(tx, &v, &n, &err));
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].sha256, "cd34");
+	assert_string_equal(v[0].subject, "CN=DigiNotar");
+	assert_int_equal(v[0].der_len, 5);
+	assert_memory_equal(v[0].der, "\x30\x03\x02\x01\x02", 5);
+	assert_int_equal(v[0].created, 9);
+	store_trusts_free(v, n);
+	CHECK(B->distrust_delete(tx, "cd34", &err));
+	assert_int_equal(B->distrust_delete(tx, "cd34", &err), SMIME_E_NOTFOUND);
+	CHECK(B->distrust_list(tx, &v, &n, &err));
+	assert_int_equal(n, 0);
+	store_trusts_free(v, n);
+	/* The trust collection kept its own entry. */
+	CHECK(B->trust_list(tx, &v, &n, &err));
+	assert_int_equal(n, 1);
+	store_trusts_free(v, n);
+	tx_commit(tx);
+	tx = tx_begin(f->st, false);
+	assert_int_equal(B->distrust_put(tx, &t, &err), SMIME_E_USAGE);
+	B->rollback(tx);
+}
+
+/*
+ * Expiry is judged at the filter's moment: a certificate past its notAfter
+ * is expired whatever it was (active or superseded), unless revoked.
+ * Withdrawal keeps a certificate recorded but marks it, and queues its
+ * user for publication.
+ */
+static void
+test_cert_expired_withdrawn(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	struct store_page page = { .after = NULL, .limit = 100 };
+	struct store_cert *v = NULL, got;
+	struct store_publish *q = NULL;
+	size_t n = 0, total = 0;
+	char *next = NULL;
+
+	/* not_after = created + 86400 */
+	add_cert(tx, "01", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 1000);
+	add_cert(tx, "02", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_SUPERSEDED, 2000);
+	add_cert(tx, "03", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_REVOKED, 3000);
+	add_cert(tx, "04", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_ACTIVE, 500000);
+	add_cert(tx, "05", "ca1", "u1", "", PURPOSE_ENCRYPTION, STATUS_SUPERSEDED, 500001);
+	struct {
+		int status;
+		int64_t now;
+		size_t want;
+	} rows[] = {
+		{ STATUS_EXPIRED, 400000, 2 },     /* 01, 02 */
+		{ STATUS_ACTIVE, 400000, 1 },      /* 04 */
+		{ STATUS_SUPERSEDED, 400000, 1 },  /* 05 */
+		{ STATUS_REVOKED, 400000, 1 },     /* 03, however old */
+		{ STATUS_EXPIRED, 10, 0 },         /* nothing expired yet */
+		{ STATUS_ACTIVE, 10, 2 },
+		{ STATUS_EXPIRED, 0, 0 },          /* now 0: the stored status */
+		{ STATUS_ACTIVE, 0, 2 },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct store_cert_filter flt = { .status = rows[i].status, .now = rows[i].now };
+		CHECK(B->cert_list(tx, &page, &flt, &v, &n, &next, &err));
+		if (n != rows[i].want)
+			print_message("row %zu: %zu certificates\n", i, n);
+		assert_int_equal(n, rows[i].want);
+		store_certs_free(v, n);
+	}
+
+	CHECK(B->cert_get(tx, "04", &got, &err));
+	assert_int_equal(got.withdrawn, 0);
+	store_cert_clear(&got);
+	CHECK(B->publish_pending(tx, 10, &q, &n, &total, &err));
+	for (size_t i = 0; i < n; i++)
+		CHECK(B->publish_done(tx, q[i].user_id, q[i].seq, &err));
+	store_publishes_free(q, n);
+	CHECK(B->cert_withdraw(tx, "04", 777, &err));
+	CHECK(B->cert_get(tx, "04", &got, &err));
+	assert_int_equal(got.withdrawn, 777);
+	assert_int_equal(got.status, STATUS_ACTIVE);
+	store_cert_clear(&got);
+	CHECK(B->publish_pending(tx, 10, &q, &n, &total, &err));
+	assert_int_equal(total, 1);
+	assert_string_equal(q[0].user_id, "u1");
+	store_publishes_free(q, n);
+	assert_int_equal(B->cert_withdraw(tx, "99", 777, &err), SMIME_E_NOTFOUND);
+	tx_commit(tx);
+}
+
+/*
+ * Ids by a unique prefix of at least four characters: UUIDs in any case,
+ * with or without dashes; an ambiguous prefix is EXISTS naming the ids; a
+ * shorter one, or one that starts nothing, is NOTFOUND.
+ */
+static void
+test_id_prefix(void **state)
+{
+	struct fx *f = *state;
+	struct smime_error err;
+	struct store_tx *tx = tx_begin(f->st, true);
+	static const char *const ids[] = { "0190aaaa-0000-7000-8000-000000000001",
+		"0190aaaa-0000-7000-8000-000000000002", "0190bbbb-0000-7000-8000-000000000003" };
+	struct store_device d, got;
+	struct store_user u;
+	struct store_cert c;
+
+	add_user(tx, ids[0], "p1@example.com");
+	add_user(tx, ids[2], "p2@example.com");
+	for (int i = 0; i < 3; i++) {
+		memset(&d, 0, sizeof(d));
+		snprintf(d.id, sizeof(d.id), "%s", ids[i]);
+		strcpy(d.user_id, ids[0]);
+		d.name = (char *)"Phone";
+		d.platform = (char *)"ios";
+		d.created = d.updated = 100 + i;
+		CHECK(B->device_insert(tx, &d, &err));
+	}
+	CHECK(B->device_get(tx, "0190BBBB", &got, &err));
+	assert_string_equal(got.id, ids[2]);
+	store_device_clear(&got);
+	CHECK(B->device_get(tx, "0190aaaa000070008000000000000002", &got, &err));
+	assert_string_equal(got.id, ids[1]);
+	store_device_clear(&got);
+	assert_int_equal(B->device_get(tx, "0190aaaa-0000", &got, &err), SMIME_E_EXISTS);
+	assert_non_null(strstr(err.message, "ambiguous"));
+	assert_non_null(strstr(err.message, ids[0]));
+	assert_non_null(strstr(err.message, ids[1]));
+	assert_int_equal(B->device_get(tx, "019", &got, &err), SMIME_E_NOTFOUND);
+	assert_int_equal(B->device_get(tx, "0190cc", &got, &err), SMIME_E_NOTFOUND);
+	assert_int_equal(B->device_get(tx, "0190-xyz", &got, &err), SMIME_E_NOTFOUND);
+	CHECK(B->user_get(tx, "0190bb", &u, &err));
+	assert_string_equal(u.id, ids[2]);
+	store_user_clear(&u);
+	assert_int_equal(B->user_get(tx, "0190", &u, &err), SMIME_E_EXISTS);
+	/* A deleted user is no longer named by a prefix, nor counted in one. */
+	CHECK(B->user_delete(tx, ids[2], 500, &err));
+	assert_int_equal(B->user_get(tx, "0190bb", &u, &err), SMIME_E_NOTFOUND);
+	CHECK(B->user_get(tx, "0190", &u, &err));
+	assert_string_equal(u.id, ids[0]);
+	store_user_clear(&u);
+	/* Serials: the start of one, the same serial of two issuers counted once. */
+	add_cert(tx, "6EE93B01", "ca1", ids[0], "", PURPOSE_SIGNING, STATUS_ACTIVE, 1);
+	add_cert(tx, "6EE93B02", "ca1", ids[0], "", PURPOSE_SIGNING, STATUS_ACTIVE, 2);
+	add_cert(tx, "7F0000AA", "ca1", ids[0], "", PURPOSE_SIGNING, STATUS_ACTIVE, 3);
+	assert_int_equal(B->cert_get(tx, "6EE93B0", &c, &err), SMIME_E_EXISTS);
+	assert_non_null(strstr(err.message, "6EE93B01, 6EE93B02"));
+	CHECK(B->cert_get(tx, "6EE93B02", &c, &err));
+	assert_string_equal(c.serial, "6EE93B02");
+	store_cert_clear(&c);
+	CHECK(B->cert_get(tx, "7F00", &c, &err));
+	assert_string_equal(c.serial, "7F0000AA");
+	store_cert_clear(&c);
+	assert_int_equal(B->cert_get(tx, "7F0", &c, &err), SMIME_E_NOTFOUND);
+	B->rollback(tx);
 }
 
 /* The key archive and the trust collection (schema 2). */
@@ -2778,6 +2958,9 @@ main(void)
 		T(test_concurrency),
 		T(test_long_values),
 		T(test_archive_trust),
+		T(test_distrust),
+		T(test_cert_expired_withdrawn),
+		T(test_id_prefix),
 		T(test_publish_queue),
 		T(test_cert_same_serial),
 		T(test_scep),
