@@ -1421,6 +1421,34 @@ gate_leave(struct store *st)
 
 /* ---------------- statements ---------------- */
 
+/* "SELECT <what> FROM <table>", the conditions of cond[] whose bit is set
+ * in flags joined by AND, then tail, into buf[size]: -1 when too long. */
+static int
+filtered_sql(const char *head, const char *const *cond, size_t n_cond, int flags,
+    const char *tail, char *buf, size_t size)
+{
+	size_t used;
+	bool first = true;
+	int n;
+
+	n = snprintf(buf, size, "%s", head);
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	used = (size_t)n;
+	for (size_t i = 0; i < n_cond; i++) {
+		if (!(flags & (1 << i)))
+			continue;
+		n = snprintf(buf + used, size - used, "%s%s", first ? " WHERE " : " AND ",
+		    cond[i]);
+		if (n < 0 || (size_t)n >= size - used)
+			return -1;
+		used += (size_t)n;
+		first = false;
+	}
+	n = snprintf(buf + used, size - used, "%s", tail);
+	return n < 0 || (size_t)n >= size - used ? -1 : 0;
+}
+
 /* The SELECT of one cert_list variant, from constant fragments only. */
 static int
 cert_list_sql(int flags, char *buf, size_t size)
@@ -1431,28 +1459,9 @@ cert_list_sql(int flags, char *buf, size_t size)
 		"(CASE WHEN ?8 <> 0 AND status <> 4 AND not_after < ?8 THEN 3 ELSE status END) = ?4",
 		"(created, serial) > (?5, ?6)",
 	};
-	size_t used;
-	bool first = true;
-	int n;
 
-	n = snprintf(buf, size, "SELECT " CERT_READ_COLS " FROM certs");
-	if (n < 0 || (size_t)n >= size)
-		return -1;
-	used = (size_t)n;
-	for (size_t i = 0; i < sizeof(cond) / sizeof(cond[0]); i++) {
-		if (!(flags & (1 << i)))
-			continue;
-		n = snprintf(buf + used, size - used, "%s%s", first ? " WHERE " : " AND ",
-		    cond[i]);
-		if (n < 0 || (size_t)n >= size - used)
-			return -1;
-		used += (size_t)n;
-		first = false;
-	}
-	n = snprintf(buf + used, size - used, " ORDER BY created, serial LIMIT ?7");
-	if (n < 0 || (size_t)n >= size - used)
-		return -1;
-	return 0;
+	return filtered_sql("SELECT " CERT_READ_COLS " FROM certs", cond,
+	    sizeof(cond) / sizeof(cond[0]), flags, " ORDER BY created, serial LIMIT ?7", buf, size);
 }
 
 /* The audit_list statement with the AL_* conditions of flags. */
@@ -1463,28 +1472,9 @@ audit_list_sql(int flags, char *buf, size_t size)
 		"actor = ?1", "action = ?2", "action >= ?3 AND action < ?4", "user_id = ?5",
 		"time >= ?6", "time < ?7", "seq > ?8",
 	};
-	size_t used;
-	bool first = true;
-	int n;
 
-	n = snprintf(buf, size, "SELECT " AUDIT_COLS " FROM audit");
-	if (n < 0 || (size_t)n >= size)
-		return -1;
-	used = (size_t)n;
-	for (size_t i = 0; i < sizeof(cond) / sizeof(cond[0]); i++) {
-		if (!(flags & (1 << i)))
-			continue;
-		n = snprintf(buf + used, size - used, "%s%s", first ? " WHERE " : " AND ",
-		    cond[i]);
-		if (n < 0 || (size_t)n >= size - used)
-			return -1;
-		used += (size_t)n;
-		first = false;
-	}
-	n = snprintf(buf + used, size - used, " ORDER BY seq LIMIT ?9");
-	if (n < 0 || (size_t)n >= size - used)
-		return -1;
-	return 0;
+	return filtered_sql("SELECT " AUDIT_COLS " FROM audit", cond,
+	    sizeof(cond) / sizeof(cond[0]), flags, " ORDER BY seq LIMIT ?9", buf, size);
 }
 
 /* The cached statement id of c, prepared on first use. */
