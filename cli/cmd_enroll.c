@@ -54,6 +54,7 @@
 #include <smime/scep.h>
 
 #include "cli.h"
+#include "durable.h"
 
 #define CMD "enroll"
 
@@ -1047,11 +1048,10 @@ pem_of_key(EVP_PKEY *key, const char *pass)
 static int
 pending_save(struct enroll *e, struct smime_error *err)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX + 16], tb[32];
+	char dir[PATH_MAX], tb[32];
 	char *key = NULL, *csr = NULL, *self = NULL, *text = NULL;
 	json_t *j = NULL;
-	int fd = -1, rc = 0;
-	size_t len;
+	int rc = 0;
 
 	if (e->pending_path[0] != '\0')
 		return 0;
@@ -1078,34 +1078,14 @@ pending_save(struct enroll *e, struct smime_error *err)
 		goto out;
 	}
 	if ((size_t)snprintf(e->pending_path, sizeof(e->pending_path), "%s/%s.json", dir,
-	    e->tid) >= sizeof(e->pending_path) ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", e->pending_path) >= sizeof(tmp)) {
+	    e->tid) >= sizeof(e->pending_path)) {
 		rc = smime_error_set(err, SMIME_E_USAGE, "the keystore's path is too long");
 		goto out;
 	}
-	if ((fd = mkstemp(tmp)) < 0) {
-		rc = smime_error_set(err, SMIME_E_IO, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	len = strlen(text);
-	if (fchmod(fd, 0600) != 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0 ||
-	    close(fd) != 0) {
-		rc = smime_error_set(err, SMIME_E_IO, "%s: %s", tmp, strerror(errno));
-		fd = -1;
-		unlink(tmp);
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, e->pending_path) != 0) {
-		rc = smime_error_set(err, SMIME_E_IO, "%s: %s", e->pending_path, strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
+	rc = durable_write(e->pending_path, text, strlen(text), err);
 out:
 	if (rc != 0)
 		e->pending_path[0] = '\0';
-	if (fd >= 0)
-		close(fd);
 	if (text != NULL) {
 		OPENSSL_cleanse(text, strlen(text));
 		free(text);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "settings.h"
 
 #define SETTINGS_FILE "settings"
@@ -78,26 +79,10 @@ settings_get(struct smime_keystore *ks, const char *name, char *val, size_t size
 int
 settings_write(const char *dir, const char *s, struct smime_error *err)
 {
-	char path[4200], tmp[4300];
-	size_t len = strlen(s);
-	int fd;
+	char path[4200];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, SETTINGS_FILE);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
-		return smime_error_set(err, SMIME_E_IO, "%s: %s", tmp, strerror(errno));
-	if (write(fd, s, len) != (ssize_t)len || fsync(fd) != 0) {
-		int e = errno;
-		close(fd);
-		unlink(tmp);
-		return smime_error_set(err, SMIME_E_IO, "%s: %s", tmp, strerror(e));
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		int e = errno;
-		unlink(tmp);
-		return smime_error_set(err, SMIME_E_IO, "%s: %s", path, strerror(e));
-	}
-	return 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, SETTINGS_FILE) >= sizeof(path))
+		return smime_error_set(err, SMIME_E_USAGE, "%s: the path is too long", dir);
+	return durable_write(path, s, strlen(s), err);
 }
 

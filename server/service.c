@@ -20,6 +20,7 @@
 #include "api.h"
 #include "archive.h"
 #include "ca.h"
+#include "durable.h"
 #include "keyfile.h"
 #include "ocsp.h"
 #include "scep.h"
@@ -52,32 +53,6 @@ service_new_id(char out[STORE_ID_SIZE])
 	    b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-/* Write text to path durably, 0600, through a temporary file. */
-static int
-write_secret_file(const char *path, const char *text, struct smime_error *err)
-{
-	char tmp[PATH_MAX + 8];
-	int fd;
-	size_t len = strlen(text);
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	unlink(tmp);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
-		return smime_error_set(err, SMIME_E_IO, "%s: %s", tmp, strerror(errno));
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
-		int e = errno;
-		close(fd);
-		unlink(tmp);
-		return smime_error_set(err, SMIME_E_IO, "%s: %s", tmp, strerror(e));
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		int e = errno;
-		unlink(tmp);
-		return smime_error_set(err, SMIME_E_IO, "%s: %s", path, strerror(e));
-	}
-	return 0;
-}
 
 struct bootstrap {
 	struct service *svc;
@@ -197,7 +172,7 @@ bootstrap(struct service *svc, struct smime_error *err)
 	size_t len = strlen(text);
 	text[len] = '\n';
 	text[len + 1] = '\0';
-	rc = write_secret_file(path, text, err);
+	rc = durable_write(path, text, strlen(text), err);
 	OPENSSL_cleanse(text, sizeof(text));
 	if (rc != 0)
 		goto out;
