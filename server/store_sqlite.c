@@ -2604,18 +2604,16 @@ static const char *key_user(const void *p) { return ((const struct store_user *)
 static const char *key_group(const void *p) { return ((const struct store_group *)p)->name; }
 static const char *key_device(const void *p) { return ((const struct store_device *)p)->id; }
 
+/* A page of users by pl, each with its addresses and groups. */
 static int
-sq_user_list(struct store_tx *tx, const struct store_page *page, const char *group_id,
+users_page(struct store_tx *tx, const struct store_page *page, const struct page_list *pl,
     struct store_user **users_r, size_t *n_r, char **next_r, struct smime_error *err)
 {
-	const struct page_list pl = { "listing users", S_USER_LIST, 'u', group_id,
-		S_GROUP_EXISTS, "group", sizeof(**users_r), row_user, clear_user, key_user };
 	void *v = NULL;
-	int ret = list_page(tx, page, &pl, &v, n_r, next_r, err);
+	int ret = list_page(tx, page, pl, &v, n_r, next_r, err);
 
 	if (ret != 0)
 		return ret;
-	/* Each user's addresses and groups. */
 	for (size_t i = 0; i < *n_r; i++)
 		if ((ret = user_fill(tx->c, (struct store_user *)v + i, err)) != 0) {
 			store_users_free(v, *n_r);
@@ -2626,6 +2624,15 @@ sq_user_list(struct store_tx *tx, const struct store_page *page, const char *gro
 		}
 	*users_r = v;
 	return 0;
+}
+
+static int
+sq_user_list(struct store_tx *tx, const struct store_page *page, const char *group_id,
+    struct store_user **users_r, size_t *n_r, char **next_r, struct smime_error *err)
+{
+	const struct page_list pl = { "listing users", S_USER_LIST, 'u', group_id,
+		S_GROUP_EXISTS, "group", sizeof(**users_r), row_user, clear_user, key_user };
+	return users_page(tx, page, &pl, users_r, n_r, next_r, err);
 }
 
 static int
@@ -2759,21 +2766,7 @@ sq_user_list_deleted(struct store_tx *tx, const struct store_page *page,
 {
 	const struct page_list pl = { "listing deleted users", S_USER_LIST_DELETED, 'x', NULL,
 		0, NULL, sizeof(**users_r), row_user, clear_user, key_user };
-	void *v = NULL;
-	int ret = list_page(tx, page, &pl, &v, n_r, next_r, err);
-
-	if (ret != 0)
-		return ret;
-	for (size_t i = 0; i < *n_r; i++)
-		if ((ret = user_fill(tx->c, (struct store_user *)v + i, err)) != 0) {
-			store_users_free(v, *n_r);
-			*n_r = 0;
-			free(*next_r);
-			*next_r = NULL;
-			return ret;
-		}
-	*users_r = v;
-	return 0;
+	return users_page(tx, page, &pl, users_r, n_r, next_r, err);
 }
 
 static int
