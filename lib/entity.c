@@ -378,8 +378,8 @@ entity_fast_open(GMimeStream *src, bool lazy, GMimeMessage **msg_r, BIO **entity
 	/*
 	 * Buffers no larger than the message (when its length is known): a
 	 * small message is the common case, and buffers for the largest cost
-	 * more than reading it.  One more octet than the message, so that a
-	 * read that fills the buffer is never mistaken for its end.
+	 * more than reading it.  One octet more than the message, so that all
+	 * of it comes in one read.
 	 */
 	gint64 len = g_mime_stream_length(src);
 	size_t hcap = len >= 0 && (guint64)len < HEADER_MAX ? (size_t)len + 1 : HEADER_MAX;

@@ -165,13 +165,22 @@ test_base64_small(void **state)
 	}
 }
 
-/* Heap in use, mapped blocks included (glibc's accounting). */
+#ifdef __SANITIZE_ADDRESS__
+/* The sanitizer runtime's (sanitizer/allocator_interface.h, not always installed). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
+/* Heap in use: the sanitizer's count under it, else glibc's (mapped blocks included). */
 static size_t
 heap_in_use(void)
 {
+#ifdef __SANITIZE_ADDRESS__
+	return __sanitizer_get_current_allocated_bytes();
+#else
 	struct mallinfo2 mi = mallinfo2();
 
 	return mi.uordblks + mi.hblkhd;
+#endif
 }
 
 /*
@@ -196,9 +205,7 @@ test_base64_small_buffers(void **state)
 	before = heap_in_use();
 	assert_non_null(b = part_content_bio(part));
 	during = heap_in_use();
-#ifndef __SANITIZE_ADDRESS__ /* the sanitizer's allocator does not keep glibc's counts */
 	assert_true(during - before < 16 * 1024);
-#endif
 	BIO_free(b);
 	g_object_unref(msg);
 }
@@ -228,9 +235,7 @@ test_entity_small_buffers(void **state)
 	before = heap_in_use();
 	assert_int_equal(entity_fast_open(src, false, &m, &entity, &err), 0);
 	during = heap_in_use();
-#ifndef __SANITIZE_ADDRESS__
 	assert_true(during - before < 64 * 1024);
-#endif
 	out = drain(entity, &len);
 	assert_int_equal(len, strlen("Content-Type: text/plain\r\n\r\nhello\r\n"));
 	free(out);
