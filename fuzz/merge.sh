@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Keep what fuzzing found: merge the working corpora that scripts/run-tests.sh
 # (or a longer run) left in build-fuzz/corpus/NAME into fuzz/corpus/NAME,
-# adding only the inputs that add coverage (libFuzzer -merge=1, smallest
-# first), then list what to commit.
+# adding only the inputs that reach new edges (libFuzzer -merge=1 with
+# -use_counters=0: hit counts alone do not earn a place in the repository,
+# which keeps a merge to a third of the files), then list what to commit.
+# The working corpora keep everything for the next runs.
 #
 #   bash fuzz/merge.sh [NAME...]      e.g. bash fuzz/merge.sh message pkcs12
 #
@@ -25,7 +27,7 @@ for name in "$@"; do
 	small=$(mktemp -d)
 	find "$work" -type f -size -$((max + 1))c -exec cp {} "$small/" \;
 	n0=$(find "$corpus" -type f | wc -l)
-	"$bin" -merge=1 -max_len="$max" -rss_limit_mb=2048 -timeout=10 "$corpus" "$small" \
+	"$bin" -merge=1 -use_counters=0 -max_len="$max" -rss_limit_mb=2048 -timeout=10 "$corpus" "$small" \
 	    >"build-fuzz/merge-$name.log" 2>&1 || { echo "$name: merge failed, see build-fuzz/merge-$name.log" >&2; rm -rf "$small"; exit 1; }
 	rm -rf "$small"
 	echo "$name: $(($(find "$corpus" -type f | wc -l) - n0)) inputs added to $corpus ($(du -sk "$corpus" | cut -f1) KiB)"
