@@ -14,7 +14,10 @@
  *   - the AuthenticatedSafe (RFC 7292 4.1: SEQUENCE OF ContentInfo);
  *   - the SafeContents of one safe, decrypted first when it is an
  *     encryptedData safe and encrypted again with the same algorithm;
- *   - the PrivateKeyInfo inside one pkcs8ShroudedKeyBag, likewise.
+ *   - the PrivateKeyInfo inside one pkcs8ShroudedKeyBag, likewise;
+ *   - one value inside the bags (a certificate, a friendlyName or
+ *     localKeyID), so that the SafeContents stays well formed and the
+ *     bags around it are read: most byte mutations of DER break it.
  *
  * A file that had a MAC gets a new one, with the password that decrypted it
  * (the empty one unless only the absent one works) and one iteration.
@@ -225,14 +228,60 @@ out:
 }
 
 /*
- * Mutate one safe of the AuthenticatedSafe a: its SafeContents, or with
- * keys set one shrouded key inside it.
+ * Mutate one value inside the bags of the SafeContents s: a certificate
+ * bag's certificate, or an attribute's string (friendlyName, localKeyID).
+ * The SafeContents stays well formed, so the bags around it are read.
  */
 static bool
-mutate_safe_in(struct mut *m, ASN1_OCTET_STRING *a, bool keys)
+mutate_value_in(struct mut *m, ASN1_OCTET_STRING *s)
 {
-	bool (*f)(struct mut *, ASN1_OCTET_STRING *) = keys ? mutate_key_in :
-	    mutate_octets;
+	const unsigned char *p = ASN1_STRING_get0_data(s);
+	STACK_OF(PKCS12_SAFEBAG) *bags;
+	ASN1_STRING *pick[64];
+	unsigned char *der = NULL;
+	int i, j, n = 0, len;
+	bool ok = false;
+
+	bags = (STACK_OF(PKCS12_SAFEBAG) *)ASN1_item_d2i(NULL, &p,
+	    ASN1_STRING_length(s), ASN1_ITEM_rptr(PKCS12_SAFEBAGS));
+	if (bags == NULL)
+		return false;
+	for (i = 0; i < sk_PKCS12_SAFEBAG_num(bags) && n < 64; i++) {
+		const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, i);
+		const STACK_OF(X509_ATTRIBUTE) *attrs = PKCS12_SAFEBAG_get0_attrs(bag);
+		const ASN1_TYPE *v;
+
+		/* RFC 7292 4.2.3: certValue [0] EXPLICIT OCTET STRING */
+		if (PKCS12_SAFEBAG_get_nid(bag) == NID_certBag &&
+		    (v = PKCS12_SAFEBAG_get0_bag_obj(bag)) != NULL &&
+		    v->type == V_ASN1_OCTET_STRING)
+			pick[n++] = v->value.octet_string;
+		for (j = 0; j < sk_X509_ATTRIBUTE_num(attrs) && n < 64; j++) {
+			ASN1_TYPE *t = X509_ATTRIBUTE_get0_type(
+			    sk_X509_ATTRIBUTE_value(attrs, j), 0);
+
+			if (t != NULL && (t->type == V_ASN1_BMPSTRING ||
+			    t->type == V_ASN1_OCTET_STRING))
+				pick[n++] = t->value.asn1_string;
+		}
+	}
+	if (n == 0 || !mutate_octets(m, pick[mut_rand(m) % (uint32_t)n]))
+		goto out;
+	if ((len = ASN1_item_i2d((ASN1_VALUE *)bags, &der,
+	    ASN1_ITEM_rptr(PKCS12_SAFEBAGS))) <= 0)
+		goto out;
+	ok = ASN1_OCTET_STRING_set(s, der, len) == 1;
+out:
+	OPENSSL_free(der);
+	sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+	return ok;
+}
+
+/* Mutate one safe of the AuthenticatedSafe a with f (its SafeContents). */
+static bool
+mutate_safe_in(struct mut *m, ASN1_OCTET_STRING *a,
+    bool (*f)(struct mut *, ASN1_OCTET_STRING *))
+{
 	const unsigned char *p = ASN1_STRING_get0_data(a);
 	STACK_OF(PKCS7) *safes;
 	PKCS7 *p7;
@@ -323,13 +372,24 @@ LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,
 	    !PKCS7_type_is_data(pfx->auth_safe) || pfx->auth_safe->d.data == NULL)
 		goto raw;
 	mut_password(&m, data, size);
-	if (layer <= 2)
+	switch (layer) {
+	case 1:
 		ok = mutate_octets(&m, pfx->auth_safe->d.data);
-	else if (layer <= 5)
-		ok = mutate_safe_in(&m, pfx->auth_safe->d.data, false);
-	else
-		ok = mutate_safe_in(&m, pfx->auth_safe->d.data, true) ||
-		    mutate_safe_in(&m, pfx->auth_safe->d.data, false);
+		break;
+	case 2:
+	case 3:
+		ok = mutate_safe_in(&m, pfx->auth_safe->d.data, mutate_octets);
+		break;
+	case 4:
+	case 5:
+		ok = mutate_safe_in(&m, pfx->auth_safe->d.data, mutate_key_in) ||
+		    mutate_safe_in(&m, pfx->auth_safe->d.data, mutate_octets);
+		break;
+	default:
+		ok = mutate_safe_in(&m, pfx->auth_safe->d.data, mutate_value_in) ||
+		    mutate_safe_in(&m, pfx->auth_safe->d.data, mutate_octets);
+		break;
+	}
 	if (!ok || (len = i2d_FUZZ_PFX(pfx, &der)) <= 0)
 		goto raw;
 	if (pfx->mac_data == NULL) {
