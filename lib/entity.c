@@ -33,7 +33,9 @@ struct entity {
 	GMimeStream *src;
 	gint64 body;               /* offset of the body in src */
 	struct buf head;           /* Content-* fields and the empty line, CRLF */
-	unsigned char *in, *out;   /* IN_CHUNK and 2 * IN_CHUNK */
+	unsigned char *in, *out;   /* cap and 2 * cap */
+	size_t cap;                /* at most IN_CHUNK, no more than the message needs */
+	size_t in_hi, out_hi;      /* bytes of in and out ever written: what is cleansed */
 	const unsigned char *cur;  /* what is being served: head, in or out */
 	size_t cur_len, cur_pos;
 	bool prev_cr, started, eof;
@@ -158,7 +160,7 @@ ent_fill(struct entity *e)
 		}
 		e->started = true;
 	}
-	if ((n = g_mime_stream_read(e->src, (char *)e->in, IN_CHUNK)) < 0) {
+	if ((n = g_mime_stream_read(e->src, (char *)e->in, e->cap)) < 0) {
 		e->io_error = true;
 		return -1;
 	}
@@ -182,10 +184,14 @@ ent_fill(struct entity *e)
 		e->eof = true;
 		return 0;
 	}
+	if ((size_t)n > e->in_hi)
+		e->in_hi = (size_t)n;
 	/* From the first bare LF on (to_crlf changes nothing else). */
 	if (e->sc.bare_lf) {
 		e->cur_len = to_crlf(e->in, (size_t)n, e->out, &e->prev_cr);
 		e->cur = e->out;
+		if (e->cur_len > e->out_hi)
+			e->out_hi = e->cur_len;
 	} else {
 		e->cur_len = (size_t)n;
 		e->cur = e->in;
@@ -271,11 +277,11 @@ ent_free(struct entity *e)
 		g_object_unref(e->src);
 	buf_free(&e->head);
 	if (e->in != NULL) {
-		OPENSSL_cleanse(e->in, IN_CHUNK);
+		OPENSSL_cleanse(e->in, e->in_hi);
 		free(e->in);
 	}
 	if (e->out != NULL) {
-		OPENSSL_cleanse(e->out, 2 * IN_CHUNK);
+		OPENSSL_cleanse(e->out, e->out_hi);
 		free(e->out);
 	}
 	free(e);
@@ -369,17 +375,26 @@ entity_fast_open(GMimeStream *src, bool lazy, GMimeMessage **msg_r, BIO **entity
 	GMimeStream *mem = NULL;
 	BIO *b = NULL;
 	int rc = SMIME_E_NOTFOUND;
+	/*
+	 * Buffers no larger than the message (when its length is known): a
+	 * small message is the common case, and buffers for the largest cost
+	 * more than reading it.  One octet more than the message, so that all
+	 * of it comes in one read.
+	 */
+	gint64 len = g_mime_stream_length(src);
+	size_t hcap = len >= 0 && (guint64)len < HEADER_MAX ? (size_t)len + 1 : HEADER_MAX;
+	size_t cap = len >= 0 && (guint64)len < IN_CHUNK ? (size_t)len + 1 : IN_CHUNK;
 
 	*msg_r = NULL;
 	*entity_r = NULL;
-	if ((h = malloc(HEADER_MAX)) == NULL)
+	if ((h = malloc(hcap)) == NULL)
 		return smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 	if (g_mime_stream_reset(src) != 0) {
 		rc = smime_error_set(err, SMIME_E_IO, "cannot rewind the message");
 		goto out;
 	}
-	while (have < HEADER_MAX) {
-		ssize_t n = g_mime_stream_read(src, (char *)h + have, HEADER_MAX - have);
+	while (have < hcap) {
+		ssize_t n = g_mime_stream_read(src, (char *)h + have, hcap - have);
 		if (n <= 0)
 			break;
 		have += (size_t)n;
@@ -389,11 +404,12 @@ entity_fast_open(GMimeStream *src, bool lazy, GMimeMessage **msg_r, BIO **entity
 	/* A header section that does not end within the limit: the GMime path decides. */
 	if (end == 0 || !scan_chunk(&sc, h, end))
 		goto out;
-	if ((e = calloc(1, sizeof(*e))) == NULL || (e->in = malloc(IN_CHUNK)) == NULL ||
-	    (e->out = malloc(2 * IN_CHUNK)) == NULL) {
+	if ((e = calloc(1, sizeof(*e))) == NULL || (e->in = malloc(cap)) == NULL ||
+	    (e->out = malloc(2 * cap)) == NULL) {
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto out;
 	}
+	e->cap = cap;
 	/* What the file is now, before its body is first read. */
 	e->fd = GMIME_IS_STREAM_FS(src) ? GMIME_STREAM_FS(src)->fd : -1;
 	if (e->fd >= 0 && fstat(e->fd, &e->st) != 0)

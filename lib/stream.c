@@ -216,14 +216,19 @@ part_decoded_stream(GMimePart *part)
 
 /* --- a read-only BIO: the base64 content of a part, decoded -------------- */
 
-#define B64D_IN (256 * 1024)
+#define B64D_IN (256 * 1024)   /* the most base64 text read at once */
+/* Decoding n characters after a partial quantum, then the padding's flush,
+ * gives at most 3 (n + 3) / 4 + 2 <= n + 5 bytes. */
+#define B64D_OUT(n) ((n) + 8)
 #define B64D_SKIP 0x80          /* white space and anything outside the alphabet */
 #define B64D_PAD 0x81           /* '=' */
 
 struct b64d {
 	GMimeStream *raw;
 	unsigned char *in, *out;
+	size_t cap;             /* of in; out holds B64D_OUT(cap) */
 	size_t out_len, out_pos;
+	size_t out_hi;          /* bytes of out ever written: what destroy cleanses */
 	uint32_t acc;
 	int nq;                 /* sextets in acc */
 	bool padded, eof;
@@ -314,7 +319,7 @@ b64d_read(BIO *b, char *buf, int len)
 			break;
 		/* (A bounded GMime stream read at its end fails instead of returning 0.) */
 		ssize_t n = d->padded || g_mime_stream_eos(d->raw) ? 0 :
-		    g_mime_stream_read(d->raw, (char *)d->in, B64D_IN);
+		    g_mime_stream_read(d->raw, (char *)d->in, d->cap);
 		if (n < 0)
 			return got > 0 ? (int)got : -1;
 		d->out_pos = 0;
@@ -327,6 +332,8 @@ b64d_read(BIO *b, char *buf, int len)
 		d->out_len = b64d_decode(d, d->in, (size_t)n, d->out);
 		if (d->padded)
 			d->out_len += b64d_flush(d, d->out + d->out_len);
+		if (d->out_len > d->out_hi)
+			d->out_hi = d->out_len;
 	}
 	return (int)got;
 }
@@ -356,8 +363,10 @@ b64d_destroy(BIO *b)
 		if (d->raw != NULL)
 			g_object_unref(d->raw);
 		free(d->in);
+		/* Only what was decoded: cleansing all of a buffer sized for
+		 * large parts cost more than reading a small message. */
 		if (d->out != NULL)
-			OPENSSL_cleanse(d->out, B64D_IN);
+			OPENSSL_cleanse(d->out, d->out_hi);
 		free(d->out);
 		free(d);
 	}
@@ -389,6 +398,8 @@ part_content_bio(GMimePart *part)
 	GMimeDataWrapper *w = g_mime_part_get_content(part);
 	GMimeStream *raw, *decoded;
 	struct b64d *d;
+	gint64 len;
+	size_t cap;
 	BIO *b;
 
 	if (w == NULL || (raw = g_mime_data_wrapper_get_stream(w)) == NULL)
@@ -403,8 +414,12 @@ part_content_bio(GMimePart *part)
 	pthread_once(&b64d_once, b64d_init);
 	if (b64d_method == NULL || (b = BIO_new(b64d_method)) == NULL)
 		return NULL;
-	if ((d = calloc(1, sizeof(*d))) == NULL || (d->in = malloc(B64D_IN)) == NULL ||
-	    (d->out = malloc(B64D_IN)) == NULL) {
+	/* Buffers no larger than the part: most parts are small, and two
+	 * B64D_IN buffers for each cost more than reading a small message. */
+	len = g_mime_stream_length(raw);
+	cap = len >= 0 && len < B64D_IN ? (size_t)len + 1 : B64D_IN;
+	if ((d = calloc(1, sizeof(*d))) == NULL || (d->in = malloc(cap)) == NULL ||
+	    (d->out = malloc(B64D_OUT(cap))) == NULL) {
 		if (d != NULL) {
 			free(d->in);
 			free(d);
@@ -413,6 +428,7 @@ part_content_bio(GMimePart *part)
 		return NULL;
 	}
 	g_mime_stream_reset(raw);
+	d->cap = cap;
 	d->raw = g_object_ref(raw);
 	BIO_set_data(b, d);
 	BIO_set_init(b, 1);
