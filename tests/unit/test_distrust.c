@@ -470,6 +470,67 @@ test_distrust_windows_sst(void **state)
 	tu_rmrf(dir);
 }
 
+/*
+ * A certificate that chains to a CA of the Windows disallowed list fails
+ * because of that CA, not only because it is listed itself: the real
+ * *.google.com certificate that the mis-issued TURKTRUST sub-CA
+ * *.EGO.GOV.TR made (both are on the list).  With *.EGO.GOV.TR as an
+ * anchor, the leaf validates in January 2013; with every other certificate
+ * of the list distrusted (the leaf kept off it), it fails.
+ */
+static void
+test_distrust_windows_chain(void **state)
+{
+	const char *shared = tu_shared();
+	static const char leaf_fp[] =
+	    "60b35c92f6c7cf23ac6152a8965afe1650b5e0a2a81a9ec2d6dab254f288a04d";
+	static const char ego_fp[] =
+	    "42187727be39faf667aeb92bf0cc4e268f6e2ead2cefbec575bdc90430024f69";
+	const time_t in_2013 = 1357000000;
+	char disallowed[4096], fp[65], *dir;
+	struct smime_keystore *ks;
+	struct smime_error err;
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	unsigned char *data;
+	size_t len;
+	X509 *leaf = NULL, *ego = NULL;
+
+	(void)state;
+	if (shared == NULL)
+		TU_SKIP("../shared is absent: no Windows SST corpus");
+	snprintf(disallowed, sizeof(disallowed),
+	    "%s/corpus/sst/windows-update-disallowedcert-2025-09-05.sst", shared);
+	if (access(disallowed, R_OK) != 0)
+		TU_SKIP("the Windows disallowed SST is not in the corpus");
+	data = tu_read_file(disallowed, &len);
+	assert_non_null(data);
+	assert_int_equal(smime_sst_read(data, len, certs, &err), 0);
+	free(data);
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		smime_cert_fingerprint(sk_X509_value(certs, i), fp);
+		if (strcmp(fp, leaf_fp) == 0)
+			leaf = sk_X509_value(certs, i);
+		else if (strcmp(fp, ego_fp) == 0)
+			ego = sk_X509_value(certs, i);
+	}
+	assert_non_null(leaf);
+	assert_non_null(ego);
+	dir = tu_tmpdir();
+	ks = ks_open(dir);
+	ks_add(ks, ego, SMIME_ENTRY_ANCHOR);
+	assert_int_equal(validate(ks, leaf, in_2013), X509_V_OK);
+	for (int i = 0; i < sk_X509_num(certs); i++)
+		if (sk_X509_value(certs, i) != leaf)
+			ks_add(ks, sk_X509_value(certs, i), SMIME_ENTRY_DISTRUSTED);
+	ks_commit(ks);
+	smime_keystore_free(ks);
+	ks = ks_open(dir);
+	assert_int_equal(validate(ks, leaf, in_2013), X509_V_ERR_CERT_REJECTED);
+	smime_keystore_free(ks);
+	sk_X509_pop_free(certs, X509_free);
+	tu_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -480,6 +541,7 @@ main(void)
 		cmocka_unit_test(test_caps_of_person),
 		cmocka_unit_test(test_keypref_decode),
 		cmocka_unit_test(test_distrust_windows_sst),
+		cmocka_unit_test(test_distrust_windows_chain),
 	};
 
 	smime_init();
