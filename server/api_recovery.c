@@ -74,6 +74,7 @@ struct keyset {
 	X509 **certs;
 	size_t n;
 	json_t *serials;
+	bool signing;            /* a signing key is among them (asked for by serial) */
 };
 
 static void
@@ -134,6 +135,8 @@ keyset_add(struct service *svc, struct store_tx *tx, const struct store_cert *c,
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto fail;
 	}
+	if (c->purpose == PURPOSE_SIGNING)
+		ks->signing = true;
 	ks->keys[ks->n] = key;
 	ks->certs[ks->n] = x;
 	ks->n++;
@@ -151,6 +154,11 @@ fail:
  * when it is not ""), with their certificates; with until > 0, only those
  * of certificates recorded by then.  Every page of the user's certificates
  * is read: the newest keys come last.  NOTFOUND when there is none.
+ *
+ * The whole history is for reading old mail: encryption and dual-use keys
+ * alone.  A signing key (an imported signing certificate's) would let the
+ * recovery officer sign as the user: it comes out when its certificate is
+ * named, and ks->signing says so for the audit.
  */
 static int
 keyset_read(struct service *svc, struct store_tx *tx, const struct store_user *u,
@@ -185,7 +193,8 @@ keyset_read(struct service *svc, struct store_tx *tx, const struct store_user *u
 		/* A request exports what its approver saw asked for: no key
 		 * recorded after it was made. */
 		for (size_t i = 0; rc == 0 && i < n; i++)
-			if (until == 0 || certs[i].created <= until)
+			if ((until == 0 || certs[i].created <= until) &&
+			    certs[i].purpose != PURPOSE_SIGNING)
 				rc = keyset_add(svc, tx, &certs[i], ks, &cap, err);
 		store_certs_free(certs, n);
 		certs = NULL;
@@ -194,8 +203,10 @@ keyset_read(struct service *svc, struct store_tx *tx, const struct store_user *u
 out:
 	free(next);
 	if (rc == 0 && ks->n == 0)
-		rc = smime_error_set(err, SMIME_E_NOTFOUND, "no archived key for %s%s%s",
-		    u->n_emails ? u->emails[0] : u->id, cert[0] ? " and certificate " : "", cert);
+		rc = smime_error_set(err, SMIME_E_NOTFOUND, "no archived key for %s%s%s%s",
+		    u->n_emails ? u->emails[0] : u->id, cert[0] ? " and certificate " : "", cert,
+		    cert[0] ? "" : " (an encryption or dual-use one: a signing key is recovered "
+		    "by its certificate's serial alone)");
 	if (rc != 0)
 		keyset_clear(ks);
 	return rc;
@@ -209,6 +220,7 @@ struct export_op {
 	const char *reason;
 	const char *request;     /* NULL: a direct recovery */
 	json_t *serials;
+	bool signing;            /* a signing key is exported: audited apart */
 };
 
 static int
@@ -235,7 +247,9 @@ export_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	json_t *d = json_pack("{s:O,s:s}", "serials", eo->serials, "reason", eo->reason);
 	if (d != NULL && eo->request != NULL)
 		json_object_set_new(d, "request", json_string(eo->request));
-	return audit_row(eo->svc, tx, eo->actor, "archive.recover", eo->user_id, d, err);
+	/* Who may sign as the user is a question of its own for an audit. */
+	return audit_row(eo->svc, tx, eo->actor, eo->signing ? "archive.recover-signing" :
+	    "archive.recover", eo->user_id, d, err);
 }
 
 /* Answer the PKCS#12 of ks under password, after eo's transaction. */
@@ -256,7 +270,7 @@ export_reply(struct request *rq, const struct store_user *u, struct keyset *ks,
 		reply_smime(rq, &err);
 		return;
 	}
-	log_event("info", "archive.recover", "user", u->id, "actor", rq->actor, "request",
+	log_event("info", eo->signing ? "archive.recover-signing" : "archive.recover", "user", u->id, "actor", rq->actor, "request",
 	    eo->request != NULL ? eo->request : "", NULL);
 	reply_json(rq, 200, json_pack("{s:s,s:I,s:O}", "pkcs12", b64, "keys", (json_int_t)ks->n,
 	    "serials", ks->serials));
@@ -279,6 +293,7 @@ struct request_op {
 	struct service *svc;
 	const char *actor;
 	struct store_recovery r;
+	bool signing;            /* the one key asked for is a signing key */
 };
 
 static int
@@ -292,6 +307,8 @@ request_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	json_t *d = json_pack("{s:s,s:s}", "user", ro->r.user_id, "reason", ro->r.reason);
 	if (d != NULL && ro->r.cert[0] != '\0')
 		json_object_set_new(d, "certificate", json_string(ro->r.cert));
+	if (d != NULL && ro->signing)
+		json_object_set_new(d, "signing", json_true());
 	return audit_row(ro->svc, tx, ro->actor, "recovery.request", ro->r.id, d, err);
 }
 
@@ -347,7 +364,7 @@ h_user_recover(struct request *rq)
 		goto out;
 	}
 	if (two) {
-		struct request_op ro = { .svc = rq->svc, .actor = rq->actor };
+		struct request_op ro = { .svc = rq->svc, .actor = rq->actor, .signing = ks.signing };
 		struct store_recovery *r = &ro.r;
 		service_new_id(r->id);
 		memcpy(r->user_id, u.id, sizeof(r->user_id));
@@ -379,7 +396,7 @@ h_user_recover(struct request *rq)
 		    "request, then the requester exports it"));
 		goto out;
 	}
-	struct export_op eo = { rq->svc, rq->actor, u.id, reason, NULL, ks.serials };
+	struct export_op eo = { rq->svc, rq->actor, u.id, reason, NULL, ks.serials, ks.signing };
 	export_reply(rq, &u, &ks, &eo, password);
 out:
 	if (tx != NULL)
@@ -432,9 +449,23 @@ struct approve_op {
 	struct store_recovery r;
 };
 
+struct token_reader {
+	const struct store_backend *be;
+	struct store_tx *tx;
+};
+
+static int
+token_read(void *arg, const char *id, struct store_token *t_r, struct smime_error *err)
+{
+	struct token_reader *tr = arg;
+
+	return tr->be->token_get(tr->tx, id, t_r, err);
+}
+
 static int
 approve_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 {
+	struct token_reader tr = { ((struct approve_op *)arg)->svc->be, tx };
 	struct approve_op *ao = arg;
 	int64_t now = service_now();
 	const char *why;
@@ -445,6 +476,13 @@ approve_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 		return rc;
 	if ((why = recovery_refusal(&ao->r, ao->actor, RECOVERY_APPROVED, now, &ao->status)) != NULL)
 		return smime_error_set(err, SMIME_E_EXISTS, "recovery request %s: %s", ao->id, why);
+	/* A second person as far as tokens tell: not a token either made. */
+	if ((rc = recovery_lineage_refusal(&ao->r, ao->actor, token_read, &tr, &why, err)) != 0)
+		return rc;
+	if (why != NULL) {
+		ao->status = 403;
+		return smime_error_set(err, SMIME_E_EXISTS, "recovery request %s: %s", ao->id, why);
+	}
 	if ((rc = ao->svc->be->recovery_decide(tx, ao->id, RECOVERY_PENDING, RECOVERY_APPROVED,
 	    ao->actor, now, err)) != 0)
 		return rc;
@@ -518,7 +556,7 @@ h_recovery_export(struct request *rq)
 		goto out;
 	}
 	/* The transaction checks the request again: one export, by its requester. */
-	struct export_op eo = { rq->svc, rq->actor, u.id, r.reason, r.id, ks.serials };
+	struct export_op eo = { rq->svc, rq->actor, u.id, r.reason, r.id, ks.serials, ks.signing };
 	export_reply(rq, &u, &ks, &eo, password);
 out:
 	if (tx != NULL)
