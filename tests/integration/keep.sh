@@ -26,6 +26,22 @@ p12_pubs() {
 	for f in "$T"/pk[0-9]*; do openssl pkey -in "$f" -pubout 2>/dev/null | sed -n 2p; rm -f "$f"; done | sort
 }
 
+# A partner CA (an organisation's other CA), and signing certificates of it:
+# signing_p12 NAME EMAIL OUT makes $P/NAME.key, $P/NAME.crt and the PKCS#12
+# OUT under $T/pw.
+P=$T/partner
+mkdir -p "$P"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/ca.key" -out "$P/ca.crt" \
+	-subj "/O=Partner/CN=Partner CA" -days 3650 \
+	-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+signing_p12() {
+	local name=$1 email=$2 out=$3
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/$name.key" -subj "/CN=$email" -out "$P/$name.csr" 2>/dev/null
+	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\nsubjectAltName=email:%s\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' "$email" >"$P/$name.ext"
+	openssl x509 -req -in "$P/$name.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 700 -extfile "$P/$name.ext" -out "$P/$name.crt" 2>/dev/null
+	openssl pkcs12 -export -inkey "$P/$name.key" -in "$P/$name.crt" -certfile "$P/ca.crt" -passout file:"$T/pw" -out "$out"
+}
+
 # ---- keys the service makes are archived --------------------------------
 expect 0 "a user" "$SMIME" admin user add zoe@example.org --name "Zoe"
 zoe_id=$(cat "$T/.out")
@@ -206,6 +222,25 @@ jq -e --arg r "$req" '([.items[] | select(.action == "recovery.request" and .obj
 	([.items[] | select(.action == "recovery.approve" and .object == $r)] | length == 1) and
 	([.items[] | select(.action == "archive.recover" and .detail.request == $r)] | length == 1)' "$T/.out" >/dev/null &&
 	ok "request, approval and export are audited" || not_ok "two-person audit" "$(jq -c '[.items[] | select(.action | test("recover"))]' "$T/.out")"
+# A signing key by two persons: the approver sees what is asked for, and the
+# export is audited apart.
+expect 0 "the partner CA joins the trust collection" "$SMIME" admin trust import "$P/ca.crt"
+signing_p12 us una@example.org "$T/u-sign.p12"
+expect 0 "una's signing certificate is imported" "$SMIME" admin import --user una@example.org --password-file "$T/pw" "$T/u-sign.p12"
+us_serial=$(openssl x509 -in "$P/us.crt" -noout -serial | cut -d= -f2)
+expect 0 "a request for her signing key" "$SMIME" admin recover --user una@example.org --serial "$us_serial" --reason "sign as una" -o "$T/u-sg.p12" --password-file "$T/recpw"
+sreq=$(cat "$T/.out")
+SMIME_TOKEN=$B expect 0 "the approver looks at it" "$SMIME" admin recovery show "$sreq" --json
+jq -e '.signing == true' "$T/.out" >/dev/null && ok "and sees that it is a signing key" || not_ok "signing in the request" "$(cat "$T/.out")"
+SMIME_TOKEN=$B expect 0 "approves it" "$SMIME" admin recovery approve "$sreq"
+expect 0 "the requester fetches it" "$SMIME" admin recovery fetch "$sreq" -o "$T/u-sg.p12" --password-file "$T/recpw"
+openssl pkey -in "$P/us.key" -pubout 2>/dev/null | sed -n 2p >"$T/us.pubs"
+p12_pubs "$T/u-sg.p12" "$T/recpw" >"$T/u-sg.pubs"
+same "it is her signing key" "$T/us.pubs" "$T/u-sg.pubs"
+expect 0 "the audit log" "$SMIME" admin audit --json
+jq -e --arg r "$sreq" '([.items[] | select(.action == "recovery.request" and .object == $r and .detail.signing == true)] | length == 1) and
+	([.items[] | select(.action == "archive.recover-signing" and .detail.request == $r)] | length == 1)' "$T/.out" >/dev/null &&
+	ok "its request and its export say it is a signing key" || not_ok "two-person signing audit" "$(jq -c '[.items[] | select(.action | test("recover"))]' "$T/.out")"
 expect 0 "delete una" "$SMIME" admin user delete una@example.org
 # A leaver's trail is what an audit looks for: by the address they held.
 expect 0 "the audit of the deleted una, by her address" "$SMIME" admin audit --user una@example.org --json
@@ -250,15 +285,7 @@ if start_smimed "$D3"; then
 	# An imported signing certificate's key is archived, but a recovery of
 	# the whole history is for reading old mail: it holds encryption and
 	# dual-use keys; a signing key comes out by --serial alone, audited apart.
-	P=$T/partner
-	mkdir -p "$P"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/ca.key" -out "$P/ca.crt" \
-		-subj "/O=Partner/CN=Partner CA" -days 3650 \
-		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/s.key" -subj "/CN=wes@example.org" -out "$P/s.csr" 2>/dev/null
-	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\nsubjectAltName=email:wes@example.org\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' >"$P/s.ext"
-	openssl x509 -req -in "$P/s.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 700 -extfile "$P/s.ext" -out "$P/s.crt" 2>/dev/null
-	openssl pkcs12 -export -inkey "$P/s.key" -in "$P/s.crt" -certfile "$P/ca.crt" -passout file:"$T/pw" -out "$T/w-sign.p12"
+	signing_p12 s wes@example.org "$T/w-sign.p12"
 	expect 0 "the partner CA joins the trust collection" "$SMIME" admin trust import "$P/ca.crt"
 	expect 0 "wes's signing certificate and key are imported" "$SMIME" admin import --user wes@example.org --password-file "$T/pw" "$T/w-sign.p12"
 	contains "as a signing certificate" "$T/.out" "^imported signing"
@@ -284,10 +311,7 @@ if start_smimed "$D3"; then
 		([.items[] | select(.action == "archive.recover-signing" and .detail.reason == "old mail")] | length == 0)' "$T/.out" >/dev/null &&
 		ok "the signing key's export is audited with its own action" || not_ok "archive.recover-signing" "$(jq -c '[.items[] | select(.action | test("recover"))]' "$T/.out")"
 	expect 0 "a user with a signing key only" "$SMIME" admin user add sol@example.org
-	printf 'subjectAltName=email:sol@example.org\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\nbasicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' >"$P/t.ext"
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/t.key" -subj "/CN=sol@example.org" -out "$P/t.csr" 2>/dev/null
-	openssl x509 -req -in "$P/t.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 700 -extfile "$P/t.ext" -out "$P/t.crt" 2>/dev/null
-	openssl pkcs12 -export -inkey "$P/t.key" -in "$P/t.crt" -certfile "$P/ca.crt" -passout file:"$T/pw" -out "$T/t.p12"
+	signing_p12 t sol@example.org "$T/t.p12"
 	expect 0 "imported" "$SMIME" admin import --user sol@example.org --password-file "$T/pw" "$T/t.p12"
 	expect 4 "her whole history holds nothing to export" \
 		"$SMIME" admin recover --user sol@example.org --reason "x" -o "$T/t-r.p12" --password-file "$T/recpw"
