@@ -2277,8 +2277,17 @@ admin_recover(struct args *a)
 
 /* ---- recovery requests (recovery_approval = 2) ---------------------------------- */
 
-static const char *const recovery_fields[] = { "id", "user", "email", "certificate", "reason",
-	"status", "requester", "approver", "created", "expires", "decided" };
+static const char *const recovery_fields[] = { "id", "user", "email", "certificate", "signing",
+	"reason", "status", "requester", "approver", "created", "expires", "decided" };
+
+/* What a request asks for: the whole history, one key, or a signing key. */
+static char *
+recovery_keys(const json_t *item)
+{
+	if (!json_is_string(json_object_get(item, "certificate")))
+		return strdup("history");
+	return strdup(json_is_true(json_object_get(item, "signing")) ? "signing-key" : "one-key");
+}
 
 static int
 show_recovery(const struct args *a, const json_t *answer)
@@ -2291,9 +2300,9 @@ static int
 recovery_list(struct args *a)
 {
 	static const struct column cols[] = { { "ID", "id", NULL }, { "USER", "user", NULL },
-		{ "STATUS", "status", NULL }, { "REQUESTER", "requester", NULL },
-		{ "APPROVER", "approver", NULL }, { "EXPIRES", "expires", NULL },
-		{ "REASON", "reason", NULL } };
+		{ "KEYS", NULL, recovery_keys }, { "STATUS", "status", NULL },
+		{ "REQUESTER", "requester", NULL }, { "APPROVER", "approver", NULL },
+		{ "EXPIRES", "expires", NULL }, { "REASON", "reason", NULL } };
 
 	return list_show(a, "/api/v1/recovery-requests", NULL, 0, true, cols, N(cols));
 }
@@ -2872,8 +2881,10 @@ static const struct verb verbs[] = {
 	  "  -o, --out FILE        the PKCS#12 (never a terminal)\n"
 	  "  --password-file FILE  its password (else SMIME_P12_PASSWORD, else a prompt)\n" },
 	{ "recovery", "list", recovery_list, 0, 0, 0, "", "",
-	  "List the recovery requests, oldest first: id, user, status (pending,\n"
-	  "approved, exported, expired), requester, approver, expiry, reason.\n" },
+	  "List the recovery requests, oldest first: id, user, what it asks for\n"
+	  "(history, one-key, or signing-key: one that lets its holder sign as the\n"
+	  "user), status (pending, approved, exported, expired), requester, approver,\n"
+	  "expiry, reason.\n" },
 	{ "recovery", "show", recovery_show, 0, 1, 1, "ID", "ID",
 	  "Show one recovery request.\n" },
 	{ "recovery", "approve", recovery_approve, 0, 1, 1, "ID", "ID",

@@ -36,8 +36,27 @@
 #define MIN_RECOVERY_PASSWORD 8
 #define MAX_REASON 512
 
+/*
+ * Whether r asks for a signing key: an approver must see that what is
+ * approved lets the requester sign as the user.  A certificate that cannot
+ * be read is not called signing (the export audits what it finds).
+ */
+static bool
+request_signing(struct service *svc, struct store_tx *tx, const struct store_recovery *r)
+{
+	struct store_cert c = { 0 };
+	struct smime_error err;
+	bool signing;
+
+	if (r->cert[0] == '\0' || svc->be->cert_get(tx, r->cert, &c, &err) != 0)
+		return false;
+	signing = c.purpose == PURPOSE_SIGNING;
+	store_cert_clear(&c);
+	return signing;
+}
+
 static json_t *
-recovery_json(const struct store_recovery *r, const struct store_user *u)
+recovery_json(const struct store_recovery *r, const struct store_user *u, bool signing)
 {
 	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "id", r->id, "user",
 	    r->user_id, "reason", r->reason, "requester", r->requester, "approver", r->approver,
@@ -46,6 +65,8 @@ recovery_json(const struct store_recovery *r, const struct store_user *u)
 
 	if (j != NULL)
 		json_object_set_new(j, "certificate", r->cert[0] ? json_string(r->cert) : json_null());
+	if (j != NULL)
+		json_object_set_new(j, "signing", json_boolean(signing));
 	if (j != NULL && u != NULL)
 		json_object_set_new(j, "email", json_string(u->n_emails ? u->emails[0] : ""));
 	if (j != NULL && r->status != RECOVERY_EXPORTED && r->expires <= service_now())
@@ -391,7 +412,7 @@ h_user_recover(struct request *rq)
 		}
 		log_event("info", "recovery.request", "id", r->id, "user", u.id, "actor", rq->actor,
 		    NULL);
-		reply_json(rq, 202, json_pack("{s:o,s:s}", "request", recovery_json(r, &u),
+		reply_json(rq, 202, json_pack("{s:o,s:s}", "request", recovery_json(r, &u, ks.signing),
 		    "message", "recovery_approval = 2: a second, different token approves this "
 		    "request, then the requester exports it"));
 		goto out;
@@ -406,17 +427,30 @@ out:
 	json_decref(o);
 }
 
-static json_t *
-recovery_item(const struct store_recovery *r)
-{
-	return recovery_json(r, NULL);
-}
-
 void
 h_recovery_list(struct request *rq)
 {
-	ANSWER_PAGE(rq, struct store_recovery, recovery_list, recovery_item,
-	    store_recoveries_free);
+	struct store_page page;
+	struct store_recovery *v = NULL;
+	size_t n = 0;
+	char *next = NULL;
+	struct smime_error err;
+	struct store_tx *tx;
+
+	if (!rq_page(rq, &page) || (tx = rq_read(rq)) == NULL)
+		return;
+	int rc = rq->svc->be->recovery_list(tx, &page, &v, &n, &next, &err);
+	json_t *items = rc == 0 ? json_array() : NULL;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		json_array_append_new(items, recovery_json(&v[i], NULL, request_signing(rq->svc,
+		    tx, &v[i])));
+	rq->svc->be->rollback(tx);
+	if (rc != 0)
+		reply_smime(rq, &err);
+	else
+		reply_json(rq, 200, list_json(items, next));
+	store_recoveries_free(v, n);
+	free(next);
 }
 
 void
@@ -432,11 +466,12 @@ h_recovery_get(struct request *rq)
 	int rc = rq->svc->be->recovery_get(tx, rq->params[0], &r, &err);
 	if (rc == 0 && rq->svc->be->user_find(tx, r.user_id, &u, &err) != 0)
 		memset(&u, 0, sizeof(u));    /* purged since: the request stays */
+	bool signing = rc == 0 && request_signing(rq->svc, tx, &r);
 	rq->svc->be->rollback(tx);
 	if (rc != 0)
 		reply_smime(rq, &err);
 	else
-		reply_json(rq, 200, recovery_json(&r, &u));
+		reply_json(rq, 200, recovery_json(&r, &u, signing));
 	store_recovery_clear(&r);
 	store_user_clear(&u);
 }
@@ -447,6 +482,7 @@ struct approve_op {
 	const char *id;
 	int status;              /* the refusal's HTTP status */
 	struct store_recovery r;
+	bool signing;            /* it asks for a signing key */
 };
 
 struct token_reader {
@@ -488,11 +524,12 @@ approve_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 		return rc;
 	ao->r.status = RECOVERY_APPROVED;
 	ao->r.decided = now;
+	ao->signing = request_signing(ao->svc, tx, &ao->r);
 	free(ao->r.approver);
 	ao->r.approver = strdup(ao->actor);
 	return audit_row(ao->svc, tx, ao->actor, "recovery.approve", ao->id,
-	    json_pack("{s:s,s:s,s:s}", "user", ao->r.user_id, "requester", ao->r.requester,
-	    "reason", ao->r.reason), err);
+	    json_pack("{s:s,s:s,s:s,s:b}", "user", ao->r.user_id, "requester", ao->r.requester,
+	    "reason", ao->r.reason, "signing", ao->signing), err);
 }
 
 void
@@ -509,7 +546,7 @@ h_recovery_approve(struct request *rq)
 			reply_smime(rq, &err);
 	} else {
 		log_event("info", "recovery.approve", "id", ao.id, "actor", rq->actor, NULL);
-		reply_json(rq, 200, recovery_json(&ao.r, NULL));
+		reply_json(rq, 200, recovery_json(&ao.r, NULL, ao.signing));
 	}
 	store_recovery_clear(&ao.r);
 }

@@ -232,6 +232,8 @@ expect 0 "a request for her signing key" "$SMIME" admin recover --user una@examp
 sreq=$(cat "$T/.out")
 SMIME_TOKEN=$B expect 0 "the approver looks at it" "$SMIME" admin recovery show "$sreq" --json
 jq -e '.signing == true' "$T/.out" >/dev/null && ok "and sees that it is a signing key" || not_ok "signing in the request" "$(cat "$T/.out")"
+SMIME_TOKEN=$B expect 0 "recovery list" "$SMIME" admin recovery list
+grep "^$sreq" "$T/.out" | grep -q "signing-key" && ok "lists it as a signing key" || not_ok "signing-key in the list" "$(cat "$T/.out")"
 SMIME_TOKEN=$B expect 0 "approves it" "$SMIME" admin recovery approve "$sreq"
 expect 0 "the requester fetches it" "$SMIME" admin recovery fetch "$sreq" -o "$T/u-sg.p12" --password-file "$T/recpw"
 openssl pkey -in "$P/us.key" -pubout 2>/dev/null | sed -n 2p >"$T/us.pubs"
