@@ -501,8 +501,8 @@ token_read(void *arg, const char *id, struct store_token *t_r, struct smime_erro
 static int
 approve_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 {
-	struct token_reader tr = { ((struct approve_op *)arg)->svc->be, tx };
 	struct approve_op *ao = arg;
+	struct token_reader tr = { ao->svc->be, tx };
 	int64_t now = service_now();
 	const char *why;
 	int rc;
