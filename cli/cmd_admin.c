@@ -1599,7 +1599,7 @@ token_list(struct args *a)
 	static const struct column cols[] = { { "ID", "id", NULL }, { "NAME", "name", NULL },
 		{ "ROLE", "role", NULL }, { "CREATED", "created", NULL },
 		{ "EXPIRES", "expires", NULL }, { "LAST-USED", "last_used", NULL },
-		{ "REVOKED", "revoked_at", NULL } };
+		{ "REVOKED", "revoked_at", NULL }, { "CREATED-BY", "created_by", NULL } };
 
 	return list_show(a, "/api/v1/tokens", NULL, 0, false, cols, N(cols));
 }
@@ -2070,8 +2070,17 @@ admin_recover(struct args *a)
 
 /* ---- recovery requests (recovery_approval = 2) ---------------------------------- */
 
-static const char *const recovery_fields[] = { "id", "user", "email", "certificate", "reason",
-	"status", "requester", "approver", "created", "expires", "decided" };
+static const char *const recovery_fields[] = { "id", "user", "email", "certificate", "signing",
+	"reason", "status", "requester", "approver", "created", "expires", "decided" };
+
+/* What a request asks for: the whole history, one key, or a signing key. */
+static char *
+recovery_keys(const json_t *item)
+{
+	if (!json_is_string(json_object_get(item, "certificate")))
+		return strdup("history");
+	return strdup(json_is_true(json_object_get(item, "signing")) ? "signing-key" : "one-key");
+}
 
 static int
 show_recovery(const struct args *a, const json_t *answer)
@@ -2084,9 +2093,9 @@ static int
 recovery_list(struct args *a)
 {
 	static const struct column cols[] = { { "ID", "id", NULL }, { "USER", "user", NULL },
-		{ "STATUS", "status", NULL }, { "REQUESTER", "requester", NULL },
-		{ "APPROVER", "approver", NULL }, { "EXPIRES", "expires", NULL },
-		{ "REASON", "reason", NULL } };
+		{ "KEYS", NULL, recovery_keys }, { "STATUS", "status", NULL },
+		{ "REQUESTER", "requester", NULL }, { "APPROVER", "approver", NULL },
+		{ "EXPIRES", "expires", NULL }, { "REASON", "reason", NULL } };
 
 	return list_show(a, "/api/v1/recovery-requests", NULL, 0, true, cols, N(cols));
 }
@@ -2908,7 +2917,9 @@ static const struct verb verbs[] = {
 	  "  --expires-days N  refused from N days on (1 to 3650; default: never)\n" },
 	{ "token", "list", token_list, 0, 0, 0, "", "",
 	  "List the admin tokens (never their secrets): id, name, role, created,\n"
-	  "expiry, last used (to the hour), revoked.\n" },
+	  "expiry, last used (to the hour), revoked, and who made it (the id of the\n"
+	  "token that did, or system for the first start's): two-person recovery\n"
+	  "refuses an approver made by the requester's token or that made it.\n" },
 	{ "token", "revoke", token_revoke, 0, 1, 1, "ID", "ID",
 	  "Revoke an admin token; requests with it are refused from then on.\n" },
 	{ "import-folder", NULL, import_folder, A_PASSWORDS, 1, 1, "DIR",
@@ -2923,10 +2934,13 @@ static const struct verb verbs[] = {
 	{ "recover", NULL, admin_recover, A_USER | A_OUT | A_PASSWORD_FILE | A_REASON | X_SERIAL, 0,
 	  0, "",
 	  "--user USER [--serial SERIAL] --reason TEXT -o FILE.p12 [--password-file FILE]",
-	  "Write the user's whole archived history, every key with its certificate, or\n"
-	  "the one key of --serial, as one PKCS#12 (AES-256) to FILE (0600): for an\n"
-	  "administrator who must read a user's old mail, a deleted user's too.  The\n"
-	  "export is written to the audit log first, with the reason.\n"
+	  "Write the user's whole archived history, every encryption and dual-use key\n"
+	  "with its certificate, or the one key of --serial, as one PKCS#12 (AES-256)\n"
+	  "to FILE (0600): for an administrator who must read a user's old mail, a\n"
+	  "deleted user's too.  A signing key (an imported signing certificate's),\n"
+	  "which would let its holder sign as the user, is never in the whole history:\n"
+	  "only --serial exports it, audited as archive.recover-signing.  The export is\n"
+	  "written to the audit log first, with the reason.\n"
 	  "With recovery_approval = 2 in the service's configuration, nothing is written:\n"
 	  "the service makes a recovery request, whose id is printed; a second, different\n"
 	  "token approves it (smime admin recovery approve ID), and this token then\n"
@@ -2939,13 +2953,16 @@ static const struct verb verbs[] = {
 	  "  -o, --out FILE        the PKCS#12 (never a terminal)\n"
 	  "  --password-file FILE  its password (else SMIME_P12_PASSWORD, else a prompt)\n" },
 	{ "recovery", "list", recovery_list, 0, 0, 0, "", "",
-	  "List the recovery requests, oldest first: id, user, status (pending,\n"
-	  "approved, exported, expired), requester, approver, expiry, reason.\n" },
+	  "List the recovery requests, oldest first: id, user, what it asks for\n"
+	  "(history, one-key, or signing-key: one that lets its holder sign as the\n"
+	  "user), status (pending, approved, exported, expired), requester, approver,\n"
+	  "expiry, reason.\n" },
 	{ "recovery", "show", recovery_show, 0, 1, 1, "ID", "ID",
 	  "Show one recovery request.\n" },
 	{ "recovery", "approve", recovery_approve, 0, 1, 1, "ID", "ID",
-	  "Approve a pending recovery request.  The token that asked cannot approve its\n"
-	  "own request, and an expired request is refused.\n" },
+	  "Approve a pending recovery request.  Refused (exit 5, saying why): the token\n"
+	  "that asked; a token it made, or that made it (directly or through tokens\n"
+	  "made in turn); a token made at or after the request; an expired request.\n" },
 	{ "recovery", "fetch", recovery_fetch, A_OUT | A_PASSWORD_FILE, 1, 1, "ID",
 	  "ID -o FILE.p12 [--password-file FILE]",
 	  "Export an approved recovery request as one PKCS#12 to FILE (0600): only the\n"

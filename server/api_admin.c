@@ -11,10 +11,11 @@
 static json_t *
 token_json(const struct store_token *t)
 {
-	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "id", t->id, "name",
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "id", t->id, "name",
 	    t->name ? t->name : "", "role", store_role_name(t->role), "created",
 	    time_json(t->created), "expires", time_json(t->expires), "last_used",
-	    time_json(t->last_used), "revoked_at", time_json(t->revoked_at));
+	    time_json(t->last_used), "revoked_at", time_json(t->revoked_at), "created_by",
+	    t->created_by[0] != '\0' ? json_string(t->created_by) : json_null());
 }
 
 void
@@ -39,8 +40,9 @@ token_create_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	if (rc != 0)
 		return rc;
 	return audit_row(to->svc, tx, to->actor, "token.create", to->t.id,
-	    json_pack("{s:s,s:s,s:o}", "name", to->t.name, "role", store_role_name(to->t.role),
-	    "expires", time_json(to->t.expires)), err);
+	    json_pack("{s:s,s:s,s:o,s:s}", "name", to->t.name, "role",
+	    store_role_name(to->t.role), "expires", time_json(to->t.expires), "created_by",
+	    to->t.created_by), err);
 }
 
 static int
@@ -97,6 +99,9 @@ h_tokens_create(struct request *rq)
 		goto out;
 	}
 	to.t.role = r;
+	/* Who made it, for two-person recovery (api_recovery.c): the token id. */
+	snprintf(to.t.created_by, sizeof(to.t.created_by), "%s",
+	    strncmp(to.actor, "token:", 6) == 0 ? to.actor + 6 : to.actor);
 	if (days != NULL)
 		to.t.expires = to.t.created + (int64_t)json_integer_value(days) * 86400;
 	if (rq_commit(rq, token_create_fn, &to, &err) != 0) {

@@ -36,8 +36,27 @@
 #define MIN_RECOVERY_PASSWORD 8
 #define MAX_REASON 512
 
+/*
+ * Whether r asks for a signing key: an approver must see that what is
+ * approved lets the requester sign as the user.  A certificate that cannot
+ * be read is not called signing (the export audits what it finds).
+ */
+static bool
+request_signing(struct service *svc, struct store_tx *tx, const struct store_recovery *r)
+{
+	struct store_cert c = { 0 };
+	struct smime_error err;
+	bool signing;
+
+	if (r->cert[0] == '\0' || svc->be->cert_get(tx, r->cert, &c, &err) != 0)
+		return false;
+	signing = c.purpose == PURPOSE_SIGNING;
+	store_cert_clear(&c);
+	return signing;
+}
+
 static json_t *
-recovery_json(const struct store_recovery *r, const struct store_user *u)
+recovery_json(const struct store_recovery *r, const struct store_user *u, bool signing)
 {
 	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "id", r->id, "user",
 	    r->user_id, "reason", r->reason, "requester", r->requester, "approver", r->approver,
@@ -46,6 +65,8 @@ recovery_json(const struct store_recovery *r, const struct store_user *u)
 
 	if (j != NULL)
 		json_object_set_new(j, "certificate", r->cert[0] ? json_string(r->cert) : json_null());
+	if (j != NULL)
+		json_object_set_new(j, "signing", json_boolean(signing));
 	if (j != NULL && u != NULL)
 		json_object_set_new(j, "email", json_string(u->n_emails ? u->emails[0] : ""));
 	if (j != NULL && r->status != RECOVERY_EXPORTED && r->expires <= service_now())
@@ -74,6 +95,7 @@ struct keyset {
 	X509 **certs;
 	size_t n;
 	json_t *serials;
+	bool signing;            /* a signing key is among them (asked for by serial) */
 };
 
 static void
@@ -134,6 +156,8 @@ keyset_add(struct service *svc, struct store_tx *tx, const struct store_cert *c,
 		rc = smime_error_set(err, SMIME_E_INTERNAL, "out of memory");
 		goto fail;
 	}
+	if (c->purpose == PURPOSE_SIGNING)
+		ks->signing = true;
 	ks->keys[ks->n] = key;
 	ks->certs[ks->n] = x;
 	ks->n++;
@@ -151,6 +175,11 @@ fail:
  * when it is not ""), with their certificates; with until > 0, only those
  * of certificates recorded by then.  Every page of the user's certificates
  * is read: the newest keys come last.  NOTFOUND when there is none.
+ *
+ * The whole history is for reading old mail: encryption and dual-use keys
+ * alone.  A signing key (an imported signing certificate's) would let the
+ * recovery officer sign as the user: it comes out when its certificate is
+ * named, and ks->signing says so for the audit.
  */
 static int
 keyset_read(struct service *svc, struct store_tx *tx, const struct store_user *u,
@@ -185,7 +214,8 @@ keyset_read(struct service *svc, struct store_tx *tx, const struct store_user *u
 		/* A request exports what its approver saw asked for: no key
 		 * recorded after it was made. */
 		for (size_t i = 0; rc == 0 && i < n; i++)
-			if (until == 0 || certs[i].created <= until)
+			if ((until == 0 || certs[i].created <= until) &&
+			    certs[i].purpose != PURPOSE_SIGNING)
 				rc = keyset_add(svc, tx, &certs[i], ks, &cap, err);
 		store_certs_free(certs, n);
 		certs = NULL;
@@ -194,8 +224,10 @@ keyset_read(struct service *svc, struct store_tx *tx, const struct store_user *u
 out:
 	free(next);
 	if (rc == 0 && ks->n == 0)
-		rc = smime_error_set(err, SMIME_E_NOTFOUND, "no archived key for %s%s%s",
-		    u->n_emails ? u->emails[0] : u->id, cert[0] ? " and certificate " : "", cert);
+		rc = smime_error_set(err, SMIME_E_NOTFOUND, "no archived key for %s%s%s%s",
+		    u->n_emails ? u->emails[0] : u->id, cert[0] ? " and certificate " : "", cert,
+		    cert[0] ? "" : " (an encryption or dual-use one: a signing key is recovered "
+		    "by its certificate's serial alone)");
 	if (rc != 0)
 		keyset_clear(ks);
 	return rc;
@@ -209,6 +241,7 @@ struct export_op {
 	const char *reason;
 	const char *request;     /* NULL: a direct recovery */
 	json_t *serials;
+	bool signing;            /* a signing key is exported: audited apart */
 };
 
 static int
@@ -235,7 +268,9 @@ export_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	json_t *d = json_pack("{s:O,s:s}", "serials", eo->serials, "reason", eo->reason);
 	if (d != NULL && eo->request != NULL)
 		json_object_set_new(d, "request", json_string(eo->request));
-	return audit_row(eo->svc, tx, eo->actor, "archive.recover", eo->user_id, d, err);
+	/* Who may sign as the user is a question of its own for an audit. */
+	return audit_row(eo->svc, tx, eo->actor, eo->signing ? "archive.recover-signing" :
+	    "archive.recover", eo->user_id, d, err);
 }
 
 /* Answer the PKCS#12 of ks under password, after eo's transaction. */
@@ -256,7 +291,7 @@ export_reply(struct request *rq, const struct store_user *u, struct keyset *ks,
 		reply_smime(rq, &err);
 		return;
 	}
-	log_event("info", "archive.recover", "user", u->id, "actor", rq->actor, "request",
+	log_event("info", eo->signing ? "archive.recover-signing" : "archive.recover", "user", u->id, "actor", rq->actor, "request",
 	    eo->request != NULL ? eo->request : "", NULL);
 	reply_json(rq, 200, json_pack("{s:s,s:I,s:O}", "pkcs12", b64, "keys", (json_int_t)ks->n,
 	    "serials", ks->serials));
@@ -279,6 +314,7 @@ struct request_op {
 	struct service *svc;
 	const char *actor;
 	struct store_recovery r;
+	bool signing;            /* the one key asked for is a signing key */
 };
 
 static int
@@ -292,6 +328,8 @@ request_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	json_t *d = json_pack("{s:s,s:s}", "user", ro->r.user_id, "reason", ro->r.reason);
 	if (d != NULL && ro->r.cert[0] != '\0')
 		json_object_set_new(d, "certificate", json_string(ro->r.cert));
+	if (d != NULL && ro->signing)
+		json_object_set_new(d, "signing", json_true());
 	return audit_row(ro->svc, tx, ro->actor, "recovery.request", ro->r.id, d, err);
 }
 
@@ -347,7 +385,7 @@ h_user_recover(struct request *rq)
 		goto out;
 	}
 	if (two) {
-		struct request_op ro = { .svc = rq->svc, .actor = rq->actor };
+		struct request_op ro = { .svc = rq->svc, .actor = rq->actor, .signing = ks.signing };
 		struct store_recovery *r = &ro.r;
 		service_new_id(r->id);
 		memcpy(r->user_id, u.id, sizeof(r->user_id));
@@ -374,12 +412,12 @@ h_user_recover(struct request *rq)
 		}
 		log_event("info", "recovery.request", "id", r->id, "user", u.id, "actor", rq->actor,
 		    NULL);
-		reply_json(rq, 202, json_pack("{s:o,s:s}", "request", recovery_json(r, &u),
+		reply_json(rq, 202, json_pack("{s:o,s:s}", "request", recovery_json(r, &u, ks.signing),
 		    "message", "recovery_approval = 2: a second, different token approves this "
 		    "request, then the requester exports it"));
 		goto out;
 	}
-	struct export_op eo = { rq->svc, rq->actor, u.id, reason, NULL, ks.serials };
+	struct export_op eo = { rq->svc, rq->actor, u.id, reason, NULL, ks.serials, ks.signing };
 	export_reply(rq, &u, &ks, &eo, password);
 out:
 	if (tx != NULL)
@@ -389,17 +427,30 @@ out:
 	json_decref(o);
 }
 
-static json_t *
-recovery_item(const struct store_recovery *r)
-{
-	return recovery_json(r, NULL);
-}
-
 void
 h_recovery_list(struct request *rq)
 {
-	ANSWER_PAGE(rq, struct store_recovery, recovery_list, recovery_item,
-	    store_recoveries_free);
+	struct store_page page;
+	struct store_recovery *v = NULL;
+	size_t n = 0;
+	char *next = NULL;
+	struct smime_error err;
+	struct store_tx *tx;
+
+	if (!rq_page(rq, &page) || (tx = rq_read(rq)) == NULL)
+		return;
+	int rc = rq->svc->be->recovery_list(tx, &page, &v, &n, &next, &err);
+	json_t *items = rc == 0 ? json_array() : NULL;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		json_array_append_new(items, recovery_json(&v[i], NULL, request_signing(rq->svc,
+		    tx, &v[i])));
+	rq->svc->be->rollback(tx);
+	if (rc != 0)
+		reply_smime(rq, &err);
+	else
+		reply_json(rq, 200, list_json(items, next));
+	store_recoveries_free(v, n);
+	free(next);
 }
 
 void
@@ -415,11 +466,12 @@ h_recovery_get(struct request *rq)
 	int rc = rq->svc->be->recovery_get(tx, rq->params[0], &r, &err);
 	if (rc == 0 && rq->svc->be->user_find(tx, r.user_id, &u, &err) != 0)
 		memset(&u, 0, sizeof(u));    /* purged since: the request stays */
+	bool signing = rc == 0 && request_signing(rq->svc, tx, &r);
 	rq->svc->be->rollback(tx);
 	if (rc != 0)
 		reply_smime(rq, &err);
 	else
-		reply_json(rq, 200, recovery_json(&r, &u));
+		reply_json(rq, 200, recovery_json(&r, &u, signing));
 	store_recovery_clear(&r);
 	store_user_clear(&u);
 }
@@ -430,12 +482,27 @@ struct approve_op {
 	const char *id;
 	int status;              /* the refusal's HTTP status */
 	struct store_recovery r;
+	bool signing;            /* it asks for a signing key */
 };
+
+struct token_reader {
+	const struct store_backend *be;
+	struct store_tx *tx;
+};
+
+static int
+token_read(void *arg, const char *id, struct store_token *t_r, struct smime_error *err)
+{
+	struct token_reader *tr = arg;
+
+	return tr->be->token_get(tr->tx, id, t_r, err);
+}
 
 static int
 approve_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 {
 	struct approve_op *ao = arg;
+	struct token_reader tr = { ao->svc->be, tx };
 	int64_t now = service_now();
 	const char *why;
 	int rc;
@@ -445,16 +512,24 @@ approve_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 		return rc;
 	if ((why = recovery_refusal(&ao->r, ao->actor, RECOVERY_APPROVED, now, &ao->status)) != NULL)
 		return smime_error_set(err, SMIME_E_EXISTS, "recovery request %s: %s", ao->id, why);
+	/* A second person as far as tokens tell: not a token either made. */
+	if ((rc = recovery_lineage_refusal(&ao->r, ao->actor, token_read, &tr, &why, err)) != 0)
+		return rc;
+	if (why != NULL) {
+		ao->status = 403;
+		return smime_error_set(err, SMIME_E_EXISTS, "recovery request %s: %s", ao->id, why);
+	}
 	if ((rc = ao->svc->be->recovery_decide(tx, ao->id, RECOVERY_PENDING, RECOVERY_APPROVED,
 	    ao->actor, now, err)) != 0)
 		return rc;
 	ao->r.status = RECOVERY_APPROVED;
 	ao->r.decided = now;
+	ao->signing = request_signing(ao->svc, tx, &ao->r);
 	free(ao->r.approver);
 	ao->r.approver = strdup(ao->actor);
 	return audit_row(ao->svc, tx, ao->actor, "recovery.approve", ao->id,
-	    json_pack("{s:s,s:s,s:s}", "user", ao->r.user_id, "requester", ao->r.requester,
-	    "reason", ao->r.reason), err);
+	    json_pack("{s:s,s:s,s:s,s:b}", "user", ao->r.user_id, "requester", ao->r.requester,
+	    "reason", ao->r.reason, "signing", ao->signing), err);
 }
 
 void
@@ -471,7 +546,7 @@ h_recovery_approve(struct request *rq)
 			reply_smime(rq, &err);
 	} else {
 		log_event("info", "recovery.approve", "id", ao.id, "actor", rq->actor, NULL);
-		reply_json(rq, 200, recovery_json(&ao.r, NULL));
+		reply_json(rq, 200, recovery_json(&ao.r, NULL, ao.signing));
 	}
 	store_recovery_clear(&ao.r);
 }
@@ -518,7 +593,7 @@ h_recovery_export(struct request *rq)
 		goto out;
 	}
 	/* The transaction checks the request again: one export, by its requester. */
-	struct export_op eo = { rq->svc, rq->actor, u.id, r.reason, r.id, ks.serials };
+	struct export_op eo = { rq->svc, rq->actor, u.id, r.reason, r.id, ks.serials, ks.signing };
 	export_reply(rq, &u, &ks, &eo, password);
 out:
 	if (tx != NULL)

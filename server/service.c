@@ -164,7 +164,9 @@ bootstrap(struct service *svc, struct smime_error *err)
 			goto out;
 		}
 	}
-	if ((rc = token_make("initial", &b.token, text, err)) != 0)
+	if ((rc = token_make("initial", &b.token, text, err)) == 0)
+		snprintf(b.token.created_by, sizeof(b.token.created_by), "system");
+	if (rc != 0)
 		goto out;
 	/* The token file first: a committed token nobody can read would lock
 	 * the administrators out. */

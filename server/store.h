@@ -156,6 +156,10 @@ struct store_token {
 	enum store_role role;            /* exactly one of them */
 	int64_t created, last_used, revoked_at; /* 0 when never / not */
 	int64_t expires;                 /* refused from this time on; 0: never */
+	/* Who made it: the id of the token that did, "system" for the token
+	 * made at the first start, "" when it is not known (a token made
+	 * before this was kept and without its token.create audit row). */
+	char created_by[STORE_ID_SIZE];
 };
 
 struct store_audit {

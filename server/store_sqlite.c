@@ -308,6 +308,14 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'"
 	"  CHECK (role IN ('admin', 'operator', 'recovery', 'auditor'));"
 	"ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
+	/* Who made each token (two-person recovery refuses an approver that
+	 * the requester made, or that made it): the token id, or "system" for
+	 * the first start's; for the tokens made before, their token.create
+	 * row says it; none: "" (unknown). */
+	"ALTER TABLE tokens ADD COLUMN created_by TEXT NOT NULL DEFAULT '';"
+	"UPDATE tokens SET created_by = COALESCE((SELECT CASE WHEN actor LIKE 'token:%'"
+	"  THEN substr(actor, 7) ELSE actor END FROM audit WHERE action = 'token.create'"
+	"  AND object = tokens.id ORDER BY seq LIMIT 1), '');"
 	"ALTER TABLE audit ADD COLUMN user_id TEXT NOT NULL DEFAULT '';"
 	"DROP TRIGGER audit_no_update;"
 	"UPDATE audit SET user_id = CASE"
@@ -432,7 +440,7 @@ enum stmt_id {
 	" crl_der, crl_updated, created"
 #define PROFILE_COLS "name, purpose, ca_id, validity_days, br_profile, key_alg," \
 	" allow_generate, created, updated"
-#define TOKEN_COLS "id, name, hash, created, last_used, revoked_at, role, expires"
+#define TOKEN_COLS "id, name, hash, created, last_used, revoked_at, role, expires, created_by"
 #define AUDIT_COLS "seq, time, actor, action, object, detail, user_id"
 #define PUBLISH_COLS "user_id, seq, attempts, next_at, queued, error"
 #define SPROF_COLS "name, ca_id, rsa_min_bits, ec_curves, subject, san_all, non_repudiation," \
@@ -572,7 +580,7 @@ static const char *const sql_text[S_CERT_LIST] = {
 	    " WHERE ca_id = ?1 AND status = 4 ORDER BY serial",
 
 	[S_TOKEN_INSERT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-	    " ?7, ?8)",
+	    " ?7, ?8, ?9)",
 	[S_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM tokens WHERE id = ?1",
 	[S_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY created, id",
 	[S_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0",
@@ -978,6 +986,8 @@ row_token(sqlite3_stmt *s, void *item)
 		goto fail;
 	}
 	t->expires = sqlite3_column_int64(s, 7);
+	if ((r = col_field(s, 8, t->created_by, sizeof(t->created_by))) != 0)
+		goto fail;
 	return 0;
 fail:
 	store_token_clear(t);
@@ -3676,6 +3686,8 @@ sq_token_insert(struct store_tx *tx, const struct store_token *t, struct smime_e
 		rc = bind_str(s, 7, store_role_name(t->role));
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 8, t->expires);
+	if (rc == SQLITE_OK)
+		rc = bind_field(s, 9, t->created_by, sizeof(t->created_by));
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)

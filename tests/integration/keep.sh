@@ -26,6 +26,22 @@ p12_pubs() {
 	for f in "$T"/pk[0-9]*; do openssl pkey -in "$f" -pubout 2>/dev/null | sed -n 2p; rm -f "$f"; done | sort
 }
 
+# A partner CA (an organisation's other CA), and signing certificates of it:
+# signing_p12 NAME EMAIL OUT makes $P/NAME.key, $P/NAME.crt and the PKCS#12
+# OUT under $T/pw.
+P=$T/partner
+mkdir -p "$P"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/ca.key" -out "$P/ca.crt" \
+	-subj "/O=Partner/CN=Partner CA" -days 3650 \
+	-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+signing_p12() {
+	local name=$1 email=$2 out=$3
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/$name.key" -subj "/CN=$email" -out "$P/$name.csr" 2>/dev/null
+	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\nsubjectAltName=email:%s\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' "$email" >"$P/$name.ext"
+	openssl x509 -req -in "$P/$name.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 700 -extfile "$P/$name.ext" -out "$P/$name.crt" 2>/dev/null
+	openssl pkcs12 -export -inkey "$P/$name.key" -in "$P/$name.crt" -certfile "$P/ca.crt" -passout file:"$T/pw" -out "$out"
+}
+
 # ---- keys the service makes are archived --------------------------------
 expect 0 "a user" "$SMIME" admin user add zoe@example.org --name "Zoe"
 zoe_id=$(cat "$T/.out")
@@ -127,13 +143,27 @@ archive_retention_days = 30
 EOF
 if ! start_smimed "$D2" --config "$T/two.conf"; then not_ok "smimed starts with recovery_approval = 2" "$(tail "$D2.log")"; done_testing; exit 1; fi
 A=$SVC_TOKEN
-expect 0 "a second token, of the recovery role" "$SMIME" admin token create second --role recovery
+# Two people, each with a token the first start's token made for them,
+# before any request.
+expect 0 "a token for the first person (admin)" "$SMIME" admin token create alice --role admin
+X=$(cat "$T/.out")
+expect 0 "a token for the second person (recovery)" "$SMIME" admin token create bob --role recovery
 B=$(cat "$T/.out")
+expect 0 "token list --json" "$SMIME" admin token list --json
+a_id=$(jq -r '.items[] | select(.name == "initial") | .id' "$T/.out")
+jq -e --arg a "$a_id" '([.items[] | select(.name == "initial" and .created_by == "system")] | length == 1) and
+	([.items[] | select(.name == "alice" and .created_by == $a)] | length == 1)' "$T/.out" >/dev/null &&
+	ok "token list says who made each token" || not_ok "created_by in token list" "$(cat "$T/.out")"
+expect 0 "token list" "$SMIME" admin token list
+contains "with a column for it" "$T/.out" "CREATED-BY"
 expect 0 "a user" "$SMIME" admin user add una@example.org
 expect 0 "with a generated key" "$SMIME" admin cert issue --user una@example.org --profile encryption --password-file "$T/pw" -o "$T/u1.p12"
+sleep 1.1
+SVC_TOKEN=$X
 code=$(api POST /api/v1/users/una@example.org/recover '{"password":"recovery-pw-1","reason":"direct"}')
 [ "$code" = 202 ] && jq -e '.pkcs12 == null and .request.status == "pending"' "$T/.body" >/dev/null &&
 	ok "a recovery is a request, nothing exported (202)" || not_ok "direct recovery under approval 2 ($code)" "$(cat "$T/.body")"
+export SMIME_TOKEN=$X
 expect 0 "smime admin recover makes a request" \
 	"$SMIME" admin recover --user una@example.org --reason "legal hold 42" -o "$T/u-r.p12" --password-file "$T/recpw"
 req=$(cat "$T/.out")
@@ -142,8 +172,28 @@ expect 5 "the requester cannot approve their own request" "$SMIME" admin recover
 contains "saying why" "$T/.err" "requester|own request|second"
 status_is "the API answers the requester's approval 403 with the JSON error" 403 POST "/api/v1/recovery-requests/$req/approve"
 status_is "a request nobody made: 404" 404 POST "/api/v1/recovery-requests/0190a000-0000-7000-8000-000000000000/approve"
+# The attacker's side: one admin alone, with the tokens an admin can make.
+expect 0 "the requester makes itself a recovery token" "$SMIME" admin token create mine --role recovery
+R=$(cat "$T/.out")
+SMIME_TOKEN=$R expect 5 "which cannot approve the request of the token that made it" "$SMIME" admin recovery approve "$req"
+contains "saying that the requester made it" "$T/.err" "made by the requester"
+SVC_TOKEN=$R status_is "the API answers it 403" 403 POST "/api/v1/recovery-requests/$req/approve"
+jq -e '.error.code == "forbidden" and (.error.message | test("made by the requester"))' "$T/.body" >/dev/null &&
+	ok "with a JSON error that says why" || not_ok "JSON error of the refusal" "$(cat "$T/.body")"
+expect 0 "and an admin token" "$SMIME" admin token create mine-admin --role admin
+M=$(cat "$T/.out")
+SMIME_TOKEN=$M expect 0 "which makes a recovery token" "$SMIME" admin token create mine2 --role recovery
+R2=$(cat "$T/.out")
+SMIME_TOKEN=$R2 expect 5 "a token made by a token the requester made cannot approve either" "$SMIME" admin recovery approve "$req"
+SMIME_TOKEN=$A expect 5 "nor the token that made the requester's token" "$SMIME" admin recovery approve "$req"
+contains "saying so" "$T/.err" "made the requester"
+SMIME_TOKEN=$A expect 0 "the first start's token makes another token after the request" "$SMIME" admin token create late --role recovery
+Z=$(cat "$T/.out")
+SMIME_TOKEN=$Z expect 5 "a token made after the request cannot approve it" "$SMIME" admin recovery approve "$req"
+contains "saying so" "$T/.err" "after the request"
+SMIME_TOKEN=$R expect 5 "nor can the requester's token fetch it" "$SMIME" admin recovery fetch "$req" -o "$T/u-r.p12" --password-file "$T/recpw"
 expect 5 "nor fetch it before approval" "$SMIME" admin recovery fetch "$req" -o "$T/u-r.p12" --password-file "$T/recpw"
-SMIME_TOKEN=$B expect 0 "a second token approves" "$SMIME" admin recovery approve "$req"
+SMIME_TOKEN=$B expect 0 "a token of another person, made before the request, approves" "$SMIME" admin recovery approve "$req"
 SMIME_TOKEN=$B expect 5 "the approver cannot fetch what another requested" "$SMIME" admin recovery fetch "$req" -o "$T/u-b.p12" --password-file "$T/recpw"
 expect 0 "the requester fetches the approved export" "$SMIME" admin recovery fetch "$req" -o "$T/u-r.p12" --password-file "$T/recpw"
 [ "$(p12_keys "$T/u-r.p12" "$T/recpw")" = 1 ] && ok "with the key" || not_ok "approved export"
@@ -172,6 +222,27 @@ jq -e --arg r "$req" '([.items[] | select(.action == "recovery.request" and .obj
 	([.items[] | select(.action == "recovery.approve" and .object == $r)] | length == 1) and
 	([.items[] | select(.action == "archive.recover" and .detail.request == $r)] | length == 1)' "$T/.out" >/dev/null &&
 	ok "request, approval and export are audited" || not_ok "two-person audit" "$(jq -c '[.items[] | select(.action | test("recover"))]' "$T/.out")"
+# A signing key by two persons: the approver sees what is asked for, and the
+# export is audited apart.
+expect 0 "the partner CA joins the trust collection" "$SMIME" admin trust import "$P/ca.crt"
+signing_p12 us una@example.org "$T/u-sign.p12"
+expect 0 "una's signing certificate is imported" "$SMIME" admin import --user una@example.org --password-file "$T/pw" "$T/u-sign.p12"
+us_serial=$(openssl x509 -in "$P/us.crt" -noout -serial | cut -d= -f2)
+expect 0 "a request for her signing key" "$SMIME" admin recover --user una@example.org --serial "$us_serial" --reason "sign as una" -o "$T/u-sg.p12" --password-file "$T/recpw"
+sreq=$(cat "$T/.out")
+SMIME_TOKEN=$B expect 0 "the approver looks at it" "$SMIME" admin recovery show "$sreq" --json
+jq -e '.signing == true' "$T/.out" >/dev/null && ok "and sees that it is a signing key" || not_ok "signing in the request" "$(cat "$T/.out")"
+SMIME_TOKEN=$B expect 0 "recovery list" "$SMIME" admin recovery list
+grep "^$sreq" "$T/.out" | grep -q "signing-key" && ok "lists it as a signing key" || not_ok "signing-key in the list" "$(cat "$T/.out")"
+SMIME_TOKEN=$B expect 0 "approves it" "$SMIME" admin recovery approve "$sreq"
+expect 0 "the requester fetches it" "$SMIME" admin recovery fetch "$sreq" -o "$T/u-sg.p12" --password-file "$T/recpw"
+openssl pkey -in "$P/us.key" -pubout 2>/dev/null | sed -n 2p >"$T/us.pubs"
+p12_pubs "$T/u-sg.p12" "$T/recpw" >"$T/u-sg.pubs"
+same "it is her signing key" "$T/us.pubs" "$T/u-sg.pubs"
+expect 0 "the audit log" "$SMIME" admin audit --json
+jq -e --arg r "$sreq" '([.items[] | select(.action == "recovery.request" and .object == $r and .detail.signing == true)] | length == 1) and
+	([.items[] | select(.action == "archive.recover-signing" and .detail.request == $r)] | length == 1)' "$T/.out" >/dev/null &&
+	ok "its request and its export say it is a signing key" || not_ok "two-person signing audit" "$(jq -c '[.items[] | select(.action | test("recover"))]' "$T/.out")"
 expect 0 "delete una" "$SMIME" admin user delete una@example.org
 # A leaver's trail is what an audit looks for: by the address they held.
 expect 0 "the audit of the deleted una, by her address" "$SMIME" admin audit --user una@example.org --json
@@ -211,6 +282,42 @@ if start_smimed "$D3"; then
 		"$SMIME" admin recover --user wes@example.org --reason "long history" -o "$T/w-r.p12" --password-file "$T/recpw"
 	[ "$(p12_keys "$T/w-r.p12" "$T/recpw")" = 1 ] && ok "with his encryption key, past the first 1,000 certificates" ||
 		not_ok "the newest key is in the export" "$(cat "$T/.err")"
+
+	# ---- a signing key is exported only when asked for by its serial -------------
+	# An imported signing certificate's key is archived, but a recovery of
+	# the whole history is for reading old mail: it holds encryption and
+	# dual-use keys; a signing key comes out by --serial alone, audited apart.
+	signing_p12 s wes@example.org "$T/w-sign.p12"
+	expect 0 "the partner CA joins the trust collection" "$SMIME" admin trust import "$P/ca.crt"
+	expect 0 "wes's signing certificate and key are imported" "$SMIME" admin import --user wes@example.org --password-file "$T/pw" "$T/w-sign.p12"
+	contains "as a signing certificate" "$T/.out" "^imported signing"
+	sign_serial=$(openssl x509 -in "$P/s.crt" -noout -serial | cut -d= -f2)
+	expect 0 "recover his whole history again" \
+		"$SMIME" admin recover --user wes@example.org --reason "old mail" -o "$T/w-r2.p12" --password-file "$T/recpw"
+	[ "$(p12_keys "$T/w-r2.p12" "$T/recpw")" = 1 ] && ok "it holds his encryption key, not his signing key" ||
+		not_ok "no signing key in a whole-history export" "$(p12_keys "$T/w-r2.p12" "$T/recpw") keys"
+	p12_pubs "$T/w1.p12" "$T/pw" >"$T/w1.pubs"
+	p12_pubs "$T/w-r2.p12" "$T/recpw" >"$T/w-r2.pubs"
+	same "and that key is the encryption key" "$T/w1.pubs" "$T/w-r2.pubs"
+	code=$(api POST /api/v1/users/wes@example.org/recover '{"password":"recovery-pw-1","reason":"api"}')
+	[ "$code" = 200 ] && jq -e --arg s "$sign_serial" '.keys == 1 and ([.serials[] | select(ascii_upcase == ($s | ascii_upcase))] | length == 0)' "$T/.body" >/dev/null &&
+		ok "the API's answer names no signing serial" || not_ok "API whole history ($code)" "$(jq -c '.serials' "$T/.body")"
+	expect 0 "recover the signing key by its serial" \
+		"$SMIME" admin recover --user wes@example.org --serial "$sign_serial" --reason "sign as wes: court order" -o "$T/w-s.p12" --password-file "$T/recpw"
+	openssl pkey -in "$P/s.key" -pubout 2>/dev/null | sed -n 2p >"$T/s.pubs"
+	p12_pubs "$T/w-s.p12" "$T/recpw" >"$T/w-s.pubs"
+	same "it is his signing key" "$T/s.pubs" "$T/w-s.pubs"
+	expect 0 "the audit log" "$SMIME" admin audit --json
+	jq -e '([.items[] | select(.action == "archive.recover-signing" and .detail.reason == "sign as wes: court order")] | length == 1) and
+		([.items[] | select(.action == "archive.recover" and .detail.reason == "sign as wes: court order")] | length == 0) and
+		([.items[] | select(.action == "archive.recover-signing" and .detail.reason == "old mail")] | length == 0)' "$T/.out" >/dev/null &&
+		ok "the signing key's export is audited with its own action" || not_ok "archive.recover-signing" "$(jq -c '[.items[] | select(.action | test("recover"))]' "$T/.out")"
+	expect 0 "a user with a signing key only" "$SMIME" admin user add sol@example.org
+	signing_p12 t sol@example.org "$T/t.p12"
+	expect 0 "imported" "$SMIME" admin import --user sol@example.org --password-file "$T/pw" "$T/t.p12"
+	expect 4 "her whole history holds nothing to export" \
+		"$SMIME" admin recover --user sol@example.org --reason "x" -o "$T/t-r.p12" --password-file "$T/recpw"
+	contains "and the answer names --serial for signing keys" "$T/.err" "serial"
 else
 	not_ok "smimed starts again" "$(tail "$D3.log")"
 fi

@@ -1630,6 +1630,8 @@ test_tokens(void **state)
 	t.role = 16;
 	assert_int_equal(B->token_insert(tx, &t, &err), SMIME_E_USAGE);
 	t.role = ROLE_ADMIN;
+	/* Who made a token is kept: "system" at the first start, else the token's id. */
+	strcpy(t.created_by, "system");
 	CHECK(B->token_insert(tx, &t, &err));
 	assert_int_equal(B->token_insert(tx, &t, &err), SMIME_E_EXISTS);
 	strcpy(t.id, "t2");
@@ -1637,6 +1639,7 @@ test_tokens(void **state)
 	t.created = 20;
 	t.role = ROLE_RECOVERY;
 	t.expires = 5000;
+	strcpy(t.created_by, "t1");
 	CHECK(B->token_insert(tx, &t, &err));
 
 	/* A use is recorded once per interval: the second touch within it changes nothing. */
@@ -1663,6 +1666,7 @@ test_tokens(void **state)
 	assert_int_equal(got.revoked_at, 200);
 	assert_int_equal(got.role, ROLE_ADMIN);
 	assert_int_equal(got.expires, 0);
+	assert_string_equal(got.created_by, "system");
 	store_token_clear(&got);
 
 	CHECK(B->token_list(tx, &v, &n, &err));
@@ -1672,6 +1676,7 @@ test_tokens(void **state)
 	assert_int_equal(v[1].revoked_at, 0);
 	assert_int_equal(v[1].role, ROLE_RECOVERY);
 	assert_int_equal(v[1].expires, 5000);
+	assert_string_equal(v[1].created_by, "t1");
 	store_tokens_free(v, n);
 	tx_commit(tx);
 }
@@ -1887,11 +1892,14 @@ test_migrate_roles(void **state)
 	    "DROP INDEX users_deleted; ALTER TABLE users DROP COLUMN deleted;");
 	raw_exec(path, "DROP INDEX audit_actor; DROP INDEX audit_action; DROP INDEX audit_user;"
 	    "ALTER TABLE tokens DROP COLUMN role; ALTER TABLE tokens DROP COLUMN expires;"
+	    "ALTER TABLE tokens DROP COLUMN created_by;"
 	    "ALTER TABLE audit DROP COLUMN user_id;"
 	    "INSERT INTO tokens (id, name, hash, created) VALUES ('old', 'initial',"
-	    "  zeroblob(32), 7);"
+	    "  zeroblob(32), 7), ('kid', 'second', zeroblob(32), 8),"
+	    "  ('lost', 'no trail', zeroblob(32), 9);"
 	    "INSERT INTO audit (time, actor, action, object, detail) VALUES"
 	    "  (1, 'system', 'token.create', 'old', '{\"name\":\"initial\"}'),"
+	    "  (1, 'token:old', 'token.create', 'kid', '{\"name\":\"second\"}'),"
 	    "  (2, 'token:old', 'user.create', 'u9', '{\"emails\":[]}'),"
 	    "  (3, 'token:old', 'cert.issue', 'AB12', '{\"user\":\"u8\"}'),"
 	    "  (4, 'token:old', 'archive.recover', 'u7', '{\"serials\":[]}'),"
@@ -1904,14 +1912,23 @@ test_migrate_roles(void **state)
 	assert_int_equal(t.role, ROLE_ADMIN);
 	assert_int_equal(t.expires, 0);
 	assert_int_equal(t.created, 7);
+	/* Who made each token comes from its token.create row; none: unknown (""). */
+	assert_string_equal(t.created_by, "system");
+	store_token_clear(&t);
+	CHECK(B->token_get(tx, "kid", &t, &err));
+	assert_string_equal(t.created_by, "old");
+	store_token_clear(&t);
+	CHECK(B->token_get(tx, "lost", &t, &err));
+	assert_string_equal(t.created_by, "");
 	store_token_clear(&t);
 	CHECK(B->audit_list(tx, &page, NULL, &v, &n, &next, &err));
-	assert_int_equal(n, 5);
+	assert_int_equal(n, 6);
 	assert_string_equal(v[0].user_id, "");
-	assert_string_equal(v[1].user_id, "u9");
-	assert_string_equal(v[2].user_id, "u8");
-	assert_string_equal(v[3].user_id, "u7");
-	assert_string_equal(v[4].user_id, "u9");
+	assert_string_equal(v[1].user_id, "");
+	assert_string_equal(v[2].user_id, "u9");
+	assert_string_equal(v[3].user_id, "u8");
+	assert_string_equal(v[4].user_id, "u7");
+	assert_string_equal(v[5].user_id, "u9");
 	store_audits_free(v, n);
 	B->rollback(tx);
 	/* Still append-only after the migration lifted the trigger for a moment. */
