@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -45,19 +46,53 @@ token_create_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	    to->t.created_by), err);
 }
 
+/*
+ * The token named by id, or by a unique prefix of its id (at least four
+ * characters, as people copy them from token list).  Only administration
+ * takes prefixes: a request's own token is always named whole.
+ */
+static int
+token_by_id_or_prefix(struct service *svc, struct store_tx *tx, const char *id,
+    struct store_token *t_r, struct smime_error *err)
+{
+	struct store_token *v = NULL;
+	size_t n = 0, hits = 0, len = strlen(id);
+	int rc = svc->be->token_get(tx, id, t_r, err);
+
+	if (rc != SMIME_E_NOTFOUND || len < 4)
+		return rc;
+	if ((rc = svc->be->token_list(tx, &v, &n, err)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (strncasecmp(v[i].id, id, len) == 0 && hits++ == 0) {
+			store_token_clear(t_r);
+			*t_r = v[i];
+			memset(&v[i], 0, sizeof(v[i]));
+		}
+	store_tokens_free(v, n);
+	if (hits == 1)
+		return 0;
+	store_token_clear(t_r);
+	memset(t_r, 0, sizeof(*t_r));
+	if (hits == 0)
+		return smime_error_set(err, SMIME_E_NOTFOUND, "no token '%.64s'", id);
+	return smime_error_set(err, SMIME_E_EXISTS, "'%.64s' is ambiguous: it starts the ids of "
+	    "%zu tokens: give more of it", id, hits);
+}
+
 static int
 token_revoke_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 {
 	struct token_op *to = arg;
 	int rc;
 
-	if ((rc = to->svc->be->token_get(tx, to->id, &to->t, err)) != 0)
+	if ((rc = token_by_id_or_prefix(to->svc, tx, to->id, &to->t, err)) != 0)
 		return rc;
 	if (to->t.revoked_at != 0)
-		return smime_error_set(err, SMIME_E_EXISTS, "token %s is revoked already", to->id);
-	if ((rc = to->svc->be->token_revoke(tx, to->id, service_now(), err)) != 0)
+		return smime_error_set(err, SMIME_E_EXISTS, "token %s is revoked already", to->t.id);
+	if ((rc = to->svc->be->token_revoke(tx, to->t.id, service_now(), err)) != 0)
 		return rc;
-	return audit_row(to->svc, tx, to->actor, "token.revoke", to->id,
+	return audit_row(to->svc, tx, to->actor, "token.revoke", to->t.id,
 	    json_pack("{s:s}", "name", to->t.name ? to->t.name : ""), err);
 }
 

@@ -519,7 +519,8 @@ approve_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 		ao->status = 403;
 		return smime_error_set(err, SMIME_E_EXISTS, "recovery request %s: %s", ao->id, why);
 	}
-	if ((rc = ao->svc->be->recovery_decide(tx, ao->id, RECOVERY_PENDING, RECOVERY_APPROVED,
+	/* ao->id may be a prefix: the request is named by its whole id from here. */
+	if ((rc = ao->svc->be->recovery_decide(tx, ao->r.id, RECOVERY_PENDING, RECOVERY_APPROVED,
 	    ao->actor, now, err)) != 0)
 		return rc;
 	ao->r.status = RECOVERY_APPROVED;
@@ -527,7 +528,7 @@ approve_fn(struct store_tx *tx, void *arg, struct smime_error *err)
 	ao->signing = request_signing(ao->svc, tx, &ao->r);
 	free(ao->r.approver);
 	ao->r.approver = strdup(ao->actor);
-	return audit_row(ao->svc, tx, ao->actor, "recovery.approve", ao->id,
+	return audit_row(ao->svc, tx, ao->actor, "recovery.approve", ao->r.id,
 	    json_pack("{s:s,s:s,s:s,s:b}", "user", ao->r.user_id, "requester", ao->r.requester,
 	    "reason", ao->r.reason, "signing", ao->signing), err);
 }
@@ -545,7 +546,7 @@ h_recovery_approve(struct request *rq)
 		else
 			reply_smime(rq, &err);
 	} else {
-		log_event("info", "recovery.approve", "id", ao.id, "actor", rq->actor, NULL);
+		log_event("info", "recovery.approve", "id", ao.r.id, "actor", rq->actor, NULL);
 		reply_json(rq, 200, recovery_json(&ao.r, NULL, ao.signing));
 	}
 	store_recovery_clear(&ao.r);

@@ -400,6 +400,7 @@ enum stmt_id {
 	S_TRUST_PUT, S_TRUST_LIST, S_TRUST_DELETE,
 	S_DISTRUST_PUT, S_DISTRUST_LIST, S_DISTRUST_DELETE, S_CERT_WITHDRAW,
 	S_USER_PREFIX, S_GROUP_PREFIX, S_DEVICE_PREFIX, S_STX_PREFIX, S_CERT_PREFIX,
+	S_RECOVERY_PREFIX,
 	S_PUBLISH_DUE, S_PUBLISH_DONE, S_PUBLISH_RETRY, S_PUBLISH_ALL, S_PUBLISH_PENDING,
 	S_PUBLISH_COUNT,
 	S_SPROF_PUT, S_SPROF_GET, S_SPROF_LIST, S_SPROF_DELETE,
@@ -611,6 +612,7 @@ static const char *const sql_text[S_CERT_LIST] = {
 	[S_DEVICE_PREFIX] = "SELECT id FROM devices WHERE " PREFIX_RANGE("id"),
 	[S_STX_PREFIX] = "SELECT id FROM scep_transactions WHERE " PREFIX_RANGE("id"),
 	[S_CERT_PREFIX] = "SELECT DISTINCT serial FROM certs WHERE " PREFIX_RANGE("serial"),
+	[S_RECOVERY_PREFIX] = "SELECT id FROM recovery_requests WHERE " PREFIX_RANGE("id"),
 	[S_PUBLISH_DUE] = "SELECT " PUBLISH_COLS " FROM publish_queue WHERE next_at <= ?1"
 	    " ORDER BY next_at, queued LIMIT ?2",
 	[S_PUBLISH_DONE] = "DELETE FROM publish_queue WHERE user_id = ?1 AND seq = ?2",
@@ -4079,6 +4081,16 @@ sq_recovery_get(struct store_tx *tx, const char *id, struct store_recovery *r_r,
 	memset(r_r, 0, sizeof(*r_r));
 	if ((ret = get_one(tx->c, S_RECOVERY_GET, id, row_recovery, r_r, &found, err)) != 0)
 		return ret;
+	if (!found) {
+		/* A unique prefix of the id, as for the other records. */
+		char whole[STORE_TID_SIZE];
+		if ((ret = id_by_prefix(tx, S_RECOVERY_PREFIX, id, true, whole, sizeof(whole),
+		    "recovery request", &found, err)) != 0)
+			return ret;
+		if (found && (ret = get_one(tx->c, S_RECOVERY_GET, whole, row_recovery, r_r,
+		    &found, err)) != 0)
+			return ret;
+	}
 	if (!found)
 		return smime_error_set(err, SMIME_E_NOTFOUND, "no recovery request '%.64s'", id);
 	return 0;

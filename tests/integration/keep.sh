@@ -193,7 +193,7 @@ SMIME_TOKEN=$Z expect 5 "a token made after the request cannot approve it" "$SMI
 contains "saying so" "$T/.err" "after the request"
 SMIME_TOKEN=$R expect 5 "nor can the requester's token fetch it" "$SMIME" admin recovery fetch "$req" -o "$T/u-r.p12" --password-file "$T/recpw"
 expect 5 "nor fetch it before approval" "$SMIME" admin recovery fetch "$req" -o "$T/u-r.p12" --password-file "$T/recpw"
-SMIME_TOKEN=$B expect 0 "a token of another person, made before the request, approves" "$SMIME" admin recovery approve "$req"
+SMIME_TOKEN=$B expect 0 "a token of another person, made before the request, approves (naming it by a prefix of its id)" "$SMIME" admin recovery approve "${req:0:13}"
 SMIME_TOKEN=$B expect 5 "the approver cannot fetch what another requested" "$SMIME" admin recovery fetch "$req" -o "$T/u-b.p12" --password-file "$T/recpw"
 expect 0 "the requester fetches the approved export" "$SMIME" admin recovery fetch "$req" -o "$T/u-r.p12" --password-file "$T/recpw"
 [ "$(p12_keys "$T/u-r.p12" "$T/recpw")" = 1 ] && ok "with the key" || not_ok "approved export"

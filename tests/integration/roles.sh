@@ -267,6 +267,14 @@ contains "token list shows the initial token as admin, never expiring" "$T/.out"
 expect 5 "an operator token cannot list tokens (403: exit 5)" env SMIME_TOKEN="$CLI_OP" "$SMIME" admin token list
 in_err "the CLI says the role may not" "role operator may not"
 expect 0 "an operator token adds a user" env SMIME_TOKEN="$CLI_OP" "$SMIME" admin user add carol@example.org
+expect 0 "token list --json" "$SMIME" admin --json token list
+OP_ID=$(jq -r '.items[] | select(.name == "ci-op") | .id' "$T/.out")
+expect 0 "token revoke by a unique prefix of the id" "$SMIME" admin token revoke "${OP_ID:0:8}"
+expect 5 "the operator token revoked: refused (exit 5)" env SMIME_TOKEN="$CLI_OP" "$SMIME" admin user list
+expect 0 "the audit log" "$SMIME" admin --json audit --action token.revoke
+jq -e --arg id "$OP_ID" '[.items[] | select(.object == $id)] | length == 1' "$T/.out" >/dev/null &&
+	ok "the revocation is audited under the whole id" || not_ok "token.revoke audit" "$(cat "$T/.out")"
+expect 4 "token revoke of a prefix nobody has: not found" "$SMIME" admin token revoke ffffffff
 expect 5 "an expired token: exit 5" env SMIME_TOKEN="$EXPIRED" "$SMIME" admin user list
 in_err "the CLI says it expired" "expired"
 
