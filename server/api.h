@@ -136,6 +136,10 @@ char *api_cert_pem(const unsigned char *der, size_t len);
 void api_hex(const unsigned char *in, size_t n, char *out);
 /* A slug: CA ids and profile names, [a-z0-9][a-z0-9-]{0,63}. */
 bool api_slug(const char *s);
+/* A certificate named by its SHA-256 fingerprint (64 hexadecimal digits,
+ * put in lower case) or its serial (ca_serial_parse), into out as a key
+ * for cert_get.  SMIME_E_INPUT with err set for anything else. */
+int api_cert_name(const char *in, char out[STORE_SERIAL_SIZE], struct smime_error *err);
 /* data[len] in base64, NUL-terminated (caller frees), or NULL. */
 char *api_base64_encode(const void *data, size_t len);
 /* keys[i] with certs[i] (and extra, may be NULL) as a PKCS#12 (AES-256)

@@ -103,8 +103,8 @@ h_certs_list(struct request *rq)
  * serial) or its serial (at most 40 digits in a conforming certificate,
  * RFC 5280 4.1.2.2).
  */
-static int
-cert_name(const char *in, char out[STORE_SERIAL_SIZE], struct smime_error *err)
+int
+api_cert_name(const char *in, char out[STORE_SERIAL_SIZE], struct smime_error *err)
 {
 	size_t n = strspn(in, "0123456789abcdefABCDEF");
 
@@ -125,7 +125,7 @@ h_cert_get(struct request *rq)
 	struct smime_error err;
 	struct store_tx *tx;
 
-	if (cert_name(rq->params[0], serial, &err) != 0) {
+	if (api_cert_name(rq->params[0], serial, &err) != 0) {
 		reply_smime(rq, &err);
 		return;
 	}
@@ -421,7 +421,7 @@ h_cert_withdraw(struct request *rq)
 	struct withdraw_op wo = { .svc = rq->svc, .actor = rq->actor };
 	struct smime_error err;
 
-	if (cert_name(rq->params[0], wo.serial, &err) != 0 ||
+	if (api_cert_name(rq->params[0], wo.serial, &err) != 0 ||
 	    rq_commit(rq, withdraw_fn, &wo, &err) != 0)
 		reply_smime(rq, &err);
 	else
@@ -458,7 +458,7 @@ h_cert_revoke(struct request *rq)
 		    "are not reasons for a subscriber certificate)");
 		goto out;
 	}
-	if (cert_name(rq->params[0], ro.serial, &err) != 0 ||
+	if (api_cert_name(rq->params[0], ro.serial, &err) != 0 ||
 	    rq_commit(rq, revoke_fn, &ro, &err) != 0) {
 		reply_smime(rq, &err);
 		goto out;

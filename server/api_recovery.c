@@ -74,21 +74,6 @@ recovery_json(const struct store_recovery *r, const struct store_user *u, bool s
 	return j;
 }
 
-/* A certificate named by serial or SHA-256 fingerprint, as a key for cert_get. */
-static int
-cert_key(const char *in, char out[STORE_SERIAL_SIZE], struct smime_error *err)
-{
-	size_t n = strspn(in, "0123456789abcdefABCDEF");
-
-	if (n == 64 && in[64] == '\0') {
-		for (size_t i = 0; i < 64; i++)
-			out[i] = (char)tolower((unsigned char)in[i]);
-		out[64] = '\0';
-		return 0;
-	}
-	return ca_serial_parse(in, out, err);
-}
-
 /* The keys to export: the user's whole history, or the one certificate. */
 struct keyset {
 	EVP_PKEY **keys;
@@ -368,7 +353,7 @@ h_user_recover(struct request *rq)
 	}
 	if (!two && !password_ok(rq, password))
 		goto out;
-	if (serial != NULL && cert_key(serial, cert, &err) != 0) {
+	if (serial != NULL && api_cert_name(serial, cert, &err) != 0) {
 		reply_smime(rq, &err);
 		goto out;
 	}
