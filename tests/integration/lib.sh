@@ -140,6 +140,14 @@ CNF
 }
 
 # A plain test message from FROM to TO (CRLF line ends).
+# Invert the octet at OFFSET of FILE in place (every bit: the file always
+# changes, as writing a fixed value would not when the octet held it).
+flip_octet() { # FILE OFFSET
+	local v
+	v=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "\\$(printf '%03o' $((v ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
 mkmsg() { # FILE FROM TO [BODY]
 	printf 'From: %s\r\nTo: %s\r\nSubject: test message\r\nDate: %s\r\nMessage-ID: <%s@test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n%s\r\n' \
 		"$2" "$3" "$(date -R)" "$RANDOM$RANDOM" "${4:-Hello from the smimed tests.}" >"$1"

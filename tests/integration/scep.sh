@@ -306,7 +306,7 @@ got=$(send "$T/trunc.der")
 [ "$got" = 400 ] && ok "a truncated pkiMessage: 400" || not_ok "a truncated pkiMessage: 400 (got $got)"
 cp "$T/req4.der" "$T/tampered.der"
 len=$(stat -c %s "$T/tampered.der")
-printf '\x00' | dd of="$T/tampered.der" bs=1 seek=$((len - 2)) conv=notrunc 2>/dev/null
+flip_octet "$T/tampered.der" $((len - 2))
 send "$T/tampered.der" >/dev/null
 reply "$T/k4.pem" "$T/self4.pem" >"$T/.rep"
 contains "a pkiMessage whose signature was changed: FAILURE badMessageCheck" "$T/.rep" 'status=FAILURE failInfo=badMessageCheck'

@@ -239,7 +239,7 @@ status_is "a CSR with an RSA-1024 key: 422" 422 POST /api/v1/certificates "{\"us
 openssl req -in "$T/dual.csr" -outform DER -out "$T/dual.der"
 size=$(stat -c %s "$T/dual.der")
 cp "$T/dual.der" "$T/badsig.der"
-printf '\x55' | dd of="$T/badsig.der" bs=1 seek=$((size - 10)) conv=notrunc 2>/dev/null
+flip_octet "$T/badsig.der" $((size - 10))
 openssl req -inform DER -in "$T/badsig.der" -out "$T/badsig.csr" 2>/dev/null
 status_is "a CSR with a bad signature: 400" 400 POST /api/v1/certificates "{\"user\":\"alice@example.org\",\"profile\":\"dual\",\"csr\":$(jq -Rs . "$T/badsig.csr")}"
 status_is "garbage for a CSR: 400" 400 POST /api/v1/certificates '{"user":"alice@example.org","profile":"dual","csr":"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}'
